@@ -1,0 +1,168 @@
+/*
+ * config.h - Tocsin's configuration model.
+ *
+ * The YAML file is read into a JSON tree (config_yaml.h keeps the line and
+ * column of every node), and one validator turns that tree into struct config.
+ * The HTTP API validates the same JSON shapes with the same functions, so the
+ * file and the API cannot disagree about what is valid. Every problem is
+ * reported, not only the first, as "FILE:LINE:COL: message".
+ *
+ * A struct config is immutable once built and is shared read-only between
+ * threads; a reload builds a new one and swaps the pointer.
+ */
+#ifndef TOCSIN_CONFIG_H
+#define TOCSIN_CONFIG_H
+
+#include "../base/log.h"
+#include "../engine/event.h"
+
+#include <jansson.h>
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum role { ROLE_VIEWER = 0, ROLE_RESPONDER = 1, ROLE_ADMIN = 2 };
+
+struct cfg_token {
+    char *name;     /* owned; shown as the actor of every mutation made with it */
+    char *token;    /* owned; the secret (after env: resolution) */
+    enum role role; /* viewer: read; responder: read + incident actions; admin: all */
+};
+
+enum integration_type {
+    INTEGRATION_GENERIC = 0,      /* POST /api/v1/events */
+    INTEGRATION_PAGERDUTY = 1,    /* POST /v2/enqueue, /v2/change/enqueue */
+    INTEGRATION_ALERTMANAGER = 2, /* POST /api/v2/alerts, /api/v1/integrations/alertmanager */
+};
+
+struct cfg_integration {
+    char *name;                     /* owned; unique */
+    enum integration_type type;     /* which intake paths the key may post to */
+    char *key;                      /* owned; the secret (after env: resolution) */
+    enum severity default_severity; /* when the sender gives none it can map; default warning */
+    int64_t resolve_timeout_ms;     /* Alertmanager API: endsAt default = now + this; 5m */
+};
+
+struct cfg_service {
+    char *name;        /* owned; unique */
+    char *description; /* owned; may be NULL */
+    int impact;        /* 1 high, 2 medium (default), 3 low: the impact half of priority */
+};
+
+enum match_op { MATCH_EQ = 0, MATCH_NE = 1, MATCH_RE = 2, MATCH_NRE = 3 };
+
+struct matcher {
+    char *name;        /* owned; label name */
+    char *value;       /* owned; literal or regular expression */
+    enum match_op op;  /* =, !=, =~, !~ */
+    regex_t re;        /* compiled, anchored (^(...)$) POSIX ERE when op is =~ or !~ */
+};
+
+/*
+ * A node of the routing tree. The root is the default route: it matches
+ * everything, and the configured `routes` are its children. Settings that a
+ * node leaves out are inherited from its parent when the config is built, so
+ * every node carries its effective values.
+ */
+struct route {
+    char *id;                /* owned; position in the tree, "root", "0", "0.1", ... */
+    struct matcher *matchers; /* owned array */
+    size_t n_matchers;
+    bool cont;               /* continue: keep looking at later siblings after a match */
+    char **group_by;         /* owned array of owned label names */
+    size_t n_group_by;
+    bool group_by_all;       /* group_by: ['...']: every label */
+    int64_t group_window_ms; /* 0: join any open incident of the group; >0: rolling window */
+    char *service;           /* owned; effective service name, may be NULL */
+    struct route *routes;    /* owned array of children */
+    size_t n_routes;
+};
+
+struct config {
+    char *path;       /* owned; the file it came from ("<api>" for API-built objects) */
+    char *listen;     /* owned; HOST:PORT, default 127.0.0.1:8080 */
+    char *data_dir;   /* owned; default ./tocsin-data */
+    enum log_level log_level;
+    bool sync_full;   /* storage.sync: full (fsync every commit, default) or normal */
+    size_t max_body_bytes; /* intake.max_body_bytes, default 1 MiB */
+    size_t queue_limit;    /* intake.queue_limit: events waiting for the engine, default 50000 */
+
+    struct cfg_token *tokens;
+    size_t n_tokens;
+    struct cfg_integration *integrations;
+    size_t n_integrations;
+    struct cfg_service *services;
+    size_t n_services;
+    struct route root;      /* default route; configured routes are its children */
+    int priority[3][3];     /* priority[impact-1][urgency-1] -> 1..5 (P1..P5) */
+};
+
+/* Every problem found while loading; each message is complete and printable. */
+struct cfg_errors {
+    size_t n;
+    char **msgs; /* owned array of owned "FILE:LINE:COL: message" strings */
+};
+
+/*
+ * Reads and validates a YAML file. Returns a new config (caller frees with
+ * config_free) or NULL, in which case errs holds at least one message.
+ * Secrets written as "env:NAME" are read from the environment; a missing
+ * variable is an error.
+ */
+struct config *config_load_file(const char *path, struct cfg_errors *errs);
+
+/*
+ * Builds a config from an empty file: every default, no tokens, no
+ * integrations. Used when no file is given. Never NULL except out of memory.
+ */
+struct config *config_default(void);
+
+/*
+ * Same as config_load_file for `len` bytes already in memory; `name` stands
+ * for FILE in messages. Inputs over 16 MiB are rejected. Used by the fuzzer
+ * and by tests.
+ */
+struct config *config_load_buffer(const char *name, const char *buf, size_t len,
+                                  struct cfg_errors *errs);
+
+struct yaml_positions; /* config_yaml.h */
+
+/*
+ * Validates a JSON tree of the configuration file's shape and builds a config
+ * (caller frees with config_free), or returns NULL with every problem in errs.
+ * root may be NULL or JSON null (an empty file: all defaults). `path` is kept
+ * as cfg->path and used as FILE in messages. With pos (from yaml_read_buffer)
+ * messages are "FILE:LINE:COL: message"; with pos NULL, as for API bodies,
+ * they are "JSON.PATH: message", e.g. "routes[0].group_window: ...".
+ */
+struct config *config_from_json(const json_t *root, const char *path,
+                                const struct yaml_positions *pos, struct cfg_errors *errs);
+
+/*
+ * Appends a printf-formatted message to errs, which owns it. Returns 0, or -1
+ * when out of memory (the message is lost).
+ */
+int cfg_errors_add(struct cfg_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+
+void config_free(struct config *cfg);
+void cfg_errors_free(struct cfg_errors *errs);
+
+/* Look-ups; borrowed pointers valid as long as cfg. NULL when not found. */
+const struct cfg_token *config_find_token(const struct config *cfg, const char *secret);
+const struct cfg_integration *config_find_integration_key(const struct config *cfg,
+                                                          const char *key);
+const struct cfg_service *config_find_service(const struct config *cfg, const char *name);
+
+/* Urgency of a severity: critical/error -> 1 (high), warning -> 2, info -> 3. */
+int config_urgency(enum severity sev);
+
+/* P1..P5 for an impact (1..3, 0 = medium) and a severity. */
+int config_priority(const struct config *cfg, int impact, enum severity sev);
+
+const char *integration_type_name(enum integration_type t);
+const char *role_name(enum role r);
+
+#endif

@@ -1,0 +1,510 @@
+/*
+ * alert.c - the alert lifecycle: deduplication of events into alerts,
+ * acknowledgement, resolution and expiry at endsAt.
+ *
+ * One open alert exists per (integration, dedup key). A trigger for an open
+ * alert only updates it (count, last seen, newest content); a trigger after
+ * the alert was resolved opens a new alert; an acknowledge or resolve for a
+ * key with no open alert is dropped, as PagerDuty does.
+ */
+#include "engine_int.h"
+
+#include "../base/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *alert_status_name(int s)
+{
+    static const char *const names[] = {"firing", "acknowledged", "resolved"};
+    return (s >= 0 && s <= 2) ? names[s] : "firing";
+}
+
+void alert_rec_free(struct alert_rec *a)
+{
+    if (!a)
+        return;
+    free(a->key);
+    free(a);
+}
+
+/* ---- expiry heap: a binary min-heap on ends_at, with each record knowing
+ * its index so an update or removal is O(log n). ---- */
+
+static void heap_swap(struct engine_state *st, size_t i, size_t j)
+{
+    struct alert_rec *t = st->heap[i];
+    st->heap[i] = st->heap[j];
+    st->heap[j] = t;
+    st->heap[i]->heap_idx = (uint32_t)i;
+    st->heap[j]->heap_idx = (uint32_t)j;
+}
+
+static void heap_up(struct engine_state *st, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (st->heap[p]->ends_at <= st->heap[i]->ends_at)
+            break;
+        heap_swap(st, i, p);
+        i = p;
+    }
+}
+
+static void heap_down(struct engine_state *st, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < st->heap_len && st->heap[l]->ends_at < st->heap[m]->ends_at)
+            m = l;
+        if (r < st->heap_len && st->heap[r]->ends_at < st->heap[m]->ends_at)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(st, i, m);
+        i = m;
+    }
+}
+
+static void heap_remove(struct engine_state *st, struct alert_rec *a)
+{
+    size_t i = a->heap_idx;
+    if (i == HEAP_NONE)
+        return;
+    st->heap_len--;
+    if (i != st->heap_len) {
+        st->heap[i] = st->heap[st->heap_len];
+        st->heap[i]->heap_idx = (uint32_t)i;
+        heap_down(st, i);
+        heap_up(st, i);
+    }
+    a->heap_idx = HEAP_NONE;
+}
+
+/* Puts the alert where its ends_at says: in the heap when it expires, out of
+ * it when it does not. */
+void alert_heap_update(struct engine_state *st, struct alert_rec *a)
+{
+    if (a->ends_at == 0) {
+        heap_remove(st, a);
+        return;
+    }
+    if (a->heap_idx == HEAP_NONE) {
+        if (st->heap_len == st->heap_cap) {
+            size_t ncap = st->heap_cap ? st->heap_cap * 2 : 256;
+            struct alert_rec **nh = realloc(st->heap, ncap * sizeof(*nh));
+            if (!nh) {
+                /* Without room the alert cannot expire by itself; it still
+                 * resolves when its sender says so. */
+                log_error("engine: out of memory for the expiry heap");
+                return;
+            }
+            st->heap = nh;
+            st->heap_cap = ncap;
+        }
+        a->heap_idx = (uint32_t)st->heap_len;
+        st->heap[st->heap_len++] = a;
+        heap_up(st, a->heap_idx);
+    } else {
+        heap_down(st, a->heap_idx);
+        heap_up(st, a->heap_idx);
+    }
+}
+
+int64_t engine_next_due(const struct engine_state *st, int64_t now)
+{
+    if (st->heap_len == 0)
+        return -1;
+    int64_t d = st->heap[0]->ends_at - now;
+    return d < 0 ? 0 : d;
+}
+
+/* ---- helpers ---- */
+
+static char *make_key(const char *integration, const char *dedup_key)
+{
+    size_t a = strlen(integration), b = strlen(dedup_key);
+    char *k = malloc(a + b + 2);
+    if (!k)
+        return NULL;
+    memcpy(k, integration, a);
+    k[a] = '\x1f';
+    memcpy(k + a + 1, dedup_key, b + 1);
+    return k;
+}
+
+static void mark_dirty(struct engine_state *st, struct alert_rec *a)
+{
+    if (!a->dirty) {
+        a->dirty = true;
+        a->next_dirty = st->dirty_alerts;
+        st->dirty_alerts = a;
+    }
+}
+
+static void stat_add(struct engine_state *st, atomic_llong *c, long long d)
+{
+    if (st->stats)
+        atomic_fetch_add_explicit(c, d, memory_order_relaxed);
+}
+
+static void fill_result(struct engine_event_result *res, enum engine_outcome o,
+                        const struct alert_rec *a)
+{
+    res->outcome = o;
+    res->alert_id = a ? a->id : 0;
+    res->n_incidents = a ? a->n_incidents : 0;
+    for (int i = 0; a && i < a->n_incidents; i++)
+        res->incident_ids[i] = a->incident_ids[i];
+}
+
+/* Writes one alert's repeat fields (and content when an event brought it). */
+static int flush_alert(struct engine_state *st, struct alert_rec *a)
+{
+    const struct event *ev = a->latest;
+    json_t *labels = ev ? labels_to_json(&ev->labels) : NULL;
+    struct store_alert sa = {
+        .id = a->id,
+        .severity = a->severity,
+        .last_seen = a->last_seen,
+        .count = a->count,
+        .ends_at = a->ends_at,
+    };
+    if (ev) {
+        sa.summary = ev->summary;
+        sa.source = ev->source;
+        sa.labels = labels;
+        sa.details = ev->details;
+        sa.links = ev->links;
+    }
+    int rc = store_alert_touch(st->store, &sa, ev != NULL);
+    json_decref(labels);
+    a->dirty = false;
+    a->latest = NULL;
+    return rc;
+}
+
+int engine_flush(struct engine_state *st)
+{
+    int rc = 0;
+    while (st->dirty_alerts) {
+        struct alert_rec *a = st->dirty_alerts;
+        st->dirty_alerts = a->next_dirty;
+        if (rc == 0 && flush_alert(st, a))
+            rc = -1;
+        a->dirty = false;
+        a->latest = NULL;
+    }
+    while (st->dirty_incidents) {
+        struct incident_rec *inc = st->dirty_incidents;
+        st->dirty_incidents = inc->next_dirty;
+        inc->dirty = false;
+        if (rc == 0 && inc->status != INC_RESOLVED) {
+            struct store_incident si = {
+                .id = inc->id,
+                .severity = inc->severity,
+                .priority = inc->priority,
+                .urgency = config_urgency((enum severity)inc->severity),
+                .updated_at = inc->last_alert_at,
+                .last_alert_at = inc->last_alert_at,
+                .alert_count = inc->alert_count,
+                .open_alert_count = inc->open_alert_count,
+            };
+            if (store_incident_update(st->store, &si))
+                rc = -1;
+        }
+    }
+    return rc;
+}
+
+/* ---- the lifecycle ---- */
+
+static int alert_severity_changed(struct engine_state *st, struct alert_rec *a, enum severity sev,
+                                  int64_t now, const char *actor)
+{
+    char text[128];
+    json_t *before = json_pack("{ss}", "severity", severity_name((enum severity)a->severity));
+    json_t *after = json_pack("{ss}", "severity", severity_name(sev));
+    int rc = store_audit_add(st->store, now, actor, "alert.severity_changed", "alert", a->id,
+                             before, after);
+    snprintf(text, sizeof(text), "alert %lld severity changed from %s to %s", (long long)a->id,
+             severity_name((enum severity)a->severity), severity_name(sev));
+    for (int i = 0; rc == 0 && i < a->n_incidents; i++) {
+        struct incident_rec *inc = incident_find(st, a->incident_ids[i]);
+        if (!inc)
+            continue;
+        json_t *data = json_pack("{sI s o s o}", "alert_id", (json_int_t)a->id, "before",
+                                 json_incref(before), "after", json_incref(after));
+        if (store_timeline_add(st->store, inc->id, now, "severity_changed", actor, text, data) < 0)
+            rc = -1;
+        json_decref(data);
+        if (rc == 0 && sev > inc->severity)
+            rc = incident_raise_severity(st, inc, sev, now, actor);
+    }
+    json_decref(before);
+    json_decref(after);
+    a->severity = (uint8_t)sev;
+    return rc;
+}
+
+static int alert_create(struct engine_state *st, const struct cfg_integration *integ,
+                        const struct event *ev, char *key, struct engine_event_result *res,
+                        int64_t now, const char *actor)
+{
+    const struct route *routes[ROUTE_MAX_MATCHES];
+    struct incident_rec *incs[ROUTE_MAX_MATCHES];
+    int64_t inc_ids[ROUTE_MAX_MATCHES];
+    size_t n_routes, n_incs = 0;
+    struct alert_rec *a;
+    json_t *labels, *after;
+    int rc, failed = 0;
+
+    /* From here on the key belongs to this function: it becomes the new
+     * record's key, or is freed on failure. */
+    n_routes = route_find(&st->cfg->root, &ev->labels, routes, ROUTE_MAX_MATCHES);
+    for (size_t i = 0; i < n_routes; i++) {
+        struct incident_rec *inc = incident_for_alert(st, routes[i], ev, now, actor, &failed);
+        if (failed) {
+            free(key);
+            return -1;
+        }
+        /* Two routes may lead to the same incident; join it once. */
+        bool seen = false;
+        for (size_t j = 0; j < n_incs; j++)
+            seen |= incs[j] == inc;
+        if (inc && !seen) {
+            incs[n_incs] = inc;
+            inc_ids[n_incs++] = inc->id;
+        }
+    }
+
+    labels = labels_to_json(&ev->labels);
+    struct store_alert sa = {
+        .integration = integ->name,
+        .dedup_key = ev->dedup_key,
+        .status = "firing",
+        .severity = ev->severity,
+        .summary = ev->summary,
+        .source = ev->source,
+        .labels = labels,
+        .details = ev->details,
+        .links = ev->links,
+        .first_seen = now,
+        .last_seen = now,
+        .count = 1,
+        .starts_at = ev->starts_at_ms,
+        .ends_at = ev->ends_at_ms,
+        .incident_ids = inc_ids,
+        .n_incidents = n_incs,
+    };
+    rc = store_alert_insert(st->store, &sa);
+    json_decref(labels);
+    a = rc ? NULL : calloc(1, sizeof(*a));
+    if (!a) {
+        free(key);
+        return -1;
+    }
+    a->id = sa.id;
+    a->key = key;
+    a->first_seen = a->last_seen = now;
+    a->count = 1;
+    a->starts_at = ev->starts_at_ms;
+    a->ends_at = ev->ends_at_ms;
+    a->heap_idx = HEAP_NONE;
+    a->status = ALERT_FIRING;
+    a->severity = (uint8_t)ev->severity;
+    a->n_incidents = (uint8_t)n_incs;
+    memcpy(a->incident_ids, inc_ids, n_incs * sizeof(inc_ids[0]));
+    if (strmap_put(&st->alerts, a->key, a)) {
+        alert_rec_free(a);
+        return -1;
+    }
+    alert_heap_update(st, a);
+    stat_add(st, st->stats ? &st->stats->alerts_open : NULL, 1);
+
+    after = json_pack("{ss ss ss* ss}", "integration", integ->name, "dedup_key", ev->dedup_key,
+                      "summary", ev->summary, "severity", severity_name(ev->severity));
+    rc = store_audit_add(st->store, now, actor, "alert.created", "alert", a->id, NULL, after);
+    json_decref(after);
+    for (size_t i = 0; rc == 0 && i < n_incs; i++) {
+        if (store_incident_link_alert(st->store, incs[i]->id, a->id, now) ||
+            incident_alert_joined(st, incs[i], a->id, ev, now, actor))
+            rc = -1;
+    }
+    fill_result(res, OUTCOME_CREATED, a);
+    return rc;
+}
+
+int alert_resolve(struct engine_state *st, struct alert_rec *a, int64_t now, const char *actor,
+                  const char *why, bool by_sender)
+{
+    int rc = 0;
+    json_t *before, *after;
+
+    /* Repeat fields of this batch go to disk before the record is freed. */
+    if (a->dirty)
+        rc = flush_alert(st, a);
+    if (rc == 0)
+        rc = store_alert_set_status(st->store, a->id, "resolved", now, actor);
+    before = json_pack("{ss}", "status", alert_status_name(a->status));
+    after = json_pack("{ss ss}", "status", "resolved", "reason", why);
+    if (rc == 0)
+        rc =
+            store_audit_add(st->store, now, actor, "alert.resolved", "alert", a->id, before, after);
+    json_decref(before);
+    json_decref(after);
+    for (int i = 0; rc == 0 && i < a->n_incidents; i++) {
+        struct incident_rec *inc = incident_find(st, a->incident_ids[i]);
+        if (inc && incident_alert_resolved(st, inc, a->id, now, actor, why))
+            rc = -1;
+    }
+    /* Remember what the sender itself resolved, so a late retry of the same
+     * firing (same startsAt) does not reopen it. */
+    if (by_sender && a->starts_at) {
+        struct recent_rec *r = strmap_get(&st->recent, a->key);
+        if (!r) {
+            r = calloc(1, sizeof(*r));
+            if (r && !(r->key = strdup(a->key))) {
+                free(r);
+                r = NULL;
+            }
+            if (r && strmap_put(&st->recent, r->key, r)) {
+                free(r->key);
+                free(r);
+                r = NULL;
+            }
+        }
+        if (r) {
+            r->starts_at = a->starts_at;
+            r->resolved_at = now;
+        }
+    }
+    heap_remove(st, a);
+    strmap_del(&st->alerts, a->key);
+    stat_add(st, st->stats ? &st->stats->alerts_open : NULL, -1);
+    /* A dirty record is still linked into the dirty list; unlink it. */
+    for (struct alert_rec **p = &st->dirty_alerts; *p; p = &(*p)->next_dirty) {
+        if (*p == a) {
+            *p = a->next_dirty;
+            break;
+        }
+    }
+    alert_rec_free(a);
+    return rc;
+}
+
+static int alert_acknowledge(struct engine_state *st, struct alert_rec *a, int64_t now,
+                             const char *actor)
+{
+    char text[96];
+    int rc;
+    if (a->status == ALERT_ACKNOWLEDGED)
+        return 0;
+    rc = store_alert_set_status(st->store, a->id, "acknowledged", now, actor);
+    json_t *before = json_pack("{ss}", "status", "firing");
+    json_t *after = json_pack("{ss}", "status", "acknowledged");
+    if (rc == 0)
+        rc = store_audit_add(st->store, now, actor, "alert.acknowledged", "alert", a->id, before,
+                             after);
+    json_decref(before);
+    json_decref(after);
+    a->status = ALERT_ACKNOWLEDGED;
+    snprintf(text, sizeof(text), "alert %lld acknowledged", (long long)a->id);
+    for (int i = 0; rc == 0 && i < a->n_incidents; i++) {
+        struct incident_rec *inc = incident_find(st, a->incident_ids[i]);
+        if (!inc)
+            continue;
+        if (store_timeline_add(st->store, inc->id, now, "alert_acknowledged", actor, text, NULL) <
+            0)
+            rc = -1;
+        else if (inc->status == INC_TRIGGERED)
+            rc = incident_acknowledge(st, inc, now, actor, "acknowledged by its sender");
+    }
+    return rc;
+}
+
+int alert_apply_event(struct engine_state *st, const struct cfg_integration *integ,
+                      const struct event *ev, struct engine_event_result *res, int64_t now)
+{
+    char actor[160];
+    char *key = make_key(integ->name, ev->dedup_key);
+    struct alert_rec *a;
+    int rc = 0;
+
+    if (!key)
+        return -1;
+    snprintf(actor, sizeof(actor), "integration:%s", integ->name);
+    a = strmap_get(&st->alerts, key);
+
+    switch (ev->action) {
+    case EVENT_TRIGGER:
+        if (!a) {
+            struct recent_rec *r = strmap_get(&st->recent, key);
+            if (r && ev->starts_at_ms && r->starts_at == ev->starts_at_ms && ev->ends_at_ms == 0) {
+                /* A retry of a firing the sender has since resolved. */
+                fill_result(res, OUTCOME_DROPPED, NULL);
+                free(key);
+                return 0;
+            }
+            return alert_create(st, integ, ev, key, res, now, actor);
+        }
+        a->count++;
+        a->last_seen = now;
+        a->latest = ev;
+        if (ev->ends_at_ms != a->ends_at) {
+            a->ends_at = ev->ends_at_ms;
+            alert_heap_update(st, a);
+        }
+        mark_dirty(st, a);
+        if (ev->severity != a->severity)
+            rc = alert_severity_changed(st, a, ev->severity, now, actor);
+        fill_result(res, OUTCOME_UPDATED, a);
+        break;
+    case EVENT_ACKNOWLEDGE:
+        if (!a) {
+            fill_result(res, OUTCOME_DROPPED, NULL);
+            break;
+        }
+        fill_result(res, OUTCOME_ACKNOWLEDGED, a);
+        rc = alert_acknowledge(st, a, now, actor);
+        break;
+    case EVENT_RESOLVE:
+        if (!a) {
+            fill_result(res, OUTCOME_DROPPED, NULL);
+            break;
+        }
+        fill_result(res, OUTCOME_RESOLVED, a);
+        rc = alert_resolve(st, a, now, actor, "resolved by its sender", true);
+        break;
+    }
+    free(key);
+    return rc;
+}
+
+int engine_tick(struct engine_state *st, int64_t now)
+{
+    while (st->heap_len > 0 && st->heap[0]->ends_at <= now) {
+        if (alert_resolve(st, st->heap[0], now, "tocsin", "expired: not refreshed before endsAt",
+                          true))
+            return -1;
+    }
+    /* Late retries arrive within minutes; an hour of memory is plenty. */
+    if (now - st->recent_pruned_at > 60000 && st->recent.len > 0) {
+        struct recent_rec **old = malloc(st->recent.len * sizeof(*old));
+        size_t n = 0;
+        for (size_t i = 0; old && i < st->recent.cap; i++) {
+            struct recent_rec *r = st->recent.slots[i].value;
+            if (st->recent.slots[i].hash && now - r->resolved_at > 3600000)
+                old[n++] = r;
+        }
+        for (size_t i = 0; i < n; i++) {
+            strmap_del(&st->recent, old[i]->key);
+            free(old[i]->key);
+            free(old[i]);
+        }
+        free(old);
+        st->recent_pruned_at = now;
+    }
+    return 0;
+}

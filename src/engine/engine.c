@@ -1,0 +1,381 @@
+/*
+ * engine.c - the engine thread: a bounded command queue drained in batches,
+ * each batch applied to the in-memory state and committed in one
+ * transaction before any of its submitters is answered.
+ *
+ * This is the only place in the engine that reads the clock: every domain
+ * function below it is handed `now`.
+ */
+#include "engine_int.h"
+
+#include "../base/clock.h"
+#include "../base/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const double engine_commit_bounds[11] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                         0.05,   0.1,   0.25,  0.5,   1.0};
+
+struct engine {
+    struct engine_state st; /* owned by the engine thread */
+    struct engine_stats stats;
+    struct store *store;      /* borrowed */
+    const struct config *cfg; /* borrowed */
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards the queue fields below */
+    pthread_cond_t wake;
+    struct engine_cmd *head, *tail;
+    long long queued_events; /* events in the queue, for back-pressure */
+    bool stopping;
+};
+
+const char *engine_outcome_name(enum engine_outcome o)
+{
+    static const char *const names[] = {"created", "updated", "acknowledged", "resolved",
+                                        "dropped"};
+    return (unsigned)o < OUTCOME_COUNT ? names[o] : "dropped";
+}
+
+/* ---- loading the state from the store ---- */
+
+static int load_incident(void *ctx, const struct store_open_incident *r)
+{
+    struct engine_state *st = ctx;
+    struct incident_rec *inc = calloc(1, sizeof(*inc));
+    if (!inc)
+        return -1;
+    inc->id = r->id;
+    inc->group_key = strdup(r->group_key ? r->group_key : "");
+    inc->route = strdup(r->route ? r->route : "root");
+    inc->service = r->service ? strdup(r->service) : NULL;
+    inc->status = strcmp(r->status, "acknowledged") == 0 ? INC_ACKNOWLEDGED : INC_TRIGGERED;
+    inc->severity = (uint8_t)r->severity;
+    inc->priority = (uint8_t)r->priority;
+    inc->impact = (uint8_t)r->impact;
+    inc->created_at = r->created_at;
+    inc->last_alert_at = r->last_alert_at;
+    inc->alert_count = r->alert_count;
+    inc->open_alert_count = r->open_alert_count;
+    if (!inc->group_key || !inc->route || (r->service && !inc->service)) {
+        incident_rec_free(inc);
+        return -1;
+    }
+    snprintf(inc->idkey, sizeof(inc->idkey), "%lld", (long long)inc->id);
+    if (strmap_put(&st->incidents, inc->idkey, inc) ||
+        strmap_put(&st->groups, inc->group_key, inc)) {
+        strmap_del(&st->incidents, inc->idkey);
+        incident_rec_free(inc);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_alert(void *ctx, const struct store_open_alert *r)
+{
+    struct engine_state *st = ctx;
+    size_t a_len = strlen(r->integration), b_len = strlen(r->dedup_key);
+    struct alert_rec *a = calloc(1, sizeof(*a));
+    if (!a || !(a->key = malloc(a_len + b_len + 2))) {
+        free(a);
+        return -1;
+    }
+    memcpy(a->key, r->integration, a_len);
+    a->key[a_len] = '\x1f';
+    memcpy(a->key + a_len + 1, r->dedup_key, b_len + 1);
+    a->id = r->id;
+    a->status = strcmp(r->status, "acknowledged") == 0 ? ALERT_ACKNOWLEDGED : ALERT_FIRING;
+    a->severity = (uint8_t)r->severity;
+    a->first_seen = r->first_seen;
+    a->last_seen = r->last_seen;
+    a->count = r->count;
+    a->starts_at = r->starts_at;
+    a->ends_at = r->ends_at;
+    a->heap_idx = HEAP_NONE;
+    a->n_incidents = (uint8_t)r->n_incidents;
+    memcpy(a->incident_ids, r->incident_ids, sizeof(a->incident_ids));
+    if (strmap_put(&st->alerts, a->key, a)) {
+        alert_rec_free(a);
+        return -1;
+    }
+    alert_heap_update(st, a);
+    return 0;
+}
+
+int engine_state_load(struct engine_state *st, const struct config *cfg, struct store *store,
+                      char *err, size_t errlen)
+{
+    memset(st, 0, sizeof(*st));
+    st->cfg = cfg;
+    st->store = store;
+    if (store_load_open(store, load_alert, load_incident, st)) {
+        snprintf(err, errlen, "loading open alerts and incidents: %s", store_errmsg(store));
+        engine_state_free(st);
+        return -1;
+    }
+    return 0;
+}
+
+void engine_state_free(struct engine_state *st)
+{
+    for (size_t i = 0; i < st->alerts.cap; i++)
+        if (st->alerts.slots[i].hash)
+            alert_rec_free(st->alerts.slots[i].value);
+    for (size_t i = 0; i < st->incidents.cap; i++)
+        if (st->incidents.slots[i].hash)
+            incident_rec_free(st->incidents.slots[i].value);
+    for (size_t i = 0; i < st->recent.cap; i++) {
+        if (st->recent.slots[i].hash) {
+            struct recent_rec *r = st->recent.slots[i].value;
+            free(r->key);
+            free(r);
+        }
+    }
+    strmap_free(&st->alerts);
+    strmap_free(&st->incidents);
+    strmap_free(&st->groups);
+    strmap_free(&st->recent);
+    free(st->heap);
+    st->heap = NULL;
+    st->heap_len = st->heap_cap = 0;
+    st->dirty_alerts = NULL;
+    st->dirty_incidents = NULL;
+}
+
+/* ---- applying commands ---- */
+
+static size_t integration_index(const struct config *cfg, const struct cfg_integration *integ)
+{
+    if (integ >= cfg->integrations && integ < cfg->integrations + cfg->n_integrations)
+        return (size_t)(integ - cfg->integrations);
+    return cfg->n_integrations; /* the "unknown" row */
+}
+
+int engine_apply(struct engine_state *st, struct engine_cmd *cmd, int64_t now)
+{
+    cmd->status = ENGINE_OK;
+    switch (cmd->kind) {
+    case CMD_EVENTS:
+        if (cmd->raw &&
+            store_intake_log(st->store, now, cmd->integ->name, cmd->format, cmd->raw, cmd->raw_len))
+            return -1;
+        for (size_t i = 0; i < cmd->n_events; i++) {
+            if (alert_apply_event(st, cmd->integ, &cmd->events[i], &cmd->results[i], now))
+                return -1;
+        }
+        return 0;
+    case CMD_CHANGE: {
+        const struct change_event *ch = cmd->change;
+        json_t *after = json_pack("{ss ss*}", "summary", ch->summary, "source", ch->source);
+        cmd->out_id =
+            store_change_insert(st->store, now, cmd->integ->name, ch->summary, ch->source,
+                                ch->timestamp_ms ? ch->timestamp_ms : now, ch->details, ch->links);
+        int rc = cmd->out_id < 0;
+        if (!rc) {
+            char actor[160];
+            snprintf(actor, sizeof(actor), "integration:%s", cmd->integ->name);
+            rc = store_audit_add(st->store, now, actor, "change.created", "change", cmd->out_id,
+                                 NULL, after) != 0;
+        }
+        json_decref(after);
+        return rc ? -1 : 0;
+    }
+    case CMD_INCIDENT_ACK:
+    case CMD_INCIDENT_RESOLVE:
+    case CMD_INCIDENT_NOTE:
+        return incident_apply_cmd(st, cmd, now);
+    }
+    return 0;
+}
+
+/* ---- the thread ---- */
+
+static void count_outcomes(struct engine *e, struct engine_cmd *cmd)
+{
+    if (cmd->kind != CMD_EVENTS || !e->stats.outcomes)
+        return;
+    size_t row = integration_index(e->cfg, cmd->integ);
+    for (size_t i = 0; i < cmd->n_events; i++)
+        atomic_fetch_add_explicit(&e->stats.outcomes[row * OUTCOME_COUNT + cmd->results[i].outcome],
+                                  1, memory_order_relaxed);
+}
+
+static void observe_commit(struct engine *e, int64_t us)
+{
+    double secs = (double)us / 1e6;
+    int b = 0;
+    while (b < 11 && secs > engine_commit_bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&e->stats.commit_buckets[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->stats.commit_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->stats.commit_sum_us, us, memory_order_relaxed);
+}
+
+/* Applies and commits one batch; on failure the batch is rolled back, every
+ * command in it fails, and the state is rebuilt from what the store holds. */
+static void run_batch(struct engine *e, struct engine_cmd *batch, int64_t now)
+{
+    int64_t t0 = clock_mono_us();
+    int rc = store_begin(e->store);
+
+    for (struct engine_cmd *c = batch; rc == 0 && c; c = c->next)
+        rc = engine_apply(&e->st, c, now);
+    if (rc == 0)
+        rc = engine_tick(&e->st, now);
+    if (rc == 0)
+        rc = engine_flush(&e->st);
+    if (rc == 0)
+        rc = store_commit(e->store);
+    if (rc != 0) {
+        char err[512];
+        log_error("engine: batch failed, nothing of it was stored: %s", store_errmsg(e->store));
+        store_rollback(e->store);
+        atomic_fetch_add(&e->stats.store_errors, 1);
+        engine_state_free(&e->st);
+        if (engine_state_load(&e->st, e->cfg, e->store, err, sizeof(err)))
+            log_error("engine: %s", err);
+        e->st.stats = &e->stats;
+        atomic_store(&e->stats.alerts_open, (long long)e->st.alerts.len);
+        atomic_store(&e->stats.incidents_open, (long long)e->st.incidents.len);
+        for (struct engine_cmd *c = batch; c; c = c->next)
+            c->status = ENGINE_ESTORE;
+    }
+    observe_commit(e, clock_mono_us() - t0);
+    atomic_fetch_add(&e->stats.batches, 1);
+    for (struct engine_cmd *c = batch, *next; c; c = next) {
+        next = c->next;
+        if (c->status == ENGINE_OK)
+            count_outcomes(e, c);
+        sem_post(&c->done);
+    }
+}
+
+static void *engine_main(void *arg)
+{
+    struct engine *e = arg;
+    for (;;) {
+        struct engine_cmd *batch;
+        int64_t now = clock_now_ms();
+        int64_t due = engine_next_due(&e->st, now);
+
+        pthread_mutex_lock(&e->lock);
+        while (!e->head && !e->stopping) {
+            struct timespec ts;
+            int64_t wait_ms = (due < 0 || due > 1000) ? 1000 : due;
+            if (due == 0)
+                break;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait_ms / 1000;
+            ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&e->wake, &e->lock, &ts) == ETIMEDOUT)
+                break;
+        }
+        batch = e->head;
+        e->head = e->tail = NULL;
+        e->queued_events = 0;
+        atomic_store(&e->stats.queue_events, 0);
+        bool stop = e->stopping && !batch;
+        pthread_mutex_unlock(&e->lock);
+        if (stop)
+            break;
+        now = clock_now_ms();
+        if (batch || engine_next_due(&e->st, now) == 0)
+            run_batch(e, batch, now);
+    }
+    return NULL;
+}
+
+struct engine *engine_start(const struct config *cfg, struct store *store, char *err, size_t errlen)
+{
+    struct engine *e = calloc(1, sizeof(*e));
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->cfg = cfg;
+    e->store = store;
+    e->stats.outcomes = calloc((cfg->n_integrations + 1) * OUTCOME_COUNT, sizeof(atomic_llong));
+    if (!e->stats.outcomes || engine_state_load(&e->st, cfg, store, err, errlen)) {
+        free(e->stats.outcomes);
+        free(e);
+        return NULL;
+    }
+    e->st.stats = &e->stats;
+    atomic_store(&e->stats.alerts_open, (long long)e->st.alerts.len);
+    atomic_store(&e->stats.incidents_open, (long long)e->st.incidents.len);
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->wake, NULL);
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        snprintf(err, errlen, "cannot start the engine thread");
+        engine_state_free(&e->st);
+        free(e->stats.outcomes);
+        free(e);
+        return NULL;
+    }
+    log_info("engine: started with %zu open alerts and %zu open incidents", e->st.alerts.len,
+             e->st.incidents.len);
+    return e;
+}
+
+enum engine_status engine_submit(struct engine *e, struct engine_cmd *cmd)
+{
+    long long weight = cmd->kind == CMD_EVENTS ? (long long)cmd->n_events : 1;
+    cmd->next = NULL;
+    cmd->status = ENGINE_OK;
+    sem_init(&cmd->done, 0, 0);
+    pthread_mutex_lock(&e->lock);
+    if (e->stopping) {
+        pthread_mutex_unlock(&e->lock);
+        sem_destroy(&cmd->done);
+        return cmd->status = ENGINE_ESHUTDOWN;
+    }
+    /* Back-pressure: refuse rather than queue without bound. A lone command
+     * is always taken so that an oversized batch cannot be refused forever. */
+    if (e->queued_events > 0 && e->queued_events + weight > (long long)e->cfg->queue_limit) {
+        pthread_mutex_unlock(&e->lock);
+        sem_destroy(&cmd->done);
+        return cmd->status = ENGINE_EBUSY;
+    }
+    if (e->tail)
+        e->tail->next = cmd;
+    else
+        e->head = cmd;
+    e->tail = cmd;
+    e->queued_events += weight;
+    atomic_store(&e->stats.queue_events, e->queued_events);
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    while (sem_wait(&cmd->done) != 0 && errno == EINTR)
+        ;
+    sem_destroy(&cmd->done);
+    return cmd->status;
+}
+
+void engine_stop(struct engine *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&e->lock);
+    e->stopping = true;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    pthread_join(e->thread, NULL);
+    engine_state_free(&e->st);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->wake);
+    free(e->stats.outcomes);
+    free(e);
+}
+
+const struct engine_stats *engine_get_stats(const struct engine *e)
+{
+    return &e->stats;
+}

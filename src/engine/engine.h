@@ -1,0 +1,125 @@
+/*
+ * engine.h - the one thread that owns alert and incident state.
+ *
+ * HTTP handlers (and later the check scheduler and rule evaluator) build a
+ * command, hand it to engine_submit and block until the engine has applied it
+ * and committed the batch it was part of. A command that returns ENGINE_OK is
+ * durable. The engine drains its queue in batches and commits each batch in
+ * one transaction (group commit), so many concurrent requests share one
+ * fsync.
+ *
+ * THREAD SAFETY NOTES: engine_submit and engine_stats may be called from any
+ * thread; everything else belongs to the thread that created the engine.
+ */
+#ifndef TOCSIN_ENGINE_H
+#define TOCSIN_ENGINE_H
+
+#include "../config/config.h"
+#include "../store/store.h"
+#include "event.h"
+#include "route.h"
+
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct engine;
+
+enum engine_status {
+    ENGINE_OK = 0,
+    ENGINE_ENOTFOUND = 1, /* the incident does not exist */
+    ENGINE_ECONFLICT = 2, /* the action is not valid in the current state */
+    ENGINE_EBUSY = 3,     /* queue full: answer 503 with Retry-After */
+    ENGINE_ESTORE = 4,    /* the batch could not be committed: nothing was stored */
+    ENGINE_ESHUTDOWN = 5, /* the engine is stopping */
+};
+
+enum engine_outcome {
+    OUTCOME_CREATED = 0,
+    OUTCOME_UPDATED = 1,
+    OUTCOME_ACKNOWLEDGED = 2,
+    OUTCOME_RESOLVED = 3,
+    OUTCOME_DROPPED = 4,
+    OUTCOME_COUNT
+};
+
+const char *engine_outcome_name(enum engine_outcome o);
+
+/* What happened to one event of a batch. */
+struct engine_event_result {
+    enum engine_outcome outcome;
+    int64_t alert_id;                        /* 0 when dropped */
+    int64_t incident_ids[ROUTE_MAX_MATCHES]; /* incidents the alert belongs to */
+    int n_incidents;
+};
+
+enum engine_cmd_kind {
+    CMD_EVENTS,           /* apply a batch of events from one integration */
+    CMD_CHANGE,           /* store a change record */
+    CMD_INCIDENT_ACK,     /* acknowledge an incident */
+    CMD_INCIDENT_RESOLVE, /* resolve an incident and its open alerts */
+    CMD_INCIDENT_NOTE,    /* add a note to the timeline */
+};
+
+/*
+ * A command. The submitter owns it and everything it points to, and must keep
+ * all of it alive until engine_submit returns.
+ */
+struct engine_cmd {
+    enum engine_cmd_kind kind;
+    const struct cfg_integration *integ; /* CMD_EVENTS, CMD_CHANGE: who sent it */
+    const char *format;                  /* intake format name, for the raw log */
+    const char *raw;                     /* the request body as received */
+    size_t raw_len;
+    struct event *events; /* CMD_EVENTS */
+    size_t n_events;
+    struct engine_event_result *results; /* CMD_EVENTS: array of n_events, filled */
+    struct change_event *change;         /* CMD_CHANGE */
+    int64_t incident_id;                 /* CMD_INCIDENT_* */
+    const char *actor;                   /* CMD_INCIDENT_*: "token:NAME" */
+    const char *text;                    /* CMD_INCIDENT_NOTE */
+
+    /* Filled by the engine. */
+    enum engine_status status;
+    bool changed;   /* CMD_INCIDENT_*: false when the action was a no-op */
+    int64_t out_id; /* CMD_CHANGE: change id; CMD_INCIDENT_NOTE: timeline entry id */
+
+    /* Private to the engine. */
+    sem_t done;
+    struct engine_cmd *next;
+};
+
+/* Counters for /metrics, updated by the engine thread, read by anyone. */
+struct engine_stats {
+    atomic_llong queue_events; /* events waiting in the queue */
+    atomic_llong alerts_open;
+    atomic_llong incidents_open;
+    atomic_llong batches;
+    atomic_llong commit_buckets[12]; /* cumulative-free counts per bucket of ENGINE_COMMIT_BOUNDS */
+    atomic_llong commit_count;
+    atomic_llong commit_sum_us;
+    atomic_llong store_errors;
+    atomic_llong *outcomes; /* [integration index * OUTCOME_COUNT + outcome] */
+};
+
+/* Upper bounds (seconds) of the commit latency histogram buckets; the last is +Inf. */
+extern const double engine_commit_bounds[11];
+
+/*
+ * Loads open alerts and incidents from the store and starts the engine
+ * thread. cfg and store are borrowed and must outlive the engine. Returns NULL
+ * and writes a message into err on failure.
+ */
+struct engine *engine_start(const struct config *cfg, struct store *store, char *err,
+                            size_t errlen);
+
+/* Applies cmd and waits until its batch is committed. Returns cmd->status. */
+enum engine_status engine_submit(struct engine *e, struct engine_cmd *cmd);
+
+/* Stops taking commands, drains the queue, commits, and joins the thread. */
+void engine_stop(struct engine *e);
+
+const struct engine_stats *engine_get_stats(const struct engine *e);
+
+#endif

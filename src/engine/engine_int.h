@@ -1,0 +1,129 @@
+/*
+ * engine_int.h - the engine's in-memory state, shared by engine.c (thread and
+ * queue), alert.c (alert lifecycle) and incident.c (grouping and incident
+ * lifecycle), and by unit tests that drive the state directly with simulated
+ * time. Nothing else includes it.
+ *
+ * The state is a cache of what the store holds for open alerts and
+ * incidents: small records indexed by key, enough to decide what an event
+ * does without reading the database. If a commit fails, the state is thrown
+ * away and rebuilt from the store.
+ */
+#ifndef TOCSIN_ENGINE_INT_H
+#define TOCSIN_ENGINE_INT_H
+
+#include "../base/strmap.h"
+#include "engine.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum alert_status { ALERT_FIRING = 0, ALERT_ACKNOWLEDGED = 1, ALERT_RESOLVED = 2 };
+enum incident_status { INC_TRIGGERED = 0, INC_ACKNOWLEDGED = 1, INC_RESOLVED = 2 };
+
+#define HEAP_NONE UINT32_MAX
+
+/* An open alert. About 130 bytes plus its key. */
+struct alert_rec {
+    int64_t id;
+    char *key; /* owned; "integration\x1f" "dedup_key"; the map key */
+    int64_t incident_ids[ROUTE_MAX_MATCHES];
+    int64_t first_seen, last_seen, count;
+    int64_t starts_at; /* sender's start (Alertmanager), 0 if unknown */
+    int64_t ends_at;   /* expiry, 0 = never */
+    uint32_t heap_idx; /* position in the expiry heap, HEAP_NONE if absent */
+    uint8_t n_incidents;
+    uint8_t status;             /* enum alert_status (never RESOLVED while in the map) */
+    uint8_t severity;           /* enum severity */
+    bool dirty;                 /* repeat fields changed in this batch */
+    const struct event *latest; /* newest event of this batch, valid until commit */
+    struct alert_rec *next_dirty;
+};
+
+/* An open incident. */
+struct incident_rec {
+    int64_t id;
+    char idkey[24];  /* decimal id; key of the by-id map */
+    char *group_key; /* owned */
+    char *service;   /* owned or NULL */
+    char *route;     /* owned route id */
+    int64_t created_at, last_alert_at, alert_count, open_alert_count;
+    uint8_t status; /* enum incident_status (never RESOLVED while in the map) */
+    uint8_t severity, priority, impact;
+    bool dirty;
+    bool resolving; /* being resolved by hand: no auto-resolve meanwhile */
+    struct incident_rec *next_dirty;
+};
+
+/* A key the sender resolved recently, to drop a late retry of the firing. */
+struct recent_rec {
+    char *key;         /* owned; map key */
+    int64_t starts_at; /* the resolved alert's startsAt */
+    int64_t resolved_at;
+};
+
+struct engine_state {
+    const struct config *cfg;   /* borrowed */
+    struct store *store;        /* borrowed */
+    struct engine_stats *stats; /* borrowed; may be NULL in tests */
+    struct strmap alerts;       /* key -> struct alert_rec (open alerts) */
+    struct strmap incidents;    /* idkey -> struct incident_rec (open incidents) */
+    struct strmap groups;       /* group key -> struct incident_rec (newest open one) */
+    struct strmap recent;       /* key -> struct recent_rec */
+    struct alert_rec **heap;    /* min-heap on ends_at */
+    size_t heap_len, heap_cap;
+    struct alert_rec *dirty_alerts;
+    struct incident_rec *dirty_incidents;
+    int64_t recent_pruned_at;
+};
+
+/* Builds the state from the store. Returns 0 or -1 (message in err). */
+int engine_state_load(struct engine_state *st, const struct config *cfg, struct store *store,
+                      char *err, size_t errlen);
+void engine_state_free(struct engine_state *st);
+
+/* Applies one command inside the open transaction. Returns 0, or -1 when the
+ * store failed (the whole batch must then be rolled back). Domain outcomes
+ * (not found, conflict) are reported in cmd->status, not as failures. */
+int engine_apply(struct engine_state *st, struct engine_cmd *cmd, int64_t now);
+
+/* Expires alerts whose ends_at has passed and prunes old bookkeeping. */
+int engine_tick(struct engine_state *st, int64_t now);
+
+/* Writes what repeats changed in this batch; call once before commit. */
+int engine_flush(struct engine_state *st);
+
+/* ms until the next expiry (or -1 when none is scheduled). */
+int64_t engine_next_due(const struct engine_state *st, int64_t now);
+
+/* alert.c */
+int alert_apply_event(struct engine_state *st, const struct cfg_integration *integ,
+                      const struct event *ev, struct engine_event_result *res, int64_t now);
+int alert_resolve(struct engine_state *st, struct alert_rec *a, int64_t now, const char *actor,
+                  const char *why, bool by_sender);
+void alert_heap_update(struct engine_state *st, struct alert_rec *a);
+void alert_rec_free(struct alert_rec *a);
+
+/* incident.c */
+struct incident_rec *incident_for_alert(struct engine_state *st, const struct route *r,
+                                        const struct event *ev, int64_t now, const char *actor,
+                                        int *failed);
+int incident_alert_joined(struct engine_state *st, struct incident_rec *inc, int64_t alert_id,
+                          const struct event *ev, int64_t now, const char *actor);
+int incident_raise_severity(struct engine_state *st, struct incident_rec *inc, enum severity sev,
+                            int64_t now, const char *actor);
+int incident_alert_resolved(struct engine_state *st, struct incident_rec *inc, int64_t alert_id,
+                            int64_t now, const char *actor, const char *why);
+int incident_acknowledge(struct engine_state *st, struct incident_rec *inc, int64_t now,
+                         const char *actor, const char *why);
+int incident_resolve(struct engine_state *st, struct incident_rec *inc, int64_t now,
+                     const char *actor, const char *why);
+int incident_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t now);
+struct incident_rec *incident_find(struct engine_state *st, int64_t id);
+void incident_mark_dirty(struct engine_state *st, struct incident_rec *inc);
+void incident_rec_free(struct incident_rec *inc);
+
+const char *alert_status_name(int s);
+const char *incident_status_name(int s);
+
+#endif

@@ -1,0 +1,87 @@
+/* event.c - the normalised event; see event.h. */
+#include "event.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void event_clear(struct event *ev)
+{
+    free(ev->dedup_key);
+    labels_free(&ev->labels);
+    free(ev->summary);
+    free(ev->source);
+    json_decref(ev->details);
+    json_decref(ev->links);
+    memset(ev, 0, sizeof(*ev));
+}
+
+void change_event_clear(struct change_event *ch)
+{
+    free(ch->summary);
+    free(ch->source);
+    json_decref(ch->details);
+    json_decref(ch->links);
+    memset(ch, 0, sizeof(*ch));
+}
+
+const char *event_action_name(enum event_action a)
+{
+    switch (a) {
+    case EVENT_TRIGGER:
+        return "trigger";
+    case EVENT_ACKNOWLEDGE:
+        return "acknowledge";
+    case EVENT_RESOLVE:
+        return "resolve";
+    }
+    return "trigger";
+}
+
+static const char *const sev_names[] = {"info", "warning", "error", "critical"};
+
+const char *severity_name(enum severity s)
+{
+    if ((unsigned)s > SEV_CRITICAL)
+        return "critical";
+    return sev_names[s];
+}
+
+int severity_parse(const char *s, enum severity *out)
+{
+    for (int i = 0; i <= SEV_CRITICAL; i++) {
+        if (strcmp(s, sev_names[i]) == 0) {
+            *out = (enum severity)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int severity_from_text(const char *s, enum severity *out)
+{
+    static const struct {
+        const char *word;
+        enum severity sev;
+    } words[] = {
+        {"critical", SEV_CRITICAL}, {"crit", SEV_CRITICAL},
+        {"fatal", SEV_CRITICAL},    {"emergency", SEV_CRITICAL},
+        {"page", SEV_CRITICAL},     {"p1", SEV_CRITICAL},
+        {"disaster", SEV_CRITICAL}, {"error", SEV_ERROR},
+        {"err", SEV_ERROR},         {"major", SEV_ERROR},
+        {"high", SEV_ERROR},        {"p2", SEV_ERROR},
+        {"warning", SEV_WARNING},   {"warn", SEV_WARNING},
+        {"minor", SEV_WARNING},     {"medium", SEV_WARNING},
+        {"average", SEV_WARNING},   {"p3", SEV_WARNING},
+        {"info", SEV_INFO},         {"informational", SEV_INFO},
+        {"low", SEV_INFO},          {"notice", SEV_INFO},
+        {"p4", SEV_INFO},           {"p5", SEV_INFO},
+    };
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strcasecmp(s, words[i].word) == 0) {
+            *out = words[i].sev;
+            return 0;
+        }
+    }
+    return -1;
+}

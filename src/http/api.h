@@ -1,0 +1,44 @@
+/*
+ * api.h - the request handlers, one file per resource (api_*.c). Each takes
+ * a parsed request and answers it through the http_reply_* functions.
+ */
+#ifndef TOCSIN_API_H
+#define TOCSIN_API_H
+
+#include "server.h"
+
+/* api_health.c */
+void api_healthz(struct http_req *req);
+void api_am_healthy(struct http_req *req);
+void api_am_ready(struct http_req *req);
+void api_metrics(struct http_req *req);
+
+/* api_intake.c */
+void api_events_post(struct http_req *req);
+void api_pd_enqueue(struct http_req *req);
+void api_pd_change(struct http_req *req);
+void api_am_alerts_post(struct http_req *req);
+void api_am_webhook(struct http_req *req);
+void api_am_status(struct http_req *req);
+
+/* api_incidents.c */
+void api_alerts_list(struct http_req *req);
+void api_alert_get(struct http_req *req);
+void api_incidents_list(struct http_req *req);
+void api_incident_get(struct http_req *req);
+void api_incident_ack(struct http_req *req);
+void api_incident_resolve(struct http_req *req);
+void api_incident_note(struct http_req *req);
+void api_changes_list(struct http_req *req);
+void api_audit_list(struct http_req *req);
+
+/* auth.c */
+
+/* Checks the API token; returns it, or answers 401/403 and returns NULL. */
+const struct cfg_token *auth_api(struct http_req *req, enum role need);
+
+/* The integration key a request carries (Bearer, X-Tocsin-Key, or Basic
+ * password), copied into buf. Returns false when there is none. */
+bool auth_request_key(struct http_req *req, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * api_health.c - liveness, readiness and /metrics.
+ */
+#include "api.h"
+
+#include "../base/clock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void api_healthz(struct http_req *req)
+{
+    http_reply_json(req, 200, json_pack("{ss}", "status", req->ctx->ready ? "ok" : "starting"));
+}
+
+void api_am_healthy(struct http_req *req)
+{
+    http_reply_text(req, 200, "text/plain; charset=utf-8", "OK", 2);
+}
+
+void api_am_ready(struct http_req *req)
+{
+    if (req->ctx->ready)
+        http_reply_text(req, 200, "text/plain; charset=utf-8", "OK", 2);
+    else
+        http_reply_text(req, 503, "text/plain; charset=utf-8", "Service Unavailable", 19);
+}
+
+void api_metrics(struct http_req *req)
+{
+    const struct engine_stats *s = engine_get_stats(req->ctx->engine);
+    const struct config *cfg = req->ctx->cfg;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    long long cum = 0;
+
+    if (!f) {
+        http_reply_error(req, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    fputs("# HELP tocsin_events_received_total Events accepted, by integration and outcome.\n"
+          "# TYPE tocsin_events_received_total counter\n",
+          f);
+    for (size_t i = 0; i <= cfg->n_integrations; i++) {
+        for (int o = 0; o < OUTCOME_COUNT; o++) {
+            long long v = atomic_load(&s->outcomes[i * OUTCOME_COUNT + (size_t)o]);
+            if (i == cfg->n_integrations && v == 0)
+                continue;
+            fprintf(f, "tocsin_events_received_total{integration=\"%s\",outcome=\"%s\"} %lld\n",
+                    i < cfg->n_integrations ? cfg->integrations[i].name : "unknown",
+                    engine_outcome_name((enum engine_outcome)o), v);
+        }
+    }
+    fprintf(f,
+            "# HELP tocsin_alerts_open Alerts firing or acknowledged.\n"
+            "# TYPE tocsin_alerts_open gauge\ntocsin_alerts_open %lld\n"
+            "# HELP tocsin_incidents_open Incidents triggered or acknowledged.\n"
+            "# TYPE tocsin_incidents_open gauge\ntocsin_incidents_open %lld\n"
+            "# HELP tocsin_engine_queue_depth Events waiting for the engine.\n"
+            "# TYPE tocsin_engine_queue_depth gauge\ntocsin_engine_queue_depth %lld\n"
+            "# HELP tocsin_engine_batches_total Batches committed by the engine.\n"
+            "# TYPE tocsin_engine_batches_total counter\ntocsin_engine_batches_total %lld\n"
+            "# HELP tocsin_store_errors_total Batches that failed to commit.\n"
+            "# TYPE tocsin_store_errors_total counter\ntocsin_store_errors_total %lld\n",
+            (long long)atomic_load(&s->alerts_open), (long long)atomic_load(&s->incidents_open),
+            (long long)atomic_load(&s->queue_events), (long long)atomic_load(&s->batches),
+            (long long)atomic_load(&s->store_errors));
+    fputs("# HELP tocsin_commit_duration_seconds Time to apply and commit one engine batch.\n"
+          "# TYPE tocsin_commit_duration_seconds histogram\n",
+          f);
+    for (int b = 0; b < 12; b++) {
+        cum += atomic_load(&s->commit_buckets[b]);
+        if (b < 11)
+            fprintf(f, "tocsin_commit_duration_seconds_bucket{le=\"%g\"} %lld\n",
+                    engine_commit_bounds[b], cum);
+        else
+            fprintf(f, "tocsin_commit_duration_seconds_bucket{le=\"+Inf\"} %lld\n", cum);
+    }
+    fprintf(f,
+            "tocsin_commit_duration_seconds_sum %.6f\ntocsin_commit_duration_seconds_count %lld\n",
+            (double)atomic_load(&s->commit_sum_us) / 1e6, (long long)atomic_load(&s->commit_count));
+    http_metrics_write(f);
+    fclose(f);
+    http_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+    free(buf);
+}

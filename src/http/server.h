@@ -1,0 +1,92 @@
+/*
+ * server.h - the HTTP server: libmicrohttpd in thread-per-connection mode,
+ * a route table, bounded request bodies and JSON responses.
+ *
+ * A handler runs on its connection's thread. It may block (on the engine or
+ * on a read query) without stalling other connections. It answers by calling
+ * exactly one of the http_reply_* functions.
+ */
+#ifndef TOCSIN_SERVER_H
+#define TOCSIN_SERVER_H
+
+#include "../config/config.h"
+#include "../engine/engine.h"
+#include "../store/store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct MHD_Connection;
+
+/* Everything a handler can reach; shared read-only by all handler threads. */
+struct server_ctx {
+    const struct config *cfg; /* borrowed */
+    struct store *store;      /* borrowed */
+    struct engine *engine;    /* borrowed */
+    int64_t started_at_ms;
+    volatile int ready; /* 1 once serving, 0 while starting or stopping */
+};
+
+#define HTTP_MAX_PARAMS 2
+
+struct http_req {
+    struct MHD_Connection *conn;
+    struct server_ctx *ctx;
+    const char *method;                  /* borrowed from MHD */
+    const char *url;                     /* borrowed from MHD */
+    const char *params[HTTP_MAX_PARAMS]; /* path parameters ({id}); point into param_buf */
+    char param_buf[256];
+    char *body; /* owned; the request body, NUL-terminated for convenience */
+    size_t body_len, body_cap;
+    bool body_too_large;
+    int route; /* index in the route table, for metrics */
+
+    /* The response, set by exactly one http_reply_* call. */
+    int status;
+    char *resp; /* owned */
+    size_t resp_len;
+    const char *resp_type;   /* static string */
+    const char *retry_after; /* static string or NULL */
+    const char *allow;       /* NULL or allow_buf */
+    char allow_buf[128];
+    const char *www_auth; /* static string or NULL */
+};
+
+/* Sends obj (reference stolen) as JSON. */
+void http_reply_json(struct http_req *req, int status, json_t *obj);
+
+/* Sends {"error":{"code","message","field"}}; field may be NULL. */
+void http_reply_error(struct http_req *req, int status, const char *code, const char *field,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Sends text (copied) with the given content type. */
+void http_reply_text(struct http_req *req, int status, const char *ctype, const char *text,
+                     size_t len);
+
+/* Request header look-up (case-insensitive); borrowed, NULL when absent. */
+const char *http_header(struct http_req *req, const char *name);
+
+/* Query-string argument; borrowed, NULL when absent. */
+const char *http_query(struct http_req *req, const char *name);
+
+/* 415 unless the content type is JSON, text/plain or absent. Returns true when acceptable. */
+bool http_require_json_type(struct http_req *req);
+
+/*
+ * Starts serving on host:port (port 0 picks a free one). Writes the bound
+ * address into bound (e.g. "127.0.0.1:43121"). Returns an opaque handle or
+ * NULL with a message in err.
+ */
+struct http_server *http_start(struct server_ctx *ctx, const char *listen, char *bound,
+                               size_t boundlen, char *err, size_t errlen);
+
+/* Stops accepting, lets in-flight requests finish, and frees the server. */
+void http_stop(struct http_server *srv);
+
+/* Writes the HTTP request counters in Prometheus text format. */
+void http_metrics_write(FILE *f);
+
+#endif

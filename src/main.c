@@ -1,0 +1,249 @@
+/*
+ * main.c - command-line entry: serve, check-config, send-event, version.
+ */
+#include "base/clock.h"
+#include "base/log.h"
+#include "cli/send_event.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "http/server.h"
+#include "store/store.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage_main(FILE *f)
+{
+    fputs("usage: tocsin COMMAND [OPTIONS]\n"
+          "\n"
+          "Tocsin keeps an IT service's lights on: it takes events, deduplicates them into\n"
+          "alerts, groups them into incidents and tracks them to resolution.\n"
+          "\n"
+          "commands:\n"
+          "  serve          run the server\n"
+          "  check-config   validate a configuration file\n"
+          "  send-event     raise, acknowledge or resolve an alert on a running server\n"
+          "  version        print the version\n"
+          "\n"
+          "Run 'tocsin COMMAND --help' for the options of a command.\n",
+          f);
+}
+
+static void usage_serve(FILE *f)
+{
+    fputs("usage: tocsin serve [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
+          "                    [--log-level LEVEL]\n"
+          "\n"
+          "  --config FILE      configuration (default: ./tocsin.yaml if present, else\n"
+          "                     built-in defaults)\n"
+          "  --data DIR         data directory (default: data_dir from the config, or\n"
+          "                     ./tocsin-data)\n"
+          "  --listen HOST:PORT address to serve HTTP on (default: listen from the config,\n"
+          "                     or 127.0.0.1:8080); port 0 picks a free port\n"
+          "  --log-level LEVEL  debug, info, warn or error (default: from the config, info)\n"
+          "\n"
+          "Once ready it prints 'listening on http://HOST:PORT' on stdout. SIGTERM and SIGINT\n"
+          "stop it cleanly: requests in flight finish, queued events are committed.\n",
+          f);
+}
+
+static void usage_check(FILE *f)
+{
+    fputs("usage: tocsin check-config FILE\n"
+          "\n"
+          "Validates FILE and prints 'FILE: ok', or every problem as FILE:LINE:COL: message\n"
+          "and exits 1.\n",
+          f);
+}
+
+static int print_errors(const struct cfg_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        fprintf(stderr, "%s\n", errs->msgs[i]);
+    return 1;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    struct cfg_errors errs = {0};
+    struct config *cfg;
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage_check(stdout);
+        return 0;
+    }
+    if (argc != 2) {
+        usage_check(stderr);
+        return 2;
+    }
+    cfg = config_load_file(argv[1], &errs);
+    if (!cfg) {
+        print_errors(&errs);
+        cfg_errors_free(&errs);
+        return 1;
+    }
+    printf("%s: ok\n", argv[1]);
+    config_free(cfg);
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'}, {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *data = NULL, *listen_addr = NULL, *level = NULL;
+    struct cfg_errors errs = {0};
+    struct config *cfg;
+    struct store *store;
+    struct engine *engine;
+    struct http_server *http;
+    struct server_ctx ctx = {0};
+    char err[512], bound[128];
+    sigset_t sigs;
+    int c, sig = 0;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:d:l:L:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'd':
+            data = optarg;
+            break;
+        case 'l':
+            listen_addr = optarg;
+            break;
+        case 'L':
+            level = optarg;
+            break;
+        case 'h':
+            usage_serve(stdout);
+            return 0;
+        default:
+            usage_serve(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tocsin serve: unexpected argument '%s'\n", argv[optind]);
+        usage_serve(stderr);
+        return 2;
+    }
+    if (!config_path && access("tocsin.yaml", F_OK) == 0)
+        config_path = "tocsin.yaml";
+    cfg = config_path ? config_load_file(config_path, &errs) : config_default();
+    if (!cfg) {
+        print_errors(&errs);
+        cfg_errors_free(&errs);
+        return 1;
+    }
+    log_threshold = cfg->log_level;
+    if (level && log_level_parse(level, &log_threshold) != 0) {
+        fprintf(stderr, "tocsin serve: --log-level must be debug, info, warn or error\n");
+        config_free(cfg);
+        return 2;
+    }
+    if (!config_path)
+        log_warn("no configuration file: running with defaults, which accept no events "
+                 "(no integrations) and no API calls (no tokens)");
+
+    /* Signals are taken by sigwait in this thread only; every thread started
+     * below inherits the blocked mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    store = store_open_sqlite(data ? data : cfg->data_dir, cfg->sync_full, err, sizeof(err));
+    if (!store) {
+        fprintf(stderr, "tocsin serve: %s\n", err);
+        config_free(cfg);
+        return 1;
+    }
+    engine = engine_start(cfg, store, err, sizeof(err));
+    if (!engine) {
+        fprintf(stderr, "tocsin serve: %s\n", err);
+        store_close(store);
+        config_free(cfg);
+        return 1;
+    }
+    ctx.cfg = cfg;
+    ctx.store = store;
+    ctx.engine = engine;
+    ctx.started_at_ms = clock_now_ms();
+    http = http_start(&ctx, listen_addr ? listen_addr : cfg->listen, bound, sizeof(bound), err,
+                      sizeof(err));
+    if (!http) {
+        fprintf(stderr, "tocsin serve: %s\n", err);
+        engine_stop(engine);
+        store_close(store);
+        config_free(cfg);
+        return 1;
+    }
+    ctx.ready = 1;
+    log_info("serving on %s with data in %s", bound, data ? data : cfg->data_dir);
+    printf("listening on http://%s\n", bound);
+    fflush(stdout);
+
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_warn("SIGHUP: configuration reload is not supported yet; keeping the running "
+                     "configuration");
+            continue;
+        }
+        break;
+    }
+    log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ctx.ready = 0;
+    http_stop(http);     /* in-flight requests finish */
+    engine_stop(engine); /* the queue drains and commits */
+    store_close(store);
+    config_free(cfg);
+    log_info("stopped cleanly");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "tocsin: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (argc < 2) {
+        usage_main(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "check-config") == 0)
+        return cmd_check_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "send-event") == 0)
+        return send_event_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 2 && strcmp(argv[2], "--help") == 0) {
+            puts("usage: tocsin version\n\nPrints the version of this tocsin binary.");
+            return 0;
+        }
+        printf("tocsin %s\n", TOCSIN_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage_main(stdout);
+        return 0;
+    }
+    fprintf(stderr, "tocsin: unknown command '%s'\n\n", cmd);
+    usage_main(stderr);
+    return 2;
+}

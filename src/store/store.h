@@ -1,0 +1,189 @@
+/*
+ * store.h - the one interface to Tocsin's persistent state.
+ *
+ * The interface speaks in domain terms (alerts, incidents, timeline, audit),
+ * never in SQL, so a PostgreSQL backend can sit behind it beside the SQLite
+ * one. There are two kinds of use:
+ *
+ *  - The engine thread is the only writer. It opens a transaction with
+ *    store_begin, makes any number of writes, and store_commit makes the whole
+ *    batch durable at once (group commit). Write functions are only valid
+ *    inside a transaction and only from the engine thread.
+ *  - Readers (HTTP handlers on many threads) borrow a read connection with
+ *    store_reader_acquire, run queries that return JSON, and give it back.
+ *    Readers see only committed data.
+ *
+ * Errors: functions return 0 (or an id > 0) on success and -1 on failure,
+ * with a message available from store_errmsg (writer) for the log.
+ *
+ * THREAD SAFETY NOTES: a struct store may be used by one writer thread and
+ * any number of reader threads at once; each reader handle is used by one
+ * thread at a time.
+ */
+#ifndef TOCSIN_STORE_H
+#define TOCSIN_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_reader;
+
+/* Persistent form of an alert, as the engine writes it. Strings borrowed. */
+struct store_alert {
+    int64_t id;              /* 0 when inserting; filled by store_alert_insert */
+    const char *integration; /* integration name */
+    const char *dedup_key;
+    const char *status;    /* "firing", "acknowledged", "resolved" */
+    int severity;          /* enum severity */
+    const char *summary;   /* may be NULL */
+    const char *source;    /* may be NULL */
+    const json_t *labels;  /* object; serialised by the store */
+    const json_t *details; /* any JSON or NULL */
+    const json_t *links;   /* array or NULL */
+    int64_t first_seen, last_seen, count;
+    int64_t starts_at;           /* ms; 0 = unknown */
+    int64_t ends_at;             /* ms; 0 = does not expire */
+    const int64_t *incident_ids; /* the incidents it joined (set at insert only) */
+    size_t n_incidents;
+};
+
+/* Persistent form of an incident. Strings borrowed. */
+struct store_incident {
+    int64_t id; /* 0 when inserting; it is also the INC- number */
+    const char *title;
+    const char *service; /* may be NULL */
+    const char *route;   /* route id */
+    const char *group_key;
+    const char *status; /* "triggered", "acknowledged", "resolved" */
+    int severity;       /* enum severity */
+    int priority;       /* 1..5 */
+    int urgency;        /* 1..3 */
+    int impact;         /* 1..3 */
+    int64_t created_at, updated_at, last_alert_at;
+    int64_t alert_count, open_alert_count;
+};
+
+/* Filters for list queries; NULL/0 fields do not filter. */
+struct store_query {
+    const char *statuses[4]; /* up to 4 accepted statuses, NULL-terminated early */
+    const char *service;     /* incidents */
+    const char *integration; /* alerts */
+    int64_t before_id;       /* cursor: only ids below this; 0 = from the newest */
+    int limit;               /* 1..500 */
+};
+
+/*
+ * Opens (creating if needed) the store in directory dir and brings its
+ * schema up to date with the versioned migrations. sync_full makes every
+ * commit wait for fsync. Returns NULL and writes a message into err on
+ * failure. The caller closes it with store_close.
+ */
+struct store *store_open_sqlite(const char *dir, bool sync_full, char *err, size_t errlen);
+
+/* Closes every connection. The writer must not be inside a transaction. */
+void store_close(struct store *s);
+
+/* The schema version after migrations. */
+int store_schema_version(struct store *s);
+
+/* Message of the writer's last failure; borrowed, valid until the next call. */
+const char *store_errmsg(struct store *s);
+
+/* ---- Writer (engine thread only) ---- */
+
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* Keeps the raw request as received, so every accepted event is on disk verbatim. */
+int store_intake_log(struct store *s, int64_t at, const char *integration, const char *format,
+                     const char *body, size_t len);
+
+int store_alert_insert(struct store *s, struct store_alert *a);
+
+/* Updates what repeats change: last_seen, count, severity, ends_at and, when
+ * content is true, summary, source, labels, details and links. */
+int store_alert_touch(struct store *s, const struct store_alert *a, bool content);
+
+/* Moves an alert to "acknowledged" or "resolved", recording when and by whom. */
+int store_alert_set_status(struct store *s, int64_t id, const char *status, int64_t at,
+                           const char *actor);
+
+int store_incident_insert(struct store *s, struct store_incident *inc);
+int store_incident_update(struct store *s, const struct store_incident *inc);
+
+/* Records that the incident moved to acknowledged/resolved at `at` by actor. */
+int store_incident_set_status(struct store *s, int64_t id, const char *status, int64_t at,
+                              const char *actor);
+
+int store_incident_link_alert(struct store *s, int64_t incident_id, int64_t alert_id, int64_t at);
+
+/* Appends a timeline entry; data may be NULL. Returns the entry id or -1. */
+int64_t store_timeline_add(struct store *s, int64_t incident_id, int64_t at, const char *kind,
+                           const char *actor, const char *text, const json_t *data);
+
+/* Appends to the audit log; before/after may be NULL. */
+int store_audit_add(struct store *s, int64_t at, const char *actor, const char *action,
+                    const char *object_type, int64_t object_id, const json_t *before,
+                    const json_t *after);
+
+/* Stores a change record; returns its id or -1. details/links may be NULL. */
+int64_t store_change_insert(struct store *s, int64_t received_at, const char *integration,
+                            const char *summary, const char *source, int64_t timestamp,
+                            const json_t *details, const json_t *links);
+
+/*
+ * Calls back for every open alert and every open incident, so the engine can
+ * rebuild its in-memory index after a restart. Strings passed to the callbacks
+ * are valid only during the call. A callback returning non-zero stops the scan
+ * and the function returns -1.
+ */
+struct store_open_alert {
+    int64_t id;
+    const char *integration, *dedup_key;
+    const char *status;
+    int severity;
+    int64_t first_seen, last_seen, count, starts_at, ends_at;
+    int64_t incident_ids[4];
+    int n_incidents;
+};
+struct store_open_incident {
+    int64_t id;
+    const char *group_key, *service, *route;
+    const char *status;
+    int severity, priority, impact;
+    int64_t created_at, last_alert_at, alert_count, open_alert_count;
+};
+int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_open_alert *),
+                    int (*on_incident)(void *, const struct store_open_incident *), void *ctx);
+
+/* Looks up an incident's status ("triggered", ...) into buf. Returns 1 when
+ * found, 0 when there is no such incident, -1 on failure. */
+int store_incident_status(struct store *s, int64_t id, char *buf, size_t size);
+
+/* Ids of the open alerts of an incident (for resolving it). Caller frees *ids. */
+int store_incident_open_alerts(struct store *s, int64_t incident_id, int64_t **ids, size_t *n);
+
+/* ---- Readers (any thread) ---- */
+
+/* Borrows a read connection; NULL when none can be opened. */
+struct store_reader *store_reader_acquire(struct store *s);
+void store_reader_release(struct store *s, struct store_reader *r);
+
+/* Each returns a new JSON value (caller owns the reference) or NULL when the
+ * object does not exist (get) or on failure (list; errno-like message logged). */
+json_t *store_alert_list(struct store_reader *r, const struct store_query *q);
+json_t *store_alert_get(struct store_reader *r, int64_t id);
+json_t *store_incident_list(struct store_reader *r, const struct store_query *q);
+json_t *store_incident_get(struct store_reader *r, int64_t id);
+json_t *store_change_list(struct store_reader *r, const struct store_query *q);
+json_t *store_audit_list(struct store_reader *r, const struct store_query *q);
+json_t *store_timeline_get(struct store_reader *r, int64_t entry_id);
+
+/* Counts for /metrics and status. Returns -1 on failure. */
+int64_t store_count_open_alerts(struct store_reader *r);
+
+#endif

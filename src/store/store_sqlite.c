@@ -1,0 +1,695 @@
+/*
+ * store_sqlite.c - the SQLite backend of store.h.
+ *
+ * One write connection belongs to the engine thread; readers come from a
+ * small pool of separate connections, which WAL mode lets read committed
+ * data while the writer works. Hot statements are prepared once.
+ *
+ * Durability: journal_mode=WAL; synchronous=FULL (default) makes each commit
+ * wait for fsync of the WAL, so a commit that returned survives power loss;
+ * synchronous=NORMAL survives a process crash (kill -9) but may lose the last
+ * commits on power loss.
+ */
+#include "store.h"
+#include "store_sqlite_int.h"
+
+#include "../base/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_INTAKE,
+    ST_ALERT_INSERT,
+    ST_ALERT_TOUCH,
+    ST_ALERT_TOUCH_CONTENT,
+    ST_ALERT_ACK,
+    ST_ALERT_RESOLVE,
+    ST_INC_INSERT,
+    ST_INC_UPDATE,
+    ST_INC_ACK,
+    ST_INC_RESOLVE,
+    ST_INC_LINK,
+    ST_TIMELINE,
+    ST_AUDIT,
+    ST_CHANGE,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_INTAKE] = "INSERT INTO intake_log(at, integration, format, body) VALUES (?,?,?,?)",
+    [ST_ALERT_INSERT] =
+        "INSERT INTO alerts(integration, dedup_key, status, severity, summary, source, labels, "
+        "details, links, incident_ids, first_seen, last_seen, count, starts_at, ends_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_ALERT_TOUCH] = "UPDATE alerts SET last_seen=?, count=?, severity=?, ends_at=? WHERE id=?",
+    [ST_ALERT_TOUCH_CONTENT] =
+        "UPDATE alerts SET last_seen=?, count=?, severity=?, ends_at=?, summary=?, source=?, "
+        "labels=?, details=?, links=? WHERE id=?",
+    [ST_ALERT_ACK] = "UPDATE alerts SET status=?, acknowledged_at=?, acknowledged_by=? WHERE id=?",
+    [ST_ALERT_RESOLVE] = "UPDATE alerts SET status=?, resolved_at=?, resolved_by=? WHERE id=?",
+    [ST_INC_INSERT] = "INSERT INTO incidents(title, service, route, group_key, status, severity, "
+                      "priority, urgency, impact, created_at, updated_at, last_alert_at, "
+                      "alert_count, open_alert_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_INC_UPDATE] = "UPDATE incidents SET severity=?, priority=?, urgency=?, updated_at=?, "
+                      "last_alert_at=?, alert_count=?, open_alert_count=? WHERE id=?",
+    [ST_INC_ACK] = "UPDATE incidents SET status=?, acknowledged_at=?, acknowledged_by=?, "
+                   "updated_at=? WHERE id=?",
+    [ST_INC_RESOLVE] = "UPDATE incidents SET status=?, resolved_at=?, resolved_by=?, "
+                       "updated_at=? WHERE id=?",
+    [ST_INC_LINK] = "INSERT OR IGNORE INTO incident_alerts(incident_id, alert_id, joined_at) "
+                    "VALUES (?,?,?)",
+    [ST_TIMELINE] = "INSERT INTO timeline(incident_id, at, kind, actor, text, data) "
+                    "VALUES (?,?,?,?,?,?)",
+    [ST_AUDIT] = "INSERT INTO audit(at, actor, action, object_type, object_id, before, after) "
+                 "VALUES (?,?,?,?,?,?,?)",
+    [ST_CHANGE] = "INSERT INTO changes(received_at, integration, summary, source, timestamp, "
+                  "details, links) VALUES (?,?,?,?,?,?,?)",
+};
+
+/*
+ * Versioned migrations: entry i brings the schema from version i to i+1.
+ * Never edit a released entry; append a new one.
+ */
+static const char *const migrations[] = {
+    /* 1: the spine. */
+    "CREATE TABLE intake_log(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, integration TEXT,"
+    "  format TEXT, body BLOB);"
+    "CREATE TABLE alerts(id INTEGER PRIMARY KEY, integration TEXT NOT NULL,"
+    "  dedup_key TEXT NOT NULL, status TEXT NOT NULL, severity INTEGER NOT NULL, summary TEXT,"
+    "  source TEXT, labels TEXT NOT NULL, details TEXT, links TEXT,"
+    "  incident_ids TEXT NOT NULL DEFAULT '[]', first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL, count INTEGER NOT NULL, starts_at INTEGER, ends_at INTEGER,"
+    "  acknowledged_at INTEGER, acknowledged_by TEXT, resolved_at INTEGER, resolved_by TEXT);"
+    /* At most one open alert per (integration, dedup_key): the database itself
+     * refuses a duplicate, whatever happens in the engine. */
+    "CREATE UNIQUE INDEX alerts_one_open ON alerts(integration, dedup_key)"
+    "  WHERE status <> 'resolved';"
+    "CREATE INDEX alerts_status ON alerts(status, id);"
+    "CREATE TABLE incidents(id INTEGER PRIMARY KEY, title TEXT NOT NULL, service TEXT,"
+    "  route TEXT NOT NULL, group_key TEXT NOT NULL, status TEXT NOT NULL,"
+    "  severity INTEGER NOT NULL, priority INTEGER NOT NULL, urgency INTEGER NOT NULL,"
+    "  impact INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  last_alert_at INTEGER NOT NULL, acknowledged_at INTEGER, acknowledged_by TEXT,"
+    "  resolved_at INTEGER, resolved_by TEXT, alert_count INTEGER NOT NULL,"
+    "  open_alert_count INTEGER NOT NULL);"
+    "CREATE INDEX incidents_status ON incidents(status, id);"
+    "CREATE INDEX incidents_service ON incidents(service, id);"
+    "CREATE TABLE incident_alerts(incident_id INTEGER NOT NULL, alert_id INTEGER NOT NULL,"
+    "  joined_at INTEGER NOT NULL, PRIMARY KEY(incident_id, alert_id)) WITHOUT ROWID;"
+    "CREATE TABLE timeline(id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, text TEXT, data TEXT);"
+    "CREATE INDEX timeline_incident ON timeline(incident_id, id);"
+    /* prev_hash/hash are reserved for the hash-chained audit log. */
+    "CREATE TABLE audit(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL, object_type TEXT NOT NULL, object_id INTEGER, before TEXT,"
+    "  after TEXT, prev_hash BLOB, hash BLOB);"
+    "CREATE INDEX audit_object ON audit(object_type, object_id, id);"
+    "CREATE TABLE changes(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL,"
+    "  integration TEXT, summary TEXT NOT NULL, source TEXT, timestamp INTEGER,"
+    "  details TEXT, links TEXT);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);",
+};
+
+#define N_MIGRATIONS    ((int)(sizeof(migrations) / sizeof(migrations[0])))
+#define READER_POOL_MAX 32
+
+struct store_reader {
+    sqlite3 *db;               /* owned connection, read-only by pragma */
+    struct store_reader *next; /* free-list link */
+};
+
+struct store {
+    sqlite3 *db;                  /* the engine's write connection */
+    sqlite3_stmt *stmt[ST_COUNT]; /* prepared writer statements */
+    char *path;                   /* owned; database file path */
+    char errmsg[512];             /* last writer failure */
+    int version;                  /* schema version */
+    pthread_mutex_t pool_lock;    /* guards the reader pool */
+    struct store_reader *free_readers;
+    int n_readers;
+};
+
+static int fail(struct store *s, const char *what)
+{
+    snprintf(s->errmsg, sizeof(s->errmsg), "%s: %s", what, sqlite3_errmsg(s->db));
+    return -1;
+}
+
+const char *store_errmsg(struct store *s)
+{
+    return s->errmsg;
+}
+
+int store_schema_version(struct store *s)
+{
+    return s->version;
+}
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int migrate(struct store *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return snprintf(err, errlen, "%s", sqlite3_errmsg(s->db)), -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > N_MIGRATIONS) {
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this tocsin knows (%d); "
+                 "refusing to open it",
+                 version, N_MIGRATIONS);
+        return -1;
+    }
+    for (; version < N_MIGRATIONS; version++) {
+        char sql[64];
+        if (exec(s->db, "BEGIN IMMEDIATE", err, errlen))
+            return -1;
+        if (exec(s->db, migrations[version], err, errlen)) {
+            exec(s->db, "ROLLBACK", err + strlen(err), 0);
+            return -1;
+        }
+        snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", version + 1);
+        if (exec(s->db, sql, err, errlen) || exec(s->db, "COMMIT", err, errlen))
+            return -1;
+        log_info("store: migrated schema to version %d", version + 1);
+    }
+    s->version = version;
+    return 0;
+}
+
+struct store *store_open_sqlite(const char *dir, bool sync_full, char *err, size_t errlen)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    size_t plen;
+    char pragmas[256];
+
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&s->pool_lock, NULL);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    plen = strlen(dir) + 16;
+    s->path = malloc(plen);
+    if (!s->path) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    snprintf(s->path, plen, "%s/tocsin.db", dir);
+    if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", s->path,
+                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
+             "PRAGMA cache_size=-16000; PRAGMA wal_autocheckpoint=10000;",
+             sync_full ? "FULL" : "NORMAL");
+    if (exec(s->db, pragmas, err, errlen) || migrate(s, err, errlen))
+        goto fail;
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "preparing statement %d: %s", i, sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    return s;
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    while (s->free_readers) {
+        struct store_reader *r = s->free_readers;
+        s->free_readers = r->next;
+        sqlite3_close(r->db);
+        free(r);
+    }
+    if (s->db)
+        sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->pool_lock);
+    free(s->path);
+    free(s);
+}
+
+/* Runs a prepared writer statement to completion and resets it. */
+static int step_done(struct store *s, enum stmt_id id)
+{
+    sqlite3_stmt *st = s->stmt[id];
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return fail(s, stmt_sql[id]);
+    return 0;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Binds JSON serialised compactly; NULL stays SQL NULL. */
+static int bind_json(sqlite3_stmt *st, int i, const json_t *v)
+{
+    if (!v) {
+        sqlite3_bind_null(st, i);
+        return 0;
+    }
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text)
+        return -1;
+    sqlite3_bind_text(st, i, text, -1, free);
+    return 0;
+}
+
+static void bind_opt_i64(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int store_begin(struct store *s)
+{
+    return step_done(s, ST_BEGIN);
+}
+
+int store_commit(struct store *s)
+{
+    return step_done(s, ST_COMMIT);
+}
+
+void store_rollback(struct store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        step_done(s, ST_ROLLBACK);
+}
+
+int store_intake_log(struct store *s, int64_t at, const char *integration, const char *format,
+                     const char *body, size_t len)
+{
+    sqlite3_stmt *st = s->stmt[ST_INTAKE];
+    sqlite3_bind_int64(st, 1, at);
+    bind_text(st, 2, integration);
+    bind_text(st, 3, format);
+    sqlite3_bind_blob(st, 4, body, (int)len, SQLITE_STATIC);
+    return step_done(s, ST_INTAKE);
+}
+
+int store_alert_insert(struct store *s, struct store_alert *a)
+{
+    sqlite3_stmt *st = s->stmt[ST_ALERT_INSERT];
+    char ids[256];
+    size_t off = (size_t)snprintf(ids, sizeof(ids), "[");
+    for (size_t i = 0; i < a->n_incidents && off < sizeof(ids) - 24; i++)
+        off += (size_t)snprintf(ids + off, sizeof(ids) - off, "%s%lld", i ? "," : "",
+                                (long long)a->incident_ids[i]);
+    snprintf(ids + off, sizeof(ids) - off, "]");
+    bind_text(st, 1, a->integration);
+    bind_text(st, 2, a->dedup_key);
+    bind_text(st, 3, a->status);
+    sqlite3_bind_int(st, 4, a->severity);
+    bind_text(st, 5, a->summary);
+    bind_text(st, 6, a->source);
+    if (bind_json(st, 7, a->labels) || bind_json(st, 8, a->details) || bind_json(st, 9, a->links))
+        return snprintf(s->errmsg, sizeof(s->errmsg), "out of memory"), -1;
+    sqlite3_bind_int64(st, 11, a->first_seen);
+    sqlite3_bind_int64(st, 12, a->last_seen);
+    sqlite3_bind_int64(st, 13, a->count);
+    bind_opt_i64(st, 14, a->starts_at);
+    bind_opt_i64(st, 15, a->ends_at);
+    sqlite3_bind_text(st, 10, ids, -1, SQLITE_TRANSIENT);
+    if (step_done(s, ST_ALERT_INSERT))
+        return -1;
+    a->id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int store_alert_touch(struct store *s, const struct store_alert *a, bool content)
+{
+    enum stmt_id id = content ? ST_ALERT_TOUCH_CONTENT : ST_ALERT_TOUCH;
+    sqlite3_stmt *st = s->stmt[id];
+    sqlite3_bind_int64(st, 1, a->last_seen);
+    sqlite3_bind_int64(st, 2, a->count);
+    sqlite3_bind_int(st, 3, a->severity);
+    bind_opt_i64(st, 4, a->ends_at);
+    if (content) {
+        bind_text(st, 5, a->summary);
+        bind_text(st, 6, a->source);
+        if (bind_json(st, 7, a->labels) || bind_json(st, 8, a->details) ||
+            bind_json(st, 9, a->links))
+            return snprintf(s->errmsg, sizeof(s->errmsg), "out of memory"), -1;
+        sqlite3_bind_int64(st, 10, a->id);
+    } else {
+        sqlite3_bind_int64(st, 5, a->id);
+    }
+    return step_done(s, id);
+}
+
+int store_alert_set_status(struct store *s, int64_t id, const char *status, int64_t at,
+                           const char *actor)
+{
+    enum stmt_id sid = strcmp(status, "resolved") == 0 ? ST_ALERT_RESOLVE : ST_ALERT_ACK;
+    sqlite3_stmt *st = s->stmt[sid];
+    bind_text(st, 1, status);
+    sqlite3_bind_int64(st, 2, at);
+    bind_text(st, 3, actor);
+    sqlite3_bind_int64(st, 4, id);
+    return step_done(s, sid);
+}
+
+int store_incident_insert(struct store *s, struct store_incident *inc)
+{
+    sqlite3_stmt *st = s->stmt[ST_INC_INSERT];
+    bind_text(st, 1, inc->title);
+    bind_text(st, 2, inc->service);
+    bind_text(st, 3, inc->route);
+    bind_text(st, 4, inc->group_key);
+    bind_text(st, 5, inc->status);
+    sqlite3_bind_int(st, 6, inc->severity);
+    sqlite3_bind_int(st, 7, inc->priority);
+    sqlite3_bind_int(st, 8, inc->urgency);
+    sqlite3_bind_int(st, 9, inc->impact);
+    sqlite3_bind_int64(st, 10, inc->created_at);
+    sqlite3_bind_int64(st, 11, inc->updated_at);
+    sqlite3_bind_int64(st, 12, inc->last_alert_at);
+    sqlite3_bind_int64(st, 13, inc->alert_count);
+    sqlite3_bind_int64(st, 14, inc->open_alert_count);
+    if (step_done(s, ST_INC_INSERT))
+        return -1;
+    inc->id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int store_incident_update(struct store *s, const struct store_incident *inc)
+{
+    sqlite3_stmt *st = s->stmt[ST_INC_UPDATE];
+    sqlite3_bind_int(st, 1, inc->severity);
+    sqlite3_bind_int(st, 2, inc->priority);
+    sqlite3_bind_int(st, 3, inc->urgency);
+    sqlite3_bind_int64(st, 4, inc->updated_at);
+    sqlite3_bind_int64(st, 5, inc->last_alert_at);
+    sqlite3_bind_int64(st, 6, inc->alert_count);
+    sqlite3_bind_int64(st, 7, inc->open_alert_count);
+    sqlite3_bind_int64(st, 8, inc->id);
+    return step_done(s, ST_INC_UPDATE);
+}
+
+int store_incident_set_status(struct store *s, int64_t id, const char *status, int64_t at,
+                              const char *actor)
+{
+    enum stmt_id sid = strcmp(status, "resolved") == 0 ? ST_INC_RESOLVE : ST_INC_ACK;
+    sqlite3_stmt *st = s->stmt[sid];
+    bind_text(st, 1, status);
+    sqlite3_bind_int64(st, 2, at);
+    bind_text(st, 3, actor);
+    sqlite3_bind_int64(st, 4, at);
+    sqlite3_bind_int64(st, 5, id);
+    return step_done(s, sid);
+}
+
+int store_incident_link_alert(struct store *s, int64_t incident_id, int64_t alert_id, int64_t at)
+{
+    sqlite3_stmt *st = s->stmt[ST_INC_LINK];
+    sqlite3_bind_int64(st, 1, incident_id);
+    sqlite3_bind_int64(st, 2, alert_id);
+    sqlite3_bind_int64(st, 3, at);
+    return step_done(s, ST_INC_LINK);
+}
+
+int64_t store_timeline_add(struct store *s, int64_t incident_id, int64_t at, const char *kind,
+                           const char *actor, const char *text, const json_t *data)
+{
+    sqlite3_stmt *st = s->stmt[ST_TIMELINE];
+    sqlite3_bind_int64(st, 1, incident_id);
+    sqlite3_bind_int64(st, 2, at);
+    bind_text(st, 3, kind);
+    bind_text(st, 4, actor);
+    bind_text(st, 5, text);
+    if (bind_json(st, 6, data))
+        return -1;
+    if (step_done(s, ST_TIMELINE))
+        return -1;
+    return sqlite3_last_insert_rowid(s->db);
+}
+
+int store_audit_add(struct store *s, int64_t at, const char *actor, const char *action,
+                    const char *object_type, int64_t object_id, const json_t *before,
+                    const json_t *after)
+{
+    sqlite3_stmt *st = s->stmt[ST_AUDIT];
+    sqlite3_bind_int64(st, 1, at);
+    bind_text(st, 2, actor);
+    bind_text(st, 3, action);
+    bind_text(st, 4, object_type);
+    sqlite3_bind_int64(st, 5, object_id);
+    if (bind_json(st, 6, before) || bind_json(st, 7, after))
+        return -1;
+    return step_done(s, ST_AUDIT);
+}
+
+int64_t store_change_insert(struct store *s, int64_t received_at, const char *integration,
+                            const char *summary, const char *source, int64_t timestamp,
+                            const json_t *details, const json_t *links)
+{
+    sqlite3_stmt *st = s->stmt[ST_CHANGE];
+    sqlite3_bind_int64(st, 1, received_at);
+    bind_text(st, 2, integration);
+    bind_text(st, 3, summary);
+    bind_text(st, 4, source);
+    bind_opt_i64(st, 5, timestamp);
+    if (bind_json(st, 6, details) || bind_json(st, 7, links))
+        return -1;
+    if (step_done(s, ST_CHANGE))
+        return -1;
+    return sqlite3_last_insert_rowid(s->db);
+}
+
+static void parse_ids(const char *text, int64_t *ids, int *n, int max)
+{
+    *n = 0;
+    if (!text)
+        return;
+    for (const char *p = text; *p && *n < max;) {
+        if (*p >= '0' && *p <= '9') {
+            char *end;
+            ids[(*n)++] = strtoll(p, &end, 10);
+            p = end;
+        } else {
+            p++;
+        }
+    }
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_open_alert *),
+                    int (*on_incident)(void *, const struct store_open_incident *), void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, group_key, service, route, status, severity, priority, "
+                           "impact, created_at, last_alert_at, alert_count, open_alert_count "
+                           "FROM incidents WHERE status <> 'resolved' ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "load incidents");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_open_incident inc = {
+            .id = sqlite3_column_int64(st, 0),
+            .group_key = col_text(st, 1),
+            .service = col_text(st, 2),
+            .route = col_text(st, 3),
+            .status = col_text(st, 4),
+            .severity = sqlite3_column_int(st, 5),
+            .priority = sqlite3_column_int(st, 6),
+            .impact = sqlite3_column_int(st, 7),
+            .created_at = sqlite3_column_int64(st, 8),
+            .last_alert_at = sqlite3_column_int64(st, 9),
+            .alert_count = sqlite3_column_int64(st, 10),
+            .open_alert_count = sqlite3_column_int64(st, 11),
+        };
+        if (on_incident(ctx, &inc)) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(s, "load incidents");
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, integration, dedup_key, status, severity, first_seen, "
+                           "last_seen, count, starts_at, ends_at, incident_ids FROM alerts "
+                           "WHERE status <> 'resolved' ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "load alerts");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_open_alert a = {
+            .id = sqlite3_column_int64(st, 0),
+            .integration = col_text(st, 1),
+            .dedup_key = col_text(st, 2),
+            .status = col_text(st, 3),
+            .severity = sqlite3_column_int(st, 4),
+            .first_seen = sqlite3_column_int64(st, 5),
+            .last_seen = sqlite3_column_int64(st, 6),
+            .count = sqlite3_column_int64(st, 7),
+            .starts_at = sqlite3_column_int64(st, 8),
+            .ends_at = sqlite3_column_int64(st, 9),
+        };
+        parse_ids(col_text(st, 10), a.incident_ids, &a.n_incidents, 4);
+        if (on_alert(ctx, &a)) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(s, "load alerts");
+    return 0;
+}
+
+int store_incident_open_alerts(struct store *s, int64_t incident_id, int64_t **ids, size_t *n)
+{
+    sqlite3_stmt *st;
+    size_t cap = 16;
+    *n = 0;
+    *ids = malloc(cap * sizeof(**ids));
+    if (!*ids)
+        return -1;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT a.id FROM incident_alerts ia JOIN alerts a ON a.id = "
+                           "ia.alert_id WHERE ia.incident_id = ? AND a.status <> 'resolved' "
+                           "ORDER BY a.id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        free(*ids);
+        *ids = NULL;
+        return fail(s, "incident alerts");
+    }
+    sqlite3_bind_int64(st, 1, incident_id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            int64_t *nv = realloc(*ids, cap * 2 * sizeof(*nv));
+            if (!nv)
+                break;
+            *ids = nv;
+            cap *= 2;
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_incident_status(struct store *s, int64_t id, char *buf, size_t size)
+{
+    sqlite3_stmt *st;
+    int found = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT status FROM incidents WHERE id = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail(s, "incident status");
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(buf, size, "%s", col_text(st, 0) ? col_text(st, 0) : "");
+        found = 1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* ---- reader pool ---- */
+
+struct store_reader *store_reader_acquire(struct store *s)
+{
+    struct store_reader *r;
+    pthread_mutex_lock(&s->pool_lock);
+    r = s->free_readers;
+    if (r) {
+        s->free_readers = r->next;
+        s->n_readers--;
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    if (r)
+        return r;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    if (sqlite3_open_v2(s->path, &r->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        log_error("store: cannot open a read connection: %s",
+                  r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        sqlite3_close(r->db);
+        free(r);
+        return NULL;
+    }
+    sqlite3_busy_timeout(r->db, 5000);
+    sqlite3_exec(r->db, "PRAGMA query_only=1; PRAGMA cache_size=-4000;", NULL, NULL, NULL);
+    return r;
+}
+
+void store_reader_release(struct store *s, struct store_reader *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->n_readers < READER_POOL_MAX) {
+        r->next = s->free_readers;
+        s->free_readers = r;
+        s->n_readers++;
+        r = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    if (r) {
+        sqlite3_close(r->db);
+        free(r);
+    }
+}
+
+sqlite3 *store_reader_db(struct store_reader *r)
+{
+    return r->db;
+}
