@@ -860,12 +860,13 @@ static void cfg_top_scalars(struct cfg_ctx *c, const json_t *root)
         cfg_err(c, "log_level", false,
                 "invalid log_level \"%.64s\" (expected debug, info, warn or error)", s);
     if (cfg_object(c, root, "", "storage", &o) > 0) {
-        static const char *const keys[] = {"sync", NULL};
+        static const char *const keys[] = {"sync", "keep_raw_intake", NULL};
         static const char *const syncs[] = {"full", "normal"};
         int sync = 0;
         cfg_check_keys(c, o, "storage", keys);
         cfg_enum(c, o, "storage", "sync", syncs, 2, &sync);
         cfg->sync_full = sync == 0;
+        cfg_bool(c, o, "storage", "keep_raw_intake", &cfg->keep_raw_intake);
     }
     if (cfg_object(c, root, "", "intake", &o) > 0) {
         static const char *const keys[] = {"max_body_bytes", "queue_limit", NULL};

@@ -85,6 +85,7 @@ struct config {
     char *data_dir;   /* owned; default ./tocsin-data */
     enum log_level log_level;
     bool sync_full;   /* storage.sync: full (fsync every commit, default) or normal */
+    bool keep_raw_intake; /* storage.keep_raw_intake: also keep every request body verbatim */
     size_t max_body_bytes; /* intake.max_body_bytes, default 1 MiB */
     size_t queue_limit;    /* intake.queue_limit: events waiting for the engine, default 50000 */
 

@@ -128,8 +128,10 @@ static bool submit_batch(struct http_req *req, enum dialect d, const struct cfg_
     cmd.kind = CMD_EVENTS;
     cmd.integ = integ;
     cmd.format = format;
-    cmd.raw = req->body;
-    cmd.raw_len = req->body_len;
+    if (req->ctx->cfg->keep_raw_intake) {
+        cmd.raw = req->body;
+        cmd.raw_len = req->body_len;
+    }
     cmd.events = b->events;
     cmd.n_events = b->n;
     cmd.results = *results;

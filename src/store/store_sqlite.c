@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 enum stmt_id {
     ST_BEGIN,
@@ -124,6 +125,11 @@ static const char *const migrations[] = {
 
 #define N_MIGRATIONS    ((int)(sizeof(migrations) / sizeof(migrations[0])))
 #define READER_POOL_MAX 32
+/* The checkpointer wakes once the WAL holds this many frames (about 4 MB). */
+#define CKPT_FRAMES 1000
+/* Past this many frames (about 400 MB) the writer checkpoints by itself, so
+ * the WAL cannot grow without bound if the checkpointer falls behind. */
+#define WAL_HARD_FRAMES 100000
 
 struct store_reader {
     sqlite3 *db;               /* owned connection, read-only by pragma */
@@ -139,6 +145,17 @@ struct store {
     pthread_mutex_t pool_lock;    /* guards the reader pool */
     struct store_reader *free_readers;
     int n_readers;
+
+    /* Checkpoints run on their own thread and connection, so that copying
+     * the WAL back into the database never happens inside an engine commit
+     * (where it would delay every request of that batch). */
+    sqlite3 *ckpt_db; /* the checkpointer's connection */
+    pthread_t ckpt_thread;
+    bool ckpt_running;
+    pthread_mutex_t ckpt_lock; /* guards the two fields below */
+    pthread_cond_t ckpt_wake;
+    int wal_frames; /* frames in the WAL after the last commit */
+    bool ckpt_stop;
 };
 
 static int fail(struct store *s, const char *what)
@@ -155,6 +172,48 @@ const char *store_errmsg(struct store *s)
 int store_schema_version(struct store *s)
 {
     return s->version;
+}
+
+/* Called by SQLite after each commit with the WAL's size in frames. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct store *s = arg;
+    if (frames >= WAL_HARD_FRAMES)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_lock(&s->ckpt_lock);
+    s->wal_frames = frames;
+    if (frames >= CKPT_FRAMES)
+        pthread_cond_signal(&s->ckpt_wake);
+    pthread_mutex_unlock(&s->ckpt_lock);
+    return SQLITE_OK;
+}
+
+static void *checkpoint_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->ckpt_lock);
+    while (!s->ckpt_stop) {
+        if (s->wal_frames < CKPT_FRAMES) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&s->ckpt_wake, &s->ckpt_lock, &ts);
+            /* Idle for a second with a small WAL: checkpoint it anyway, so
+             * readers never scan a long WAL. */
+            if (s->ckpt_stop || s->wal_frames == 0)
+                continue;
+        }
+        s->wal_frames = 0;
+        pthread_mutex_unlock(&s->ckpt_lock);
+        /* PASSIVE never blocks the writer or readers; what it cannot copy
+         * now is copied on a later round. */
+        int rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            log_warn("store: checkpoint failed: %s", sqlite3_errmsg(s->ckpt_db));
+        pthread_mutex_lock(&s->ckpt_lock);
+    }
+    pthread_mutex_unlock(&s->ckpt_lock);
+    return NULL;
 }
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
@@ -212,6 +271,8 @@ struct store *store_open_sqlite(const char *dir, bool sync_full, char *err, size
         return NULL;
     }
     pthread_mutex_init(&s->pool_lock, NULL);
+    pthread_mutex_init(&s->ckpt_lock, NULL);
+    pthread_cond_init(&s->ckpt_wake, NULL);
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
         goto fail;
@@ -232,7 +293,7 @@ struct store *store_open_sqlite(const char *dir, bool sync_full, char *err, size
     sqlite3_busy_timeout(s->db, 5000);
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;"
-             "PRAGMA cache_size=-16000; PRAGMA wal_autocheckpoint=10000;",
+             "PRAGMA cache_size=-16000;",
              sync_full ? "FULL" : "NORMAL");
     if (exec(s->db, pragmas, err, errlen) || migrate(s, err, errlen))
         goto fail;
@@ -243,6 +304,20 @@ struct store *store_open_sqlite(const char *dir, bool sync_full, char *err, size
             goto fail;
         }
     }
+    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s for checkpoints", s->path);
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->ckpt_db, 1000);
+    snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous=%s;", sync_full ? "FULL" : "NORMAL");
+    exec(s->ckpt_db, pragmas, err, errlen);
+    /* Replaces SQLite's own auto-checkpoint, which would run in the commit. */
+    sqlite3_wal_hook(s->db, on_wal_commit, s);
+    if (pthread_create(&s->ckpt_thread, NULL, checkpoint_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the checkpoint thread");
+        goto fail;
+    }
+    s->ckpt_running = true;
     return s;
 fail:
     store_close(s);
@@ -253,6 +328,18 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    if (s->ckpt_running) {
+        pthread_mutex_lock(&s->ckpt_lock);
+        s->ckpt_stop = true;
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_mutex_unlock(&s->ckpt_lock);
+        pthread_join(s->ckpt_thread, NULL);
+    }
+    if (s->ckpt_db) {
+        /* A last full checkpoint leaves a small WAL behind a clean stop. */
+        sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_close(s->ckpt_db);
+    }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     while (s->free_readers) {
@@ -264,6 +351,8 @@ void store_close(struct store *s)
     if (s->db)
         sqlite3_close(s->db);
     pthread_mutex_destroy(&s->pool_lock);
+    pthread_mutex_destroy(&s->ckpt_lock);
+    pthread_cond_destroy(&s->ckpt_wake);
     free(s->path);
     free(s);
 }

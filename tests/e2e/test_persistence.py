@@ -190,6 +190,8 @@ def test_kill_9_loses_nothing_acknowledged(tocsin):
         load.run_then(4.0, tocsin.kill)
         assert sum(load.acked_triggers.values()) > 50, \
             f"too little load got through to make the test meaningful: sent={load.sent} errors={dict(load.errors)}"
+        print(f"round {round_}: requests answered={load.sent} acked events={sum(load.acked_triggers.values())} "
+              f"keys={len(load.acked_triggers)} failures={dict(load.errors)}")
         acked.update(load.acked_triggers)
         resolved.update(load.resolved_keys)
         tocsin.start()   # same data dir
