@@ -206,7 +206,7 @@ int engine_flush(struct engine_state *st)
                 .severity = inc->severity,
                 .priority = inc->priority,
                 .urgency = config_urgency((enum severity)inc->severity),
-                .updated_at = inc->last_alert_at,
+                .updated_at = inc->updated_at,
                 .last_alert_at = inc->last_alert_at,
                 .alert_count = inc->alert_count,
                 .open_alert_count = inc->open_alert_count,

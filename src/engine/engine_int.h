@@ -48,6 +48,8 @@ struct incident_rec {
     char *service;   /* owned or NULL */
     char *route;     /* owned route id */
     int64_t created_at, last_alert_at, alert_count, open_alert_count;
+    /* When it last changed (set with the dirty mark); engine_flush writes it. */
+    int64_t updated_at;
     uint8_t status; /* enum incident_status (never RESOLVED while in the map) */
     uint8_t severity, priority, impact;
     bool dirty;
@@ -120,7 +122,7 @@ int incident_resolve(struct engine_state *st, struct incident_rec *inc, int64_t 
                      const char *actor, const char *why);
 int incident_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t now);
 struct incident_rec *incident_find(struct engine_state *st, int64_t id);
-void incident_mark_dirty(struct engine_state *st, struct incident_rec *inc);
+void incident_mark_dirty(struct engine_state *st, struct incident_rec *inc, int64_t now);
 void incident_rec_free(struct incident_rec *inc);
 
 const char *alert_status_name(int s);

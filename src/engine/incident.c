@@ -40,8 +40,9 @@ struct incident_rec *incident_find(struct engine_state *st, int64_t id)
     return strmap_get(&st->incidents, k);
 }
 
-void incident_mark_dirty(struct engine_state *st, struct incident_rec *inc)
+void incident_mark_dirty(struct engine_state *st, struct incident_rec *inc, int64_t now)
 {
+    inc->updated_at = now;
     if (!inc->dirty) {
         inc->dirty = true;
         inc->next_dirty = st->dirty_incidents;
@@ -164,7 +165,7 @@ int incident_alert_joined(struct engine_state *st, struct incident_rec *inc, int
     inc->alert_count++;
     inc->open_alert_count++;
     inc->last_alert_at = now;
-    incident_mark_dirty(st, inc);
+    incident_mark_dirty(st, inc, now);
     snprintf(text, sizeof(text), "alert %lld joined: %s", (long long)alert_id,
              ev->summary ? ev->summary : ev->dedup_key);
     data = json_pack("{sI ss ss}", "alert_id", (json_int_t)alert_id, "dedup_key", ev->dedup_key,
@@ -189,7 +190,7 @@ int incident_raise_severity(struct engine_state *st, struct incident_rec *inc, e
 
     inc->severity = (uint8_t)sev;
     inc->priority = (uint8_t)prio;
-    incident_mark_dirty(st, inc);
+    incident_mark_dirty(st, inc, now);
     snprintf(text, sizeof(text), "severity raised from %s to %s",
              severity_name((enum severity)old_sev), severity_name(sev));
     rc = store_timeline_add(st->store, inc->id, now, "severity_changed", actor, text, after) < 0;
@@ -215,7 +216,7 @@ int incident_alert_resolved(struct engine_state *st, struct incident_rec *inc, i
 
     if (inc->open_alert_count > 0)
         inc->open_alert_count--;
-    incident_mark_dirty(st, inc);
+    incident_mark_dirty(st, inc, now);
     snprintf(text, sizeof(text), "alert %lld resolved: %s", (long long)alert_id, why);
     rc = store_timeline_add(st->store, inc->id, now, "alert_resolved", actor, text, data) < 0;
     json_decref(data);

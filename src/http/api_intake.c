@@ -236,8 +236,13 @@ void api_am_alerts_post(struct http_req *req)
 
     auth_request_key(req, key, sizeof(key));
     integ = authenticate(req, DIALECT_ALERTMANAGER, key, INTEGRATION_ALERTMANAGER);
-    if (!integ || !http_require_json_type(req))
+    if (!integ)
         return;
+    if (!http_is_json_type(req)) {
+        reply_dialect(req, DIALECT_ALERTMANAGER, 415, NULL, NULL,
+                      "Content-Type must be application/json");
+        return;
+    }
     if (intake_parse_am_alerts(req->body, req->body_len, integ, clock_now_ms(), &b, &err)) {
         reply_dialect(req, DIALECT_ALERTMANAGER, 400, NULL, NULL, err.message);
         return;

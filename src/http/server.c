@@ -131,7 +131,7 @@ const char *http_query(struct http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-bool http_require_json_type(struct http_req *req)
+bool http_is_json_type(struct http_req *req)
 {
     const char *ct = http_header(req, "Content-Type");
     size_t n;
@@ -140,9 +140,17 @@ bool http_require_json_type(struct http_req *req)
     n = strcspn(ct, ";");
     while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;
-    if ((n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
-        (n == 10 && strncasecmp(ct, "text/plain", 10) == 0))
+    return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+           (n == 10 && strncasecmp(ct, "text/plain", 10) == 0);
+}
+
+bool http_require_json_type(struct http_req *req)
+{
+    const char *ct = http_header(req, "Content-Type");
+    size_t n;
+    if (http_is_json_type(req))
         return true;
+    n = strcspn(ct, ";");
     http_reply_error(req, 415, "unsupported_media_type", NULL,
                      "Content-Type must be application/json, not \"%.*s\"", (int)(n > 64 ? 64 : n),
                      ct);

@@ -72,7 +72,11 @@ const char *http_header(struct http_req *req, const char *name);
 /* Query-string argument; borrowed, NULL when absent. */
 const char *http_query(struct http_req *req, const char *name);
 
-/* 415 unless the content type is JSON, text/plain or absent. Returns true when acceptable. */
+/* True when the content type is JSON, text/plain or absent (senders that
+ * post JSON disagree about the header). */
+bool http_is_json_type(struct http_req *req);
+
+/* Answers 415 unless http_is_json_type. Returns true when acceptable. */
 bool http_require_json_type(struct http_req *req);
 
 /*

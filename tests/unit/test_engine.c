@@ -10,9 +10,9 @@
  * `now` explicitly, nothing sleeps and nothing reads the clock.
  *
  * Each test checks what the engine answered and what a reader sees in the
- * store afterwards. The teardown also checks that the in-memory state and
- * the store agree, and that every incident's counters match the alerts
- * linked to it.
+ * store afterwards, and ends with check_consistent: the in-memory state and
+ * the store agree, and every incident's counters match the alerts linked to
+ * it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,6 +47,9 @@ static const char config_yaml[] =
     "default_route:\n"
     "  group_by: [alertname]\n"
     "routes:\n"
+    "  - match: {team: ops}\n"
+    "    group_by: [team]\n"
+    "    continue: true\n"
     "  - match: {service: shop}\n"
     "    service: shop\n"
     "    group_by: [service, alertname]\n"
@@ -428,7 +431,6 @@ static void remove_dir(const char *dir)
 static int teardown(void **state)
 {
     struct h *h = *state;
-    check_consistent(h);
     engine_state_free(&h->st);
     store_close(h->store);
     config_free(h->cfg);
@@ -475,6 +477,7 @@ static void test_dedup_same_labels(void **state)
     assert_int_equal(count_kind(inc, "alert_joined"), 1);
     json_decref(inc);
     assert_int_equal(count_open_alerts(h), 1);
+    check_consistent(h);
 }
 
 static void test_dedup_within_one_batch(void **state)
@@ -500,6 +503,7 @@ static void test_dedup_within_one_batch(void **state)
     assert_int_equal(num(a, "count"), 3);
     expect_str(a, "summary", "three");
     json_decref(a);
+    check_consistent(h);
 }
 
 static void test_dedup_explicit_key(void **state)
@@ -524,6 +528,7 @@ static void test_dedup_explicit_key(void **state)
     expect_str(json_object_get(a, "labels"), "mount", "/var");
     json_decref(a);
     assert_int_equal(count_open_alerts(h), 1);
+    check_consistent(h);
 }
 
 static void test_dedup_scoped_per_integration(void **state)
@@ -568,6 +573,7 @@ static void test_dedup_scoped_per_integration(void **state)
     expect_str(inc, "status", "triggered");
     assert_int_equal(num(inc, "open_alert_count"), 1);
     json_decref(inc);
+    check_consistent(h);
 }
 
 /* ---- resolve, and what comes after ---- */
@@ -616,6 +622,7 @@ static void test_resolve_then_trigger_opens_new(void **state)
     a = alert_json(h, r3.alert_id);
     assert_int_equal(num(a, "count"), 1);
     json_decref(a);
+    check_consistent(h);
 }
 
 static void test_unknown_key_dropped(void **state)
@@ -645,6 +652,7 @@ static void test_unknown_key_dropped(void **state)
     json_decref(all);
     assert_int_equal(count_open_alerts(h), 0);
     assert_int_equal(count_open_incidents(h), 0);
+    check_consistent(h);
 }
 
 /* ---- grouping ---- */
@@ -685,7 +693,7 @@ static void test_grouping(void **state)
     assert_int_not_equal(s.incident_ids[0], a.incident_ids[0]);
     inc = incident_json(h, s.incident_ids[0]);
     expect_str(inc, "service", "shop");
-    expect_str(inc, "route", "0");
+    expect_str(inc, "route", "1");
     expect_str(inc, "impact", "high");
     json_decref(inc);
     assert_int_equal(count_open_incidents(h), 3);
@@ -696,6 +704,7 @@ static void test_grouping(void **state)
     assert_int_equal(json_integer_value(json_array_get(json_object_get(al, "incident_ids"), 0)),
                      a.incident_ids[0]);
     json_decref(al);
+    check_consistent(h);
 }
 
 /* A shop alert for instance i (same group: service shop, alertname Slow). */
@@ -734,7 +743,7 @@ static void test_group_window(void **state)
     json_decref(inc);
     inc = incident_json(h, s4.incident_ids[0]);
     assert_int_equal(num(inc, "alert_count"), 1);
-    expect_str(inc, "group_key", "0{service=\"shop\",alertname=\"Slow\"}");
+    expect_str(inc, "group_key", "1{service=\"shop\",alertname=\"Slow\"}");
     json_decref(inc);
     assert_int_equal(count_open_incidents(h), 2);
 
@@ -760,6 +769,7 @@ static void test_group_window(void **state)
     inc = incident_json(h, s4.incident_ids[0]);
     assert_int_equal(num(inc, "alert_count"), 3);
     json_decref(inc);
+    check_consistent(h);
 }
 
 static void test_group_window_boundary(void **state)
@@ -774,6 +784,7 @@ static void test_group_window_boundary(void **state)
     assert_int_equal(s2.incident_ids[0], s1.incident_ids[0]);
     s3 = shop_alert(h, T0 + 10 * MIN - 1, "i3");
     assert_int_not_equal(s3.incident_ids[0], s1.incident_ids[0]);
+    check_consistent(h);
 }
 
 static void test_group_window_repeat_does_not_extend(void **state)
@@ -788,6 +799,7 @@ static void test_group_window_repeat_does_not_extend(void **state)
     assert_int_equal(r.outcome, OUTCOME_UPDATED);
     s2 = shop_alert(h, T0 + 6 * MIN, "i2");
     assert_int_not_equal(s2.incident_ids[0], s1.incident_ids[0]);
+    check_consistent(h);
 }
 
 /* ---- automatic resolution ---- */
@@ -827,6 +839,7 @@ static void test_auto_resolve(void **state)
     json_decref(inc);
     assert_int_equal(h->st.incidents.len, 0);
     assert_int_equal(h->st.alerts.len, 0);
+    check_consistent(h);
 }
 
 static void test_auto_resolve_same_batch(void **state)
@@ -848,6 +861,7 @@ static void test_auto_resolve_same_batch(void **state)
     assert_int_equal(num(inc, "alert_count"), 1);
     assert_int_equal(num(inc, "open_alert_count"), 0);
     json_decref(inc);
+    check_consistent(h);
 }
 
 /* ---- severity and priority ---- */
@@ -889,6 +903,7 @@ static void test_severity_raises_priority(void **state)
     expect_str(inc, "priority", "P1");
     assert_int_equal(num(inc, "alert_count"), 3);
     json_decref(inc);
+    check_consistent(h);
 }
 
 static void test_priority_from_service_and_route(void **state)
@@ -914,6 +929,7 @@ static void test_priority_from_service_and_route(void **state)
     expect_str(inc, "impact", "medium");
     expect_str(inc, "service", NULL);
     json_decref(inc);
+    check_consistent(h);
 }
 
 static void test_repeat_with_higher_severity(void **state)
@@ -952,6 +968,7 @@ static void test_repeat_with_higher_severity(void **state)
     expect_str(inc, "priority", "P2");
     assert_int_equal(count_kind(inc, "priority_changed"), 1);
     json_decref(inc);
+    check_consistent(h);
 }
 
 /* ---- acknowledgement and incident commands ---- */
@@ -998,6 +1015,7 @@ static void test_ack_from_sender(void **state)
     inc = incident_json(h, t.incident_ids[0]);
     expect_str(inc, "status", "resolved");
     json_decref(inc);
+    check_consistent(h);
 }
 
 static void test_incident_commands(void **state)
@@ -1091,6 +1109,7 @@ static void test_incident_commands(void **state)
         h, h->scripts, T0 + 6 * MIN, "{'labels':{'alertname':'Api','host':'a'},'summary':'x'}");
     assert_int_equal(n.outcome, OUTCOME_CREATED);
     assert_int_not_equal(n.incident_ids[0], id);
+    check_consistent(h);
 }
 
 static void test_incident_commands_not_found(void **state)
@@ -1106,6 +1125,7 @@ static void test_incident_commands_not_found(void **state)
         assert_false(c.changed);
     }
     assert_int_equal(count_open_incidents(h), 0);
+    check_consistent(h);
 }
 
 static void test_incident_ack_then_alert_resolves(void **state)
@@ -1142,6 +1162,7 @@ static void test_incident_ack_then_alert_resolves(void **state)
     expect_str(inc, "resolved_by", "tocsin");
     expect_str(inc, "updated_at", iso(T0 + 4 * MIN));
     json_decref(inc);
+    check_consistent(h);
 }
 
 /* ---- expiry at endsAt ---- */
@@ -1187,6 +1208,7 @@ static void test_expiry(void **state)
      * sender says it is still firing. */
     r = send_am(h, T0 + 3 * MIN, labels, T0, T0 + 6 * MIN);
     assert_int_equal(r.outcome, OUTCOME_CREATED);
+    check_consistent(h);
 }
 
 static void test_expiry_postponed_by_refresh(void **state)
@@ -1217,6 +1239,7 @@ static void test_expiry_postponed_by_refresh(void **state)
     expect_str(a, "status", "resolved");
     expect_str(a, "resolved_by", "tocsin");
     json_decref(a);
+    check_consistent(h);
 }
 
 static void test_expiry_order_and_default_timeout(void **state)
@@ -1251,6 +1274,7 @@ static void test_expiry_order_and_default_timeout(void **state)
     expect_str(a, "resolved_by", "tocsin");
     json_decref(a);
     assert_int_equal(count_open_incidents(h), 0);
+    check_consistent(h);
 }
 
 static void test_am_resolve_by_sender(void **state)
@@ -1269,6 +1293,7 @@ static void test_am_resolve_by_sender(void **state)
     expect_str(a, "resolved_by", "integration:prom");
     json_decref(a);
     assert_int_equal(h->st.heap_len, 0);
+    check_consistent(h);
 }
 
 /* ---- Alertmanager webhook retries ---- */
@@ -1310,6 +1335,7 @@ static void test_webhook_late_retry(void **state)
     a = alert_json(h, f2.alert_id);
     expect_str(a, "starts_at", iso(T0 + 3 * MIN));
     json_decref(a);
+    check_consistent(h);
 }
 
 static void test_webhook_retry_memory_is_bounded(void **state)
@@ -1328,6 +1354,7 @@ static void test_webhook_retry_memory_is_bounded(void **state)
     assert_int_equal(h->st.recent.len, 0);
     r = send_hook(h, T0 + 2 * 60 * MIN, "firing", labels, T0, 0);
     assert_int_equal(r.outcome, OUTCOME_CREATED);
+    check_consistent(h);
 }
 
 /* ---- restart ---- */
@@ -1412,6 +1439,106 @@ static void test_restart_rebuilds_state(void **state)
     assert_int_equal(num(inc, "open_alert_count"), 0);
     json_decref(inc);
     (void)b;
+    check_consistent(h);
+}
+
+/* ---- an alert in two incidents (a route with continue) ---- */
+
+/* Sends an ops alert; with shop set it also matches the shop route. */
+static struct engine_event_result ops_alert(struct h *h, int64_t now, const char *name, bool shop)
+{
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{'labels':{'alertname':'%s','team':'ops'%s},'summary':'%s','severity':'critical'}",
+             name, shop ? ",'service':'shop'" : "", name);
+    return send_tocsin(h, h->scripts, now, body);
+}
+
+static void test_alert_in_two_incidents(void **state)
+{
+    struct h *h = *state;
+    struct engine_event_result x, y;
+    struct engine_cmd c;
+
+    x = ops_alert(h, T0, "Pay", true);
+    assert_int_equal(x.n_incidents, 2);
+    int64_t team = x.incident_ids[0], shop = x.incident_ids[1];
+    assert_int_not_equal(team, shop);
+    y = ops_alert(h, T0 + MIN, "Cpu", false);
+    assert_int_equal(y.n_incidents, 1);
+    assert_int_equal(y.incident_ids[0], team);
+
+    json_t *a = alert_json(h, x.alert_id);
+    assert_int_equal(json_array_size(json_object_get(a, "incident_ids")), 2);
+    json_decref(a);
+    json_t *inc = incident_json(h, team);
+    expect_str(inc, "route", "0");
+    expect_str(inc, "priority", "P2");
+    assert_int_equal(num(inc, "alert_count"), 2);
+    json_decref(inc);
+    inc = incident_json(h, shop);
+    expect_str(inc, "route", "1");
+    expect_str(inc, "priority", "P1");
+    assert_int_equal(num(inc, "alert_count"), 1);
+    json_decref(inc);
+
+    /* Resolving the shop incident by hand resolves x, which the team
+     * incident loses too; it stays open for y. */
+    c = incident_cmd(CMD_INCIDENT_RESOLVE, shop, NULL);
+    apply(h, &c, T0 + 2 * MIN);
+    assert_int_equal(c.status, ENGINE_OK);
+    inc = incident_json(h, shop);
+    expect_str(inc, "status", "resolved");
+    expect_str(inc, "resolved_by", "token:alice");
+    json_decref(inc);
+    inc = incident_json(h, team);
+    expect_str(inc, "status", "triggered");
+    assert_int_equal(num(inc, "open_alert_count"), 1);
+    assert_int_equal(count_kind(inc, "alert_resolved"), 1);
+    json_decref(inc);
+    a = alert_json(h, x.alert_id);
+    expect_str(a, "resolved_by", "token:alice");
+    json_decref(a);
+
+    /* y resolving closes the team incident by itself. */
+    send_tocsin(h, h->scripts, T0 + 3 * MIN,
+                "{'action':'resolve','labels':{'alertname':'Cpu','team':'ops'}}");
+    inc = incident_json(h, team);
+    expect_str(inc, "status", "resolved");
+    expect_str(inc, "resolved_by", "tocsin");
+    json_decref(inc);
+    check_consistent(h);
+}
+
+static void test_hand_resolve_closes_other_incident(void **state)
+{
+    struct h *h = *state;
+    struct engine_event_result x, y;
+    struct engine_cmd c;
+
+    x = ops_alert(h, T0, "Pay", true);
+    y = ops_alert(h, T0, "Cpu", false);
+    int64_t team = x.incident_ids[0], shop = x.incident_ids[1];
+    assert_int_equal(y.incident_ids[0], team);
+
+    /* Resolving the team incident resolves x and y; x was the shop
+     * incident's only alert, so the shop incident resolves itself. */
+    c = incident_cmd(CMD_INCIDENT_RESOLVE, team, NULL);
+    apply(h, &c, T0 + MIN);
+    assert_int_equal(c.status, ENGINE_OK);
+    json_t *inc = incident_json(h, team);
+    expect_str(inc, "status", "resolved");
+    expect_str(inc, "resolved_by", "token:alice");
+    assert_int_equal(count_kind(inc, "resolved"), 1);
+    json_decref(inc);
+    inc = incident_json(h, shop);
+    expect_str(inc, "status", "resolved");
+    expect_str(inc, "resolved_by", "tocsin");
+    assert_int_equal(num(inc, "open_alert_count"), 0);
+    json_decref(inc);
+    assert_int_equal(h->st.incidents.len, 0);
+    assert_int_equal(h->st.alerts.len, 0);
+    check_consistent(h);
 }
 
 /* ---- a batch that fails ---- */
@@ -1505,6 +1632,7 @@ static void test_failed_batch_rolls_back(void **state)
     struct engine_cmd chg2 = {.kind = CMD_CHANGE, .integ = h->scripts, .change = &ch};
     apply(h, &chg2, T0 + 2 * MIN);
     assert_true(chg2.out_id > 0);
+    check_consistent(h);
 }
 
 static void test_failed_batch_creating_incident(void **state)
@@ -1539,6 +1667,7 @@ static void test_failed_batch_creating_incident(void **state)
     r = send_tocsin(h, h->scripts, T0 + MIN,
                     "{'dedup_key':'n','labels':{'alertname':'New'},'summary':'n'}");
     assert_int_equal(r.outcome, OUTCOME_CREATED);
+    check_consistent(h);
 }
 
 int main(void)
@@ -1570,6 +1699,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_late_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_retry_memory_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_rebuilds_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_in_two_incidents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hand_resolve_closes_other_incident, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_batch_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_batch_creating_incident, setup, teardown),
     };
