@@ -122,7 +122,7 @@ int64_t engine_next_due(const struct engine_state *st, int64_t now)
 
 /* ---- helpers ---- */
 
-static char *make_key(const char *integration, const char *dedup_key)
+char *make_alert_key(const char *integration, const char *dedup_key)
 {
     size_t a = strlen(integration), b = strlen(dedup_key);
     char *k = malloc(a + b + 2);
@@ -336,6 +336,24 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
     return rc;
 }
 
+void alert_remember_resolved(struct engine_state *st, const char *key, int64_t starts_at,
+                             int64_t resolved_at)
+{
+    struct recent_rec *r = strmap_get(&st->recent, key);
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return;
+        if (!(r->key = strdup(key)) || strmap_put(&st->recent, r->key, r)) {
+            free(r->key);
+            free(r);
+            return;
+        }
+    }
+    r->starts_at = starts_at;
+    r->resolved_at = resolved_at;
+}
+
 int alert_resolve(struct engine_state *st, struct alert_rec *a, int64_t now, const char *actor,
                   const char *why, bool by_sender)
 {
@@ -361,25 +379,8 @@ int alert_resolve(struct engine_state *st, struct alert_rec *a, int64_t now, con
     }
     /* Remember what the sender itself resolved, so a late retry of the same
      * firing (same startsAt) does not reopen it. */
-    if (by_sender && a->starts_at) {
-        struct recent_rec *r = strmap_get(&st->recent, a->key);
-        if (!r) {
-            r = calloc(1, sizeof(*r));
-            if (r && !(r->key = strdup(a->key))) {
-                free(r);
-                r = NULL;
-            }
-            if (r && strmap_put(&st->recent, r->key, r)) {
-                free(r->key);
-                free(r);
-                r = NULL;
-            }
-        }
-        if (r) {
-            r->starts_at = a->starts_at;
-            r->resolved_at = now;
-        }
-    }
+    if (by_sender && a->starts_at)
+        alert_remember_resolved(st, a->key, a->starts_at, now);
     heap_remove(st, a);
     strmap_del(&st->alerts, a->key);
     stat_add(st, st->stats ? &st->stats->alerts_open : NULL, -1);
@@ -428,7 +429,7 @@ int alert_apply_event(struct engine_state *st, const struct cfg_integration *int
                       const struct event *ev, struct engine_event_result *res, int64_t now)
 {
     char actor[160];
-    char *key = make_key(integ->name, ev->dedup_key);
+    char *key = make_alert_key(integ->name, ev->dedup_key);
     struct alert_rec *a;
     int rc = 0;
 

@@ -78,15 +78,11 @@ static int load_incident(void *ctx, const struct store_open_incident *r)
 static int load_alert(void *ctx, const struct store_open_alert *r)
 {
     struct engine_state *st = ctx;
-    size_t a_len = strlen(r->integration), b_len = strlen(r->dedup_key);
     struct alert_rec *a = calloc(1, sizeof(*a));
-    if (!a || !(a->key = malloc(a_len + b_len + 2))) {
+    if (!a || !(a->key = make_alert_key(r->integration, r->dedup_key))) {
         free(a);
         return -1;
     }
-    memcpy(a->key, r->integration, a_len);
-    a->key[a_len] = '\x1f';
-    memcpy(a->key + a_len + 1, r->dedup_key, b_len + 1);
     a->id = r->id;
     a->status = strcmp(r->status, "acknowledged") == 0 ? ALERT_ACKNOWLEDGED : ALERT_FIRING;
     a->severity = (uint8_t)r->severity;
@@ -118,6 +114,22 @@ int engine_state_load(struct engine_state *st, const struct config *cfg, struct 
         return -1;
     }
     return 0;
+}
+
+static int load_recent(void *ctx, const char *integration, const char *dedup_key, int64_t starts_at,
+                       int64_t resolved_at)
+{
+    char *key = make_alert_key(integration, dedup_key);
+    if (!key)
+        return -1;
+    alert_remember_resolved(ctx, key, starts_at, resolved_at);
+    free(key);
+    return 0;
+}
+
+int engine_state_load_recent(struct engine_state *st, int64_t now)
+{
+    return store_load_recent_resolved(st->store, now - 3600000, load_recent, st);
 }
 
 void engine_state_free(struct engine_state *st)
@@ -236,8 +248,9 @@ static void run_batch(struct engine *e, struct engine_cmd *batch, int64_t now)
         store_rollback(e->store);
         atomic_fetch_add(&e->stats.store_errors, 1);
         engine_state_free(&e->st);
-        if (engine_state_load(&e->st, e->cfg, e->store, err, sizeof(err)))
-            log_error("engine: %s", err);
+        if (engine_state_load(&e->st, e->cfg, e->store, err, sizeof(err)) ||
+            engine_state_load_recent(&e->st, now))
+            log_error("engine: rebuilding state after the failed batch: %s", err);
         e->st.stats = &e->stats;
         atomic_store(&e->stats.alerts_open, (long long)e->st.alerts.len);
         atomic_store(&e->stats.incidents_open, (long long)e->st.incidents.len);
@@ -304,6 +317,13 @@ struct engine *engine_start(const struct config *cfg, struct store *store, char 
     e->store = store;
     e->stats.outcomes = calloc((cfg->n_integrations + 1) * OUTCOME_COUNT, sizeof(atomic_llong));
     if (!e->stats.outcomes || engine_state_load(&e->st, cfg, store, err, errlen)) {
+        free(e->stats.outcomes);
+        free(e);
+        return NULL;
+    }
+    if (engine_state_load_recent(&e->st, clock_now_ms())) {
+        snprintf(err, errlen, "loading recently resolved alerts: %s", store_errmsg(store));
+        engine_state_free(&e->st);
         free(e->stats.outcomes);
         free(e);
         return NULL;

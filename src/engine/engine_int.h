@@ -84,6 +84,14 @@ int engine_state_load(struct engine_state *st, const struct config *cfg, struct 
                       char *err, size_t errlen);
 void engine_state_free(struct engine_state *st);
 
+/* Reloads the keys senders resolved in the hour before now (see
+ * struct recent_rec), so late retries stay dropped across a restart. */
+int engine_state_load_recent(struct engine_state *st, int64_t now);
+
+/* Remembers that the sender resolved key's alert that started at starts_at. */
+void alert_remember_resolved(struct engine_state *st, const char *key, int64_t starts_at,
+                             int64_t resolved_at);
+
 /* Applies one command inside the open transaction. Returns 0, or -1 when the
  * store failed (the whole batch must then be rolled back). Domain outcomes
  * (not found, conflict) are reported in cmd->status, not as failures. */
@@ -99,6 +107,9 @@ int engine_flush(struct engine_state *st);
 int64_t engine_next_due(const struct engine_state *st, int64_t now);
 
 /* alert.c */
+
+/* The map key of an alert: "integration\x1f" "dedup_key"; caller frees. */
+char *make_alert_key(const char *integration, const char *dedup_key);
 int alert_apply_event(struct engine_state *st, const struct cfg_integration *integ,
                       const struct event *ev, struct engine_event_result *res, int64_t now);
 int alert_resolve(struct engine_state *st, struct alert_rec *a, int64_t now, const char *actor,

@@ -160,6 +160,18 @@ struct store_open_incident {
 int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_open_alert *),
                     int (*on_incident)(void *, const struct store_open_incident *), void *ctx);
 
+/*
+ * Calls back for alerts that their sender (not a person) resolved at or
+ * after since_ms and that carry a start time, so the engine can recognise a
+ * late retry of their firing after a restart. Strings are valid only during
+ * the call.
+ */
+int store_load_recent_resolved(struct store *s, int64_t since_ms,
+                               int (*on_alert)(void *, const char *integration,
+                                               const char *dedup_key, int64_t starts_at,
+                                               int64_t resolved_at),
+                               void *ctx);
+
 /* Looks up an incident's status ("triggered", ...) into buf. Returns 1 when
  * found, 0 when there is no such incident, -1 on failure. */
 int store_incident_status(struct store *s, int64_t id, char *buf, size_t size);

@@ -715,6 +715,34 @@ int store_incident_open_alerts(struct store *s, int64_t incident_id, int64_t **i
     return 0;
 }
 
+int store_load_recent_resolved(struct store *s, int64_t since_ms,
+                               int (*on_alert)(void *, const char *integration,
+                                               const char *dedup_key, int64_t starts_at,
+                                               int64_t resolved_at),
+                               void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc;
+    /* Resolved by a token means a person resolved it, which is not the
+     * sender's word that the alert ended. */
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT integration, dedup_key, starts_at, resolved_at FROM alerts "
+                           "WHERE status = 'resolved' AND resolved_at >= ? AND starts_at IS NOT "
+                           "NULL AND resolved_by NOT LIKE 'token:%' ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "load recent");
+    sqlite3_bind_int64(st, 1, since_ms);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (on_alert(ctx, col_text(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2),
+                     sqlite3_column_int64(st, 3))) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(s, "load recent");
+}
+
 int store_incident_status(struct store *s, int64_t id, char *buf, size_t size)
 {
     sqlite3_stmt *st;
