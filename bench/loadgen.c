@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -607,6 +608,11 @@ int main(int argc, char **argv)
     free(r.body);
     close(r.ep);
     double secs = (end < r.t_end ? end : r.t_end) - r.t0;
+    /* The generator's own CPU, so that the caller can tell its share of the machine. */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
     /* Open loop: requests that were due but never sent (the server fell behind). */
     int64_t behind = 0;
     if (r.o.rate > 0) {
@@ -619,10 +625,10 @@ int main(int argc, char **argv)
     printf("RESULT requests=%" PRIu64 " ok=%" PRIu64 " non2xx=%" PRIu64 " s503=%" PRIu64
            " sock_err=%" PRIu64 " timeouts=%" PRIu64 " secs=%.2f req_s=%.0f alerts_s=%.0f"
            " p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f rate_target=%.0f"
-           " behind=%" PRId64 "\n",
+           " behind=%" PRId64 " loadgen_cpu_s=%.2f\n",
            r.done_reqs, r.ok, r.non2xx, r.s503, r.sock_err, inflight, secs,
            (double)r.done_reqs / secs, (double)r.ok * r.o.batch / secs, hist_pct_ms(&r.h, 50),
            hist_pct_ms(&r.h, 90), hist_pct_ms(&r.h, 99), hist_pct_ms(&r.h, 99.9),
-           (double)r.h.max / 1000.0, r.o.rate, behind);
+           (double)r.h.max / 1000.0, r.o.rate, behind, cpu_s);
     return 0;
 }

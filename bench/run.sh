@@ -104,6 +104,29 @@ wait_quiet() {
 # status_kb PID FIELD -> kB value of VmRSS / VmHWM
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# cpu_snap PID -> "host_total host_idle pid_ticks" (jiffies) for CPU accounting around a run.
+cpu_snap() {
+    local a b c d e f g h pt
+    read -r _ a b c d e f g h _ </proc/stat
+    pt=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+    echo "$((a + b + c + d + e + f + g + h)) $((d + e)) ${pt:-0}"
+}
+
+# cpu_fields SNAP_BEFORE SNAP_AFTER LOAD_LINE -> key=value: the server's CPU (% of one
+# core), CPU microseconds per accepted alert, and the CPU used by anything other than the
+# server and the load generator (other tenants of a shared machine: noise).
+cpu_fields() {
+    echo "$1 $2" | awk -v n="$(nproc)" -v hz="$(getconf CLK_TCK)" -v lg="$(kv "$3" loadgen_cpu_s)" -v secs="$(kv "$3" secs)" \
+        -v ok="$(kv "$3" ok)" -v b="$4" '{
+        dt = $4 - $1; di = $5 - $2; dp = $6 - $3; wall = dt / n
+        if (dt <= 0) { print "server_cpu_pct=NA cpu_us_per_alert=NA other_cpu_pct=NA"; exit }
+        busy = 100 * (dt - di) / wall; srv = 100 * dp / wall
+        lgp = (lg == "" || secs == "" || secs == 0) ? 0 : 100 * lg / secs
+        upa = (ok * b > 0) ? dp / hz * 1e6 / (ok * b) : 0
+        other = busy - srv - lgp; if (other < 0) other = 0
+        printf "server_cpu_pct=%.0f cpu_us_per_alert=%.1f loadgen_cpu_pct=%.0f other_cpu_pct=%.0f", srv, upa, lgp, other }'
+}
+
 free_port() {
     "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -191,7 +214,7 @@ cp "$WD/tocsin.yaml" "$WD/am.yml" "$OUT/"
 
 # ---- one Tocsin scenario ----
 run_tocsin() {
-    local rep=$1 batch=$2 uniq=$3 tag="tocsin_b$2_u$3_r$1" data pid url line i idle after hwm open bpa half lat
+    local rep=$1 batch=$2 uniq=$3 tag="tocsin_b$2_u$3_r$1" data pid url line i idle after hwm open half lat c0 c1
     data="$WD/data-$tag"
     mkdir -p "$data"
     "$BIN" serve --config "$WD/tocsin.yaml" --data "$data" --listen 127.0.0.1:0 \
@@ -214,7 +237,10 @@ run_tocsin() {
     echo "  sanity POST -> $(sanity_post "$url/api/v2/alerts")"
     idle=$(status_kb "$pid" VmRSS)
     load "$url/api/v2/alerts" "$batch" "$uniq" "$WARMUP" 0 >/dev/null
+    c0=$(cpu_snap "$pid")
     line=$(load "$url/api/v2/alerts" "$batch" "$uniq" "$DURATION" 0)
+    c1=$(cpu_snap "$pid")
+    [ "$line" = FAILED ] || line="$line $(cpu_fields "$c0" "$c1" "$line" "$batch")"
     sleep 1
     after=$(status_kb "$pid" VmRSS)
     hwm=$(status_kb "$pid" VmHWM)
@@ -225,7 +251,10 @@ run_tocsin() {
     if [ "$batch" = 1 ] && [ "$line" != FAILED ]; then
         half=$(awk -v a="$(kv "$line" alerts_s)" 'BEGIN { printf "%d", a / 2 }')
         if [ "$half" -gt 0 ]; then
+            c0=$(cpu_snap "$pid")
             lat=$(LOADGEN=c load "$url/api/v2/alerts" 1 "$uniq" "$DURATION" "$half")
+            c1=$(cpu_snap "$pid")
+            [ "$lat" = FAILED ] || lat="$lat $(cpu_fields "$c0" "$c1" "$lat" 1)"
             echo "system=tocsin-half batch=$batch uniq=$uniq rep=$rep $lat" >>"$ROWS"
             echo "  half    $lat"
         fi
@@ -236,7 +265,7 @@ run_tocsin() {
 
 # ---- one Alertmanager scenario ----
 run_am() {
-    local rep=$1 batch=$2 uniq=$3 tag="am_b$2_u$3_r$1" data pid port url line i idle after hwm open
+    local rep=$1 batch=$2 uniq=$3 tag="am_b$2_u$3_r$1" data pid port url line i idle after hwm open c0 c1
     data="$WD/data-$tag"
     mkdir -p "$data"
     port=$(free_port)
@@ -253,7 +282,10 @@ run_am() {
     echo "  sanity POST -> $(sanity_post "$url/api/v2/alerts")"
     idle=$(status_kb "$pid" VmRSS)
     load "$url/api/v2/alerts" "$batch" "$uniq" "$WARMUP" 0 >/dev/null
+    c0=$(cpu_snap "$pid")
     line=$(load "$url/api/v2/alerts" "$batch" "$uniq" "$DURATION" 0)
+    c1=$(cpu_snap "$pid")
+    [ "$line" = FAILED ] || line="$line $(cpu_fields "$c0" "$c1" "$line" "$batch")"
     sleep 1
     after=$(status_kb "$pid" VmRSS)
     hwm=$(status_kb "$pid" VmHWM)

@@ -74,24 +74,28 @@ def main():
         t, a, h = sel["tocsin"], sel["alertmanager"], sel["tocsin-half"]
         print()
         print("== batch %d alert(s)/request, %d%% new label sets ==" % (batch, uniq))
-        print("%-14s %10s %9s %9s %9s %12s %12s %8s" % (
+        print("%-14s %10s %9s %9s %9s %12s %12s %8s %8s %9s %7s" % (
             "", "alerts/s", "p50 ms", "p99 ms", "peak MB", "open alerts", "B/open alert",
-            "errors"))
+            "errors", "CPU %", "CPU us/al", "other%"))
         for name, rs in (("tocsin", t), ("alertmanager", a)):
             if not rs:
                 print("%-14s %10s" % (name, "no data"))
                 continue
             pk = med(rs, "peak_kb")
-            print("%-14s %10s %9s %9s %9s %12s %12s %8s" % (
+            print("%-14s %10s %9s %9s %9s %12s %12s %8s %8s %9s %7s" % (
                 name, fmt(med(rs, "alerts_s")), fmt(med(rs, "p50_ms"), "{:.2f}"),
                 fmt(med(rs, "p99_ms"), "{:.2f}"), fmt(pk / 1024 if pk else None, "{:.1f}"),
-                fmt(med(rs, "open_alerts")), fmt(med(rs, "bpa")), fmt(med(rs, "errors"))))
+                fmt(med(rs, "open_alerts")), fmt(med(rs, "bpa")), fmt(med(rs, "errors")),
+                fmt(med(rs, "server_cpu_pct")), fmt(med(rs, "cpu_us_per_alert"), "{:.1f}"),
+                fmt(med(rs, "other_cpu_pct"))))
         if h:
-            print("%-14s %10s %9s %9s %9s %12s %12s %8s  open loop at half of tocsin's peak;"
-                  " not sent: %s" % (
-                      "tocsin @half", fmt(med(h, "alerts_s")), fmt(med(h, "p50_ms"), "{:.2f}"),
-                      fmt(med(h, "p99_ms"), "{:.2f}"), "", "", "", fmt(med(h, "errors")),
-                      fmt(med(h, "behind"))))
+            print("%-14s %10s %9s %9s %9s %12s %12s %8s %8s %9s %7s" % (
+                "tocsin @half", fmt(med(h, "alerts_s")), fmt(med(h, "p50_ms"), "{:.2f}"),
+                fmt(med(h, "p99_ms"), "{:.2f}"), "", "", "", fmt(med(h, "errors")),
+                fmt(med(h, "server_cpu_pct")), fmt(med(h, "cpu_us_per_alert"), "{:.1f}"),
+                fmt(med(h, "other_cpu_pct"))))
+            print("%-14s (open loop at half of tocsin's peak, latency from each request's due"
+                  " time; due but never sent: %s)" % ("", fmt(med(h, "behind"))))
         ta, aa = med(t, "alerts_s"), med(a, "alerts_s")
         ratio = ta / aa if ta and aa else None
         if ratio is not None:
@@ -117,6 +121,10 @@ def main():
             ok = tb < ab / MEMORY_FRACTION
             verdicts.append(("bytes/open alert b%d u%d < 1/%.0f alertmanager" % (
                 batch, uniq, MEMORY_FRACTION), "%.0f vs %.0f B (%.2f)" % (tb, ab, tb / ab), ok))
+    print()
+    print("CPU %: the server's CPU during the run (100 = one core); CPU us/al: its CPU time per")
+    print("accepted alert; other%: CPU used by neither the server nor the load generator (other")
+    print("tenants of the machine; with LOADGEN=wrk it includes wrk). High other% = noisy figures.")
     print()
     print("== targets ==")
     for what, val, ok in verdicts:
