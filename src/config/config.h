@@ -53,10 +53,10 @@ struct cfg_service {
 enum match_op { MATCH_EQ = 0, MATCH_NE = 1, MATCH_RE = 2, MATCH_NRE = 3 };
 
 struct matcher {
-    char *name;        /* owned; label name */
-    char *value;       /* owned; literal or regular expression */
-    enum match_op op;  /* =, !=, =~, !~ */
-    regex_t re;        /* compiled, anchored (^(...)$) POSIX ERE when op is =~ or !~ */
+    char *name;       /* owned; label name */
+    char *value;      /* owned; literal or regular expression */
+    enum match_op op; /* =, !=, =~, !~ */
+    regex_t re;       /* compiled, anchored (^(...)$) POSIX ERE when op is =~ or !~ */
 };
 
 /*
@@ -66,11 +66,11 @@ struct matcher {
  * every node carries its effective values.
  */
 struct route {
-    char *id;                /* owned; position in the tree, "root", "0", "0.1", ... */
+    char *id;                 /* owned; position in the tree, "root", "0", "0.1", ... */
     struct matcher *matchers; /* owned array */
     size_t n_matchers;
-    bool cont;               /* continue: keep looking at later siblings after a match */
-    char **group_by;         /* owned array of owned label names */
+    bool cont;       /* continue: keep looking at later siblings after a match */
+    char **group_by; /* owned array of owned label names */
     size_t n_group_by;
     bool group_by_all;       /* group_by: ['...']: every label */
     int64_t group_window_ms; /* 0: join any open incident of the group; >0: rolling window */
@@ -80,12 +80,12 @@ struct route {
 };
 
 struct config {
-    char *path;       /* owned; the file it came from ("<api>" for API-built objects) */
-    char *listen;     /* owned; HOST:PORT, default 127.0.0.1:8080 */
-    char *data_dir;   /* owned; default ./tocsin-data */
+    char *path;     /* owned; the file it came from ("<api>" for API-built objects) */
+    char *listen;   /* owned; HOST:PORT, default 127.0.0.1:8080 */
+    char *data_dir; /* owned; default ./tocsin-data */
     enum log_level log_level;
-    bool sync_full;   /* storage.sync: full (fsync every commit, default) or normal */
-    bool keep_raw_intake; /* storage.keep_raw_intake: also keep every request body verbatim */
+    bool sync_full;        /* storage.sync: full (fsync every commit, default) or normal */
+    bool keep_raw_intake;  /* storage.keep_raw_intake: also keep every request body verbatim */
     size_t max_body_bytes; /* intake.max_body_bytes, default 1 MiB */
     size_t queue_limit;    /* intake.queue_limit: events waiting for the engine, default 50000 */
 
@@ -95,8 +95,8 @@ struct config {
     size_t n_integrations;
     struct cfg_service *services;
     size_t n_services;
-    struct route root;      /* default route; configured routes are its children */
-    int priority[3][3];     /* priority[impact-1][urgency-1] -> 1..5 (P1..P5) */
+    struct route root;  /* default route; configured routes are its children */
+    int priority[3][3]; /* priority[impact-1][urgency-1] -> 1..5 (P1..P5) */
 };
 
 /* Every problem found while loading; each message is complete and printable. */
@@ -146,7 +146,6 @@ struct config *config_from_json(const json_t *root, const char *path,
  */
 int cfg_errors_add(struct cfg_errors *errs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-
 
 void config_free(struct config *cfg);
 void cfg_errors_free(struct cfg_errors *errs);

@@ -243,7 +243,7 @@ static void run_batch(struct engine *e, struct engine_cmd *batch, int64_t now)
     if (rc == 0)
         rc = store_commit(e->store);
     if (rc != 0) {
-        char err[512];
+        char err[512] = "";
         log_error("engine: batch failed, nothing of it was stored: %s", store_errmsg(e->store));
         store_rollback(e->store);
         atomic_fetch_add(&e->stats.store_errors, 1);

@@ -253,3 +253,21 @@ def test_webhook_bad_input(tocsin):
     r = tocsin.req("POST", "/api/v1/integrations/alertmanager", json=webhook([wh_alert()]))
     assert r.status_code == 401, r.text
     assert tocsin.alerts() == []
+
+
+def test_invalid_label_name_400(tocsin):
+    r = tocsin.am_alerts([{"labels": {"alertname": "X", "bad-name": "v"}}], expect=400)
+    assert isinstance(r.json(), str)
+    r = tocsin.am_alerts([{"labels": {"alertname": "X", "0digit": "v"}}], expect=400)
+    assert tocsin.alerts() == []
+
+
+def test_same_fingerprint_across_am_endpoints(tocsin):
+    """API v2 and the webhook speak for the same integration: one alert per fingerprint."""
+    lb = {"alertname": "Shared", "service": "shop", "severity": "warning"}
+    tocsin.am_alerts([{"labels": lb, "endsAt": iso(offset_s=300)}])
+    res = tocsin.am_webhook(webhook([wh_alert(labels=None, status="resolved", ends=iso()) | {"labels": lb,
+                                                                                           "fingerprint": fingerprint(lb)}]))
+    assert res.json()["results"][0]["outcome"] == "resolved"
+    al = tocsin.alerts()
+    assert len(al) == 1 and al[0]["status"] == "resolved"

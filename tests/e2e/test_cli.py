@@ -199,3 +199,22 @@ def test_send_event_unreachable_exit_2():
     p = send(f"http://127.0.0.1:{port}", "--summary", "x", "--label", "alertname=X", "--retries", "0")
     assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
     assert p.stderr.strip()
+
+
+def test_sigint_clean_exit(tocsin):
+    import signal
+    tocsin.trigger({"alertname": "BeforeSigint"})
+    tocsin.proc.send_signal(signal.SIGINT)
+    rc = tocsin.proc.wait(timeout=10)
+    tocsin.proc = None
+    assert rc == 0, tocsin.stderr()
+    check_sanitizer_text(tocsin.stderr())
+    tocsin.start()
+    assert [a["labels"]["alertname"] for a in tocsin.alerts()] == ["BeforeSigint"]
+
+
+def test_serve_port_in_use(tmp_path, tocsin):
+    p = run("serve", "--config", tocsin.config, "--data", str(tmp_path / "d2"),
+            "--listen", f"127.0.0.1:{tocsin.port}", timeout=30)
+    assert p.returncode != 0
+    assert str(tocsin.port) in p.stderr or "in use" in p.stderr.lower(), p.stderr

@@ -321,3 +321,77 @@ def test_too_many_events_error_code(tocsin):
     """The contract names one code for 413: body_too_large."""
     evs = [{"labels": labels(host=f"h{i}"), "summary": "x"} for i in range(1001)]
     error_of(tocsin.post_event(evs, expect=None), 413, "body_too_large")
+
+
+# --- hostile inputs: answered cleanly, never a crash (the sanitizer scan runs at teardown) ---
+def test_limits_on_labels_and_strings(tocsin):
+    r = tocsin.post_event({"labels": labels(host="h" * 1025), "summary": "x"}, expect=None)
+    error_of(r, 422, "invalid_field", "labels.host")
+    many = {f"l{i}": "v" for i in range(65)}
+    many["alertname"] = "Many"
+    r = tocsin.post_event({"labels": many, "summary": "x"}, expect=None)
+    error_of(r, 422, "invalid_field")
+    r = tocsin.post_event({"labels": labels(), "summary": "s" * 1025}, expect=None)
+    error_of(r, 422, "invalid_field", "summary")
+    r = tocsin.post_event({"labels": labels(), "summary": "x", "dedup_key": "k" * 256}, expect=None)
+    error_of(r, 422, "invalid_field", "dedup_key")
+    r = tocsin.post_event({"labels": labels(), "summary": "x", "timestamp": "last tuesday"}, expect=None)
+    error_of(r, 422, "invalid_field", "timestamp")
+    r = tocsin.post_event([], expect=None)
+    error_of(r, 422, "invalid_field")
+    assert_nothing_stored(tocsin)
+    # the boundaries themselves are fine
+    ok = tocsin.post_event({"labels": labels(host="h" * 1024), "summary": "s" * 1024,
+                            "dedup_key": "k" * 255}).json()["results"][0]
+    a = tocsin.alert(ok["alert_id"])
+    assert a["summary"] == "s" * 1024 and a["dedup_key"] == "k" * 255 and a["labels"]["host"] == "h" * 1024
+
+
+def test_deep_and_odd_json(tocsin):
+    deep = "[" * 100000 + "]" * 100000
+    r = post_raw(tocsin, deep)
+    assert r.status_code in (400, 422), r.status_code
+    r = post_raw(tocsin, '{"labels": {"a": "\\u0000b", "alertname": "Nul"}, "summary": "x\\u0000y"}')
+    # Rejecting NUL (jansson refuses it) or keeping it are both fine; truncating is not.
+    assert r.status_code in (202, 400, 422), r.text
+    if r.status_code == 202:
+        a = tocsin.alert(r.json()["results"][0]["alert_id"])
+        assert a["summary"] == "x\x00y", "a NUL inside a string must not truncate it silently"
+    r = post_raw(tocsin, b'{"labels": {"alertname": "\xff\xfe"}, "summary": "bad utf-8"}')
+    error_of(r, 400, "malformed_json")
+    r = post_raw(tocsin, '{"labels": {"alertname": "Dup"}, "summary": "x", "details": {"n": 1e999}}')
+    assert r.status_code in (202, 400, 422), r.text
+
+
+def test_chunked_body_over_limit(tocsin_factory):
+    t = tocsin_factory(max_body_bytes=4096)
+
+    def gen():
+        yield b'{"labels": {"alertname": "Chunky"}, "summary": "x", "details": "'
+        for _ in range(20):
+            yield b"y" * 1000
+        yield b'"}'
+
+    r = t.req("POST", "/api/v1/events", key=GENERIC_KEY, data=gen(),
+              headers={"Content-Type": "application/json"})
+    error_of(r, 413, "body_too_large")
+    assert_nothing_stored(t)
+
+    def small():
+        yield b'{"labels": {"alertname": "Chunky"}, '
+        yield b'"summary": "x"}'
+
+    r = t.req("POST", "/api/v1/events", key=GENERIC_KEY, data=small(),
+              headers={"Content-Type": "application/json"})
+    assert r.status_code == 202, r.text
+
+
+def test_large_batch_just_under_default_limit(tocsin):
+    # ~900 KiB, under the 1 MiB default
+    evs = [{"labels": labels(host=f"h{i}"), "summary": "x" * 900, "severity": "info"} for i in range(1000)]
+    r = tocsin.post_event(evs, expect=None)
+    assert r.status_code == 202, r.text[:300]
+    assert len(tocsin.alerts()) == 1000
+    # over 1 MiB: 413 whatever the event count
+    evs = [{"labels": labels(host=f"h{i}"), "summary": "x" * 1000, "details": "d" * 200} for i in range(1000)]
+    error_of(tocsin.post_event(evs, expect=None), 413, "body_too_large")

@@ -321,3 +321,103 @@ def test_bad_list_parameters(tocsin, params):
     for path in ("/api/v1/incidents", "/api/v1/alerts"):
         r = tocsin.get(path, params=params)
         error_of(r, 422, "invalid_field", list(params)[0])
+
+
+def test_acknowledged_incident_still_absorbs(tocsin):
+    a = tocsin.trigger(shop(host="w1"))
+    iid = a["incident_ids"][0]
+    assert tocsin.post(f"/api/v1/incidents/{iid}/acknowledge").status_code == 200
+    b = tocsin.trigger(shop(host="w2"))
+    assert b["incident_ids"] == [iid]
+    inc = tocsin.incident(iid)
+    assert inc["status"] == "acknowledged" and inc["alert_count"] == 2 and inc["open_alert_count"] == 2
+
+
+WINDOW_ROUTES = """\
+routes:
+  - match:
+      service: shop
+    group_by: [service, alertname]
+    group_window: 2s
+    service: shop
+  - match:
+      team: db
+    group_by: [team]
+    service: billing
+    continue: true
+  - match:
+      tier: storage
+    group_by: [tier]
+    service: shop
+"""
+
+
+def test_group_window(tocsin_factory):
+    t = tocsin_factory(routes=WINDOW_ROUTES)
+    a = t.trigger(shop(host="w1"))
+    b = t.trigger(shop(host="w2"))
+    assert a["incident_ids"] == b["incident_ids"], "inside the window: same incident"
+    import time
+    time.sleep(3.0)
+    c = t.trigger(shop(host="w3"))
+    assert c["incident_ids"] != a["incident_ids"], \
+        "the group's last alert joined more than group_window ago: a new incident"
+    assert t.incident(a["incident_ids"][0])["status"] == "triggered"
+    # a repeat of an alert already in the old incident stays with its alert (dedup), not moved
+    d = t.trigger(shop(host="w1"))
+    assert d["alert_id"] == a["alert_id"] and d["outcome"] == "updated"
+
+
+def test_route_continue_two_incidents(tocsin_factory):
+    t = tocsin_factory(routes=WINDOW_ROUTES)
+    r = t.trigger({"alertname": "DiskSlow", "team": "db", "tier": "storage"})
+    assert len(r["incident_ids"]) == 2, r
+    services = sorted(t.incident(i)["service"] for i in r["incident_ids"])
+    assert services == ["billing", "shop"]
+    assert sorted(t.alert(r["alert_id"])["incident_ids"]) == sorted(r["incident_ids"])
+    # resolving the alert resolves both incidents
+    t.post_event({"labels": {"alertname": "DiskSlow", "team": "db", "tier": "storage"}, "action": "resolve"})
+    for i in r["incident_ids"]:
+        inc = t.incident(i)
+        assert inc["status"] == "resolved" and inc["resolved_by"] == "tocsin"
+
+
+def test_concurrent_triggers_one_alert(tocsin):
+    import threading
+    import requests
+    from conftest import GENERIC_KEY
+    lb = shop(alertname="Race", host="r1")
+    out, lock = [], threading.Lock()
+    barrier = threading.Barrier(16)
+
+    def worker():
+        s = requests.Session()
+        barrier.wait()
+        r = s.post(tocsin.url + "/api/v1/events", json={"labels": lb, "summary": "race", "severity": "error"},
+                   headers={"Authorization": f"Bearer {GENERIC_KEY}"}, timeout=15)
+        with lock:
+            out.append((r.status_code, r.json()))
+
+    ths = [threading.Thread(target=worker) for _ in range(16)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(30)
+    assert all(code == 202 for code, _ in out), out
+    res = [b["results"][0] for _, b in out]
+    assert sorted(x["outcome"] for x in res).count("created") == 1, res
+    assert len({x["alert_id"] for x in res}) == 1
+    assert len({tuple(x["incident_ids"]) for x in res}) == 1
+    al = tocsin.alerts()
+    assert len(al) == 1 and al[0]["count"] == 16
+
+
+def test_method_not_allowed_on_api(tocsin):
+    iid = tocsin.trigger(shop())["incident_ids"][0]
+    r = tocsin.get(f"/api/v1/incidents/{iid}/acknowledge")
+    error_of(r, 405, "method_not_allowed")
+    assert "POST" in r.headers.get("Allow", "")
+    r = tocsin.req("DELETE", f"/api/v1/incidents/{iid}", token=ADMIN_TOKEN)
+    error_of(r, 405, "method_not_allowed")
+    assert "GET" in r.headers.get("Allow", "")
+    assert tocsin.incident(iid)["status"] == "triggered"

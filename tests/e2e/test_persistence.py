@@ -201,3 +201,69 @@ def test_kill_9_loses_nothing_acknowledged(tocsin):
     res = tocsin.trigger({"service": "shop", "alertname": "Load0", "k": "hot-0"}, dedup_key="hot-0")
     assert res["outcome"] == "updated"
     tocsin.stop()   # clean exit 0
+
+
+def test_expiry_timer_survives_restart(tocsin):
+    import time
+    from conftest import iso, wait_for
+    soon = {"labels": {"alertname": "Soon", "service": "shop"}, "endsAt": iso(offset_s=4)}
+    gone = {"labels": {"alertname": "WhileDown", "service": "shop"}, "endsAt": iso(offset_s=1.5)}
+    later = {"labels": {"alertname": "Later", "service": "shop"}, "endsAt": iso(offset_s=600)}
+    tocsin.am_alerts([soon, gone, later])
+    ids = {a["labels"]["alertname"]: a["id"] for a in tocsin.alerts()}
+    tocsin.stop()
+    time.sleep(2.0)           # WhileDown's endsAt passes while the server is down
+    tocsin.start()
+
+    def state(name):
+        return tocsin.alert(ids[name])["status"]
+
+    wait_for(lambda: state("WhileDown") == "resolved", timeout=5, what="alert that expired while down")
+    wait_for(lambda: state("Soon") == "resolved", timeout=10, what="expiry timer after restart")
+    assert tocsin.alert(ids["Soon"])["resolved_by"] == "tocsin"
+    assert state("Later") == "firing"
+
+
+def test_overload_answers_503_never_loses_acked(tocsin_factory):
+    """With a tiny engine queue, intake pushes back with 503 + Retry-After (never 429), and
+    whatever was acknowledged is stored."""
+    from conftest import AM_KEY, config_text
+    t = tocsin_factory(config_text(extra="") .replace("services:", "intake:\n  queue_limit: 100\nservices:", 1))
+    statuses = collections.Counter()
+    acked_keys = set()
+    lock = threading.Lock()
+    bad = []
+
+    def worker(tid):
+        s = requests.Session()
+        for i in range(6):
+            evs = [{"labels": {"alertname": "Flood", "k": f"{tid}-{i}-{j}"}, "summary": "x",
+                    "dedup_key": f"f-{tid}-{i}-{j}"} for j in range(1000)]
+            r = s.post(t.url + "/api/v1/events", json=evs, timeout=60,
+                       headers={"Authorization": f"Bearer {GENERIC_KEY}"})
+            with lock:
+                statuses[r.status_code] += 1
+                if r.status_code == 202:
+                    acked_keys.update(e["dedup_key"] for e in evs)
+                elif r.status_code == 503:
+                    if r.headers.get("Retry-After") != "1" or r.json()["error"]["code"] != "overloaded":
+                        bad.append((r.status_code, dict(r.headers), r.text))
+                else:
+                    bad.append((r.status_code, r.text[:300]))
+            am = s.post(t.url + "/api/v2/alerts", json=[{"labels": {"alertname": f"AmFlood{tid}-{i}-{j}"}}
+                                                         for j in range(200)],
+                        headers={"Authorization": f"Bearer {AM_KEY}"}, timeout=60)
+            with lock:
+                statuses[f"am{am.status_code}"] += 1
+                if am.status_code not in (200, 503):
+                    bad.append(("am", am.status_code, am.text[:300]))
+
+    ths = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(180)
+    print("overload statuses:", dict(statuses))
+    assert not bad, bad[:5]
+    stored = {a["dedup_key"] for a in t.alerts(integration="scripts")}
+    assert acked_keys <= stored, f"{len(acked_keys - stored)} acknowledged events missing"

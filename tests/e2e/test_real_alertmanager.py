@@ -4,8 +4,8 @@ import time
 import pytest
 import requests
 
-from conftest import AM_KEY, fingerprint, free_port, iso, wait_for
-from peers import Peer, require
+from conftest import AM_KEY, fingerprint, iso, wait_for
+from peers import require, start_on_free_port
 
 AM_BIN = "/usr/bin/prometheus-alertmanager"
 
@@ -13,7 +13,6 @@ AM_BIN = "/usr/bin/prometheus-alertmanager"
 @pytest.fixture
 def alertmanager(tocsin, tmp_path):
     require(AM_BIN)
-    port = free_port()
     d = tmp_path / "am"
     d.mkdir()
     (d / "data").mkdir()
@@ -34,13 +33,12 @@ receivers:
           authorization:
             credentials: {AM_KEY}
 """)
-    url = f"http://127.0.0.1:{port}"
-    peer = Peer("alertmanager", [AM_BIN, f"--config.file={cfg}", f"--storage.path={d / 'data'}",
-                                 f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-                                 "--log.level=debug"],
-                d, url + "/-/ready")
-    peer.start()
-    peer.url = url
+    peer = start_on_free_port(
+        "alertmanager",
+        lambda port: [AM_BIN, f"--config.file={cfg}", f"--storage.path={d / 'data'}",
+                      f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+                      "--log.level=debug"],
+        d, "/-/ready")
     yield peer
     peer.stop()
 

@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from conftest import AM_KEY, fingerprint, free_port, parse_ts, wait_for
-from peers import Peer, require
+from conftest import AM_KEY, fingerprint, parse_ts, wait_for
+from peers import require, start_on_free_port
 
 PROM_BIN = "/usr/bin/prometheus"
 
@@ -12,7 +12,6 @@ PROM_BIN = "/usr/bin/prometheus"
 @pytest.fixture
 def prometheus(tocsin, tmp_path):
     require(PROM_BIN)
-    port = free_port()
     d = tmp_path / "prom"
     d.mkdir()
     (d / "data").mkdir()
@@ -45,15 +44,14 @@ alerting:
         credentials: {AM_KEY}
       api_version: v2
 """)
-    url = f"http://127.0.0.1:{port}"
-    peer = Peer("prometheus", [PROM_BIN, f"--config.file={cfg}", f"--storage.tsdb.path={d / 'data'}",
-                               f"--web.listen-address=127.0.0.1:{port}",
-                               # the first notification can be dropped before the notifier has
-                               # discovered Tocsin; re-send every second instead of every minute
-                               "--rules.alert.resend-delay=1s"],
-                d, url + "/-/ready")
-    peer.start()
-    peer.url = url
+    peer = start_on_free_port(
+        "prometheus",
+        lambda port: [PROM_BIN, f"--config.file={cfg}", f"--storage.tsdb.path={d / 'data'}",
+                      f"--web.listen-address=127.0.0.1:{port}",
+                      # the first notification can be dropped before the notifier has
+                      # discovered Tocsin; re-send every second instead of every minute
+                      "--rules.alert.resend-delay=1s"],
+        d, "/-/ready")
     yield peer
     peer.stop()
 
