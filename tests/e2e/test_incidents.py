@@ -316,11 +316,12 @@ def test_timeline_actors_and_audit(tocsin):
 
 @pytest.mark.parametrize("params", [{"limit": "abc"}, {"limit": 0}, {"limit": 501}, {"cursor": "garbage!!"}])
 def test_bad_list_parameters(tocsin, params):
-    """The contract's only code for a bad value is 422 invalid_field (400 is malformed_json)."""
+    """A bad query parameter is 400 invalid_parameter naming it (there is no
+    body, so neither malformed_json nor invalid_field applies)."""
     tocsin.trigger(shop())
     for path in ("/api/v1/incidents", "/api/v1/alerts"):
         r = tocsin.get(path, params=params)
-        error_of(r, 422, "invalid_field", list(params)[0])
+        error_of(r, 400, "invalid_parameter", list(params)[0])
 
 
 def test_acknowledged_incident_still_absorbs(tocsin):
