@@ -270,6 +270,8 @@ static void run_batch(struct engine *e, struct engine_cmd *batch, int64_t now)
 static void *engine_main(void *arg)
 {
     struct engine *e = arg;
+    /* Named so that top -H and perf show which thread is the engine. */
+    pthread_setname_np(pthread_self(), "tocsin-engine");
     for (;;) {
         struct engine_cmd *batch;
         int64_t now = clock_now_ms();

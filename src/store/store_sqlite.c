@@ -125,8 +125,9 @@ static const char *const migrations[] = {
 
 #define N_MIGRATIONS    ((int)(sizeof(migrations) / sizeof(migrations[0])))
 #define READER_POOL_MAX 32
-/* The checkpointer wakes once the WAL holds this many frames (about 4 MB). */
-#define CKPT_FRAMES 1000
+/* The checkpointer wakes once the WAL holds this many frames (about 32 MB).
+ * Fewer, larger checkpoints copy a page that many commits touched only once. */
+#define CKPT_FRAMES 8000
 /* Past this many frames (about 400 MB) the writer checkpoints by itself, so
  * the WAL cannot grow without bound if the checkpointer falls behind. */
 #define WAL_HARD_FRAMES 100000
@@ -191,6 +192,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 static void *checkpoint_main(void *arg)
 {
     struct store *s = arg;
+    pthread_setname_np(pthread_self(), "tocsin-ckpt");
     pthread_mutex_lock(&s->ckpt_lock);
     while (!s->ckpt_stop) {
         if (s->wal_frames < CKPT_FRAMES) {
