@@ -200,6 +200,8 @@ int engine_flush(struct engine_state *st)
         struct incident_rec *inc = st->dirty_incidents;
         st->dirty_incidents = inc->next_dirty;
         inc->dirty = false;
+        if (rc == 0 && incident_flush_joins(st, inc, inc->updated_at))
+            rc = -1;
         if (rc == 0 && inc->status != INC_RESOLVED) {
             struct store_incident si = {
                 .id = inc->id,
@@ -234,6 +236,10 @@ static int alert_severity_changed(struct engine_state *st, struct alert_rec *a, 
         struct incident_rec *inc = incident_find(st, a->incident_ids[i]);
         if (!inc)
             continue;
+        if (incident_flush_joins(st, inc, now)) {
+            rc = -1;
+            break;
+        }
         json_t *data = json_pack("{sI s o s o}", "alert_id", (json_int_t)a->id, "before",
                                  json_incref(before), "after", json_incref(after));
         if (store_timeline_add(st->store, inc->id, now, "severity_changed", actor, text, data) < 0)
@@ -416,8 +422,9 @@ static int alert_acknowledge(struct engine_state *st, struct alert_rec *a, int64
         struct incident_rec *inc = incident_find(st, a->incident_ids[i]);
         if (!inc)
             continue;
-        if (store_timeline_add(st->store, inc->id, now, "alert_acknowledged", actor, text, NULL) <
-            0)
+        if (incident_flush_joins(st, inc, now) ||
+            store_timeline_add(st->store, inc->id, now, "alert_acknowledged", actor, text, NULL) <
+                0)
             rc = -1;
         else if (inc->status == INC_TRIGGERED)
             rc = incident_acknowledge(st, inc, now, actor, "acknowledged by its sender");

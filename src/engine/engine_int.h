@@ -54,6 +54,12 @@ struct incident_rec {
     uint8_t severity, priority, impact;
     bool dirty;
     bool resolving; /* being resolved by hand: no auto-resolve meanwhile */
+    /* Alerts that joined in this batch and are not yet on the timeline: a
+     * burst becomes one "N alerts joined" entry instead of N entries. */
+    int64_t *joined_ids; /* owned; ids in the order they joined */
+    size_t n_joined, cap_joined;
+    char *joined_actor;   /* owned; who sent them (one entry per actor) */
+    char *joined_summary; /* owned; the first one's summary */
     struct incident_rec *next_dirty;
 };
 
@@ -132,6 +138,9 @@ int incident_acknowledge(struct engine_state *st, struct incident_rec *inc, int6
 int incident_resolve(struct engine_state *st, struct incident_rec *inc, int64_t now,
                      const char *actor, const char *why);
 int incident_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t now);
+/* Writes the pending "alerts joined" entry, if any; call before any other
+ * timeline entry of the incident so the timeline stays in order. */
+int incident_flush_joins(struct engine_state *st, struct incident_rec *inc, int64_t now);
 struct incident_rec *incident_find(struct engine_state *st, int64_t id);
 void incident_mark_dirty(struct engine_state *st, struct incident_rec *inc, int64_t now);
 void incident_rec_free(struct incident_rec *inc);

@@ -27,6 +27,9 @@ void incident_rec_free(struct incident_rec *inc)
 {
     if (!inc)
         return;
+    free(inc->joined_ids);
+    free(inc->joined_actor);
+    free(inc->joined_summary);
     free(inc->group_key);
     free(inc->service);
     free(inc->route);
@@ -155,27 +158,66 @@ struct incident_rec *incident_for_alert(struct engine_state *st, const struct ro
     return inc;
 }
 
+int incident_flush_joins(struct engine_state *st, struct incident_rec *inc, int64_t now)
+{
+    char text[1200];
+    json_t *data, *ids;
+    int rc = 0;
+
+    if (inc->n_joined == 0)
+        return 0;
+    if (inc->n_joined == 1) {
+        snprintf(text, sizeof(text), "alert %lld joined: %s", (long long)inc->joined_ids[0],
+                 inc->joined_summary ? inc->joined_summary : "");
+        data = json_pack("{sI}", "alert_id", (json_int_t)inc->joined_ids[0]);
+    } else {
+        snprintf(text, sizeof(text), "%zu alerts joined: %s and %zu more", inc->n_joined,
+                 inc->joined_summary ? inc->joined_summary : "", inc->n_joined - 1);
+        ids = json_array();
+        for (size_t i = 0; i < inc->n_joined; i++)
+            json_array_append_new(ids, json_integer(inc->joined_ids[i]));
+        data = json_pack("{so sI}", "alert_ids", ids, "count", (json_int_t)inc->n_joined);
+    }
+    if (store_timeline_add(st->store, inc->id, now, "alert_joined",
+                           inc->joined_actor ? inc->joined_actor : "tocsin", text, data) < 0)
+        rc = -1;
+    json_decref(data);
+    inc->n_joined = 0;
+    free(inc->joined_actor);
+    free(inc->joined_summary);
+    inc->joined_actor = inc->joined_summary = NULL;
+    return rc;
+}
+
 int incident_alert_joined(struct engine_state *st, struct incident_rec *inc, int64_t alert_id,
                           const struct event *ev, int64_t now, const char *actor)
 {
-    char text[1200];
-    json_t *data;
-    int rc = 0;
-
     inc->alert_count++;
     inc->open_alert_count++;
     inc->last_alert_at = now;
     incident_mark_dirty(st, inc, now);
-    snprintf(text, sizeof(text), "alert %lld joined: %s", (long long)alert_id,
-             ev->summary ? ev->summary : ev->dedup_key);
-    data = json_pack("{sI ss ss}", "alert_id", (json_int_t)alert_id, "dedup_key", ev->dedup_key,
-                     "severity", severity_name(ev->severity));
-    if (store_timeline_add(st->store, inc->id, now, "alert_joined", actor, text, data) < 0)
-        rc = -1;
-    json_decref(data);
-    if (rc == 0 && ev->severity > inc->severity)
-        rc = incident_raise_severity(st, inc, ev->severity, now, actor);
-    return rc;
+    /* Alerts from another sender get an entry of their own. */
+    if (inc->n_joined && strcmp(inc->joined_actor, actor) != 0 &&
+        incident_flush_joins(st, inc, now))
+        return -1;
+    if (inc->n_joined == inc->cap_joined) {
+        size_t ncap = inc->cap_joined ? inc->cap_joined * 2 : 8;
+        int64_t *nv = realloc(inc->joined_ids, ncap * sizeof(*nv));
+        if (!nv)
+            return -1;
+        inc->joined_ids = nv;
+        inc->cap_joined = ncap;
+    }
+    if (inc->n_joined == 0) {
+        inc->joined_actor = strdup(actor);
+        inc->joined_summary = strdup(ev->summary ? ev->summary : ev->dedup_key);
+        if (!inc->joined_actor || !inc->joined_summary)
+            return -1;
+    }
+    inc->joined_ids[inc->n_joined++] = alert_id;
+    if (ev->severity > inc->severity)
+        return incident_raise_severity(st, inc, ev->severity, now, actor);
+    return 0;
 }
 
 int incident_raise_severity(struct engine_state *st, struct incident_rec *inc, enum severity sev,
@@ -191,6 +233,11 @@ int incident_raise_severity(struct engine_state *st, struct incident_rec *inc, e
     inc->severity = (uint8_t)sev;
     inc->priority = (uint8_t)prio;
     incident_mark_dirty(st, inc, now);
+    if (incident_flush_joins(st, inc, now)) {
+        json_decref(before);
+        json_decref(after);
+        return -1;
+    }
     snprintf(text, sizeof(text), "severity raised from %s to %s",
              severity_name((enum severity)old_sev), severity_name(sev));
     rc = store_timeline_add(st->store, inc->id, now, "severity_changed", actor, text, after) < 0;
@@ -217,6 +264,10 @@ int incident_alert_resolved(struct engine_state *st, struct incident_rec *inc, i
     if (inc->open_alert_count > 0)
         inc->open_alert_count--;
     incident_mark_dirty(st, inc, now);
+    if (incident_flush_joins(st, inc, now)) {
+        json_decref(data);
+        return -1;
+    }
     snprintf(text, sizeof(text), "alert %lld resolved: %s", (long long)alert_id, why);
     rc = store_timeline_add(st->store, inc->id, now, "alert_resolved", actor, text, data) < 0;
     json_decref(data);
@@ -233,7 +284,9 @@ int incident_acknowledge(struct engine_state *st, struct incident_rec *inc, int6
     char text[256];
     json_t *before = json_pack("{ss}", "status", incident_status_name(inc->status));
     json_t *after = json_pack("{ss}", "status", "acknowledged");
-    int rc = store_incident_set_status(st->store, inc->id, "acknowledged", now, actor);
+    int rc = incident_flush_joins(st, inc, now);
+    if (rc == 0)
+        rc = store_incident_set_status(st->store, inc->id, "acknowledged", now, actor);
 
     inc->status = INC_ACKNOWLEDGED;
     snprintf(text, sizeof(text), "acknowledged by %s%s%s", actor, why ? ": " : "", why ? why : "");
@@ -255,8 +308,9 @@ int incident_resolve(struct engine_state *st, struct incident_rec *inc, int64_t 
     json_t *after = json_pack("{ss ss}", "status", "resolved", "reason", why);
     int rc = 0;
 
-    /* The record is about to be freed: write its counters now. */
-    if (inc->dirty) {
+    /* The record is about to be freed: write what it holds now. */
+    rc = incident_flush_joins(st, inc, now);
+    if (rc == 0 && inc->dirty) {
         struct store_incident si = {
             .id = inc->id,
             .severity = inc->severity,
@@ -356,6 +410,8 @@ int incident_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t 
         cmd->changed = true;
         return incident_resolve_by_hand(st, inc, now, cmd->actor);
     case CMD_INCIDENT_NOTE: {
+        if (inc && incident_flush_joins(st, inc, now))
+            return -1;
         json_t *after = json_pack("{ss}", "text", cmd->text);
         int64_t id = store_timeline_add(st->store, cmd->incident_id, now, "note", cmd->actor,
                                         cmd->text, NULL);

@@ -93,7 +93,15 @@ void http_reply_json(struct http_req *req, int status, json_t *obj)
         set_reply(req, 500, "application/json", strdup(oom), sizeof(oom) - 1);
         return;
     }
-    set_reply(req, status, "application/json", text, strlen(text));
+    /* A trailing newline keeps curl's output off the next shell prompt. */
+    size_t n = strlen(text);
+    char *nl = realloc(text, n + 2);
+    if (nl) {
+        nl[n++] = '\n';
+        nl[n] = 0;
+        text = nl;
+    }
+    set_reply(req, status, "application/json", text, n);
 }
 
 void http_reply_error(struct http_req *req, int status, const char *code, const char *field,

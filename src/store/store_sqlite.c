@@ -142,6 +142,7 @@ struct store {
     sqlite3_stmt *stmt[ST_COUNT]; /* prepared writer statements */
     char *path;                   /* owned; database file path */
     char errmsg[512];             /* last writer failure */
+    char scratch[64 * 1024];      /* the writer's serialisation buffer (bind_json) */
     int version;                  /* schema version */
     pthread_mutex_t pool_lock;    /* guards the reader pool */
     struct store_reader *free_readers;
@@ -380,10 +381,22 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 }
 
 /* Binds JSON serialised compactly; NULL stays SQL NULL. */
-static int bind_json(sqlite3_stmt *st, int i, const json_t *v)
+/*
+ * Binds JSON serialised compactly; NULL stays SQL NULL. Writer statements
+ * only run on the engine thread, so one scratch buffer serves them all:
+ * SQLITE_TRANSIENT copies the text at bind time, and the common case needs no
+ * allocation at all. Values larger than the buffer take the allocating path.
+ */
+static int bind_json(struct store *s, sqlite3_stmt *st, int i, const json_t *v)
 {
+    size_t n;
     if (!v) {
         sqlite3_bind_null(st, i);
+        return 0;
+    }
+    n = json_dumpb(v, s->scratch, sizeof(s->scratch), JSON_COMPACT | JSON_ENCODE_ANY);
+    if (n > 0 && n <= sizeof(s->scratch)) {
+        sqlite3_bind_text(st, i, s->scratch, (int)n, SQLITE_TRANSIENT);
         return 0;
     }
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -443,7 +456,8 @@ int store_alert_insert(struct store *s, struct store_alert *a)
     sqlite3_bind_int(st, 4, a->severity);
     bind_text(st, 5, a->summary);
     bind_text(st, 6, a->source);
-    if (bind_json(st, 7, a->labels) || bind_json(st, 8, a->details) || bind_json(st, 9, a->links))
+    if (bind_json(s, st, 7, a->labels) || bind_json(s, st, 8, a->details) ||
+        bind_json(s, st, 9, a->links))
         return snprintf(s->errmsg, sizeof(s->errmsg), "out of memory"), -1;
     sqlite3_bind_int64(st, 11, a->first_seen);
     sqlite3_bind_int64(st, 12, a->last_seen);
@@ -468,8 +482,8 @@ int store_alert_touch(struct store *s, const struct store_alert *a, bool content
     if (content) {
         bind_text(st, 5, a->summary);
         bind_text(st, 6, a->source);
-        if (bind_json(st, 7, a->labels) || bind_json(st, 8, a->details) ||
-            bind_json(st, 9, a->links))
+        if (bind_json(s, st, 7, a->labels) || bind_json(s, st, 8, a->details) ||
+            bind_json(s, st, 9, a->links))
             return snprintf(s->errmsg, sizeof(s->errmsg), "out of memory"), -1;
         sqlite3_bind_int64(st, 10, a->id);
     } else {
@@ -558,7 +572,7 @@ int64_t store_timeline_add(struct store *s, int64_t incident_id, int64_t at, con
     bind_text(st, 3, kind);
     bind_text(st, 4, actor);
     bind_text(st, 5, text);
-    if (bind_json(st, 6, data))
+    if (bind_json(s, st, 6, data))
         return -1;
     if (step_done(s, ST_TIMELINE))
         return -1;
@@ -575,7 +589,7 @@ int store_audit_add(struct store *s, int64_t at, const char *actor, const char *
     bind_text(st, 3, action);
     bind_text(st, 4, object_type);
     sqlite3_bind_int64(st, 5, object_id);
-    if (bind_json(st, 6, before) || bind_json(st, 7, after))
+    if (bind_json(s, st, 6, before) || bind_json(s, st, 7, after))
         return -1;
     return step_done(s, ST_AUDIT);
 }
@@ -590,7 +604,7 @@ int64_t store_change_insert(struct store *s, int64_t received_at, const char *in
     bind_text(st, 3, summary);
     bind_text(st, 4, source);
     bind_opt_i64(st, 5, timestamp);
-    if (bind_json(st, 6, details) || bind_json(st, 7, links))
+    if (bind_json(s, st, 6, details) || bind_json(s, st, 7, links))
         return -1;
     if (step_done(s, ST_CHANGE))
         return -1;

@@ -708,6 +708,71 @@ static void test_grouping(void **state)
 }
 
 /* A shop alert for instance i (same group: service shop, alertname Slow). */
+/* Timeline entry number i (0-based) of the given kind, or NULL. */
+static const json_t *nth_kind(const json_t *inc, const char *kind, int nth)
+{
+    const json_t *tl = json_object_get(inc, "timeline");
+    size_t i;
+    json_t *e;
+    json_array_foreach(tl, i, e)
+    {
+        if (strcmp(str(e, "kind"), kind) == 0 && nth-- == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/*
+ * A burst of alerts joining one incident in one batch becomes one timeline
+ * entry that lists them all, so a storm does not bury the timeline; alerts
+ * that join in a later batch get an entry of their own, and the order of the
+ * timeline is kept when another entry (a severity change) lands mid-batch.
+ */
+static void test_burst_joins_one_timeline_entry(void **state)
+{
+    struct h *h = *state;
+    struct engine_event_result r[4];
+
+    assert_int_equal(send_n(h, intake_parse_tocsin, h->scripts, T0,
+                            "[{'labels':{'alertname':'Disk','host':'a'},'summary':'a'},"
+                            "{'labels':{'alertname':'Disk','host':'b'},'summary':'b'},"
+                            "{'labels':{'alertname':'Disk','host':'c'},'summary':'c',"
+                            "'severity':'critical'},"
+                            "{'labels':{'alertname':'Disk','host':'d'},'summary':'d'}]",
+                            r, 4),
+                     4);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(r[i].incident_ids[0], r[0].incident_ids[0]);
+
+    json_t *inc = incident_json(h, r[0].incident_ids[0]);
+    assert_int_equal(num(inc, "alert_count"), 4);
+    /* a, b and c joined before c raised the severity; d joined after. */
+    assert_int_equal(count_kind(inc, "alert_joined"), 2);
+    const json_t *first = nth_kind(inc, "alert_joined", 0);
+    const json_t *second = nth_kind(inc, "alert_joined", 1);
+    assert_non_null(first);
+    assert_non_null(second);
+    expect_str(first, "text", "3 alerts joined: a and 2 more");
+    const json_t *ids = json_object_get(json_object_get(first, "data"), "alert_ids");
+    assert_int_equal(json_array_size(ids), 3);
+    assert_int_equal(json_integer_value(json_array_get(ids, 0)), r[0].alert_id);
+    assert_int_equal(json_integer_value(json_array_get(ids, 2)), r[2].alert_id);
+    assert_true(num(first, "id") < num(nth_kind(inc, "severity_changed", 0), "id"));
+    assert_true(num(nth_kind(inc, "severity_changed", 0), "id") < num(second, "id"));
+    char want[64];
+    snprintf(want, sizeof(want), "alert %lld joined: d", (long long)r[3].alert_id);
+    expect_str(second, "text", want);
+    json_decref(inc);
+
+    /* A later batch: its own entry. */
+    send_tocsin(h, h->scripts, T0 + MIN,
+                "{'labels':{'alertname':'Disk','host':'e'},'summary':'e'}");
+    inc = incident_json(h, r[0].incident_ids[0]);
+    assert_int_equal(count_kind(inc, "alert_joined"), 3);
+    json_decref(inc);
+    check_consistent(h);
+}
+
 static struct engine_event_result shop_alert(struct h *h, int64_t now, const char *instance)
 {
     char body[256];
@@ -1674,6 +1739,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dedup_same_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_joins_one_timeline_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_within_one_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_explicit_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_scoped_per_integration, setup, teardown),
