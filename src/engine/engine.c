@@ -94,6 +94,19 @@ static int load_alert(void *ctx, const struct store_open_alert *r)
     a->heap_idx = HEAP_NONE;
     a->n_incidents = (uint8_t)r->n_incidents;
     memcpy(a->incident_ids, r->incident_ids, sizeof(a->incident_ids));
+    /* Rows come in id order, so a second open alert for one key is newer.
+     * The engine never writes one; if a database holds one anyway, say so
+     * and let the newest carry the key (the older stays visible in the API). */
+    struct alert_rec *old = strmap_get(&st->alerts, a->key);
+    if (old) {
+        log_error("store: alerts %lld and %lld are both open for one dedup key; new events go to "
+                  "%lld",
+                  (long long)old->id, (long long)a->id, (long long)a->id);
+        old->ends_at = 0;
+        alert_heap_update(st, old); /* takes it out of the expiry heap */
+        strmap_del(&st->alerts, old->key);
+        alert_rec_free(old);
+    }
     if (strmap_put(&st->alerts, a->key, a)) {
         alert_rec_free(a);
         return -1;
