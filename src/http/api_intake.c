@@ -145,7 +145,16 @@ static bool submit_batch(struct http_req *req, enum dialect d, const struct cfg_
     return true;
 }
 
-void api_events_post(struct http_req *req)
+typedef int (*batch_parser)(const char *body, size_t len, const struct cfg_integration *integ,
+                            int64_t now_ms, struct intake_batch *out, struct intake_error *err);
+
+/*
+ * The endpoints that take a batch in a JSON dialect of Tocsin's errors and
+ * answer with per-event results: Tocsin's own events (202) and the
+ * Alertmanager webhook (200, because its sender treats any 2xx alike).
+ */
+static void serve_batch(struct http_req *req, enum integration_type type, const char *format,
+                        batch_parser parse, int ok_status)
 {
     char key[512] = "";
     const struct cfg_integration *integ;
@@ -154,19 +163,26 @@ void api_events_post(struct http_req *req)
     struct engine_event_result *res;
 
     auth_request_key(req, key, sizeof(key));
-    integ = authenticate(req, DIALECT_TOCSIN, key, INTEGRATION_GENERIC);
+    integ = authenticate(req, DIALECT_TOCSIN, key, type);
     if (!integ || !http_require_json_type(req))
         return;
-    if (intake_parse_tocsin(req->body, req->body_len, integ, clock_now_ms(), &b, &err)) {
+    if (parse(req->body, req->body_len, integ, clock_now_ms(), &b, &err)) {
         http_reply_error(req, err.status, error_code(err.status), err.field, "%s", err.message);
         return;
     }
-    if (submit_batch(req, DIALECT_TOCSIN, integ, "tocsin", &b, &res)) {
+    /* Overload answers 503 for both: Alertmanager retries 5xx, not 4xx. */
+    if (submit_batch(req, DIALECT_TOCSIN, integ, format, &b, &res)) {
         http_reply_json(
-            req, 202, json_pack("{ss so}", "status", "accepted", "results", results_json(&b, res)));
+            req, ok_status,
+            json_pack("{ss so}", "status", "accepted", "results", results_json(&b, res)));
         free(res);
     }
     intake_batch_free(&b);
+}
+
+void api_events_post(struct http_req *req)
+{
+    serve_batch(req, INTEGRATION_GENERIC, "tocsin", intake_parse_tocsin, 202);
 }
 
 void api_pd_enqueue(struct http_req *req)
@@ -256,27 +272,8 @@ void api_am_alerts_post(struct http_req *req)
 
 void api_am_webhook(struct http_req *req)
 {
-    char key[512] = "";
-    const struct cfg_integration *integ;
-    struct intake_batch b = {0};
-    struct intake_error err = {0};
-    struct engine_event_result *res;
-
-    auth_request_key(req, key, sizeof(key));
-    integ = authenticate(req, DIALECT_TOCSIN, key, INTEGRATION_ALERTMANAGER);
-    if (!integ || !http_require_json_type(req))
-        return;
-    if (intake_parse_am_webhook(req->body, req->body_len, integ, clock_now_ms(), &b, &err)) {
-        http_reply_error(req, err.status, error_code(err.status), err.field, "%s", err.message);
-        return;
-    }
-    /* Overload answers 503 here too: Alertmanager retries 5xx, not 4xx. */
-    if (submit_batch(req, DIALECT_TOCSIN, integ, "alertmanager-webhook", &b, &res)) {
-        http_reply_json(
-            req, 200, json_pack("{ss so}", "status", "accepted", "results", results_json(&b, res)));
-        free(res);
-    }
-    intake_batch_free(&b);
+    serve_batch(req, INTEGRATION_ALERTMANAGER, "alertmanager-webhook", intake_parse_am_webhook,
+                200);
 }
 
 void api_am_status(struct http_req *req)
