@@ -190,7 +190,8 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     ctx.ready = 1;
-    log_info("serving on %s with data in %s", bound, data ? data : cfg->data_dir);
+    log_info("serving on %s with data in %s (schema version %d)", bound,
+             data ? data : cfg->data_dir, store_schema_version(store));
     printf("listening on http://%s\n", bound);
     fflush(stdout);
 

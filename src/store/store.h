@@ -176,9 +176,6 @@ int store_load_recent_resolved(struct store *s, int64_t since_ms,
  * found, 0 when there is no such incident, -1 on failure. */
 int store_incident_status(struct store *s, int64_t id, char *buf, size_t size);
 
-/* Ids of the open alerts of an incident (for resolving it). Caller frees *ids. */
-int store_incident_open_alerts(struct store *s, int64_t incident_id, int64_t **ids, size_t *n);
-
 /* ---- Readers (any thread) ---- */
 
 /* Borrows a read connection; NULL when none can be opened. */
@@ -194,8 +191,5 @@ json_t *store_incident_get(struct store_reader *r, int64_t id);
 json_t *store_change_list(struct store_reader *r, const struct store_query *q);
 json_t *store_audit_list(struct store_reader *r, const struct store_query *q);
 json_t *store_timeline_get(struct store_reader *r, int64_t entry_id);
-
-/* Counts for /metrics and status. Returns -1 on failure. */
-int64_t store_count_open_alerts(struct store_reader *r);
 
 #endif

@@ -705,38 +705,6 @@ int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_
     return 0;
 }
 
-int store_incident_open_alerts(struct store *s, int64_t incident_id, int64_t **ids, size_t *n)
-{
-    sqlite3_stmt *st;
-    size_t cap = 16;
-    *n = 0;
-    *ids = malloc(cap * sizeof(**ids));
-    if (!*ids)
-        return -1;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT a.id FROM incident_alerts ia JOIN alerts a ON a.id = "
-                           "ia.alert_id WHERE ia.incident_id = ? AND a.status <> 'resolved' "
-                           "ORDER BY a.id",
-                           -1, &st, NULL) != SQLITE_OK) {
-        free(*ids);
-        *ids = NULL;
-        return fail(s, "incident alerts");
-    }
-    sqlite3_bind_int64(st, 1, incident_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (*n == cap) {
-            int64_t *nv = realloc(*ids, cap * 2 * sizeof(*nv));
-            if (!nv)
-                break;
-            *ids = nv;
-            cap *= 2;
-        }
-        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    return 0;
-}
-
 int store_load_recent_resolved(struct store *s, int64_t since_ms,
                                int (*on_alert)(void *, const char *integration,
                                                const char *dedup_key, int64_t starts_at,

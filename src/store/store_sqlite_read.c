@@ -338,17 +338,3 @@ json_t *store_timeline_get(struct store_reader *r, int64_t entry_id)
                    "id = ?",
                    entry_id, timeline_row);
 }
-
-int64_t store_count_open_alerts(struct store_reader *r)
-{
-    sqlite3_stmt *st;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(store_reader_db(r),
-                           "SELECT count(*) FROM alerts WHERE status IN ('firing', 'acknowledged')",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
