@@ -17,6 +17,7 @@ void api_metrics(struct http_req *req);
 void api_events_post(struct http_req *req);
 void api_pd_enqueue(struct http_req *req);
 void api_pd_change(struct http_req *req);
+void api_pd_v1(struct http_req *req);
 void api_am_alerts_post(struct http_req *req);
 void api_am_webhook(struct http_req *req);
 void api_am_status(struct http_req *req);

@@ -210,6 +210,38 @@ void api_pd_enqueue(struct http_req *req)
     intake_batch_free(&b);
 }
 
+/* PagerDuty Events v1 answers 200 and names the key incident_key. */
+void api_pd_v1(struct http_req *req)
+{
+    const struct cfg_integration *integ;
+    struct intake_batch b = {0};
+    struct intake_error err = {0};
+    struct engine_event_result *res;
+    char *service_key = NULL;
+
+    if (!http_require_json_type(req))
+        return;
+    /* The integration is known only after parsing (the key is in the body);
+     * its default severity is applied to the parsed event below. */
+    if (intake_parse_pagerduty_v1(req->body, req->body_len, NULL, clock_now_ms(), &service_key, &b,
+                                  &err)) {
+        reply_dialect(req, DIALECT_PAGERDUTY, 400, NULL, NULL, err.message);
+        return;
+    }
+    integ = authenticate(req, DIALECT_PAGERDUTY, service_key, INTEGRATION_PAGERDUTY);
+    if (integ) {
+        b.events[0].severity = integ->default_severity;
+        if (submit_batch(req, DIALECT_PAGERDUTY, integ, "pagerduty-v1", &b, &res)) {
+            http_reply_json(req, 200,
+                            json_pack("{ss ss ss}", "status", "success", "message",
+                                      "Event processed", "incident_key", b.events[0].dedup_key));
+            free(res);
+        }
+    }
+    free(service_key);
+    intake_batch_free(&b);
+}
+
 void api_pd_change(struct http_req *req)
 {
     const struct cfg_integration *integ;

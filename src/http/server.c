@@ -44,6 +44,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/events", api_events_post},
     {"POST", "/v2/enqueue", api_pd_enqueue},
     {"POST", "/v2/change/enqueue", api_pd_change},
+    {"POST", "/generic/2010-04-15/create_event.json", api_pd_v1},
     {"POST", "/api/v2/alerts", api_am_alerts_post},
     {"GET", "/api/v2/status", api_am_status},
     {"POST", "/api/v1/integrations/alertmanager", api_am_webhook},

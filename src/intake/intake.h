@@ -56,6 +56,20 @@ int intake_parse_pagerduty(const char *body, size_t len, int64_t now_ms, char **
                            struct intake_batch *out, struct intake_error *err);
 
 /*
+ * PagerDuty Events API v1, still sent by older tools (POST
+ * /generic/2010-04-15/create_event.json), mapped onto v2: service_key ->
+ * routing key (returned like intake_parse_pagerduty's), event_type ->
+ * action, incident_key -> dedup key (generated for a trigger without one),
+ * description -> summary (required for trigger), details and client/
+ * client_url kept in details, contexts of type link -> links. v1 has no
+ * severity: the integration's default_severity applies (integ may be NULL:
+ * warning). Every error is 400.
+ */
+int intake_parse_pagerduty_v1(const char *body, size_t len, const struct cfg_integration *integ,
+                              int64_t now_ms, char **routing_key, struct intake_batch *out,
+                              struct intake_error *err);
+
+/*
  * PagerDuty change events (POST /v2/change/enqueue): routing_key and
  * payload.summary required. Errors are 400.
  */

@@ -189,6 +189,114 @@ fail:
     return -1;
 }
 
+/* v1 contexts: [{type: link|image, href, text, src}]; links become links. */
+static int v1_contexts(const json_t *root, json_t **links, struct intake_error *err)
+{
+    json_t *ctx, *c;
+    size_t i;
+
+    if (intake_get_array(root, "contexts", "", PD_BAD, false, &ctx, err) != 0)
+        return -1;
+    json_array_foreach(ctx, i, c)
+    {
+        char path[64];
+        const char *type, *href, *text;
+        intake_index_path(path, sizeof(path), "contexts", i);
+        if (!json_is_object(c)) {
+            intake_fail(err, PD_BAD, path, "must be an object");
+            return -1;
+        }
+        if (intake_get_string(c, "type", path, PD_BAD, true, 1, 32, &type, err) != 0 ||
+            intake_get_string(c, "href", path, PD_BAD, false, 1, 2048, &href, err) != 0 ||
+            intake_get_string(c, "text", path, PD_BAD, false, 0, 1024, &text, err) != 0)
+            return -1;
+        if (strcmp(type, "link") == 0 && href && intake_add_link(links, href, text) != 0) {
+            intake_fail(err, 500, "", "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int intake_parse_pagerduty_v1(const char *body, size_t len, const struct cfg_integration *integ,
+                              int64_t now_ms, char **routing_key, struct intake_batch *out,
+                              struct intake_error *err)
+{
+    const char *key, *type, *dedup, *desc, *client, *client_url;
+    json_t *root, *details;
+    struct event *ev;
+
+    *routing_key = NULL;
+    out->events = NULL;
+    out->n = 0;
+    intake_error_clear(err);
+    root = load_object(body, len, err);
+    if (!root)
+        return -1;
+    if (intake_batch_alloc(out, 1, err) != 0)
+        goto fail;
+    ev = &out->events[0];
+    out->n = 1;
+    ev->severity = integ ? integ->default_severity : SEV_WARNING;
+    if (intake_get_string(root, "service_key", "", PD_BAD, true, 1, PD_MAX_ROUTING_KEY, &key,
+                          err) != 0 ||
+        intake_get_string(root, "event_type", "", PD_BAD, true, 1, 32, &type, err) != 0 ||
+        intake_get_string(root, "incident_key", "", PD_BAD, false, 1, EVENT_MAX_DEDUP_KEY, &dedup,
+                          err) != 0 ||
+        intake_get_string(root, "description", "", PD_BAD, false, 0, EVENT_MAX_SUMMARY, &desc,
+                          err) != 0 ||
+        intake_get_string(root, "client", "", PD_BAD, false, 0, PD_MAX_CLIENT, &client, err) != 0 ||
+        intake_get_string(root, "client_url", "", PD_BAD, false, 0, 2048, &client_url, err) != 0 ||
+        intake_get_object(root, "details", "", PD_BAD, false, &details, err) != 0)
+        goto fail;
+    if (strcmp(type, "trigger") == 0)
+        ev->action = EVENT_TRIGGER;
+    else if (strcmp(type, "acknowledge") == 0)
+        ev->action = EVENT_ACKNOWLEDGE;
+    else if (strcmp(type, "resolve") == 0)
+        ev->action = EVENT_RESOLVE;
+    else {
+        intake_fail(err, PD_BAD, "event_type", "must be one of trigger, acknowledge, resolve");
+        goto fail;
+    }
+    if (!dedup && ev->action != EVENT_TRIGGER) {
+        intake_fail(err, PD_BAD, "incident_key", "is required for acknowledge and resolve events");
+        goto fail;
+    }
+    if (ev->action == EVENT_TRIGGER && (!desc || !*desc)) {
+        intake_fail(err, PD_BAD, "description", "is required for trigger events");
+        goto fail;
+    }
+    if (v1_contexts(root, &ev->links, err) != 0)
+        goto fail;
+    if (client_url && *client_url &&
+        intake_add_link(&ev->links, client_url, client && *client ? client : client_url) != 0) {
+        intake_fail(err, 500, "", "out of memory");
+        goto fail;
+    }
+    ev->details = json_object();
+    intake_set_opt(ev->details, "details", details);
+    intake_set_opt_string(ev->details, "client", client);
+    intake_set_opt_string(ev->details, "client_url", client_url);
+    ev->details = intake_nonempty(ev->details);
+    ev->summary = desc && *desc ? strdup(desc) : NULL;
+    ev->timestamp_ms = now_ms;
+    ev->dedup_key = dedup ? strdup(dedup) : generate_dedup_key();
+    *routing_key = strdup(key);
+    if (!ev->dedup_key || !*routing_key || (desc && *desc && !ev->summary)) {
+        intake_fail(err, 500, "", "out of memory");
+        goto fail;
+    }
+    json_decref(root);
+    return 0;
+fail:
+    free(*routing_key);
+    *routing_key = NULL;
+    intake_batch_free(out);
+    json_decref(root);
+    return -1;
+}
+
 int intake_parse_pagerduty_change(const char *body, size_t len, int64_t now_ms, char **routing_key,
                                   struct change_event *out, struct intake_error *err)
 {

@@ -1,4 +1,4 @@
-"""PagerDuty Events API v2 compatibility: POST /v2/enqueue and /v2/change/enqueue."""
+"""PagerDuty Events API compatibility: v2 (/v2/enqueue, /v2/change/enqueue) and legacy v1."""
 import copy
 
 import pytest
@@ -184,3 +184,51 @@ def test_change_event_invalid(tocsin):
                    json={"routing_key": "q" * 32, "payload": {"summary": "x"}})
     assert r.status_code == 403, r.text
     assert tocsin.get_json("/api/v1/changes")["changes"] == []
+
+
+V1 = "/generic/2010-04-15/create_event.json"
+
+
+def test_v1_trigger_ack_resolve(tocsin):
+    """Legacy Events v1 from older tools: 200 with incident_key; the alert
+    is the same one v2 would make, and acknowledge/resolve by incident_key work."""
+    r = tocsin.req("POST", V1, json={
+        "service_key": PD_KEY, "event_type": "trigger", "incident_key": "srv9/cpu",
+        "description": "CPU 99% on srv9", "details": {"load": 31.5},
+        "client": "Old Nagios", "client_url": "https://nagios.example/srv9",
+        "contexts": [{"type": "link", "href": "https://wiki.example/cpu", "text": "runbook"},
+                     {"type": "image", "src": "https://graphs.example/cpu.png"}]})
+    assert r.status_code == 200, r.text
+    assert r.json() == dict(EVENT_OK, incident_key="srv9/cpu")
+    [a] = tocsin.alerts()
+    a = tocsin.alert(a["id"])
+    assert (a["integration"], a["dedup_key"], a["summary"]) == ("partner", "srv9/cpu", "CPU 99% on srv9")
+    assert a["details"]["details"] == {"load": 31.5} and a["details"]["client"] == "Old Nagios"
+    hrefs = [l["href"] for l in a["links"]]
+    assert "https://wiki.example/cpu" in hrefs and "https://nagios.example/srv9" in hrefs
+    for event_type, status in (("acknowledge", "acknowledged"), ("resolve", "resolved")):
+        r = tocsin.req("POST", V1, json={"service_key": PD_KEY, "event_type": event_type,
+                                         "incident_key": "srv9/cpu"})
+        assert r.status_code == 200, r.text
+        assert tocsin.alert(a["id"])["status"] == status
+
+
+def test_v1_generated_key_and_errors(tocsin):
+    r = tocsin.req("POST", V1, json={"service_key": PD_KEY, "event_type": "trigger",
+                                     "description": "no key given"})
+    assert r.status_code == 200, r.text
+    key = r.json()["incident_key"]
+    assert len(key) == 32 and tocsin.alerts_by_key(key)
+    before = len(tocsin.alerts())
+    assert_invalid(tocsin.req("POST", V1, json={"event_type": "trigger", "description": "x"}),
+                   "service_key")
+    assert_invalid(tocsin.req("POST", V1, json={"service_key": PD_KEY, "event_type": "explode",
+                                                "description": "x"}), "event_type")
+    assert_invalid(tocsin.req("POST", V1, json={"service_key": PD_KEY, "event_type": "trigger"}),
+                   "description")
+    assert_invalid(tocsin.req("POST", V1, json={"service_key": PD_KEY, "event_type": "resolve"}),
+                   "incident_key")
+    r = tocsin.req("POST", V1, json={"service_key": GENERIC_KEY, "event_type": "trigger",
+                                     "description": "wrong integration type"})
+    assert r.status_code == 403, r.text
+    assert len(tocsin.alerts()) == before

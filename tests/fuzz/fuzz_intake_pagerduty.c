@@ -33,6 +33,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(key);
     intake_batch_free(&batch);
 
+    /* The v1 parser reads the same kind of body. */
+    key = NULL;
+    if (intake_parse_pagerduty_v1((const char *)data, size, NULL, FUZZ_NOW_MS, &key, &batch,
+                                  &err) == 0) {
+        if (!key)
+            abort();
+        check_batch(&batch);
+    } else {
+        if (key)
+            abort();
+        check_empty(&batch, &err);
+    }
+    free(key);
+    intake_batch_free(&batch);
+
     /* The change-event parser reads the same kind of body. */
     key = NULL;
     if (intake_parse_pagerduty_change((const char *)data, size, FUZZ_NOW_MS, &key, &ch, &err) ==

@@ -489,6 +489,69 @@ static void test_pd_errors(void **state)
 #undef PD_TRIGGER
 }
 
+/* PagerDuty Events v1: mapped onto the same event v2 gives, all-or-nothing. */
+static void test_pd_v1(void **state)
+{
+    struct cfg_integration integ = {.default_severity = SEV_ERROR};
+    struct intake_batch b;
+    struct intake_error e;
+    char *key;
+    const char *ok = "{\"service_key\":\"k0123456789\",\"event_type\":\"trigger\","
+                     "\"incident_key\":\"srv9/cpu\",\"description\":\"CPU 99%\","
+                     "\"details\":{\"load\":31},\"client\":\"Nagios\","
+                     "\"client_url\":\"https://n.example/\","
+                     "\"contexts\":[{\"type\":\"link\",\"href\":\"https://w.example/\"},"
+                     "{\"type\":\"image\",\"src\":\"https://g.example/x.png\"}],\"extra\":1}";
+
+    assert_int_equal(intake_parse_pagerduty_v1(ok, strlen(ok), &integ, 1000, &key, &b, &e), 0);
+    assert_string_equal(key, "k0123456789");
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.events[0].action, EVENT_TRIGGER);
+    assert_string_equal(b.events[0].dedup_key, "srv9/cpu");
+    assert_string_equal(b.events[0].summary, "CPU 99%");
+    assert_int_equal(b.events[0].severity, SEV_ERROR);
+    assert_int_equal(json_array_size(b.events[0].links), 2);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(b.events[0].details, "details"), "load")),
+                     31);
+    free(key);
+    intake_batch_free(&b);
+
+    /* A trigger without incident_key gets a generated 32-hex-digit key. */
+    const char *nokey = "{\"service_key\":\"k\",\"event_type\":\"trigger\",\"description\":\"d\"}";
+    assert_int_equal(intake_parse_pagerduty_v1(nokey, strlen(nokey), NULL, 1000, &key, &b, &e), 0);
+    assert_int_equal(strlen(b.events[0].dedup_key), 32);
+    assert_int_equal(b.events[0].severity, SEV_WARNING);
+    free(key);
+    intake_batch_free(&b);
+
+    static const struct {
+        const char *body, *field;
+    } bad[] = {
+        {"{\"event_type\":\"trigger\",\"description\":\"d\"}", "service_key"},
+        {"{\"service_key\":\"k\",\"event_type\":\"close\"}", "event_type"},
+        {"{\"service_key\":\"k\",\"event_type\":\"trigger\"}", "description"},
+        {"{\"service_key\":\"k\",\"event_type\":\"acknowledge\"}", "incident_key"},
+        {"{\"service_key\":\"k\",\"event_type\":\"trigger\",\"description\":\"d\","
+         "\"contexts\":[5]}",
+         "contexts[0]"},
+        {"{\"service_key\":\"k\",\"event_type\":\"trigger\",\"description\":\"d\","
+         "\"details\":[1]}",
+         "details"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        key = (char *)"untouched";
+        assert_int_not_equal(
+            intake_parse_pagerduty_v1(bad[i].body, strlen(bad[i].body), NULL, 1000, &key, &b, &e),
+            0);
+        assert_int_equal(e.status, 400);
+        assert_string_equal(e.field, bad[i].field);
+        assert_null(key);
+        assert_int_equal(b.n, 0);
+        assert_null(b.events);
+    }
+}
+
 static void test_pd_change(void **state)
 {
     const char *ok = "{\"routing_key\":\"k\",\"links\":[{\"href\":\"https://ci/1\"}],"
@@ -808,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_pd_ack_resolve),
         cmocka_unit_test(test_pd_errors),
         cmocka_unit_test(test_pd_change),
+        cmocka_unit_test(test_pd_v1),
         cmocka_unit_test(test_am_alerts_prometheus),
         cmocka_unit_test(test_am_alerts_defaults_and_edges),
         cmocka_unit_test(test_am_alerts_errors),
