@@ -580,6 +580,51 @@ static void cfg_matcher_compile(struct cfg_ctx *c, struct matcher *m, const char
     }
 }
 
+int config_matcher_parse(const char *text, struct matcher *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof(*m));
+    if (strlen(text) > 4096) {
+        snprintf(err, errlen, "matcher is longer than 4096 bytes");
+        return -1;
+    }
+    if (cfg_matcher_parse(text, m, err, errlen) != 0)
+        goto fail;
+    if (m->op == MATCH_RE || m->op == MATCH_NRE) {
+        size_t len = strlen(m->value) + 5;
+        char *pat = malloc(len);
+        int rc;
+        if (!pat) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        snprintf(pat, len, "^(%s)$", m->value);
+        rc = regcomp(&m->re, pat, REG_EXTENDED | REG_NOSUB);
+        free(pat);
+        if (rc != 0) {
+            char why[128];
+            regerror(rc, &m->re, why, sizeof(why));
+            snprintf(err, errlen, "invalid regular expression: %s", why);
+            m->op = MATCH_EQ; /* nothing to regfree */
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    free(m->name);
+    free(m->value);
+    memset(m, 0, sizeof(*m));
+    return -1;
+}
+
+void config_matcher_free(struct matcher *m)
+{
+    if (m->op == MATCH_RE || m->op == MATCH_NRE)
+        regfree(&m->re);
+    free(m->name);
+    free(m->value);
+    memset(m, 0, sizeof(*m));
+}
+
 static void cfg_route_matchers(struct cfg_ctx *c, const json_t *obj, const char *path,
                                struct route *r)
 {

@@ -162,6 +162,15 @@ int config_urgency(enum severity sev);
 /* P1..P5 for an impact (1..3, 0 = medium) and a severity. */
 int config_priority(const struct config *cfg, int impact, enum severity sev);
 
+/*
+ * Parses one Alertmanager-style matcher such as `severity=~"critical|error"`
+ * (the syntax of a route's `matchers`) into m, compiling its regex. Returns 0,
+ * or -1 with a message in err and m left empty. Free with
+ * config_matcher_free.
+ */
+int config_matcher_parse(const char *text, struct matcher *m, char *err, size_t errlen);
+void config_matcher_free(struct matcher *m);
+
 const char *integration_type_name(enum integration_type t);
 const char *role_name(enum role r);
 

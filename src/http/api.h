@@ -21,6 +21,7 @@ void api_pd_v1(struct http_req *req);
 void api_am_alerts_post(struct http_req *req);
 void api_am_webhook(struct http_req *req);
 void api_am_status(struct http_req *req);
+void api_am_alerts_get(struct http_req *req);
 
 /* api_incidents.c */
 void api_alerts_list(struct http_req *req);

@@ -46,6 +46,7 @@ static const struct http_route routes[] = {
     {"POST", "/v2/change/enqueue", api_pd_change},
     {"POST", "/generic/2010-04-15/create_event.json", api_pd_v1},
     {"POST", "/api/v2/alerts", api_am_alerts_post},
+    {"GET", "/api/v2/alerts", api_am_alerts_get},
     {"GET", "/api/v2/status", api_am_status},
     {"POST", "/api/v1/integrations/alertmanager", api_am_webhook},
     {"GET", "/api/v1/alerts", api_alerts_list},
@@ -138,6 +139,31 @@ const char *http_header(struct http_req *req, const char *name)
 const char *http_query(struct http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_collect {
+    const char *name;
+    const char **out;
+    size_t max, n;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct query_collect *q = cls;
+    if (key && strcmp(key, q->name) == 0) {
+        if (q->n < q->max)
+            q->out[q->n] = value ? value : "";
+        q->n++;
+    }
+    return MHD_YES;
+}
+
+size_t http_query_all(struct http_req *req, const char *name, const char **out, size_t max)
+{
+    struct query_collect q = {name, out, max, 0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
+    return q.n;
 }
 
 bool http_is_json_type(struct http_req *req)
@@ -269,6 +295,8 @@ static enum MHD_Result send_reply(struct http_req *req)
         MHD_add_response_header(resp, "Allow", req->allow);
     if (req->www_auth)
         MHD_add_response_header(resp, "WWW-Authenticate", req->www_auth);
+    if (req->truncated)
+        MHD_add_response_header(resp, "X-Tocsin-Truncated", "true");
     ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
     count_request(req->route, req->status);

@@ -53,6 +53,7 @@ struct http_req {
     const char *allow;       /* NULL or allow_buf */
     char allow_buf[128];
     const char *www_auth; /* static string or NULL */
+    bool truncated;       /* the answer is a cut list: X-Tocsin-Truncated: true */
 };
 
 /* Sends obj (reference stolen) as JSON. */
@@ -71,6 +72,11 @@ const char *http_header(struct http_req *req, const char *name);
 
 /* Query-string argument; borrowed, NULL when absent. */
 const char *http_query(struct http_req *req, const char *name);
+
+/* Collects every value of a repeated query argument (?filter=a&filter=b)
+ * into out (borrowed pointers), at most max. Returns how many there were,
+ * which may exceed max. */
+size_t http_query_all(struct http_req *req, const char *name, const char **out, size_t max);
 
 /* True when the content type is JSON, text/plain or absent (senders that
  * post JSON disagree about the header). */

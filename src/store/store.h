@@ -192,4 +192,8 @@ json_t *store_change_list(struct store_reader *r, const struct store_query *q);
 json_t *store_audit_list(struct store_reader *r, const struct store_query *q);
 json_t *store_timeline_get(struct store_reader *r, int64_t entry_id);
 
+/* The open (firing or acknowledged) alerts, oldest first, at most limit of
+ * them, as an array; sets *more when there were more than limit. */
+json_t *store_alert_list_open(struct store_reader *r, int limit, bool *more);
+
 #endif

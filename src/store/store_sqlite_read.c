@@ -338,3 +338,29 @@ json_t *store_timeline_get(struct store_reader *r, int64_t entry_id)
                    "id = ?",
                    entry_id, timeline_row);
 }
+
+json_t *store_alert_list_open(struct store_reader *r, int limit, bool *more)
+{
+    sqlite3_stmt *st;
+    json_t *arr = json_array();
+    int n = 0;
+    *more = false;
+    if (sqlite3_prepare_v2(store_reader_db(r),
+                           "SELECT " ALERT_COLUMNS " FROM alerts WHERE status IN ('firing', "
+                           "'acknowledged') ORDER BY id LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        log_error("store: %s", sqlite3_errmsg(store_reader_db(r)));
+        json_decref(arr);
+        return NULL;
+    }
+    sqlite3_bind_int(st, 1, limit + 1);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n++ == limit) {
+            *more = true;
+            break;
+        }
+        json_array_append_new(arr, alert_row(st));
+    }
+    sqlite3_finalize(st);
+    return arr;
+}
