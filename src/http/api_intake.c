@@ -185,61 +185,56 @@ void api_events_post(struct http_req *req)
     serve_batch(req, INTEGRATION_GENERIC, "tocsin", intake_parse_tocsin, 202);
 }
 
-void api_pd_enqueue(struct http_req *req)
+/*
+ * PagerDuty Events v2 (/v2/enqueue: 202 with dedup_key) and v1 (200 with
+ * incident_key) differ only in parser and answer. The key sits in the body,
+ * so it is authenticated after parsing.
+ */
+static void serve_pagerduty(struct http_req *req, bool v1)
 {
     const struct cfg_integration *integ;
     struct intake_batch b = {0};
     struct intake_error err = {0};
     struct engine_event_result *res;
     char *routing_key = NULL;
+    int rc;
 
     if (!http_require_json_type(req))
         return;
-    if (intake_parse_pagerduty(req->body, req->body_len, clock_now_ms(), &routing_key, &b, &err)) {
+    rc = v1 ? intake_parse_pagerduty_v1(req->body, req->body_len, NULL, clock_now_ms(),
+                                        &routing_key, &b, &err)
+            : intake_parse_pagerduty(req->body, req->body_len, clock_now_ms(), &routing_key, &b,
+                                     &err);
+    if (rc) {
         reply_dialect(req, DIALECT_PAGERDUTY, 400, NULL, NULL, err.message);
         return;
     }
     integ = authenticate(req, DIALECT_PAGERDUTY, routing_key, INTEGRATION_PAGERDUTY);
-    if (integ && submit_batch(req, DIALECT_PAGERDUTY, integ, "pagerduty", &b, &res)) {
-        http_reply_json(req, 202,
-                        json_pack("{ss ss ss}", "status", "success", "message", "Event processed",
-                                  "dedup_key", b.n ? b.events[0].dedup_key : ""));
-        free(res);
+    if (integ) {
+        /* v1 carries no severity: the integration's default applies. */
+        if (v1)
+            b.events[0].severity = integ->default_severity;
+        if (submit_batch(req, DIALECT_PAGERDUTY, integ, v1 ? "pagerduty-v1" : "pagerduty", &b,
+                         &res)) {
+            http_reply_json(req, v1 ? 200 : 202,
+                            json_pack("{ss ss ss}", "status", "success", "message",
+                                      "Event processed", v1 ? "incident_key" : "dedup_key",
+                                      b.events[0].dedup_key));
+            free(res);
+        }
     }
     free(routing_key);
     intake_batch_free(&b);
 }
 
-/* PagerDuty Events v1 answers 200 and names the key incident_key. */
+void api_pd_enqueue(struct http_req *req)
+{
+    serve_pagerduty(req, false);
+}
+
 void api_pd_v1(struct http_req *req)
 {
-    const struct cfg_integration *integ;
-    struct intake_batch b = {0};
-    struct intake_error err = {0};
-    struct engine_event_result *res;
-    char *service_key = NULL;
-
-    if (!http_require_json_type(req))
-        return;
-    /* The integration is known only after parsing (the key is in the body);
-     * its default severity is applied to the parsed event below. */
-    if (intake_parse_pagerduty_v1(req->body, req->body_len, NULL, clock_now_ms(), &service_key, &b,
-                                  &err)) {
-        reply_dialect(req, DIALECT_PAGERDUTY, 400, NULL, NULL, err.message);
-        return;
-    }
-    integ = authenticate(req, DIALECT_PAGERDUTY, service_key, INTEGRATION_PAGERDUTY);
-    if (integ) {
-        b.events[0].severity = integ->default_severity;
-        if (submit_batch(req, DIALECT_PAGERDUTY, integ, "pagerduty-v1", &b, &res)) {
-            http_reply_json(req, 200,
-                            json_pack("{ss ss ss}", "status", "success", "message",
-                                      "Event processed", "incident_key", b.events[0].dedup_key));
-            free(res);
-        }
-    }
-    free(service_key);
-    intake_batch_free(&b);
+    serve_pagerduty(req, true);
 }
 
 void api_pd_change(struct http_req *req)

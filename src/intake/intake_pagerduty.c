@@ -66,6 +66,23 @@ static char *generate_dedup_key(void)
     return strdup(hex);
 }
 
+/*
+ * The last step of both event parsers: the event's dedup key (generated for
+ * a trigger that has none, as PagerDuty does) and a copy of the routing key
+ * for the caller. Returns 0, or -1 with err filled.
+ */
+static int finish_keys(struct event *ev, const char *dedup, const char *key, char **routing_key,
+                       struct intake_error *err)
+{
+    ev->dedup_key = dedup ? strdup(dedup) : generate_dedup_key();
+    *routing_key = strdup(key);
+    if (!ev->dedup_key || !*routing_key) {
+        intake_fail(err, 500, "", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads a payload field that becomes a routing label of the same name. */
 static int add_label(const json_t *payload, const char *key, struct labelset *ls,
                      struct intake_error *err)
@@ -173,12 +190,8 @@ int intake_parse_pagerduty(const char *body, size_t len, int64_t now_ms, char **
     /* PagerDuty ignores the payload of acknowledge and resolve events. */
     if (ev->action == EVENT_TRIGGER && parse_trigger(root, ev, err) != 0)
         goto fail;
-    ev->dedup_key = dedup ? strdup(dedup) : generate_dedup_key();
-    *routing_key = strdup(key);
-    if (!ev->dedup_key || !*routing_key) {
-        intake_fail(err, 500, "", "out of memory");
+    if (finish_keys(ev, dedup, key, routing_key, err) != 0)
         goto fail;
-    }
     json_decref(root);
     return 0;
 fail:
@@ -281,12 +294,12 @@ int intake_parse_pagerduty_v1(const char *body, size_t len, const struct cfg_int
     ev->details = intake_nonempty(ev->details);
     ev->summary = desc && *desc ? strdup(desc) : NULL;
     ev->timestamp_ms = now_ms;
-    ev->dedup_key = dedup ? strdup(dedup) : generate_dedup_key();
-    *routing_key = strdup(key);
-    if (!ev->dedup_key || !*routing_key || (desc && *desc && !ev->summary)) {
+    if (desc && *desc && !ev->summary) {
         intake_fail(err, 500, "", "out of memory");
         goto fail;
     }
+    if (finish_keys(ev, dedup, key, routing_key, err) != 0)
+        goto fail;
     json_decref(root);
     return 0;
 fail:
