@@ -14,6 +14,8 @@ PKGS=(
   python3 python3-pytest python3-requests curl sqlite3
   # real peers: Alertmanager sends webhooks, Prometheus fires rules at us
   prometheus prometheus-alertmanager
+  # real Nagios plugins for check tests; nagios4 is the peer of the checks bench
+  monitoring-plugins-basic monitoring-plugins-standard nagios4 tzdata
   # benchmarks
   wrk
 )

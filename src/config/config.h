@@ -13,7 +13,9 @@
 #ifndef TOCSIN_CONFIG_H
 #define TOCSIN_CONFIG_H
 
+#include "../base/labels.h"
 #include "../base/log.h"
+#include "../base/recur.h"
 #include "../engine/event.h"
 
 #include <jansson.h>
@@ -21,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum role { ROLE_VIEWER = 0, ROLE_RESPONDER = 1, ROLE_ADMIN = 2 };
 
@@ -79,6 +82,107 @@ struct route {
     size_t n_routes;
 };
 
+/* ---- Checks (hosts, checks, heartbeats, downtimes) ---- */
+
+enum check_type {
+    CHECK_TYPE_COMMAND = 0, /* a Nagios-compatible plugin */
+    CHECK_TYPE_TCP = 1,     /* native tcp probe */
+    CHECK_TYPE_HTTP = 2,    /* native http(s) probe */
+    CHECK_TYPE_PASSIVE = 3, /* results arrive by POST /api/v1/check-results */
+};
+
+/* One entry of a check's depends_on. */
+struct cfg_dependency {
+    char *target; /* owned; "HOST" (its host check) or "HOST!CHECK"; must exist */
+    char *group;  /* owned; redundancy group, or NULL: a group of its own */
+};
+
+/*
+ * One check instance on one host, after templates, apply rules and per-host
+ * overrides have been expanded: the scheduler needs nothing else. Host checks
+ * (a host's own `check:`) are instances too, with name "" and is_host set.
+ */
+struct cfg_check {
+    char *id;     /* owned; "HOST!NAME", or "HOST" for a host check; unique */
+    char *name;   /* owned; the check's name ("" for a host check) */
+    char *host;   /* owned; host name */
+    bool is_host; /* the host's own check: its result is the host's UP/DOWN */
+    enum check_type type;
+    char *command;      /* owned; COMMAND: the command line with macros expanded */
+    char **env;         /* owned NULL-terminated "NAME=value" array added to the
+                           plugin's environment (TOCSIN_HOSTNAME, TOCSIN_HOSTADDRESS,
+                           TOCSIN_SERVICEDESC, NAGIOS_HOSTADDRESS, ...), or NULL */
+    char *address;      /* owned; the host's address (TCP target, macros) */
+    int port;           /* TCP: 1..65535 */
+    char *send;         /* owned or NULL; TCP */
+    char *expect;       /* owned or NULL; TCP: substring of the reply */
+    char *url;          /* owned; HTTP */
+    char *method;       /* owned or NULL; HTTP */
+    int expect_status;  /* HTTP: 0 = any 2xx/3xx */
+    char *expect_body;  /* owned or NULL; HTTP: POSIX ERE */
+    bool verify_tls;    /* HTTP: default true */
+    int cert_warn_days; /* HTTP: 0 = not checked; default 14 for https */
+    int cert_crit_days; /* HTTP: default 7 for https */
+    double warn_time_s; /* TCP/HTTP response time thresholds; 0 = none */
+    double crit_time_s;
+    int64_t interval_ms;         /* default 60s */
+    int64_t retry_interval_ms;   /* default = interval */
+    int64_t timeout_ms;          /* default 60s for commands, 10s for probes */
+    int max_attempts;            /* default 3 */
+    int64_t freshness_ms;        /* PASSIVE: 0 = no freshness check */
+    int stale_state;             /* PASSIVE: state when stale, default UNKNOWN (3) */
+    char *stale_output;          /* owned or NULL */
+    bool flap_detection;         /* default true */
+    double flap_low, flap_high;  /* default 20, 30 percent */
+    enum severity severity;      /* alert severity of CRITICAL; WARNING -> warning */
+    struct labelset labels;      /* owned; host labels overlaid by check labels */
+    char *notes;                 /* owned or NULL */
+    char *runbook;               /* owned or NULL; notes_url */
+    struct cfg_dependency *deps; /* owned array */
+    size_t n_deps;
+};
+
+struct cfg_host {
+    char *name;    /* owned; unique */
+    char *address; /* owned; default: the name */
+    struct labelset labels;
+    char **parents; /* owned array of owned host names; the host is
+                       unreachable only when all of them are down */
+    size_t n_parents;
+    char *notes;   /* owned or NULL */
+    ssize_t check; /* index into config.checks of the host check, or -1 (always UP) */
+};
+
+struct cfg_heartbeat {
+    char *name; /* owned; unique */
+    char *key;  /* owned; the secret in the URL (after env: resolution), 16..128 chars */
+    int64_t period_ms, grace_ms, max_runtime_ms;
+    bool has_min_value;
+    double min_value;
+    enum severity severity; /* default critical */
+    struct labelset labels; /* owned */
+    char *notes;            /* owned or NULL */
+};
+
+/* A maintenance window from the file. API-made ones live in the store. */
+struct cfg_downtime {
+    char *name;               /* owned; unique */
+    char *host;               /* owned or NULL: covers this host and its checks */
+    char *check;              /* owned or NULL: with host, only this check */
+    struct matcher *matchers; /* owned array: alert labels it covers (AND) */
+    size_t n_matchers;
+    bool children;      /* also the host's children, recursively */
+    char *comment;      /* owned or NULL */
+    struct recur recur; /* when; recur.tz from tz_get */
+};
+
+struct cfg_scheduler {
+    int max_concurrent; /* plugins running at once; default 2 x CPUs, at least 4 */
+    int max_probes;     /* native probes in flight; default 1000 */
+    size_t max_output;  /* bytes kept of a plugin's output; default 65536 */
+    char *plugin_dir;   /* owned; $USER1$; default /usr/lib/nagios/plugins */
+};
+
 struct config {
     char *path;     /* owned; the file it came from ("<api>" for API-built objects) */
     char *listen;   /* owned; HOST:PORT, default 127.0.0.1:8080 */
@@ -97,6 +201,16 @@ struct config {
     size_t n_services;
     struct route root;  /* default route; configured routes are its children */
     int priority[3][3]; /* priority[impact-1][urgency-1] -> 1..5 (P1..P5) */
+
+    struct cfg_host *hosts; /* in file order */
+    size_t n_hosts;
+    struct cfg_check *checks; /* every instance, host checks included */
+    size_t n_checks;
+    struct cfg_heartbeat *heartbeats;
+    size_t n_heartbeats;
+    struct cfg_downtime *downtimes;
+    size_t n_downtimes;
+    struct cfg_scheduler scheduler;
 };
 
 /* Every problem found while loading; each message is complete and printable. */
@@ -155,6 +269,9 @@ const struct cfg_token *config_find_token(const struct config *cfg, const char *
 const struct cfg_integration *config_find_integration_key(const struct config *cfg,
                                                           const char *key);
 const struct cfg_service *config_find_service(const struct config *cfg, const char *name);
+const struct cfg_host *config_find_host(const struct config *cfg, const char *name);
+const struct cfg_check *config_find_check(const struct config *cfg, const char *id);
+const struct cfg_heartbeat *config_find_heartbeat_key(const struct config *cfg, const char *key);
 
 /* Urgency of a severity: critical/error -> 1 (high), warning -> 2, info -> 3. */
 int config_urgency(enum severity sev);
