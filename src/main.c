@@ -176,7 +176,7 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    ctx.cfg = cfg;
+    atomic_store(&ctx.cfg, cfg);
     ctx.store = store;
     ctx.engine = engine;
     ctx.started_at_ms = clock_now_ms();

@@ -25,8 +25,37 @@ void alert_rec_free(struct alert_rec *a)
 {
     if (!a)
         return;
+    if (a->held) {
+        event_clear(a->held);
+        free(a->held);
+    }
     free(a->key);
     free(a);
+}
+
+/* Copies what routing an alert later needs: key, labels, summary, source,
+ * severity. Returns NULL when out of memory. */
+static struct event *alert_hold_event(const struct event *ev)
+{
+    struct event *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->action = EVENT_TRIGGER;
+    h->severity = ev->severity;
+    h->dedup_key = strdup(ev->dedup_key);
+    h->summary = ev->summary ? strdup(ev->summary) : NULL;
+    h->source = ev->source ? strdup(ev->source) : NULL;
+    for (size_t i = 0; i < ev->labels.n; i++) {
+        if (labels_set(&h->labels, ev->labels.v[i].name, ev->labels.v[i].value))
+            goto fail;
+    }
+    if (!h->dedup_key || (ev->summary && !h->summary) || (ev->source && !h->source))
+        goto fail;
+    return h;
+fail:
+    event_clear(h);
+    free(h);
+    return NULL;
 }
 
 /* ---- expiry heap: a binary min-heap on ends_at, with each record knowing
@@ -114,6 +143,8 @@ void alert_heap_update(struct engine_state *st, struct alert_rec *a)
 
 int64_t engine_next_due(const struct engine_state *st, int64_t now)
 {
+    if (st->n_dt_suppressed && st->dt_next_edge && st->dt_next_edge <= now)
+        return 0;
     if (st->heap_len == 0)
         return -1;
     int64_t d = st->heap[0]->ends_at - now;
@@ -254,35 +285,105 @@ static int alert_severity_changed(struct engine_state *st, struct alert_rec *a, 
     return rc;
 }
 
+/*
+ * Finds or opens the incidents an alert with ev's labels joins, one per
+ * matching route (two routes may lead to the same incident: it is joined
+ * once). Fills incs/ids and *n. Returns 0 or -1 when the store failed.
+ */
+static int alert_route(struct engine_state *st, const struct event *ev, int64_t now,
+                       const char *actor, struct incident_rec **incs, int64_t *ids, size_t *n)
+{
+    const struct route *routes[ROUTE_MAX_MATCHES];
+    size_t n_routes = route_find(&st->cfg->root, &ev->labels, routes, ROUTE_MAX_MATCHES);
+    int failed = 0;
+    *n = 0;
+    for (size_t i = 0; i < n_routes; i++) {
+        struct incident_rec *inc = incident_for_alert(st, routes[i], ev, now, actor, &failed);
+        if (failed)
+            return -1;
+        bool seen = false;
+        for (size_t j = 0; j < *n; j++)
+            seen |= incs[j] == inc;
+        if (inc && !seen) {
+            incs[*n] = inc;
+            ids[(*n)++] = inc->id;
+        }
+    }
+    return 0;
+}
+
+/* Joins the alert to the incidents alert_route found. */
+static int alert_join(struct engine_state *st, struct alert_rec *a, const struct event *ev,
+                      struct incident_rec **incs, size_t n_incs, int64_t now, const char *actor)
+{
+    for (size_t i = 0; i < n_incs; i++) {
+        if (store_incident_link_alert(st->store, incs[i]->id, a->id, now) ||
+            incident_alert_joined(st, incs[i], a->id, ev, now, actor))
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * A suppressed alert whose sender names a parent alert (a check whose host's
+ * parent is down) is shown on the parent's incidents: linked, with a
+ * timeline entry, but not counted as one of their open alerts, so the
+ * incident still resolves when the parent recovers.
+ */
+static int alert_show_on_parent(struct engine_state *st, const struct cfg_integration *integ,
+                                const struct alert_rec *a, const struct event *ev, int64_t now,
+                                const char *actor)
+{
+    char *pkey = make_alert_key(integ->name, ev->parent_key);
+    struct alert_rec *parent = pkey ? strmap_get(&st->alerts, pkey) : NULL;
+    char text[600];
+    int rc = 0;
+    free(pkey);
+    if (!parent)
+        return 0;
+    snprintf(text, sizeof(text), "alert %lld suppressed (%s): %s", (long long)a->id,
+             ev->suppressed, ev->summary ? ev->summary : ev->dedup_key);
+    for (int i = 0; rc == 0 && i < parent->n_incidents; i++) {
+        struct incident_rec *inc = incident_find(st, parent->incident_ids[i]);
+        if (!inc)
+            continue;
+        json_t *data = json_pack("{sI ss}", "alert_id", (json_int_t)a->id, "reason",
+                                 ev->suppressed);
+        if (incident_flush_joins(st, inc, now) ||
+            store_incident_link_alert(st->store, inc->id, a->id, now) ||
+            store_timeline_add(st->store, inc->id, now, "alert_suppressed", actor, text, data) < 0)
+            rc = -1;
+        json_decref(data);
+    }
+    return rc;
+}
+
 static int alert_create(struct engine_state *st, const struct cfg_integration *integ,
                         const struct event *ev, char *key, struct engine_event_result *res,
                         int64_t now, const char *actor)
 {
-    const struct route *routes[ROUTE_MAX_MATCHES];
     struct incident_rec *incs[ROUTE_MAX_MATCHES];
     int64_t inc_ids[ROUTE_MAX_MATCHES];
-    size_t n_routes, n_incs = 0;
+    size_t n_incs = 0;
     struct alert_rec *a;
     json_t *labels, *after;
-    int rc, failed = 0;
+    int rc;
+    char reason[300];
+    uint8_t kind = SUPPRESS_NONE;
+    const struct downtime_rec *dt;
 
     /* From here on the key belongs to this function: it becomes the new
      * record's key, or is freed on failure. */
-    n_routes = route_find(&st->cfg->root, &ev->labels, routes, ROUTE_MAX_MATCHES);
-    for (size_t i = 0; i < n_routes; i++) {
-        struct incident_rec *inc = incident_for_alert(st, routes[i], ev, now, actor, &failed);
-        if (failed) {
-            free(key);
-            return -1;
-        }
-        /* Two routes may lead to the same incident; join it once. */
-        bool seen = false;
-        for (size_t j = 0; j < n_incs; j++)
-            seen |= incs[j] == inc;
-        if (inc && !seen) {
-            incs[n_incs] = inc;
-            inc_ids[n_incs++] = inc->id;
-        }
+    if (ev->suppressed) {
+        kind = SUPPRESS_SENDER;
+        snprintf(reason, sizeof(reason), "%s", ev->suppressed);
+    } else if ((dt = downtime_covering(st, &ev->labels, now)) != NULL) {
+        kind = SUPPRESS_DOWNTIME;
+        snprintf(reason, sizeof(reason), "downtime %s", dt->name);
+    }
+    if (kind == SUPPRESS_NONE && alert_route(st, ev, now, actor, incs, inc_ids, &n_incs)) {
+        free(key);
+        return -1;
     }
 
     labels = labels_to_json(&ev->labels);
@@ -303,6 +404,7 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
         .ends_at = ev->ends_at_ms,
         .incident_ids = inc_ids,
         .n_incidents = n_incs,
+        .suppressed = kind ? reason : NULL,
     };
     rc = store_alert_insert(st->store, &sa);
     json_decref(labels);
@@ -320,26 +422,101 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
     a->heap_idx = HEAP_NONE;
     a->status = ALERT_FIRING;
     a->severity = (uint8_t)ev->severity;
+    a->suppressed = kind;
     a->n_incidents = (uint8_t)n_incs;
     memcpy(a->incident_ids, inc_ids, n_incs * sizeof(inc_ids[0]));
+    if (kind == SUPPRESS_DOWNTIME) {
+        if (!(a->held = alert_hold_event(ev))) {
+            alert_rec_free(a);
+            return -1;
+        }
+        st->n_dt_suppressed++;
+    }
     if (strmap_put(&st->alerts, a->key, a)) {
+        if (kind == SUPPRESS_DOWNTIME)
+            st->n_dt_suppressed--;
         alert_rec_free(a);
         return -1;
     }
     alert_heap_update(st, a);
     stat_add(st, st->stats ? &st->stats->alerts_open : NULL, 1);
 
-    after = json_pack("{ss ss ss* ss}", "integration", integ->name, "dedup_key", ev->dedup_key,
-                      "summary", ev->summary, "severity", severity_name(ev->severity));
+    after = json_pack("{ss ss ss* ss ss*}", "integration", integ->name, "dedup_key",
+                      ev->dedup_key, "summary", ev->summary, "severity",
+                      severity_name(ev->severity), "suppressed", kind ? reason : NULL);
     rc = store_audit_add(st->store, now, actor, "alert.created", "alert", a->id, NULL, after);
     json_decref(after);
-    for (size_t i = 0; rc == 0 && i < n_incs; i++) {
-        if (store_incident_link_alert(st->store, incs[i]->id, a->id, now) ||
-            incident_alert_joined(st, incs[i], a->id, ev, now, actor))
-            rc = -1;
-    }
+    if (rc == 0)
+        rc = alert_join(st, a, ev, incs, n_incs, now, actor);
+    if (rc == 0 && kind == SUPPRESS_SENDER && ev->parent_key)
+        rc = alert_show_on_parent(st, integ, a, ev, now, actor);
     fill_result(res, OUTCOME_CREATED, a);
     return rc;
+}
+
+int alert_unsuppress(struct engine_state *st, struct alert_rec *a, const struct event *ev,
+                     int64_t now, const char *actor)
+{
+    struct incident_rec *incs[ROUTE_MAX_MATCHES];
+    int64_t inc_ids[ROUTE_MAX_MATCHES];
+    size_t n_incs = 0;
+    const struct event *src = ev ? ev : a->held;
+    int rc;
+
+    if (!src)
+        return 0; /* nothing to route with; it stays as it is */
+    if (alert_route(st, src, now, actor, incs, inc_ids, &n_incs))
+        return -1;
+    rc = store_alert_set_suppressed(st->store, a->id, NULL, inc_ids, n_incs);
+    a->n_incidents = (uint8_t)n_incs;
+    memcpy(a->incident_ids, inc_ids, n_incs * sizeof(inc_ids[0]));
+    if (rc == 0)
+        rc = alert_join(st, a, src, incs, n_incs, now, actor);
+    if (rc == 0) {
+        json_t *after = json_pack("{ss}", "suppressed", "no longer");
+        rc = store_audit_add(st->store, now, actor, "alert.unsuppressed", "alert", a->id, NULL,
+                             after);
+        json_decref(after);
+    }
+    if (a->suppressed == SUPPRESS_DOWNTIME)
+        st->n_dt_suppressed--;
+    a->suppressed = SUPPRESS_NONE;
+    if (a->held) {
+        event_clear(a->held);
+        free(a->held);
+        a->held = NULL;
+    }
+    return rc;
+}
+
+/* A trigger for an open, suppressed alert: is it still suppressed, and why? */
+static int alert_resuppress(struct engine_state *st, struct alert_rec *a, const struct event *ev,
+                            int64_t now, const char *actor)
+{
+    const struct downtime_rec *dt = NULL;
+    char reason[300];
+    uint8_t kind = SUPPRESS_NONE;
+    if (ev->suppressed) {
+        kind = SUPPRESS_SENDER;
+        snprintf(reason, sizeof(reason), "%s", ev->suppressed);
+    } else if ((dt = downtime_covering(st, &ev->labels, now)) != NULL) {
+        kind = SUPPRESS_DOWNTIME;
+        snprintf(reason, sizeof(reason), "downtime %s", dt->name);
+    }
+    if (kind == SUPPRESS_NONE)
+        return alert_unsuppress(st, a, ev, now, actor);
+    if (kind == a->suppressed)
+        return 0;
+    if (kind == SUPPRESS_DOWNTIME && !a->held) {
+        if (!(a->held = alert_hold_event(ev)))
+            return -1;
+    }
+    if (a->suppressed == SUPPRESS_DOWNTIME)
+        st->n_dt_suppressed--;
+    if (kind == SUPPRESS_DOWNTIME)
+        st->n_dt_suppressed++;
+    a->suppressed = kind;
+    return store_alert_set_suppressed(st->store, a->id, reason, a->incident_ids, a->n_incidents);
 }
 
 void alert_remember_resolved(struct engine_state *st, const char *key, int64_t starts_at,
@@ -389,6 +566,8 @@ int alert_resolve(struct engine_state *st, struct alert_rec *a, int64_t now, con
         alert_remember_resolved(st, a->key, a->starts_at, now);
     heap_remove(st, a);
     strmap_del(&st->alerts, a->key);
+    if (a->suppressed == SUPPRESS_DOWNTIME)
+        st->n_dt_suppressed--;
     stat_add(st, st->stats ? &st->stats->alerts_open : NULL, -1);
     /* A dirty record is still linked into the dirty list; unlink it. */
     for (struct alert_rec **p = &st->dirty_alerts; *p; p = &(*p)->next_dirty) {
@@ -465,7 +644,9 @@ int alert_apply_event(struct engine_state *st, const struct cfg_integration *int
             alert_heap_update(st, a);
         }
         mark_dirty(st, a);
-        if (ev->severity != a->severity)
+        if (a->suppressed)
+            rc = alert_resuppress(st, a, ev, now, actor);
+        if (rc == 0 && ev->severity != a->severity)
             rc = alert_severity_changed(st, a, ev->severity, now, actor);
         fill_result(res, OUTCOME_UPDATED, a);
         break;
@@ -492,6 +673,8 @@ int alert_apply_event(struct engine_state *st, const struct cfg_integration *int
 
 int engine_tick(struct engine_state *st, int64_t now)
 {
+    if (downtime_tick(st, now))
+        return -1;
     while (st->heap_len > 0 && st->heap[0]->ends_at <= now) {
         if (alert_resolve(st, st->heap[0], now, "tocsin", "expired: not refreshed before endsAt",
                           true))

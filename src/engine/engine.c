@@ -94,6 +94,32 @@ static int load_alert(void *ctx, const struct store_open_alert *r)
     a->heap_idx = HEAP_NONE;
     a->n_incidents = (uint8_t)r->n_incidents;
     memcpy(a->incident_ids, r->incident_ids, sizeof(a->incident_ids));
+    if (r->suppressed) {
+        a->suppressed = strncmp(r->suppressed, "downtime ", 9) == 0 ? SUPPRESS_DOWNTIME
+                                                                    : SUPPRESS_SENDER;
+        if (a->suppressed == SUPPRESS_DOWNTIME) {
+            /* What routing it needs once the downtime is over. */
+            struct event *h = calloc(1, sizeof(*h));
+            json_t *lj = r->labels ? json_loads(r->labels, 0, NULL) : NULL;
+            char lerr[128];
+            if (h) {
+                h->severity = (enum severity)r->severity;
+                h->dedup_key = strdup(r->dedup_key);
+                h->summary = r->summary ? strdup(r->summary) : NULL;
+                if (lj)
+                    labels_from_json(lj, &h->labels, lerr, sizeof(lerr));
+            }
+            json_decref(lj);
+            if (!h || !h->dedup_key) {
+                if (h)
+                    event_clear(h);
+                free(h);
+                alert_rec_free(a);
+                return -1;
+            }
+            a->held = h;
+        }
+    }
     /* Rows come in id order, so a second open alert for one key is newer.
      * The engine never writes one; if a database holds one anyway, say so
      * and let the newest carry the key (the older stays visible in the API). */
@@ -111,6 +137,8 @@ static int load_alert(void *ctx, const struct store_open_alert *r)
         alert_rec_free(a);
         return -1;
     }
+    if (a->suppressed == SUPPRESS_DOWNTIME)
+        st->n_dt_suppressed++;
     alert_heap_update(st, a);
     return 0;
 }
@@ -123,6 +151,10 @@ int engine_state_load(struct engine_state *st, const struct config *cfg, struct 
     st->store = store;
     if (store_load_open(store, load_alert, load_incident, st)) {
         snprintf(err, errlen, "loading open alerts and incidents: %s", store_errmsg(store));
+        engine_state_free(st);
+        return -1;
+    }
+    if (downtime_load(st, err, errlen)) {
         engine_state_free(st);
         return -1;
     }
@@ -169,15 +201,71 @@ void engine_state_free(struct engine_state *st)
     st->heap_len = st->heap_cap = 0;
     st->dirty_alerts = NULL;
     st->dirty_incidents = NULL;
+    st->n_dt_suppressed = 0;
+    downtime_free_all(st);
+}
+
+/* ---- check reports ---- */
+
+const struct cfg_integration engine_checks_integration = {
+    .name = "checks",
+    .type = INTEGRATION_GENERIC,
+    .default_severity = SEV_CRITICAL,
+};
+
+/* Adds a note to the incidents of the open check alert with dedup key. */
+static int engine_check_note(struct engine_state *st, const char *dedup_key, const char *note,
+                             int64_t now)
+{
+    char *key = make_alert_key(engine_checks_integration.name, dedup_key);
+    struct alert_rec *a = key ? strmap_get(&st->alerts, key) : NULL;
+    int rc = 0;
+    free(key);
+    for (int i = 0; a && rc == 0 && i < a->n_incidents; i++) {
+        struct incident_rec *inc = incident_find(st, a->incident_ids[i]);
+        if (!inc)
+            continue;
+        if (incident_flush_joins(st, inc, now) ||
+            store_timeline_add(st->store, inc->id, now, "check_note", "checks", note, NULL) < 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+static int engine_apply_reports(struct engine_state *st, struct engine_cmd *cmd, int64_t now)
+{
+    for (size_t i = 0; i < cmd->n_reports; i++) {
+        struct check_report *r = &cmd->reports[i];
+        if (r->has_row) {
+            bool in_dt = r->history && downtime_covering(st, r->labels, now) != NULL;
+            if (store_check_put(st->store, &r->row, r->history, r->hard_change, in_dt, now))
+                return -1;
+        }
+        if (r->has_hb && store_heartbeat_put(st->store, &r->hb, r->hb_ping, now))
+            return -1;
+        if (r->note && r->note_key && engine_check_note(st, r->note_key, r->note, now))
+            return -1;
+        if (r->has_event) {
+            struct engine_event_result res;
+            if (alert_apply_event(st, &engine_checks_integration, &r->ev, &res, now))
+                return -1;
+            r->outcome = res.outcome;
+        }
+    }
+    return 0;
 }
 
 /* ---- applying commands ---- */
 
 static size_t integration_index(const struct config *cfg, const struct cfg_integration *integ)
 {
-    if (integ >= cfg->integrations && integ < cfg->integrations + cfg->n_integrations)
+    size_t n = cfg->n_integrations < ENGINE_MAX_INTEGRATIONS ? cfg->n_integrations
+                                                             : ENGINE_MAX_INTEGRATIONS;
+    if (integ >= cfg->integrations && integ < cfg->integrations + n)
         return (size_t)(integ - cfg->integrations);
-    return cfg->n_integrations; /* the "unknown" row */
+    if (integ == &engine_checks_integration)
+        return ENGINE_MAX_INTEGRATIONS + 1;
+    return ENGINE_MAX_INTEGRATIONS; /* the "other" row */
 }
 
 int engine_apply(struct engine_state *st, struct engine_cmd *cmd, int64_t now)
@@ -213,6 +301,20 @@ int engine_apply(struct engine_state *st, struct engine_cmd *cmd, int64_t now)
     case CMD_INCIDENT_RESOLVE:
     case CMD_INCIDENT_NOTE:
         return incident_apply_cmd(st, cmd, now);
+    case CMD_CHECK_REPORTS:
+        return engine_apply_reports(st, cmd, now);
+    case CMD_DOWNTIME_ADD:
+    case CMD_DOWNTIME_DELETE:
+        return downtime_apply_cmd(st, cmd, now);
+    case CMD_RELOAD: {
+        char err[256];
+        st->cfg = cmd->new_cfg;
+        if (downtime_load(st, err, sizeof(err))) {
+            log_error("engine: reload: %s", err);
+            return -1;
+        }
+        return 0;
+    }
     }
     return 0;
 }
@@ -221,6 +323,16 @@ int engine_apply(struct engine_state *st, struct engine_cmd *cmd, int64_t now)
 
 static void count_outcomes(struct engine *e, struct engine_cmd *cmd)
 {
+    if (cmd->kind == CMD_CHECK_REPORTS) {
+        for (size_t i = 0; i < cmd->n_reports; i++) {
+            if (cmd->reports[i].has_event)
+                atomic_fetch_add_explicit(
+                    &e->stats.outcomes[(ENGINE_MAX_INTEGRATIONS + 1) * OUTCOME_COUNT +
+                                       cmd->reports[i].outcome],
+                    1, memory_order_relaxed);
+        }
+        return;
+    }
     if (cmd->kind != CMD_EVENTS || !e->stats.outcomes)
         return;
     size_t row = integration_index(e->cfg, cmd->integ);
@@ -276,7 +388,12 @@ static void run_batch(struct engine *e, struct engine_cmd *batch, int64_t now)
         next = c->next;
         if (c->status == ENGINE_OK)
             count_outcomes(e, c);
-        sem_post(&c->done);
+        if (c->kind == CMD_RELOAD && c->status == ENGINE_OK)
+            e->cfg = c->new_cfg;
+        if (c->on_done)
+            c->on_done(c, c->on_done_arg);
+        else
+            sem_post(&c->done);
     }
 }
 
@@ -330,7 +447,7 @@ struct engine *engine_start(const struct config *cfg, struct store *store, char 
     }
     e->cfg = cfg;
     e->store = store;
-    e->stats.outcomes = calloc((cfg->n_integrations + 1) * OUTCOME_COUNT, sizeof(atomic_llong));
+    e->stats.outcomes = calloc((ENGINE_MAX_INTEGRATIONS + 2) * OUTCOME_COUNT, sizeof(atomic_llong));
     if (!e->stats.outcomes || engine_state_load(&e->st, cfg, store, err, errlen)) {
         free(e->stats.outcomes);
         free(e);
@@ -360,23 +477,23 @@ struct engine *engine_start(const struct config *cfg, struct store *store, char 
     return e;
 }
 
-enum engine_status engine_submit(struct engine *e, struct engine_cmd *cmd)
+/* Queues cmd; returns ENGINE_OK, or a refusal (nothing was queued). */
+static enum engine_status engine_enqueue(struct engine *e, struct engine_cmd *cmd)
 {
-    long long weight = cmd->kind == CMD_EVENTS ? (long long)cmd->n_events : 1;
+    long long weight = cmd->kind == CMD_EVENTS      ? (long long)cmd->n_events
+                       : cmd->kind == CMD_CHECK_REPORTS ? (long long)cmd->n_reports
+                                                        : 1;
     cmd->next = NULL;
     cmd->status = ENGINE_OK;
-    sem_init(&cmd->done, 0, 0);
     pthread_mutex_lock(&e->lock);
     if (e->stopping) {
         pthread_mutex_unlock(&e->lock);
-        sem_destroy(&cmd->done);
         return cmd->status = ENGINE_ESHUTDOWN;
     }
     /* Back-pressure: refuse rather than queue without bound. A lone command
      * is always taken so that an oversized batch cannot be refused forever. */
     if (e->queued_events > 0 && e->queued_events + weight > (long long)e->cfg->queue_limit) {
         pthread_mutex_unlock(&e->lock);
-        sem_destroy(&cmd->done);
         return cmd->status = ENGINE_EBUSY;
     }
     if (e->tail)
@@ -388,10 +505,31 @@ enum engine_status engine_submit(struct engine *e, struct engine_cmd *cmd)
     atomic_store(&e->stats.queue_events, e->queued_events);
     pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->lock);
+    return ENGINE_OK;
+}
+
+enum engine_status engine_submit(struct engine *e, struct engine_cmd *cmd)
+{
+    enum engine_status st;
+    cmd->on_done = NULL;
+    sem_init(&cmd->done, 0, 0);
+    st = engine_enqueue(e, cmd);
+    if (st != ENGINE_OK) {
+        sem_destroy(&cmd->done);
+        return st;
+    }
     while (sem_wait(&cmd->done) != 0 && errno == EINTR)
         ;
     sem_destroy(&cmd->done);
     return cmd->status;
+}
+
+enum engine_status engine_submit_async(struct engine *e, struct engine_cmd *cmd,
+                                       void (*on_done)(struct engine_cmd *, void *), void *arg)
+{
+    cmd->on_done = on_done;
+    cmd->on_done_arg = arg;
+    return engine_enqueue(e, cmd);
 }
 
 void engine_stop(struct engine *e)

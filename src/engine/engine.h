@@ -60,6 +60,31 @@ enum engine_cmd_kind {
     CMD_INCIDENT_ACK,     /* acknowledge an incident */
     CMD_INCIDENT_RESOLVE, /* resolve an incident and its open alerts */
     CMD_INCIDENT_NOTE,    /* add a note to the timeline */
+    CMD_CHECK_REPORTS,    /* store check and heartbeat states, apply their events */
+    CMD_DOWNTIME_ADD,     /* add a downtime made through the API */
+    CMD_DOWNTIME_DELETE,  /* end and delete one */
+    CMD_RELOAD,           /* switch to a new configuration */
+};
+
+/*
+ * What the check scheduler reports about one check or heartbeat: a state to
+ * store (and a history row when it changed), and an event to apply when a
+ * HARD state changed. The engine decides whether a downtime covers it.
+ */
+struct check_report {
+    bool has_row;                /* store row (check_state, and history when history) */
+    bool history, hard_change;   /* append row to check_history; was it HARD */
+    struct store_check_row row;  /* strings borrowed from the report's owner */
+    bool has_hb;                 /* store hb (heartbeat_state) */
+    const char *hb_ping;         /* "success", "start", "fail" or NULL */
+    struct store_heartbeat_row hb;
+    const struct labelset *labels; /* the check's labels: downtime coverage; may be NULL */
+    bool has_event;
+    struct event ev;             /* applied as coming from the "checks" integration */
+    const char *note;            /* NULL, or a timeline note for the incidents of the open
+                                    alert with dedup key note_key ("flapping started ...") */
+    const char *note_key;
+    enum engine_outcome outcome; /* filled by the engine when has_event */
 };
 
 /*
@@ -79,6 +104,11 @@ struct engine_cmd {
     int64_t incident_id;                 /* CMD_INCIDENT_* */
     const char *actor;                   /* CMD_INCIDENT_*: "token:NAME" */
     const char *text;                    /* CMD_INCIDENT_NOTE */
+    struct check_report *reports;        /* CMD_CHECK_REPORTS */
+    size_t n_reports;
+    json_t *downtime;              /* CMD_DOWNTIME_ADD: the validated spec (borrowed) */
+    int64_t downtime_id;           /* CMD_DOWNTIME_DELETE */
+    const struct config *new_cfg;  /* CMD_RELOAD: borrowed; must outlive the engine's use */
 
     /* Filled by the engine. */
     enum engine_status status;
@@ -87,8 +117,14 @@ struct engine_cmd {
 
     /* Private to the engine. */
     sem_t done;
+    void (*on_done)(struct engine_cmd *cmd, void *arg); /* async: called after commit */
+    void *on_done_arg;
     struct engine_cmd *next;
 };
+
+/* Integrations counted one by one in outcomes; later ones share the row
+ * after them ("other"), and the alerts of checks have the last row. */
+#define ENGINE_MAX_INTEGRATIONS 256
 
 /* Counters for /metrics, updated by the engine thread, read by anyone. */
 struct engine_stats {
@@ -100,7 +136,8 @@ struct engine_stats {
     atomic_llong commit_count;
     atomic_llong commit_sum_us;
     atomic_llong store_errors;
-    atomic_llong *outcomes; /* [integration index * OUTCOME_COUNT + outcome] */
+    atomic_llong *outcomes; /* [integration index * OUTCOME_COUNT + outcome]; rows
+                               0..ENGINE_MAX_INTEGRATIONS + 1 */
 };
 
 /* Upper bounds (seconds) of the commit latency histogram buckets; the last is +Inf. */
@@ -116,6 +153,22 @@ struct engine *engine_start(const struct config *cfg, struct store *store, char 
 
 /* Applies cmd and waits until its batch is committed. Returns cmd->status. */
 enum engine_status engine_submit(struct engine *e, struct engine_cmd *cmd);
+
+/*
+ * Queues cmd without waiting: on_done(cmd, arg) runs on the engine thread
+ * once its batch is committed (or failed; see cmd->status), and must be quick.
+ * The submitter keeps cmd alive until then. Returns ENGINE_OK when queued,
+ * or ENGINE_EBUSY/ENGINE_ESHUTDOWN (on_done is then not called).
+ */
+enum engine_status engine_submit_async(struct engine *e, struct engine_cmd *cmd,
+                                       void (*on_done)(struct engine_cmd *, void *), void *arg);
+
+/*
+ * Validates an API downtime spec against cfg (hosts and checks must exist,
+ * times must parse). Returns 0, or -1 with a message naming the field in err.
+ */
+int engine_downtime_validate(const json_t *spec, const struct config *cfg, char *err,
+                             size_t errlen);
 
 /* Stops taking commands, drains the queue, commits, and joins the thread. */
 void engine_stop(struct engine *e);

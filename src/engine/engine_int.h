@@ -35,9 +35,35 @@ struct alert_rec {
     uint8_t n_incidents;
     uint8_t status;             /* enum alert_status (never RESOLVED while in the map) */
     uint8_t severity;           /* enum severity */
+    uint8_t suppressed;         /* enum alert_suppress */
     bool dirty;                 /* repeat fields changed in this batch */
     const struct event *latest; /* newest event of this batch, valid until commit */
     struct alert_rec *next_dirty;
+    struct event *held; /* owned copy of the event's labels, key, summary and severity,
+                           kept while a downtime suppresses the alert, to route it
+                           when no downtime covers it any more */
+};
+
+/* Why an open alert does not page. */
+enum alert_suppress {
+    SUPPRESS_NONE = 0,
+    SUPPRESS_SENDER = 1,   /* the check scheduler said so (parent down, flapping) */
+    SUPPRESS_DOWNTIME = 2, /* a downtime covers its labels */
+};
+
+/* A downtime in force: from the configuration (id 0) or the API. */
+struct downtime_rec {
+    int64_t id;      /* API id; 0 for configured ones */
+    char *name;      /* owned */
+    char **hosts;    /* owned array of owned names: the host, and with children its
+                        descendants; NULL when it covers matchers */
+    size_t n_hosts;
+    char *check;     /* owned or NULL: only this check of the hosts */
+    struct matcher *matchers; /* owned array (API) or borrowed (config: own_matchers false) */
+    size_t n_matchers;
+    bool own_matchers;
+    struct recur recur;
+    char *comment;   /* owned or NULL */
 };
 
 /* An open incident. */
@@ -83,7 +109,39 @@ struct engine_state {
     struct alert_rec *dirty_alerts;
     struct incident_rec *dirty_incidents;
     int64_t recent_pruned_at;
+    struct downtime_rec *downtimes; /* owned array */
+    size_t n_downtimes, cap_downtimes;
+    int64_t dt_next_edge;       /* when a downtime window next starts or ends; 0 = unknown */
+    size_t n_dt_suppressed;     /* open alerts with SUPPRESS_DOWNTIME */
 };
+
+/* downtime.c */
+
+/* Loads the configured downtimes and those made through the API. */
+int downtime_load(struct engine_state *st, char *err, size_t errlen);
+void downtime_free_all(struct engine_state *st);
+
+/* The downtime covering labels at now, or NULL. */
+const struct downtime_rec *downtime_covering(const struct engine_state *st,
+                                             const struct labelset *ls, int64_t now);
+
+/* Builds a record from an API spec (validated against cfg). 0 or -1 + err. */
+int downtime_from_json(const json_t *spec, const struct config *cfg, int64_t id,
+                       struct downtime_rec *out, char *err, size_t errlen);
+void downtime_rec_clear(struct downtime_rec *d);
+
+/* Applies CMD_DOWNTIME_ADD / CMD_DOWNTIME_DELETE. */
+int downtime_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t now);
+
+/* Lifts downtime suppression from alerts no downtime covers any more. */
+int downtime_tick(struct engine_state *st, int64_t now);
+
+/* alert.c: routes a suppressed alert into incidents once nothing suppresses it. */
+int alert_unsuppress(struct engine_state *st, struct alert_rec *a, const struct event *ev,
+                     int64_t now, const char *actor);
+
+/* check reports (engine.c) use this integration for the alerts of checks. */
+extern const struct cfg_integration engine_checks_integration;
 
 /* Builds the state from the store. Returns 0 or -1 (message in err). */
 int engine_state_load(struct engine_state *st, const struct config *cfg, struct store *store,

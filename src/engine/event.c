@@ -13,6 +13,8 @@ void event_clear(struct event *ev)
     free(ev->source);
     json_decref(ev->details);
     json_decref(ev->links);
+    free(ev->suppressed);
+    free(ev->parent_key);
     memset(ev, 0, sizeof(*ev));
 }
 

@@ -39,6 +39,10 @@ struct event {
     int64_t starts_at_ms;   /* Alertmanager startsAt; 0 if the format has none */
     int64_t ends_at_ms;     /* Alertmanager endsAt: the alert expires then unless refreshed;
                                0 = never expires */
+    char *suppressed;       /* owned or NULL: why the alert must be recorded but not paged
+                               ("parent sw1 down", "flapping"); set by checks, never by senders */
+    char *parent_key;       /* owned or NULL: with suppressed, the dedup key (same integration)
+                               of the alert whose incidents should show this one */
 };
 
 /*

@@ -29,7 +29,7 @@ void api_am_ready(struct http_req *req)
 void api_metrics(struct http_req *req)
 {
     const struct engine_stats *s = engine_get_stats(req->ctx->engine);
-    const struct config *cfg = req->ctx->cfg;
+    const struct config *cfg = req->cfg;
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -42,13 +42,16 @@ void api_metrics(struct http_req *req)
     fputs("# HELP tocsin_events_received_total Events accepted, by integration and outcome.\n"
           "# TYPE tocsin_events_received_total counter\n",
           f);
-    for (size_t i = 0; i <= cfg->n_integrations; i++) {
+    size_t n = cfg->n_integrations < ENGINE_MAX_INTEGRATIONS ? cfg->n_integrations
+                                                             : ENGINE_MAX_INTEGRATIONS;
+    for (size_t i = 0; i < n + 2; i++) {
+        size_t row = i < n ? i : ENGINE_MAX_INTEGRATIONS + (i - n);
         for (int o = 0; o < OUTCOME_COUNT; o++) {
-            long long v = atomic_load(&s->outcomes[i * OUTCOME_COUNT + (size_t)o]);
-            if (i == cfg->n_integrations && v == 0)
+            long long v = atomic_load(&s->outcomes[row * OUTCOME_COUNT + (size_t)o]);
+            if (i >= n && v == 0)
                 continue;
             fprintf(f, "tocsin_events_received_total{integration=\"%s\",outcome=\"%s\"} %lld\n",
-                    i < cfg->n_integrations ? cfg->integrations[i].name : "unknown",
+                    i < n ? cfg->integrations[i].name : i == n ? "other" : "checks",
                     engine_outcome_name((enum engine_outcome)o), v);
         }
     }

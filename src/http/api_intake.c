@@ -64,7 +64,7 @@ static const struct cfg_integration *authenticate(struct http_req *req, enum dia
                       "X-Tocsin-Key: <key>");
         return NULL;
     }
-    integ = config_find_integration_key(req->ctx->cfg, key);
+    integ = config_find_integration_key(req->cfg, key);
     if (!integ) {
         reply_dialect(req, d, 403, "unknown_key", d == DIALECT_PAGERDUTY ? "routing_key" : NULL,
                       d == DIALECT_PAGERDUTY ? "'routing_key' is not a known integration key"
@@ -128,7 +128,7 @@ static bool submit_batch(struct http_req *req, enum dialect d, const struct cfg_
     cmd.kind = CMD_EVENTS;
     cmd.integ = integ;
     cmd.format = format;
-    if (req->ctx->cfg->keep_raw_intake) {
+    if (req->cfg->keep_raw_intake) {
         cmd.raw = req->body;
         cmd.raw_len = req->body_len;
     }

@@ -70,7 +70,7 @@ const struct cfg_token *auth_api(struct http_req *req, enum role need)
                          "this endpoint needs an API token: Authorization: Bearer <token>");
         return NULL;
     }
-    t = config_find_token(req->ctx->cfg, secret);
+    t = config_find_token(req->cfg, secret);
     sodium_memzero(secret, sizeof(secret));
     if (!t) {
         req->www_auth = "Bearer realm=\"tocsin\", error=\"invalid_token\"";

@@ -309,7 +309,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct http_server *srv = cls;
     struct http_req *req = *con_cls;
-    size_t max = srv->ctx->cfg->max_body_bytes;
+    size_t max = atomic_load(&srv->ctx->cfg)->max_body_bytes;
 
     if (!req) {
         /* First call: headers only. Set up the request and, when the
@@ -319,6 +319,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         req->conn = conn;
         req->ctx = srv->ctx;
+        req->cfg = atomic_load(&srv->ctx->cfg);
         req->url = url;
         req->method = method;
         req->route = -1;

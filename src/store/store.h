@@ -48,6 +48,7 @@ struct store_alert {
     int64_t ends_at;             /* ms; 0 = does not expire */
     const int64_t *incident_ids; /* the incidents it joined (set at insert only) */
     size_t n_incidents;
+    const char *suppressed; /* why it does not page (downtime, parent down), or NULL */
 };
 
 /* Persistent form of an incident. Strings borrowed. */
@@ -112,6 +113,11 @@ int store_alert_touch(struct store *s, const struct store_alert *a, bool content
 int store_alert_set_status(struct store *s, int64_t id, const char *status, int64_t at,
                            const char *actor);
 
+/* Sets or clears (reason NULL) why an alert is suppressed, with the
+ * incidents it belongs to from now on. */
+int store_alert_set_suppressed(struct store *s, int64_t id, const char *reason,
+                               const int64_t *incident_ids, size_t n_incidents);
+
 int store_incident_insert(struct store *s, struct store_incident *inc);
 int store_incident_update(struct store *s, const struct store_incident *inc);
 
@@ -149,6 +155,9 @@ struct store_open_alert {
     int64_t first_seen, last_seen, count, starts_at, ends_at;
     int64_t incident_ids[4];
     int n_incidents;
+    const char *suppressed; /* NULL when it pages normally */
+    const char *labels;     /* JSON text, only for suppressed alerts */
+    const char *summary;    /* only for suppressed alerts */
 };
 struct store_open_incident {
     int64_t id;
@@ -176,6 +185,55 @@ int store_load_recent_resolved(struct store *s, int64_t since_ms,
  * found, 0 when there is no such incident, -1 on failure. */
 int store_incident_status(struct store *s, int64_t id, char *buf, size_t size);
 
+/* ---- Checks (writer: engine thread; loads: at start, before the engine) ---- */
+
+/* The last known state of a check. Strings and arrays borrowed. */
+struct store_check_row {
+    const char *id; /* "HOST!CHECK" or "HOST" */
+    int state, state_type, hard_state, attempt;
+    bool flapping;
+    double flap_percent;
+    const uint8_t *history; /* the flap window's states, oldest first */
+    size_t n_history;
+    int64_t last_check, last_change, last_hard_change;
+    const char *output;     /* summary, then long output after a newline; may be NULL */
+    const char *perfdata;   /* JSON array text, or NULL */
+};
+
+/*
+ * Stores a check's state (insert or replace). With history, also appends the
+ * change to check_history, marking whether it was a HARD change and whether
+ * a downtime covered the check then (availability reports leave those out).
+ */
+int store_check_put(struct store *s, const struct store_check_row *r, bool history,
+                    bool hard_change, bool in_downtime, int64_t at);
+
+/* Calls back for every stored check state; strings valid during the call. */
+int store_check_load(struct store *s, int (*cb)(void *, const struct store_check_row *),
+                     void *ctx);
+
+/* A heartbeat's pings so far. */
+struct store_heartbeat_row {
+    const char *name;
+    int64_t created, last_ping, last_success, started, last_fail;
+    bool has_value;
+    double value;
+};
+
+/* Stores the state; with ping_kind ("success", "start", "fail") also logs the
+ * ping itself (value when has_value). */
+int store_heartbeat_put(struct store *s, const struct store_heartbeat_row *r,
+                        const char *ping_kind, int64_t at);
+int store_heartbeat_load(struct store *s, int (*cb)(void *, const struct store_heartbeat_row *),
+                         void *ctx);
+
+/* Downtimes made through the API, kept as their validated JSON spec. */
+int64_t store_downtime_insert(struct store *s, const json_t *spec, int64_t at, const char *actor);
+/* 1 when deleted, 0 when no such live downtime, -1 on error. */
+int store_downtime_delete(struct store *s, int64_t id, int64_t at, const char *actor);
+int store_downtime_load(struct store *s, int (*cb)(void *, int64_t id, const char *spec),
+                        void *ctx);
+
 /* ---- Readers (any thread) ---- */
 
 /* Borrows a read connection; NULL when none can be opened. */
@@ -195,5 +253,14 @@ json_t *store_timeline_get(struct store_reader *r, int64_t entry_id);
 /* The open (firing or acknowledged) alerts, oldest first, at most limit of
  * them, as an array; sets *more when there were more than limit. */
 json_t *store_alert_list_open(struct store_reader *r, int limit, bool *more);
+
+/* The newest `limit` state changes of a check, newest first. */
+json_t *store_check_history(struct store_reader *r, const char *check_id, int limit);
+
+/* The live API downtimes: [{id, created_at, created_by, ...spec}]. */
+json_t *store_downtime_list(struct store_reader *r);
+
+/* The newest `limit` pings of a heartbeat, newest first. */
+json_t *store_heartbeat_pings(struct store_reader *r, const char *name, int limit);
 
 #endif

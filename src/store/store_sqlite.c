@@ -42,6 +42,7 @@ enum stmt_id {
     ST_TIMELINE,
     ST_AUDIT,
     ST_CHANGE,
+    ST_ALERT_SUPPRESS,
     ST_COUNT
 };
 
@@ -52,8 +53,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INTAKE] = "INSERT INTO intake_log(at, integration, format, body) VALUES (?,?,?,?)",
     [ST_ALERT_INSERT] =
         "INSERT INTO alerts(integration, dedup_key, status, severity, summary, source, labels, "
-        "details, links, incident_ids, first_seen, last_seen, count, starts_at, ends_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "details, links, incident_ids, first_seen, last_seen, count, starts_at, ends_at, "
+        "suppressed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_ALERT_TOUCH] = "UPDATE alerts SET last_seen=?, count=?, severity=?, ends_at=? WHERE id=?",
     [ST_ALERT_TOUCH_CONTENT] =
         "UPDATE alerts SET last_seen=?, count=?, severity=?, ends_at=?, summary=?, source=?, "
@@ -77,6 +78,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                  "VALUES (?,?,?,?,?,?,?)",
     [ST_CHANGE] = "INSERT INTO changes(received_at, integration, summary, source, timestamp, "
                   "details, links) VALUES (?,?,?,?,?,?,?)",
+    [ST_ALERT_SUPPRESS] = "UPDATE alerts SET suppressed=?, incident_ids=? WHERE id=?",
 };
 
 /*
@@ -126,6 +128,29 @@ static const char *const migrations[] = {
      * per new alert (dedup keys are hashes), about half of a commit's WAL
      * volume under bursts. The loader now reports any duplicate instead. */
     "DROP INDEX alerts_one_open;",
+    /* 3: checks. Alerts may be suppressed (downtime, parent down, flapping):
+     * recorded but not paged. check_state is the last known state of each
+     * check, for a restart; check_history every SOFT and HARD change, for
+     * availability reports; heartbeats keep their pings for auditors. */
+    "ALTER TABLE alerts ADD COLUMN suppressed TEXT;"
+    "CREATE TABLE check_state(id TEXT PRIMARY KEY, state INTEGER NOT NULL,"
+    "  state_type INTEGER NOT NULL, hard_state INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    "  flapping INTEGER NOT NULL, flap_percent REAL NOT NULL, history BLOB,"
+    "  last_check INTEGER, last_change INTEGER, last_hard_change INTEGER, output TEXT,"
+    "  perfdata TEXT) WITHOUT ROWID;"
+    "CREATE TABLE check_history(id INTEGER PRIMARY KEY, check_id TEXT NOT NULL,"
+    "  at INTEGER NOT NULL, state INTEGER NOT NULL, state_type INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL, hard_change INTEGER NOT NULL, in_downtime INTEGER NOT NULL,"
+    "  output TEXT);"
+    "CREATE INDEX check_history_check ON check_history(check_id, id);"
+    "CREATE TABLE heartbeat_state(name TEXT PRIMARY KEY, created INTEGER, last_ping INTEGER,"
+    "  last_success INTEGER, started INTEGER, last_fail INTEGER, value REAL) WITHOUT ROWID;"
+    "CREATE TABLE heartbeat_pings(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    "  at INTEGER NOT NULL, kind TEXT NOT NULL, value REAL);"
+    "CREATE INDEX heartbeat_pings_name ON heartbeat_pings(name, id);"
+    "CREATE TABLE downtimes(id INTEGER PRIMARY KEY, spec TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, created_by TEXT NOT NULL, deleted_at INTEGER,"
+    "  deleted_by TEXT);",
 };
 
 #define N_MIGRATIONS    ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -145,6 +170,7 @@ struct store_reader {
 struct store {
     sqlite3 *db;                  /* the engine's write connection */
     sqlite3_stmt *stmt[ST_COUNT]; /* prepared writer statements */
+    sqlite3_stmt *xstmt[STORE_XSTMT_MAX]; /* prepared on first use by other files */
     char *path;                   /* owned; database file path */
     char errmsg[512];             /* last writer failure */
     char scratch[64 * 1024];      /* the writer's serialisation buffer (bind_json) */
@@ -169,6 +195,28 @@ static int fail(struct store *s, const char *what)
 {
     snprintf(s->errmsg, sizeof(s->errmsg), "%s: %s", what, sqlite3_errmsg(s->db));
     return -1;
+}
+
+int store_fail(struct store *s, const char *what)
+{
+    return fail(s, what);
+}
+
+sqlite3 *store_writer_db(struct store *s)
+{
+    return s->db;
+}
+
+sqlite3_stmt *store_xstmt(struct store *s, int slot, const char *sql)
+{
+    if (slot < 0 || slot >= STORE_XSTMT_MAX)
+        return NULL;
+    if (!s->xstmt[slot] && sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                              &s->xstmt[slot], NULL) != SQLITE_OK) {
+        fail(s, sql);
+        return NULL;
+    }
+    return s->xstmt[slot];
 }
 
 const char *store_errmsg(struct store *s)
@@ -350,6 +398,8 @@ void store_close(struct store *s)
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    for (int i = 0; i < STORE_XSTMT_MAX; i++)
+        sqlite3_finalize(s->xstmt[i]);
     while (s->free_readers) {
         struct store_reader *r = s->free_readers;
         s->free_readers = r->next;
@@ -446,15 +496,20 @@ int store_intake_log(struct store *s, int64_t at, const char *integration, const
     return step_done(s, ST_INTAKE);
 }
 
+/* Writes incident ids as a JSON array into ids[256]. */
+static void format_ids(char ids[256], const int64_t *v, size_t n)
+{
+    size_t off = (size_t)snprintf(ids, 256, "[");
+    for (size_t i = 0; i < n && off < 256 - 24; i++)
+        off += (size_t)snprintf(ids + off, 256 - off, "%s%lld", i ? "," : "", (long long)v[i]);
+    snprintf(ids + off, 256 - off, "]");
+}
+
 int store_alert_insert(struct store *s, struct store_alert *a)
 {
     sqlite3_stmt *st = s->stmt[ST_ALERT_INSERT];
     char ids[256];
-    size_t off = (size_t)snprintf(ids, sizeof(ids), "[");
-    for (size_t i = 0; i < a->n_incidents && off < sizeof(ids) - 24; i++)
-        off += (size_t)snprintf(ids + off, sizeof(ids) - off, "%s%lld", i ? "," : "",
-                                (long long)a->incident_ids[i]);
-    snprintf(ids + off, sizeof(ids) - off, "]");
+    format_ids(ids, a->incident_ids, a->n_incidents);
     bind_text(st, 1, a->integration);
     bind_text(st, 2, a->dedup_key);
     bind_text(st, 3, a->status);
@@ -470,6 +525,7 @@ int store_alert_insert(struct store *s, struct store_alert *a)
     bind_opt_i64(st, 14, a->starts_at);
     bind_opt_i64(st, 15, a->ends_at);
     sqlite3_bind_text(st, 10, ids, -1, SQLITE_TRANSIENT);
+    bind_text(st, 16, a->suppressed);
     if (step_done(s, ST_ALERT_INSERT))
         return -1;
     a->id = sqlite3_last_insert_rowid(s->db);
@@ -507,6 +563,18 @@ int store_alert_set_status(struct store *s, int64_t id, const char *status, int6
     bind_text(st, 3, actor);
     sqlite3_bind_int64(st, 4, id);
     return step_done(s, sid);
+}
+
+int store_alert_set_suppressed(struct store *s, int64_t id, const char *reason,
+                               const int64_t *incident_ids, size_t n_incidents)
+{
+    sqlite3_stmt *st = s->stmt[ST_ALERT_SUPPRESS];
+    char ids[256];
+    format_ids(ids, incident_ids, n_incidents);
+    bind_text(st, 1, reason);
+    sqlite3_bind_text(st, 2, ids, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, id);
+    return step_done(s, ST_ALERT_SUPPRESS);
 }
 
 int store_incident_insert(struct store *s, struct store_incident *inc)
@@ -676,7 +744,9 @@ int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_
 
     if (sqlite3_prepare_v2(s->db,
                            "SELECT id, integration, dedup_key, status, severity, first_seen, "
-                           "last_seen, count, starts_at, ends_at, incident_ids FROM alerts "
+                           "last_seen, count, starts_at, ends_at, incident_ids, suppressed, "
+                           "CASE WHEN suppressed IS NOT NULL THEN labels END, "
+                           "CASE WHEN suppressed IS NOT NULL THEN summary END FROM alerts "
                            "WHERE status IN ('firing', 'acknowledged') ORDER BY id",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "load alerts");
@@ -693,6 +763,9 @@ int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_
             .starts_at = sqlite3_column_int64(st, 8),
             .ends_at = sqlite3_column_int64(st, 9),
         };
+        a.suppressed = (const char *)sqlite3_column_text(st, 11);
+        a.labels = (const char *)sqlite3_column_text(st, 12);
+        a.summary = (const char *)sqlite3_column_text(st, 13);
         parse_ids(col_text(st, 10), a.incident_ids, &a.n_incidents, 4);
         if (on_alert(ctx, &a)) {
             sqlite3_finalize(st);

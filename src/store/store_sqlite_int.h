@@ -9,6 +9,22 @@
 
 #include <sqlite3.h>
 
+/* Statement slots that other files of the backend prepare on first use. */
+#define STORE_XSTMT_MAX 16
+
+/* The engine's write connection. */
+sqlite3 *store_writer_db(struct store *s);
+
+/* Records "what: sqlite's message" as the writer's last error; returns -1. */
+int store_fail(struct store *s, const char *what);
+
+/*
+ * The writer statement in slot, prepared from sql on first use and kept
+ * until store_close. Each file owns a range of slots (store_sqlite_checks.c:
+ * 0..15). Returns NULL (and records the error) when it cannot be prepared.
+ */
+sqlite3_stmt *store_xstmt(struct store *s, int slot, const char *sql);
+
 /* The connection behind a reader handle. */
 sqlite3 *store_reader_db(struct store_reader *r);
 

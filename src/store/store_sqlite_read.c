@@ -17,7 +17,7 @@
 #define ALERT_COLUMNS                                                                              \
     "id, integration, dedup_key, status, severity, summary, source, labels, details, links, "      \
     "incident_ids, first_seen, last_seen, count, starts_at, ends_at, acknowledged_at, "            \
-    "acknowledged_by, resolved_at, resolved_by"
+    "acknowledged_by, resolved_at, resolved_by, suppressed"
 
 #define INCIDENT_COLUMNS                                                                           \
     "id, title, service, route, group_key, status, severity, priority, urgency, impact, "          \
@@ -78,6 +78,7 @@ static json_t *alert_row(sqlite3_stmt *st)
     json_object_set_new(o, "acknowledged_by", text_json(st, 17));
     json_object_set_new(o, "resolved_at", ts_json(st, 18));
     json_object_set_new(o, "resolved_by", text_json(st, 19));
+    json_object_set_new(o, "suppressed", text_json(st, 20));
     return o;
 }
 
