@@ -4,20 +4,58 @@
  * the previous state, the new result and the time; no I/O, so the scheduler
  * and unit tests with simulated time share them.
  *
- * Semantics (Nagios Core "State Types" and "Flapping" documentation):
- * - A check in a HARD OK state that returns a problem enters a SOFT problem
- *   state at attempt 1; further problems count attempts up; at max_attempts
- *   the state becomes HARD. With max_attempts 1 the first problem is HARD.
- * - A HARD problem that changes to another problem (WARNING -> CRITICAL) is a
- *   HARD change at once. A HARD problem that returns OK is a HARD recovery.
- * - A SOFT problem that returns OK is a SOFT recovery: no HARD change.
- * - Only HARD changes raise or resolve alerts; the scheduler uses the retry
- *   interval while the state is a SOFT problem.
- * - Flapping: the last 21 results are kept; each transition between two
- *   consecutive results counts with a weight rising linearly from 0.8 (oldest)
- *   to 1.2 (newest), and the percent state change is the weighted sum over
- *   20 possible transitions. Flapping starts when it rises above
- *   flap_high and stops when it falls below flap_low.
+ * State types (Nagios Core "State Types"; Icinga 2 "Hard and Soft States"):
+ * - OK is always HARD, with attempt 1.
+ * - A problem (WARNING, CRITICAL, UNKNOWN) after HARD OK is SOFT at attempt
+ *   1. Every further problem result counts the attempt up by one, even when
+ *   the problem changes (SOFT WARNING -> SOFT CRITICAL keeps counting). When
+ *   the attempt reaches max_attempts the state becomes HARD: that is the
+ *   HARD change that raises the alert. With max_attempts 1 the first problem
+ *   is HARD at once. The first detection counts as an attempt.
+ * - While HARD, the attempt stays at max_attempts (Nagios shows "3/3"; the
+ *   Nagios documentation's example table and Icinga 2 show 1 instead).
+ * - A HARD problem that changes to another problem (WARNING -> CRITICAL) is
+ *   a HARD change at once, without retries. The same HARD problem repeating
+ *   changes nothing.
+ * - A HARD problem that returns OK is a HARD recovery: HARD OK, attempt 1.
+ * - A SOFT problem that returns OK is a SOFT recovery: `changed` but not
+ *   `hard_changed`, so nothing is resolved because nothing was raised.
+ *   Nagios logs that one result as "OK;SOFT;<attempt+1>" and then at once
+ *   sets the type to HARD and the attempt to 1; the record keeps only that
+ *   resting state (HARD OK, attempt 1), and the transition's old_type SOFT
+ *   with the new state OK is what identifies a soft recovery.
+ * - Only HARD changes raise or resolve alerts; `retrying` is true while the
+ *   state is a SOFT problem, and the scheduler then uses the retry interval.
+ * - Results outside 0..3 are UNKNOWN. max_attempts below 1 counts as 1 and
+ *   above 255 as 255 (the attempt is a uint8_t).
+ * - last_change_ms is the last change of the state value (Nagios's
+ *   last_state_change, which drives "CRITICAL for 12m"); a SOFT -> HARD step
+ *   of the same state does not move it, although it sets `changed`.
+ *   last_hard_change_ms is the last HARD change.
+ *
+ * Flapping (Nagios Core "Detection and Handling of State Flapping", with the
+ * constants of Nagios Core's flapping.c, so percentages match what Nagios
+ * shows for the same history):
+ * - The last 21 recorded states are kept, oldest first. As in Nagios, a
+ *   result that leaves the check in a SOFT problem is not recorded: only
+ *   HARD states and soft recoveries are. So a check with max_attempts > 1
+ *   that alternates OK / SOFT CRITICAL never flaps (its problems never
+ *   become HARD, and never notify anyway).
+ * - Each of the 20 possible transitions between consecutive states that
+ *   differ counts with a weight rising linearly from 0.75 (oldest) to 1.25
+ *   (newest): 0.75 + (x - 1) * 0.5 / 19 for transition x = 1..20. The percent
+ *   state change is the weighted sum * 100 / 20; a state changing on every
+ *   result gives 100%. (The documentation only says the newest change weighs
+ *   "50% more" than the oldest; Icinga 2 uses 0.8 + 0.02 * i.) With fewer
+ *   than 21 states the present ones are the newest, weighted as such, and
+ *   the sum is still divided by 20.
+ * - Flapping starts when the percent is >= flap_high and stops when it is
+ *   <= flap_low (Nagios Core's comparisons; in between nothing changes).
+ *   flap_started / flap_stopped are set only on the result that crosses.
+ * - The history and percent are kept up to date even when flap_detection is
+ *   off, so enabling it later has data; with it off a check never starts
+ *   flapping, and one that was flapping stops (flap_stopped) at the next
+ *   result so that its notifications are no longer suppressed.
  */
 #ifndef TOCSIN_CHECK_STATE_H
 #define TOCSIN_CHECK_STATE_H
@@ -51,14 +89,14 @@ struct check_status_rec {
     uint8_t history[CHECK_FLAP_WINDOW]; /* states, oldest first */
     double flap_percent;
     int64_t last_check_ms;
-    int64_t last_change_ms;      /* last change of state or state type */
+    int64_t last_change_ms;      /* last change of the state value */
     int64_t last_hard_change_ms; /* last HARD state change */
 };
 
 /* What one result did. */
 struct check_transition {
     uint8_t old_state, old_type;
-    bool changed;      /* state or state type changed: record in history */
+    bool changed;      /* state or state type changed: log the event */
     bool hard_changed; /* the HARD state changed: raise or resolve */
     bool flap_started, flap_stopped;
     bool retrying; /* in a SOFT problem: schedule at the retry interval */
@@ -74,7 +112,12 @@ void check_state_init(struct check_status_rec *s, int64_t now_ms);
 void check_state_apply(struct check_status_rec *s, const struct check_policy *p, int status,
                        int64_t now_ms, struct check_transition *tr);
 
-/* "OK", "WARNING", "CRITICAL", "UNKNOWN" (hosts: "UP", "DOWN", "UNREACHABLE"). */
+/*
+ * "OK", "WARNING", "CRITICAL", "UNKNOWN"; other values read "UNKNOWN", as
+ * check_state_apply treats them. Hosts: 0 "UP", 2 "DOWN", 4 "UNREACHABLE";
+ * 1 reads "UP" and 3 and anything else "DOWN", as Nagios Core 4 maps a host
+ * check's WARNING and UNKNOWN. State types: "SOFT", "HARD", else "UNKNOWN".
+ */
 const char *check_status_name(int status);
 const char *check_host_status_name(int status);
 const char *state_type_name(int type);
@@ -114,11 +157,32 @@ void heartbeat_ping(struct heartbeat_status_rec *h, enum heartbeat_ping kind, bo
                     double value, int64_t now_ms);
 
 /*
- * Judges the heartbeat at now_ms. Returns the status (OK, WARNING for a
- * success below min_value, CRITICAL for missing, late, failed or too long)
- * and writes a one-line explanation into out, e.g. "late: last success
- * 1h12m ago, expected every 1h (grace 10m)". *next_due_ms is when the
- * judgement would change with no new ping (0 = not time-driven).
+ * Judges the heartbeat at now_ms. Times are milliseconds since the epoch and
+ * 0 means "never", so pings must carry now_ms > 0. The first rule that holds
+ * decides:
+ * 1. A run started (START) and not ended by SUCCESS or FAIL for at least
+ *    max_runtime_ms (when set): CRITICAL "running for 45m, longer than
+ *    max_runtime 30m".
+ * 2. A FAIL with no SUCCESS since: CRITICAL "failed at <RFC 3339> (5m ago)".
+ *    A START after the FAIL does not clear it; only a SUCCESS does.
+ * 3. No SUCCESS for at least period_ms + grace_ms, counted from the last
+ *    success or, when there was none, from created_ms: CRITICAL "late: last
+ *    success 1h12m ago, expected every 1h (grace 10m)" or "missing: no
+ *    success since watching began 1h12m ago"; "(grace ...)" is left out
+ *    when grace_ms is 0. A run in progress does not excuse lateness.
+ * 4. has_min_value and the last success reported less than min_value, or no
+ *    value at all: WARNING "reported 12000, expected at least 30000" or
+ *    "reported no value, expected at least 30000".
+ * 5. Otherwise OK: "last success 5m ago, value 12000" (the value when there
+ *    is one; "; running for 2m" when a run is in progress), or "no success
+ *    yet, watching began 5m ago" before the first success is due.
+ * Returns the status and writes the one-line explanation into out (when out
+ * and outlen are non-zero). *next_due_ms (when non-NULL) is the earliest
+ * instant after now_ms at which a time-driven rule flips with no new ping:
+ * the lateness deadline (last success or created_ms + period + grace) and,
+ * while a run is in progress, started + max_runtime; 0 when neither is still
+ * ahead. Durations are compact: the two largest units, truncated ("1h12m",
+ * "45s", "2d3h", "1h", "250ms").
  */
 int heartbeat_evaluate(const struct heartbeat_status_rec *h, const struct heartbeat_policy *p,
                        int64_t now_ms, char *out, size_t outlen, int64_t *next_due_ms);
