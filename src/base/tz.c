@@ -599,7 +599,14 @@ const char *tz_name(const struct tz *z)
 
 void tz_to_local(const struct tz *z, int64_t utc_ms, struct tz_local *out)
 {
-    int64_t sec = tz_floor_div(utc_ms, 1000);
+    /* Split into seconds and a non-negative millisecond part without
+     * multiplying back, which would overflow near INT64_MIN. */
+    int64_t sec = utc_ms / 1000;
+    int ms = (int)(utc_ms % 1000);
+    if (ms < 0) {
+        ms += 1000;
+        sec--;
+    }
     int32_t utoff;
     bool isdst;
     tz_offset_at(z, sec, &utoff, &isdst);
@@ -612,7 +619,7 @@ void tz_to_local(const struct tz *z, int64_t utc_ms, struct tz_local *out)
     out->hour = (int)(sod / 3600);
     out->minute = (int)(sod / 60 % 60);
     out->second = (int)(sod % 60);
-    out->ms = (int)(utc_ms - sec * 1000);
+    out->ms = ms;
     out->wday = tz_wday_of_days(days);
     out->utc_offset = utoff;
     out->dst = isdst;
