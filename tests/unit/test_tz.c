@@ -65,11 +65,11 @@ static void expect_local(const struct tz *z, int64_t utc_ms, int y, int mo, int 
                  l.utc_offset, l.dst, y, mo, d, h, mi, s, offset, dst);
 }
 
-/* Compares tz_to_local with glibc for TZ=tzname over [from, to) in steps. */
-static void compare_glibc(const struct tz *z, const char *tzname, int64_t from_s, int64_t to_s,
+/* Compares tz_to_local with glibc for TZ=tzstr over [from, to) in steps. */
+static void compare_glibc(const struct tz *z, const char *tzstr, int64_t from_s, int64_t to_s,
                           int64_t step_s)
 {
-    setenv("TZ", tzname, 1);
+    setenv("TZ", tzstr, 1);
     tzset();
     for (int64_t s = from_s; s < to_s; s += step_s) {
         time_t tt = (time_t)s;
@@ -82,7 +82,7 @@ static void compare_glibc(const struct tz *z, const char *tzname, int64_t from_s
             l.wday != tm.tm_wday || l.utc_offset != tm.tm_gmtoff || l.dst != (tm.tm_isdst > 0))
             fail_msg("%s at %lld: got %04d-%02d-%02d %02d:%02d %+d dst=%d, glibc "
                      "%04d-%02d-%02d %02d:%02d %+ld dst=%d",
-                     tzname, (long long)s, l.year, l.month, l.day, l.hour, l.minute, l.utc_offset,
+                     tzstr, (long long)s, l.year, l.month, l.day, l.hour, l.minute, l.utc_offset,
                      l.dst, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_gmtoff, tm.tm_isdst);
     }
