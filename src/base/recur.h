@@ -7,6 +7,16 @@
  * lasts a fixed real duration. Because the start is local time, a window
  * starts at 02:00 both before and after a DST change, and a 4 h window is
  * 4 real hours even when the clocks change inside it.
+ *
+ * DST edges follow tz_from_local. On the spring-forward day a start time
+ * inside the gap moves forward by the gap's length: a 02:00 start in Berlin
+ * on 2026-03-29 begins at 03:00 CEST (01:00 UTC), since 02:00 never happens,
+ * and a 02:30 start begins at 03:30 CEST. On the fall-back day a start time
+ * that occurs twice begins at its first occurrence (02:00 CEST, not 02:00 CET).
+ * Either way the window still lasts duration_ms of real time.
+ *
+ * Windows may be longer than a day and may overlap; recur_window looks back
+ * up to about ten years for a window that still holds t.
  */
 #ifndef TOCSIN_RECUR_H
 #define TOCSIN_RECUR_H
@@ -26,7 +36,7 @@ enum recur_freq {
 
 struct recur {
     enum recur_freq freq;
-    const struct tz *tz; /* borrowed (tz_get); the zone of start_minute */
+    const struct tz *tz; /* borrowed (tz_get); the zone of start_minute; NULL = UTC */
     int64_t start_ms;    /* RECUR_ONCE: the UTC start; otherwise the rule applies from here on
                             (0 = always) */
     int64_t until_ms;    /* no window starts at or after this instant; 0 = no end */
@@ -51,7 +61,11 @@ int recur_parse_hhmm(const char *s, int *minute_out);
 /*
  * Finds the window that contains t, or else the first one that starts after
  * t. Returns true and sets [*start, *end) when such a window exists; false
- * when the rule has no window at or after t.
+ * when the rule has no window at or after t. Windows are half-open: t ==
+ * start is inside, t == end is not. When overlapping windows hold t, the one
+ * that started first is returned. A rule that cannot produce a window
+ * (duration_ms <= 0, WEEKLY with no weekdays, start_minute or monthday out of
+ * range, unknown freq) has none.
  */
 bool recur_window(const struct recur *r, int64_t t, int64_t *start, int64_t *end);
 

@@ -60,7 +60,20 @@ void tz_to_local(const struct tz *z, int64_t utc_ms, struct tz_local *out);
 int64_t tz_from_local(const struct tz *z, int year, int month, int day, int hour, int minute,
                       int second);
 
-/* Days in month (1..12) of year, leap years included. */
+/* Days in month (1..12) of year, leap years included; 0 for a month outside 1..12. */
 int tz_days_in_month(int year, int month);
+
+/*
+ * Parses a TZif image (versions 1-4, RFC 8536) held in memory; name is
+ * recorded. Returns a new zone (the caller owns it; free with tz_free) or NULL
+ * with a message in err. Used by tz_get and by the fuzzer. Leap-second
+ * records are validated and ignored: Tocsin's clock is POSIX time.
+ */
+struct tz *tz_parse(const char *name, const unsigned char *buf, size_t len, char *err,
+                    size_t errlen);
+
+/* Frees a zone from tz_parse. Never pass a zone from tz_get (those live
+ * forever). NULL is allowed. */
+void tz_free(struct tz *z);
 
 #endif

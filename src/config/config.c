@@ -7,6 +7,7 @@
  * the whole list at once.
  */
 #include "config.h"
+#include "config_int.h"
 #include "config_yaml.h"
 #include "../base/timefmt.h"
 
@@ -16,16 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CFG_MIN_SECRET      16
-#define CFG_MAX_NAME        128
 #define CFG_MAX_ROUTE_DEPTH 32
-
-struct cfg_ctx {
-    const char *file;                 /* borrowed; FILE in messages */
-    const struct yaml_positions *pos; /* borrowed; NULL for API bodies */
-    struct cfg_errors *errs;          /* borrowed */
-    struct config *cfg;               /* the config being built */
-};
 
 int cfg_errors_add(struct cfg_errors *errs, const char *fmt, ...)
 {
@@ -73,9 +65,7 @@ static void cfg_verr(struct cfg_ctx *c, const char *path, bool at_key, const cha
 
 /* Reports a problem with the node at path: at its mapping key when at_key
  * (unknown and missing fields), otherwise at its value. */
-static void cfg_err(struct cfg_ctx *c, const char *path, bool at_key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void cfg_err(struct cfg_ctx *c, const char *path, bool at_key, const char *fmt, ...)
+void cfg_err(struct cfg_ctx *c, const char *path, bool at_key, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -84,10 +74,8 @@ static void cfg_err(struct cfg_ctx *c, const char *path, bool at_key, const char
 }
 
 /* Same, for the field `key` of the object at objpath. */
-static void cfg_err_field(struct cfg_ctx *c, const char *objpath, const char *key, bool at_key,
-                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void cfg_err_field(struct cfg_ctx *c, const char *objpath, const char *key, bool at_key,
-                          const char *fmt, ...)
+void cfg_err_field(struct cfg_ctx *c, const char *objpath, const char *key, bool at_key,
+                   const char *fmt, ...)
 {
     va_list ap;
     char *path = yaml_path_key(objpath, key);
@@ -97,7 +85,7 @@ static void cfg_err_field(struct cfg_ctx *c, const char *objpath, const char *ke
     free(path);
 }
 
-static const char *cfg_type_name(const json_t *v)
+const char *cfg_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT:
@@ -118,8 +106,8 @@ static const char *cfg_type_name(const json_t *v)
 }
 
 /* Reports every key of obj that is not in `allowed` (NULL-terminated). */
-static void cfg_check_keys(struct cfg_ctx *c, const json_t *obj, const char *path,
-                           const char *const *allowed)
+void cfg_check_keys(struct cfg_ctx *c, const json_t *obj, const char *path,
+                    const char *const *allowed)
 {
     const char *key;
     json_t *v;
@@ -134,7 +122,7 @@ static void cfg_check_keys(struct cfg_ctx *c, const json_t *obj, const char *pat
 }
 
 /* A field that is absent or null counts as not given. */
-static const json_t *cfg_field(const json_t *obj, const char *key)
+const json_t *cfg_field(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
     return v && !json_is_null(v) ? v : NULL;
@@ -144,8 +132,8 @@ static const json_t *cfg_field(const json_t *obj, const char *key)
  * Reads a string field. Returns 1 with *out borrowed from the tree, 0 when
  * absent (reported if required), -1 when invalid (reported).
  */
-static int cfg_string(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                      bool required, const char **out)
+int cfg_string(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+               bool required, const char **out)
 {
     const json_t *v = cfg_field(obj, key);
     if (!v) {
@@ -167,7 +155,7 @@ static int cfg_string(struct cfg_ctx *c, const json_t *obj, const char *path, co
 }
 
 /* A name: 1..128 bytes without control characters. */
-static int cfg_name(struct cfg_ctx *c, const json_t *obj, const char *path, const char **out)
+int cfg_name(struct cfg_ctx *c, const json_t *obj, const char *path, const char **out)
 {
     int rc = cfg_string(c, obj, path, "name", true, out);
     if (rc <= 0)
@@ -185,8 +173,8 @@ static int cfg_name(struct cfg_ctx *c, const json_t *obj, const char *path, cons
 }
 
 /* Reads one of `names` (n of them); *out is left alone when absent. */
-static int cfg_enum(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                    const char *const *names, int n, int *out)
+int cfg_enum(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+             const char *const *names, int n, int *out)
 {
     const char *s;
     int rc = cfg_string(c, obj, path, key, false, &s);
@@ -208,8 +196,8 @@ static int cfg_enum(struct cfg_ctx *c, const json_t *obj, const char *path, cons
     return -1;
 }
 
-static int cfg_integer(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                       json_int_t min, json_int_t max, json_int_t *out)
+int cfg_integer(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                json_int_t min, json_int_t max, json_int_t *out)
 {
     const json_t *v = cfg_field(obj, key);
     if (!v)
@@ -228,8 +216,7 @@ static int cfg_integer(struct cfg_ctx *c, const json_t *obj, const char *path, c
     return 1;
 }
 
-static int cfg_bool(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                    bool *out)
+int cfg_bool(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key, bool *out)
 {
     const json_t *v = cfg_field(obj, key);
     if (!v)
@@ -243,8 +230,8 @@ static int cfg_bool(struct cfg_ctx *c, const json_t *obj, const char *path, cons
 }
 
 /* A duration string ("30s", "5m") or the integer 0. */
-static int cfg_duration(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                        int64_t *out)
+int cfg_duration(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                 int64_t *out)
 {
     const json_t *v = cfg_field(obj, key);
     if (!v)
@@ -264,8 +251,8 @@ static int cfg_duration(struct cfg_ctx *c, const json_t *obj, const char *path, 
 }
 
 /* A list field: absent/null -> 0, a list -> 1, anything else -> -1. */
-static int cfg_list(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                    const json_t **out)
+int cfg_list(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+             const json_t **out)
 {
     const json_t *v = cfg_field(obj, key);
     if (!v)
@@ -279,8 +266,8 @@ static int cfg_list(struct cfg_ctx *c, const json_t *obj, const char *path, cons
 }
 
 /* An object field: absent/null -> 0, a mapping -> 1, anything else -> -1. */
-static int cfg_object(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                      const json_t **out)
+int cfg_object(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+               const json_t **out)
 {
     const json_t *v = cfg_field(obj, key);
     if (!v)
@@ -293,7 +280,7 @@ static int cfg_object(struct cfg_ctx *c, const json_t *obj, const char *path, co
     return 1;
 }
 
-static char *cfg_strdup(struct cfg_ctx *c, const char *s)
+char *cfg_strdup(struct cfg_ctx *c, const char *s)
 {
     char *d = strdup(s);
     if (!d)
@@ -305,7 +292,7 @@ static char *cfg_strdup(struct cfg_ctx *c, const char *s)
  * Reads a secret, resolving "env:NAME". Returns a new string (caller frees)
  * or NULL after reporting. The secret itself never appears in a message.
  */
-static char *cfg_secret(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key)
+char *cfg_secret(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key)
 {
     const char *s;
     if (cfg_string(c, obj, path, key, true, &s) <= 0)
@@ -338,8 +325,8 @@ static char *cfg_secret(struct cfg_ctx *c, const json_t *obj, const char *path, 
 }
 
 /* Records name in `seen`; reports a duplicate at the name's position. */
-static void cfg_unique(struct cfg_ctx *c, json_t *seen, const char *path, const char *key,
-                       const char *value, const char *what, bool secret)
+void cfg_unique(struct cfg_ctx *c, json_t *seen, const char *path, const char *key,
+                const char *value, const char *what, bool secret)
 {
     json_t *prev = json_object_get(seen, value);
     struct yaml_pos p;
@@ -361,11 +348,7 @@ static void cfg_unique(struct cfg_ctx *c, json_t *seen, const char *path, const 
     json_object_set_new(seen, value, json_string(where));
 }
 
-/* The list at `key` must hold mappings; calls fn for each with its path. */
-typedef void (*cfg_item_fn)(struct cfg_ctx *c, const json_t *item, const char *path, size_t i,
-                            json_t *seen, json_t *seen_secret);
-
-static size_t cfg_items(struct cfg_ctx *c, const json_t *root, const char *key, cfg_item_fn fn)
+size_t cfg_items(struct cfg_ctx *c, const json_t *root, const char *key, cfg_item_fn fn)
 {
     const json_t *list;
     if (cfg_list(c, root, "", key, &list) <= 0)
@@ -393,7 +376,7 @@ static size_t cfg_items(struct cfg_ctx *c, const json_t *root, const char *key, 
 static const char *const cfg_role_names[] = {"viewer", "responder", "admin"};
 static const char *const cfg_type_names[] = {"generic", "pagerduty", "alertmanager"};
 static const char *const cfg_impact_names[] = {"high", "medium", "low"};
-static const char *const cfg_severity_names[] = {"info", "warning", "error", "critical"};
+const char *const cfg_severity_names[] = {"info", "warning", "error", "critical"};
 
 static void cfg_token_item(struct cfg_ctx *c, const json_t *item, const char *path, size_t i,
                            json_t *seen, json_t *seen_secret)
@@ -462,7 +445,7 @@ static void cfg_service_item(struct cfg_ctx *c, const json_t *item, const char *
 }
 
 /* Allocates room for every entry of a list so the item callbacks can fill it. */
-static void *cfg_alloc_list(struct cfg_ctx *c, const json_t *root, const char *key, size_t size)
+void *cfg_alloc_list(struct cfg_ctx *c, const json_t *root, const char *key, size_t size)
 {
     const json_t *v = json_object_get(root, key);
     size_t n = json_is_array(v) ? json_array_size(v) : 0;
@@ -927,9 +910,25 @@ static void cfg_top_scalars(struct cfg_ctx *c, const json_t *root)
 struct config *config_from_json(const json_t *root, const char *path,
                                 const struct yaml_positions *pos, struct cfg_errors *errs)
 {
-    static const char *const keys[] = {"listen",        "data_dir",   "log_level",       "storage",
-                                       "intake",        "api_tokens", "integrations",    "services",
-                                       "default_route", "routes",     "priority_matrix", NULL};
+    static const char *const keys[] = {"listen",
+                                       "data_dir",
+                                       "log_level",
+                                       "storage",
+                                       "intake",
+                                       "api_tokens",
+                                       "integrations",
+                                       "services",
+                                       "default_route",
+                                       "routes",
+                                       "priority_matrix",
+                                       "scheduler",
+                                       "host_files",
+                                       "templates",
+                                       "hosts",
+                                       "checks",
+                                       "heartbeats",
+                                       "downtimes",
+                                       NULL};
     struct cfg_ctx ctx = {.file = path, .pos = pos, .errs = errs};
     struct cfg_ctx *c = &ctx;
     size_t n0 = errs->n;
@@ -983,6 +982,7 @@ struct config *config_from_json(const json_t *root, const char *path,
     }
     json_decref(droute_empty);
     cfg_priority_matrix(c, root);
+    cfg_checks_build(c, root);
 
 out:
     json_decref(empty);
@@ -1040,6 +1040,7 @@ void config_free(struct config *cfg)
     }
     free(cfg->services);
     config_route_free(&cfg->root);
+    cfg_checks_free(cfg);
     free(cfg);
 }
 

@@ -183,6 +183,8 @@ struct cfg_scheduler {
     char *plugin_dir;   /* owned; $USER1$; default /usr/lib/nagios/plugins */
 };
 
+struct cfg_checks_index; /* config_checks.c */
+
 struct config {
     char *path;     /* owned; the file it came from ("<api>" for API-built objects) */
     char *listen;   /* owned; HOST:PORT, default 127.0.0.1:8080 */
@@ -211,6 +213,11 @@ struct config {
     struct cfg_downtime *downtimes;
     size_t n_downtimes;
     struct cfg_scheduler scheduler;
+
+    /* owned; private look-up tables behind config_find_host, config_find_check
+     * and config_find_heartbeat_key (config_checks.c), NULL in a config that
+     * failed to build. */
+    struct cfg_checks_index *checks_index;
 };
 
 /* Every problem found while loading; each message is complete and printable. */

@@ -109,6 +109,17 @@ static int yaml_positions_put(struct yaml_positions *pos, const char *path, stru
     return 0;
 }
 
+struct yaml_positions *yaml_positions_new(void)
+{
+    return calloc(1, sizeof(struct yaml_positions));
+}
+
+int yaml_positions_set(struct yaml_positions *pos, const char *path, struct yaml_pos value,
+                       struct yaml_pos key)
+{
+    return yaml_positions_put(pos, path, value, key);
+}
+
 bool yaml_positions_get(const struct yaml_positions *pos, const char *path, bool key,
                         struct yaml_pos *out)
 {

@@ -57,6 +57,17 @@ int yaml_read_buffer(const char *name, const char *buf, size_t len, json_t **out
 bool yaml_positions_get(const struct yaml_positions *pos, const char *path, bool key,
                         struct yaml_pos *out);
 
+/*
+ * Building a table by hand, for inputs that are not YAML but are validated
+ * as if they were (host files in CSV): yaml_positions_new returns an empty
+ * table (NULL when out of memory); yaml_positions_set records the node at
+ * path, its value at `value` and its mapping key at `key` (line 0: none).
+ * The first record of a path wins. Returns 0, or -1 when out of memory.
+ */
+struct yaml_positions *yaml_positions_new(void);
+int yaml_positions_set(struct yaml_positions *pos, const char *path, struct yaml_pos value,
+                       struct yaml_pos key);
+
 /* Frees the table. Safe on NULL. */
 void yaml_positions_free(struct yaml_positions *pos);
 

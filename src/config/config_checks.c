@@ -1,0 +1,2440 @@
+/*
+ * config_checks.c - the monitoring half of the configuration: scheduler
+ * settings, host files, templates, hosts, checks (with apply rules and
+ * per-host overrides), heartbeats and downtimes.
+ *
+ * The scheduler wants a flat list: one struct cfg_check per check on a host,
+ * every default filled in and every macro expanded. Building it takes two
+ * passes. The first reads each template, host and check object once, so that
+ * each problem in it is reported once at its own FILE:LINE:COL. The second
+ * expands: for every (check, host) pair it reads the layers - the templates
+ * in `use` order, the check itself, the host's override - into one instance,
+ * each layer replacing what the ones before it set. Because the second pass
+ * reads the same objects again, what it would report about a single object
+ * goes to a scratch list; only problems of the combination (no layer gave a
+ * tcp check its port, a duplicate id, a missing dependency) are reported
+ * there, and identical messages from many hosts are folded into one.
+ *
+ * Host names, check ids and heartbeat keys are looked up through hash maps
+ * (base/strmap.h) built here, so a file with thousands of hosts and a few
+ * apply rules loads in time linear in hosts x rules, and the scheduler and
+ * the intake find things in constant time.
+ */
+#include "config.h"
+#include "config_int.h"
+#include "config_yaml.h"
+#include "../base/recur.h"
+#include "../base/strmap.h"
+#include "../base/timefmt.h"
+#include "../base/tz.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Host files are read whole; the same bound as the configuration file. */
+#define CK_MAX_FILE_BYTES (16u * 1024u * 1024u)
+/* Templates using templates deeper than this are surely a mistake, and the
+ * bound keeps the resolver's recursion shallow on hostile input. */
+#define CK_MAX_USE_DEPTH 32
+#define CK_MAX_ARGS      9
+#define CK_MIN_KEY       16
+#define CK_MAX_KEY       128
+#define CK_DIGEST_BYTES  16
+
+/* The private look-up tables of struct config. */
+struct cfg_checks_index {
+    struct strmap hosts;      /* host name -> struct cfg_host * */
+    struct strmap checks;     /* check id -> struct cfg_check * */
+    struct strmap heartbeats; /* hex keyed digest of the key -> struct cfg_heartbeat * */
+    char (*digests)[2 * CK_DIGEST_BYTES + 1];              /* owned; the keys of `heartbeats` */
+    unsigned char digest_key[crypto_generichash_KEYBYTES]; /* random per config */
+};
+
+/* One object that contributes check fields: a template, a check, an override. */
+struct ck_layer {
+    struct cfg_ctx *ctx; /* borrowed; the file it is in */
+    const json_t *obj;   /* borrowed */
+    const char *path;    /* borrowed */
+};
+
+struct ck_tpl {
+    const char *name; /* borrowed from the tree; NULL when invalid */
+    const json_t *obj;
+    char *path;              /* owned */
+    int state;               /* 0 unresolved, 1 being resolved, 2 resolved */
+    struct ck_layer *layers; /* owned; the used templates' layers, then its own */
+    size_t n_layers;
+};
+
+/* A check as written, before expansion onto hosts. */
+struct ck_def {
+    const char *name; /* borrowed; NULL when invalid (then nothing is built) */
+    char *path;       /* owned */
+    struct ck_layer *layers;
+    size_t n_layers;
+    size_t *hosts; /* owned; host indexes of host: or hosts: */
+    size_t n_hosts;
+    bool is_apply;
+    struct matcher *apply; /* owned */
+    size_t n_apply;
+};
+
+/* Where a host came from, and what it says about checks. */
+struct ck_hsrc {
+    struct cfg_ctx *ctx; /* borrowed; the main file's or a host file's */
+    const json_t *obj;   /* borrowed */
+    char *path;          /* owned */
+    const json_t *overrides;
+    struct ck_layer *check_layers; /* owned; the host check when `check:` is a mapping */
+    size_t n_check_layers;
+    const char *check_cmd; /* borrowed; the host check when `check:` is a string */
+    char *check_path;      /* owned; path of `check:` */
+};
+
+/* A check instance being assembled. */
+struct ck_inst {
+    struct cfg_check ck; /* command, url and address hold macros until finished */
+    int type;            /* enum check_type, or -1 while no layer gave one */
+    bool disable;
+    const json_t *args;       /* borrowed; the last layer's args */
+    const json_t *deps;       /* borrowed; the last layer's depends_on */
+    struct cfg_ctx *deps_ctx; /* borrowed; the file deps came from */
+    char *deps_path;          /* owned; the object holding depends_on */
+    struct cfg_ctx *ctx;      /* borrowed; where the check is defined */
+    char *path;               /* owned */
+    size_t host;              /* index into cfg->hosts */
+};
+
+struct ck_file {
+    char *name;                 /* owned; FILE in messages */
+    json_t *root;               /* owned */
+    struct yaml_positions *pos; /* owned */
+    struct cfg_ctx ctx;
+};
+
+struct ck_build {
+    struct cfg_ctx *c;           /* the main file's */
+    struct config *cfg;          /* being built */
+    struct cfg_checks_index *ix; /* cfg->checks_index */
+    struct cfg_errors scratch;   /* repeated reads report here; thrown away */
+    struct ck_file *files;
+    size_t n_files;
+    struct ck_tpl *tpls;
+    size_t n_tpls;
+    struct strmap tpl_names; /* name -> struct ck_tpl * */
+    struct ck_tpl *use_stack[CK_MAX_USE_DEPTH];
+    size_t use_depth;
+    struct ck_hsrc *hsrc; /* one per cfg->hosts entry */
+    struct ck_def *defs;
+    size_t n_defs;
+    struct ck_inst *insts;
+    size_t n_insts, cap_insts;
+    struct strmap ids; /* check id -> instance index + 1 */
+};
+
+static const char *const ck_type_names[] = {"command", "tcp", "http", "passive"};
+static const char *const ck_state_names[] = {"ok", "warning", "critical", "unknown"};
+
+/* Keys of every object that carries check fields. */
+#define CK_FIELDS                                                                                  \
+    "type", "command", "args", "address", "port", "send", "expect", "url", "method",               \
+        "expect_status", "expect_body", "verify_tls", "cert_warn_days", "cert_crit_days",          \
+        "warn_time", "crit_time", "interval", "retry_interval", "timeout", "max_attempts",         \
+        "freshness", "stale_state", "stale_output", "flap_detection", "flap_low", "flap_high",     \
+        "severity", "labels", "notes", "runbook", "depends_on", "disable"
+
+static const char *const ck_check_keys[] = {"name", "host",    "hosts", "apply",
+                                            "use",  CK_FIELDS, NULL};
+static const char *const ck_tpl_keys[] = {"name", "use", CK_FIELDS, NULL};
+static const char *const ck_override_keys[] = {CK_FIELDS, NULL};
+static const char *const ck_hostcheck_keys[] = {"use", CK_FIELDS, NULL};
+
+/* ---- Small helpers ---- */
+
+/* "FILE:LINE:COL" of the node at path, or the path itself without positions. */
+static void ck_where(const struct cfg_ctx *c, const char *path, char *buf, size_t size)
+{
+    struct yaml_pos p;
+    if (c->pos && yaml_positions_get(c->pos, path, false, &p))
+        snprintf(buf, size, "%s:%u:%u", c->file, p.line, p.col);
+    else
+        snprintf(buf, size, "%s", *path ? path : c->file);
+}
+
+static void ck_oom(struct cfg_ctx *c)
+{
+    cfg_errors_add(c->errs, "%s: out of memory", c->file);
+}
+
+static char *ck_key_path(struct cfg_ctx *c, const char *parent, const char *key)
+{
+    char *p = yaml_path_key(parent, key);
+    if (!p)
+        ck_oom(c);
+    return p;
+}
+
+static char *ck_index_path(struct cfg_ctx *c, const char *parent, size_t i)
+{
+    char *p = yaml_path_index(parent, i);
+    if (!p)
+        ck_oom(c);
+    return p;
+}
+
+/* Replaces *dst with a copy of s. */
+static void ck_set_str(struct cfg_ctx *c, char **dst, const char *s)
+{
+    free(*dst);
+    *dst = cfg_strdup(c, s);
+}
+
+/* A growable string for macro expansion. */
+struct ck_buf {
+    char *s;
+    size_t len, cap;
+    bool oom;
+};
+
+static void ck_put(struct ck_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *ns = realloc(b->s, cap);
+        if (!ns) {
+            b->oom = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+/* ---- Macros ---- */
+
+/* Whether NAME (n bytes, between the dollars) is a macro Tocsin expands. */
+static bool ck_macro_known(const char *name, size_t n)
+{
+    static const char *const fixed[] = {"HOSTNAME", "HOSTADDRESS", "HOSTALIAS", "SERVICEDESC",
+                                        "USER1"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(*fixed); i++) {
+        if (strlen(fixed[i]) == n && memcmp(fixed[i], name, n) == 0)
+            return true;
+    }
+    if (n == 4 && memcmp(name, "ARG", 3) == 0 && name[3] >= '1' && name[3] <= '9')
+        return true;
+    return n > 5 && memcmp(name, "_HOST", 5) == 0;
+}
+
+/*
+ * Checks every macro in s. Returns true, or false with a message in err.
+ * "$$" is a literal dollar sign; anything else between two dollars must be
+ * a known macro, so that a typo fails at load time and not at 3 a.m.
+ */
+static bool ck_macros_ok(const char *s, char *err, size_t errlen)
+{
+    for (const char *p = strchr(s, '$'); p; p = strchr(p, '$')) {
+        const char *e = strchr(p + 1, '$');
+        if (!e) {
+            snprintf(err, errlen, "unterminated macro \"%.40s\" (write $$ for a dollar sign)", p);
+            return false;
+        }
+        size_t n = (size_t)(e - p - 1);
+        if (n && !ck_macro_known(p + 1, n)) {
+            snprintf(err, errlen, "unknown macro $%.*s$", n > 64 ? 64 : (int)n, p + 1);
+            return false;
+        }
+        p = e + 1;
+    }
+    return true;
+}
+
+/* A label of the host for $_HOSTfoo$: exact name first, then ignoring case,
+ * since Nagios custom variables are upper-cased in macros. */
+static const char *ck_host_var(const struct cfg_host *h, const char *name, size_t n)
+{
+    for (size_t i = 0; i < h->labels.n; i++) {
+        if (strlen(h->labels.v[i].name) == n && memcmp(h->labels.v[i].name, name, n) == 0)
+            return h->labels.v[i].value;
+    }
+    for (size_t i = 0; i < h->labels.n; i++) {
+        if (strlen(h->labels.v[i].name) == n && strncasecmp(h->labels.v[i].name, name, n) == 0)
+            return h->labels.v[i].value;
+    }
+    return "";
+}
+
+struct ck_macro_env {
+    const struct cfg_host *host;
+    const char *check;      /* check name, "" for a host check */
+    const char *plugin_dir; /* $USER1$ */
+    const json_t *args;     /* $ARGn$, or NULL */
+};
+
+static void ck_expand_into(struct ck_buf *out, const char *s, const struct ck_macro_env *env,
+                           bool in_arg);
+
+/* Appends the value of one (known) macro. */
+static void ck_macro_value(struct ck_buf *out, const char *name, size_t n,
+                           const struct ck_macro_env *env, bool in_arg)
+{
+    const char *v = "";
+    if (n == 8 && memcmp(name, "HOSTNAME", 8) == 0)
+        v = env->host->name;
+    else if (n == 11 && memcmp(name, "HOSTADDRESS", 11) == 0)
+        v = env->host->address;
+    else if (n == 9 && memcmp(name, "HOSTALIAS", 9) == 0)
+        v = env->host->name;
+    else if (n == 11 && memcmp(name, "SERVICEDESC", 11) == 0)
+        v = env->check;
+    else if (n == 5 && memcmp(name, "USER1", 5) == 0)
+        v = env->plugin_dir;
+    else if (n == 4 && memcmp(name, "ARG", 3) == 0) {
+        /* Arguments may use macros themselves, but not other arguments. */
+        const json_t *a = env->args ? json_array_get(env->args, (size_t)(name[3] - '1')) : NULL;
+        if (a && !in_arg) {
+            char num[32];
+            if (json_is_integer(a)) {
+                snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(a));
+                ck_put(out, num, strlen(num));
+            } else if (json_is_string(a)) {
+                ck_expand_into(out, json_string_value(a), env, true);
+            }
+        }
+        return;
+    } else if (n > 5 && memcmp(name, "_HOST", 5) == 0)
+        v = ck_host_var(env->host, name + 5, n - 5);
+    ck_put(out, v, strlen(v));
+}
+
+static void ck_expand_into(struct ck_buf *out, const char *s, const struct ck_macro_env *env,
+                           bool in_arg)
+{
+    const char *p = s;
+    for (const char *d = strchr(p, '$'); d; d = strchr(p, '$')) {
+        ck_put(out, p, (size_t)(d - p));
+        const char *e = strchr(d + 1, '$');
+        if (!e) {
+            /* Unreachable after ck_macros_ok; keep the text as written. */
+            p = d;
+            break;
+        }
+        if (e == d + 1)
+            ck_put(out, "$", 1);
+        else
+            ck_macro_value(out, d + 1, (size_t)(e - d - 1), env, in_arg);
+        p = e + 1;
+    }
+    ck_put(out, p, strlen(p));
+}
+
+/* Returns s with macros expanded (caller frees), or NULL when out of memory. */
+static char *ck_expand(const char *s, const struct ck_macro_env *env)
+{
+    struct ck_buf b = {0};
+    ck_put(&b, "", 0);
+    ck_expand_into(&b, s, env, false);
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+/* A string field that may hold macros; same returns as cfg_string. */
+static int ck_macro_string(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                           const char **out)
+{
+    const char *s;
+    int rc = cfg_string(c, obj, path, key, false, &s);
+    if (rc <= 0)
+        return rc;
+    char err[160];
+    if (!*s) {
+        cfg_err_field(c, path, key, false, "%s must not be empty", key);
+        return -1;
+    }
+    if (!ck_macros_ok(s, err, sizeof(err))) {
+        cfg_err_field(c, path, key, false, "%s", err);
+        return -1;
+    }
+    *out = s;
+    return 1;
+}
+
+/* ---- Field readers the shared ones do not cover ---- */
+
+/* A positive duration. */
+static int ck_positive_duration(struct cfg_ctx *c, const json_t *obj, const char *path,
+                                const char *key, int64_t *out)
+{
+    int64_t ms;
+    int rc = cfg_duration(c, obj, path, key, &ms);
+    if (rc <= 0)
+        return rc;
+    if (ms <= 0) {
+        cfg_err_field(c, path, key, false, "%s must be greater than zero", key);
+        return -1;
+    }
+    *out = ms;
+    return 1;
+}
+
+/* A number (integer or not) in [min, max]. */
+static int ck_number(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                     double min, double max, double *out)
+{
+    const json_t *v = cfg_field(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max) {
+        cfg_err_field(c, path, key, false, "%s must be a number from %g to %g", key, min, max);
+        return -1;
+    }
+    *out = json_number_value(v);
+    return 1;
+}
+
+/* Seconds as a number (0.5) or a duration string ("500ms"). */
+static int ck_seconds(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                      double *out)
+{
+    const json_t *v = cfg_field(obj, key);
+    if (!v)
+        return 0;
+    if (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) <= 86400) {
+        *out = json_number_value(v);
+        return 1;
+    }
+    int64_t ms;
+    if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
+        timefmt_parse_duration(json_string_value(v), &ms) == 0 && ms <= 86400000) {
+        *out = (double)ms / 1000.0;
+        return 1;
+    }
+    cfg_err_field(c, path, key, false, "%s must be seconds (0.5) or a duration such as \"500ms\"",
+                  key);
+    return -1;
+}
+
+/* The check state a stale passive check takes: a name or 0..3. */
+static int ck_state(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                    int *out)
+{
+    const json_t *v = cfg_field(obj, key);
+    if (!v)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 3) {
+        *out = (int)json_integer_value(v);
+        return 1;
+    }
+    for (int i = 0; json_is_string(v) && i < 4; i++) {
+        if (strcasecmp(json_string_value(v), ck_state_names[i]) == 0) {
+            *out = i;
+            return 1;
+        }
+    }
+    cfg_err_field(c, path, key, false, "%s must be ok, warning, critical or unknown", key);
+    return -1;
+}
+
+/* Label overlay: each pair of the mapping at key replaces the one in ls. */
+static int ck_labels(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                     struct labelset *ls)
+{
+    const json_t *o;
+    if (cfg_object(c, obj, path, key, &o) <= 0)
+        return 0;
+    struct labelset tmp;
+    char err[192];
+    if (labels_from_json(o, &tmp, err, sizeof(err)) < 0) {
+        cfg_err_field(c, path, key, false, "invalid %s: %s", key, err);
+        return -1;
+    }
+    for (size_t i = 0; i < tmp.n; i++) {
+        if (labels_set(ls, tmp.v[i].name, tmp.v[i].value) < 0)
+            ck_oom(c);
+    }
+    labels_free(&tmp);
+    return 1;
+}
+
+/* Validates a depends_on list: "HOST", "HOST!CHECK" or {check:, group:}. */
+static bool ck_deps_valid(struct cfg_ctx *c, const json_t *obj, const char *path)
+{
+    static const char *const keys[] = {"check", "group", NULL};
+    const json_t *list, *v;
+    if (cfg_list(c, obj, path, "depends_on", &list) <= 0)
+        return false;
+    char *base = ck_key_path(c, path, "depends_on");
+    size_t i;
+    bool ok = true;
+    json_array_foreach(list, i, v)
+    {
+        char *ipath = base ? ck_index_path(c, base, i) : NULL;
+        const char *s;
+        char err[160];
+        if (!ipath)
+            break;
+        if (json_is_string(v)) {
+            s = json_string_value(v);
+            if (!*s || strlen(s) != json_string_length(v)) {
+                cfg_err(c, ipath, false, "depends_on entries must not be empty");
+                ok = false;
+            } else if (!ck_macros_ok(s, err, sizeof(err))) {
+                cfg_err(c, ipath, false, "%s", err);
+                ok = false;
+            }
+        } else if (json_is_object(v)) {
+            cfg_check_keys(c, v, ipath, keys);
+            if (ck_macro_string(c, v, ipath, "check", &s) == 0) {
+                cfg_err(c, ipath, true, "missing required field \"check\"");
+                ok = false;
+            }
+            if (cfg_string(c, v, ipath, "group", false, &s) > 0 && !*s) {
+                cfg_err_field(c, ipath, "group", false, "group must not be empty");
+                ok = false;
+            }
+        } else {
+            cfg_err(c, ipath, false,
+                    "depends_on entries must be \"HOST\", \"HOST!CHECK\" or {check: ..., group: "
+                    "...}, not %s",
+                    cfg_type_name(v));
+            ok = false;
+        }
+        free(ipath);
+    }
+    free(base);
+    return ok;
+}
+
+/* Validates args: up to 9 strings or integers. */
+static bool ck_args_valid(struct cfg_ctx *c, const json_t *obj, const char *path)
+{
+    const json_t *list, *v;
+    if (cfg_list(c, obj, path, "args", &list) <= 0)
+        return false;
+    if (json_array_size(list) > CK_MAX_ARGS) {
+        cfg_err_field(c, path, "args", false, "at most %d args ($ARG1$..$ARG9$)", CK_MAX_ARGS);
+        return false;
+    }
+    char *base = ck_key_path(c, path, "args");
+    size_t i;
+    bool ok = true;
+    json_array_foreach(list, i, v)
+    {
+        char *ipath = base ? ck_index_path(c, base, i) : NULL;
+        char err[160];
+        if (!ipath)
+            break;
+        if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v)) {
+            if (!ck_macros_ok(json_string_value(v), err, sizeof(err))) {
+                cfg_err(c, ipath, false, "%s", err);
+                ok = false;
+            }
+        } else if (!json_is_integer(v)) {
+            cfg_err(c, ipath, false, "args must be strings or integers, not %s", cfg_type_name(v));
+            ok = false;
+        }
+        free(ipath);
+    }
+    free(base);
+    return ok;
+}
+
+/* ---- Check fields ---- */
+
+static void ck_inst_init(struct ck_inst *in)
+{
+    memset(in, 0, sizeof(*in));
+    in->type = -1;
+    struct cfg_check *ck = &in->ck;
+    ck->interval_ms = -1;
+    ck->retry_interval_ms = -1;
+    ck->timeout_ms = -1;
+    ck->max_attempts = 3;
+    ck->cert_warn_days = -1;
+    ck->cert_crit_days = -1;
+    ck->verify_tls = true;
+    ck->stale_state = 3;
+    ck->flap_detection = true;
+    ck->flap_low = 20;
+    ck->flap_high = 30;
+    ck->severity = SEV_CRITICAL;
+}
+
+static void ck_check_free(struct cfg_check *ck)
+{
+    free(ck->id);
+    free(ck->name);
+    free(ck->host);
+    free(ck->command);
+    for (char **e = ck->env; e && *e; e++)
+        free(*e);
+    free(ck->env);
+    free(ck->address);
+    free(ck->send);
+    free(ck->expect);
+    free(ck->url);
+    free(ck->method);
+    free(ck->expect_body);
+    free(ck->stale_output);
+    labels_free(&ck->labels);
+    free(ck->notes);
+    free(ck->runbook);
+    for (size_t i = 0; i < ck->n_deps; i++) {
+        free(ck->deps[i].target);
+        free(ck->deps[i].group);
+    }
+    free(ck->deps);
+    memset(ck, 0, sizeof(*ck));
+}
+
+static void ck_inst_free(struct ck_inst *in)
+{
+    ck_check_free(&in->ck);
+    free(in->deps_path);
+    free(in->path);
+}
+
+/*
+ * Reads the check fields obj gives into in, replacing what earlier layers
+ * set (labels are overlaid pair by pair). `real` is the context messages
+ * belong to; with quiet set they go there instead, for objects read again.
+ */
+static void ck_fields(struct cfg_ctx *real, const json_t *obj, const char *path, struct ck_inst *in,
+                      struct cfg_errors *quiet)
+{
+    struct cfg_ctx qctx = *real;
+    if (quiet)
+        qctx.errs = quiet;
+    struct cfg_ctx *c = &qctx;
+    struct cfg_check *ck = &in->ck;
+    const char *s;
+    json_int_t i;
+    char err[160];
+
+    cfg_enum(c, obj, path, "type", ck_type_names, 4, &in->type);
+    if (ck_macro_string(c, obj, path, "command", &s) > 0)
+        ck_set_str(c, &ck->command, s);
+    if (ck_args_valid(c, obj, path))
+        in->args = cfg_field(obj, "args");
+    if (ck_macro_string(c, obj, path, "address", &s) > 0)
+        ck_set_str(c, &ck->address, s);
+    if (cfg_integer(c, obj, path, "port", 1, 65535, &i) > 0)
+        ck->port = (int)i;
+    if (cfg_string(c, obj, path, "send", false, &s) > 0)
+        ck_set_str(c, &ck->send, s);
+    if (cfg_string(c, obj, path, "expect", false, &s) > 0)
+        ck_set_str(c, &ck->expect, s);
+    if (ck_macro_string(c, obj, path, "url", &s) > 0) {
+        if (strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0)
+            cfg_err_field(c, path, "url", false, "url must start with http:// or https://");
+        else
+            ck_set_str(c, &ck->url, s);
+    }
+    if (cfg_string(c, obj, path, "method", false, &s) > 0) {
+        bool ok = *s && strlen(s) <= 16;
+        for (const char *p = s; *p; p++)
+            ok &= *p >= 'A' && *p <= 'Z';
+        if (!ok)
+            cfg_err_field(c, path, "method", false,
+                          "method must be an upper-case HTTP method such as GET or HEAD");
+        else
+            ck_set_str(c, &ck->method, s);
+    }
+    if (cfg_field(obj, "expect_status") &&
+        cfg_integer(c, obj, path, "expect_status", 0, 599, &i) > 0) {
+        if (i != 0 && i < 100)
+            cfg_err_field(c, path, "expect_status", false,
+                          "expect_status must be an HTTP status from 100 to 599 (0: any 2xx/3xx)");
+        else
+            ck->expect_status = (int)i;
+    }
+    if (cfg_string(c, obj, path, "expect_body", false, &s) > 0) {
+        regex_t re;
+        int rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            regerror(rc, &re, err, sizeof(err));
+            cfg_err_field(c, path, "expect_body", false,
+                          "invalid regular expression \"%.128s\": %s", s, err);
+        } else {
+            regfree(&re);
+            ck_set_str(c, &ck->expect_body, s);
+        }
+    }
+    cfg_bool(c, obj, path, "verify_tls", &ck->verify_tls);
+    if (cfg_integer(c, obj, path, "cert_warn_days", 0, 3650, &i) > 0)
+        ck->cert_warn_days = (int)i;
+    if (cfg_integer(c, obj, path, "cert_crit_days", 0, 3650, &i) > 0)
+        ck->cert_crit_days = (int)i;
+    ck_seconds(c, obj, path, "warn_time", &ck->warn_time_s);
+    ck_seconds(c, obj, path, "crit_time", &ck->crit_time_s);
+    ck_positive_duration(c, obj, path, "interval", &ck->interval_ms);
+    ck_positive_duration(c, obj, path, "retry_interval", &ck->retry_interval_ms);
+    ck_positive_duration(c, obj, path, "timeout", &ck->timeout_ms);
+    if (cfg_integer(c, obj, path, "max_attempts", 1, 100, &i) > 0)
+        ck->max_attempts = (int)i;
+    cfg_duration(c, obj, path, "freshness", &ck->freshness_ms);
+    ck_state(c, obj, path, "stale_state", &ck->stale_state);
+    if (cfg_string(c, obj, path, "stale_output", false, &s) > 0)
+        ck_set_str(c, &ck->stale_output, s);
+    cfg_bool(c, obj, path, "flap_detection", &ck->flap_detection);
+    ck_number(c, obj, path, "flap_low", 0, 100, &ck->flap_low);
+    ck_number(c, obj, path, "flap_high", 0, 100, &ck->flap_high);
+    int sev = (int)ck->severity;
+    cfg_enum(c, obj, path, "severity", cfg_severity_names, 4, &sev);
+    ck->severity = (enum severity)sev;
+    ck_labels(c, obj, path, "labels", &ck->labels);
+    if (cfg_string(c, obj, path, "notes", false, &s) > 0)
+        ck_set_str(c, &ck->notes, s);
+    if (cfg_string(c, obj, path, "runbook", false, &s) > 0)
+        ck_set_str(c, &ck->runbook, s);
+    if (ck_deps_valid(c, obj, path)) {
+        in->deps = cfg_field(obj, "depends_on");
+        in->deps_ctx = real;
+        free(in->deps_path);
+        in->deps_path = cfg_strdup(c, path);
+    }
+    cfg_bool(c, obj, path, "disable", &in->disable);
+}
+
+/* Reads obj's check fields once with messages, to report its problems. */
+static void ck_fields_validate(struct cfg_ctx *c, const json_t *obj, const char *path)
+{
+    struct ck_inst tmp;
+    ck_inst_init(&tmp);
+    ck_fields(c, obj, path, &tmp, NULL);
+    ck_inst_free(&tmp);
+}
+
+/* ---- Templates and `use` ---- */
+
+static void ck_tpl_resolve(struct ck_build *b, struct ck_tpl *t);
+
+static void ck_layers_add(struct cfg_ctx *c, struct ck_layer **layers, size_t *n,
+                          const struct ck_layer *add, size_t n_add)
+{
+    if (!n_add)
+        return;
+    struct ck_layer *v = realloc(*layers, (*n + n_add) * sizeof(*v));
+    if (!v) {
+        ck_oom(c);
+        return;
+    }
+    memcpy(v + *n, add, n_add * sizeof(*v));
+    *layers = v;
+    *n += n_add;
+}
+
+/* Appends the layers of one used template named at ipath. */
+static void ck_use_one(struct ck_build *b, struct cfg_ctx *c, const char *name, const char *ipath,
+                       struct ck_layer **layers, size_t *n)
+{
+    struct ck_tpl *t = strmap_get(&b->tpl_names, name);
+    if (!t) {
+        cfg_err(c, ipath, false, "unknown template \"%.128s\"", name);
+        return;
+    }
+    if (t->state == 1) {
+        /* The chain from the template's first appearance back to itself. */
+        char chain[512] = "";
+        size_t from = 0;
+        while (from < b->use_depth && b->use_stack[from] != t)
+            from++;
+        for (size_t k = from; k < b->use_depth; k++) {
+            strncat(chain, b->use_stack[k]->name, sizeof(chain) - strlen(chain) - 1);
+            strncat(chain, " -> ", sizeof(chain) - strlen(chain) - 1);
+        }
+        strncat(chain, name, sizeof(chain) - strlen(chain) - 1);
+        cfg_err(c, ipath, false, "template cycle: %s", chain);
+        return;
+    }
+    if (t->state == 0) {
+        if (b->use_depth >= CK_MAX_USE_DEPTH) {
+            cfg_err(c, ipath, false, "templates are nested deeper than %d levels",
+                    CK_MAX_USE_DEPTH);
+            return;
+        }
+        ck_tpl_resolve(b, t);
+    }
+    ck_layers_add(c, layers, n, t->layers, t->n_layers);
+}
+
+/* Reads `use` (a name or a list of names) of obj and appends, in order,
+ * the layers of each template named. */
+static void ck_use(struct ck_build *b, struct cfg_ctx *c, const json_t *obj, const char *path,
+                   struct ck_layer **layers, size_t *n)
+{
+    const json_t *v = cfg_field(obj, "use");
+    if (!v)
+        return;
+    char *upath = ck_key_path(c, path, "use");
+    if (!upath)
+        return;
+    if (json_is_string(v)) {
+        ck_use_one(b, c, json_string_value(v), upath, layers, n);
+    } else if (json_is_array(v)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            char *ipath = ck_index_path(c, upath, i);
+            if (!ipath)
+                break;
+            if (!json_is_string(e))
+                cfg_err(c, ipath, false, "use entries must be template names, not %s",
+                        cfg_type_name(e));
+            else
+                ck_use_one(b, c, json_string_value(e), ipath, layers, n);
+            free(ipath);
+        }
+    } else {
+        cfg_err(c, upath, false, "use must be a template name or a list of them, not %s",
+                cfg_type_name(v));
+    }
+    free(upath);
+}
+
+static void ck_tpl_resolve(struct ck_build *b, struct ck_tpl *t)
+{
+    t->state = 1;
+    b->use_stack[b->use_depth++] = t;
+    ck_use(b, b->c, t->obj, t->path, &t->layers, &t->n_layers);
+    struct ck_layer own = {b->c, t->obj, t->path};
+    ck_layers_add(b->c, &t->layers, &t->n_layers, &own, 1);
+    b->use_depth--;
+    t->state = 2;
+}
+
+static void ck_templates(struct ck_build *b, const json_t *root)
+{
+    struct cfg_ctx *c = b->c;
+    const json_t *list, *item;
+    if (cfg_list(c, root, "", "templates", &list) <= 0)
+        return;
+    b->tpls = calloc(json_array_size(list) + 1, sizeof(*b->tpls));
+    if (!b->tpls) {
+        ck_oom(c);
+        return;
+    }
+    json_t *seen = json_object();
+    size_t i;
+    json_array_foreach(list, i, item)
+    {
+        char *path = ck_index_path(c, "templates", i);
+        if (!path)
+            break;
+        if (!json_is_object(item)) {
+            cfg_err(c, path, false, "each entry of templates must be a mapping, not %s",
+                    cfg_type_name(item));
+            free(path);
+            continue;
+        }
+        struct ck_tpl *t = &b->tpls[b->n_tpls++];
+        const char *name;
+        t->obj = item;
+        t->path = path;
+        cfg_check_keys(c, item, path, ck_tpl_keys);
+        if (cfg_name(c, item, path, &name) == 0) {
+            if (strmap_get(&b->tpl_names, name)) {
+                cfg_unique(c, seen, path, "name", name, "template name", false);
+            } else {
+                cfg_unique(c, seen, path, "name", name, "template name", false);
+                t->name = name;
+                if (strmap_put(&b->tpl_names, name, t) < 0)
+                    ck_oom(c);
+            }
+        }
+        ck_fields_validate(c, item, path);
+    }
+    json_decref(seen);
+    /* Resolved after all are known, so a template may use one defined later. */
+    for (size_t k = 0; k < b->n_tpls; k++) {
+        if (b->tpls[k].name && b->tpls[k].state == 0)
+            ck_tpl_resolve(b, &b->tpls[k]);
+    }
+}
+
+/* ---- Host files ---- */
+
+/*
+ * Reads a regular file of at most CK_MAX_FILE_BYTES. Returns a new buffer
+ * (NUL-terminated, caller frees) or NULL with a message in err. Devices and
+ * pipes are refused so that a host file can never block the loader.
+ */
+static char *ck_read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    char *buf = NULL;
+    if (fd < 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        goto out;
+    }
+    if (st.st_size > (off_t)CK_MAX_FILE_BYTES) {
+        snprintf(err, errlen, "file is larger than %u bytes", CK_MAX_FILE_BYTES);
+        goto out;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    buf = malloc(cap);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    /* The file may change under us; never read past what was allocated. */
+    while (n < cap - 1) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            free(buf);
+            buf = NULL;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    *len = n;
+out:
+    close(fd);
+    return buf;
+}
+
+/* A path relative to the directory of the configuration file (or, for a
+ * name without a directory, relative to the current directory). */
+static char *ck_resolve_path(const char *cfg_path, const char *name)
+{
+    char *out = NULL;
+    const char *slash = cfg_path ? strrchr(cfg_path, '/') : NULL;
+    if (name[0] == '/' || !slash)
+        return strdup(name);
+    if (asprintf(&out, "%.*s/%s", (int)(slash - cfg_path), cfg_path, name) < 0)
+        return NULL;
+    return out;
+}
+
+/* One CSV cell. */
+struct ck_cell {
+    char *text; /* owned */
+    struct yaml_pos pos;
+    bool quoted;
+};
+
+struct ck_csv {
+    const char *buf;
+    size_t len, i;
+    unsigned line, col;
+    struct ck_cell *cells; /* owned */
+    size_t n, cap;
+};
+
+static void ck_csv_clear(struct ck_csv *r)
+{
+    for (size_t k = 0; k < r->n; k++)
+        free(r->cells[k].text);
+    r->n = 0;
+}
+
+static int ck_csv_push(struct ck_csv *r, struct ck_buf *cell, struct yaml_pos pos, bool quoted)
+{
+    if (cell->oom)
+        return -1;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        struct ck_cell *v = realloc(r->cells, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        r->cells = v;
+        r->cap = cap;
+    }
+    r->cells[r->n].text = cell->s ? cell->s : strdup("");
+    r->cells[r->n].pos = pos;
+    r->cells[r->n].quoted = quoted;
+    cell->s = NULL;
+    cell->len = cell->cap = 0;
+    return r->cells[r->n++].text ? 0 : -1;
+}
+
+/*
+ * Reads one record (RFC 4180: cells separated by commas, "quoted" cells may
+ * hold commas, newlines and "" for a quote; CRLF or LF line ends). Unquoted
+ * cells are trimmed of spaces. Returns 0, or -1 with a message and its
+ * position in err/errpos.
+ */
+static int ck_csv_record(struct ck_csv *r, char *err, size_t errlen, struct yaml_pos *errpos)
+{
+    ck_csv_clear(r);
+    for (;;) {
+        struct ck_buf cell = {0};
+        while (r->i < r->len && (r->buf[r->i] == ' ' || r->buf[r->i] == '\t')) {
+            r->i++;
+            r->col++;
+        }
+        struct yaml_pos pos = {r->line, r->col};
+        bool quoted = r->i < r->len && r->buf[r->i] == '"';
+        if (quoted) {
+            r->i++;
+            r->col++;
+            for (;;) {
+                if (r->i >= r->len) {
+                    free(cell.s);
+                    *errpos = pos;
+                    snprintf(err, errlen, "unterminated quoted cell");
+                    return -1;
+                }
+                char ch = r->buf[r->i];
+                if (ch == '"' && r->i + 1 < r->len && r->buf[r->i + 1] == '"') {
+                    ck_put(&cell, "\"", 1);
+                    r->i += 2;
+                    r->col += 2;
+                    continue;
+                }
+                r->i++;
+                if (ch == '"') {
+                    r->col++;
+                    break;
+                }
+                ck_put(&cell, &ch, 1);
+                if (ch == '\n') {
+                    r->line++;
+                    r->col = 1;
+                } else {
+                    r->col++;
+                }
+            }
+            while (r->i < r->len &&
+                   (r->buf[r->i] == ' ' || r->buf[r->i] == '\t' || r->buf[r->i] == '\r')) {
+                r->i++;
+                r->col++;
+            }
+            if (r->i < r->len && r->buf[r->i] != ',' && r->buf[r->i] != '\n') {
+                free(cell.s);
+                errpos->line = r->line;
+                errpos->col = r->col;
+                snprintf(err, errlen, "unexpected text after a quoted cell");
+                return -1;
+            }
+            ck_put(&cell, "", 0);
+        } else {
+            size_t start = r->i;
+            while (r->i < r->len && r->buf[r->i] != ',' && r->buf[r->i] != '\n') {
+                if (r->buf[r->i] == '"') {
+                    free(cell.s);
+                    errpos->line = r->line;
+                    errpos->col = r->col;
+                    snprintf(err, errlen, "a quote inside an unquoted cell");
+                    return -1;
+                }
+                r->i++;
+                r->col++;
+            }
+            size_t end = r->i;
+            while (end > start &&
+                   (r->buf[end - 1] == ' ' || r->buf[end - 1] == '\t' || r->buf[end - 1] == '\r'))
+                end--;
+            ck_put(&cell, r->buf + start, end - start);
+        }
+        if (ck_csv_push(r, &cell, pos, quoted) < 0) {
+            free(cell.s);
+            *errpos = pos;
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (r->i < r->len && r->buf[r->i] == ',') {
+            r->i++;
+            r->col++;
+            continue;
+        }
+        if (r->i < r->len) { /* '\n' */
+            r->i++;
+            r->line++;
+            r->col = 1;
+        }
+        return 0;
+    }
+}
+
+/* A string node at path with its position, as the YAML reader would record. */
+static int ck_csv_node(json_t *parent, const char *key, json_t *value, struct yaml_positions *pos,
+                       const char *path, struct yaml_pos at)
+{
+    if (!value)
+        return -1;
+    int rc = key ? json_object_set_new(parent, key, value) : json_array_append_new(parent, value);
+    if (rc < 0)
+        return -1;
+    return yaml_positions_set(pos, path, at, at);
+}
+
+/* Converts one CSV row into a host mapping {name, address, parents, labels}. */
+static int ck_csv_row(struct ck_file *f, struct ck_csv *r, char **header, size_t n_cols,
+                      unsigned row_line, char *err, size_t errlen, struct yaml_pos *errpos)
+{
+    size_t k = json_array_size(f->root);
+    char ipath[32];
+    snprintf(ipath, sizeof(ipath), "[%zu]", k);
+    json_t *obj = json_object(), *labels = json_object();
+    struct yaml_pos rowpos = {row_line, 1}, nokey = {0, 0};
+    int rc = -1;
+    if (!obj || !labels || json_array_append(f->root, obj) < 0 ||
+        yaml_positions_set(f->pos, ipath, rowpos, nokey) < 0)
+        goto oom;
+    if (r->n > n_cols) {
+        *errpos = r->cells[n_cols].pos;
+        snprintf(err, errlen, "row has %zu cells but the header has %zu", r->n, n_cols);
+        goto out;
+    }
+    for (size_t col = 0; col < r->n; col++) {
+        const struct ck_cell *cell = &r->cells[col];
+        const char *h = header[col];
+        char *path = NULL;
+        if (!*cell->text)
+            continue;
+        json_t *probe = json_stringn(cell->text, strlen(cell->text));
+        json_decref(probe);
+        if (!probe) {
+            *errpos = cell->pos;
+            snprintf(err, errlen, "cell is not valid UTF-8");
+            goto out;
+        }
+        if (strcmp(h, "name") == 0 || strcmp(h, "address") == 0) {
+            path = yaml_path_key(ipath, h);
+            if (!path ||
+                ck_csv_node(obj, h, json_string(cell->text), f->pos, path, cell->pos) < 0) {
+                free(path);
+                goto oom;
+            }
+        } else if (strcmp(h, "parents") == 0) {
+            /* Space- or ';'-separated; all entries point at the cell. */
+            json_t *list = json_array();
+            path = yaml_path_key(ipath, "parents");
+            if (!path || ck_csv_node(obj, "parents", list, f->pos, path, cell->pos) < 0) {
+                free(path);
+                goto oom;
+            }
+            for (const char *p = cell->text; *p;) {
+                size_t n = strcspn(p, " \t;,");
+                if (n) {
+                    char *one = strndup(p, n),
+                         *epath = yaml_path_index(path, json_array_size(list));
+                    int e = !one || !epath ? -1
+                                           : ck_csv_node(list, NULL, json_string(one), f->pos,
+                                                         epath, cell->pos);
+                    free(one);
+                    free(epath);
+                    if (e < 0) {
+                        free(path);
+                        goto oom;
+                    }
+                }
+                p += n;
+                p += strspn(p, " \t;,");
+            }
+        } else {
+            char *lpath = yaml_path_key(ipath, "labels");
+            path = lpath ? yaml_path_key(lpath, h) : NULL;
+            free(lpath);
+            if (!path ||
+                ck_csv_node(labels, h, json_string(cell->text), f->pos, path, cell->pos) < 0) {
+                free(path);
+                goto oom;
+            }
+        }
+        free(path);
+    }
+    if (json_object_size(labels)) {
+        char *lpath = yaml_path_key(ipath, "labels");
+        if (!lpath || json_object_set(obj, "labels", labels) < 0 ||
+            yaml_positions_set(f->pos, lpath, rowpos, rowpos) < 0) {
+            free(lpath);
+            goto oom;
+        }
+        free(lpath);
+    }
+    rc = 0;
+    goto out;
+oom:
+    *errpos = rowpos;
+    snprintf(err, errlen, "out of memory");
+out:
+    json_decref(obj);
+    json_decref(labels);
+    return rc;
+}
+
+/*
+ * Reads a CSV host file into f->root (a list of host mappings, as a YAML
+ * host file would give) and f->pos, with each cell's line and column, so the
+ * host validator reports problems at the cell. The first row that is not
+ * blank or a '#' comment is the header.
+ */
+static void ck_csv_file(struct ck_file *f, const char *buf, size_t len, struct cfg_errors *errs)
+{
+    struct ck_csv r = {.buf = buf, .len = len, .line = 1, .col = 1};
+    char **header = NULL, err[160];
+    size_t n_cols = 0;
+    struct yaml_pos errpos = {1, 1};
+    bool failed = false;
+
+    f->root = json_array();
+    f->pos = yaml_positions_new();
+    if (!f->root || !f->pos) {
+        cfg_errors_add(errs, "%s: out of memory", f->name);
+        return;
+    }
+    while (r.i < r.len && !failed) {
+        unsigned row_line = r.line;
+        if (ck_csv_record(&r, err, sizeof(err), &errpos) < 0) {
+            failed = true;
+            break;
+        }
+        if ((r.n == 1 && !r.cells[0].quoted && !*r.cells[0].text) ||
+            (!r.cells[0].quoted && r.cells[0].text[0] == '#'))
+            continue;
+        if (header) {
+            failed = ck_csv_row(f, &r, header, n_cols, row_line, err, sizeof(err), &errpos) < 0;
+            continue;
+        }
+        header = calloc(r.n, sizeof(*header));
+        if (!header) {
+            snprintf(err, sizeof(err), "out of memory");
+            failed = true;
+            break;
+        }
+        n_cols = r.n;
+        bool has_name = false;
+        for (size_t k = 0; k < r.n && !failed; k++) {
+            header[k] = r.cells[k].text;
+            r.cells[k].text = NULL;
+            has_name |= strcmp(header[k], "name") == 0;
+            bool dup = false;
+            for (size_t j = 0; j < k; j++)
+                dup |= strcmp(header[j], header[k]) == 0;
+            if (!*header[k] || dup) {
+                errpos = r.cells[k].pos;
+                snprintf(err, sizeof(err), "%s column name \"%.64s\" in the header",
+                         dup ? "duplicate" : "empty", header[k]);
+                failed = true;
+            }
+        }
+        if (!has_name && !failed) {
+            errpos.line = row_line;
+            errpos.col = 1;
+            snprintf(err, sizeof(err), "the header row must have a \"name\" column");
+            failed = true;
+        }
+    }
+    if (failed)
+        cfg_errors_add(errs, "%s:%u:%u: %s", f->name, errpos.line, errpos.col, err);
+    else if (!header)
+        cfg_errors_add(errs, "%s:1:1: the file has no header row (name,address,parents,...)",
+                       f->name);
+    ck_csv_clear(&r);
+    free(r.cells);
+    for (size_t k = 0; k < n_cols && header; k++)
+        free(header[k]);
+    free(header);
+}
+
+static bool ck_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* Reads every file of host_files into b->files; returns how many hosts they hold. */
+static size_t ck_host_files(struct ck_build *b, const json_t *root)
+{
+    struct cfg_ctx *c = b->c;
+    const json_t *list, *v;
+    size_t i, n_hosts = 0;
+    if (cfg_list(c, root, "", "host_files", &list) <= 0)
+        return 0;
+    b->files = calloc(json_array_size(list) + 1, sizeof(*b->files));
+    if (!b->files) {
+        ck_oom(c);
+        return 0;
+    }
+    json_array_foreach(list, i, v)
+    {
+        char *ipath = ck_index_path(c, "host_files", i), err[256];
+        const char *name = json_string_value(v);
+        size_t len = 0;
+        if (!ipath)
+            break;
+        if (!json_is_string(v) || !*name || strlen(name) != json_string_length(v)) {
+            cfg_err(c, ipath, false, "host_files entries must be file names");
+            free(ipath);
+            continue;
+        }
+        bool csv = ck_ends_with(name, ".csv");
+        if (!csv && !ck_ends_with(name, ".yaml") && !ck_ends_with(name, ".yml") &&
+            !ck_ends_with(name, ".json")) {
+            cfg_err(c, ipath, false, "host file \"%.200s\" must end in .csv, .yaml, .yml or .json",
+                    name);
+            free(ipath);
+            continue;
+        }
+        char *full = ck_resolve_path(c->cfg->path, name);
+        char *buf = full ? ck_read_file(full, &len, err, sizeof(err)) : NULL;
+        if (!full)
+            ck_oom(c);
+        else if (!buf)
+            cfg_err(c, ipath, false, "cannot read host file \"%.200s\": %s", full, err);
+        if (!buf) {
+            free(full);
+            free(ipath);
+            continue;
+        }
+        struct ck_file *f = &b->files[b->n_files++];
+        f->name = full;
+        size_t n0 = c->errs->n;
+        if (csv) {
+            ck_csv_file(f, buf, len, c->errs);
+        } else if (yaml_read_buffer(full, buf, len, &f->root, &f->pos, c->errs) == 0 && f->root &&
+                   !json_is_array(f->root)) {
+            cfg_errors_add(c->errs, "%s:1:1: a host file must be a list of hosts, not %s", full,
+                           cfg_type_name(f->root));
+        }
+        if (c->errs->n != n0 || !json_is_array(f->root)) {
+            json_decref(f->root);
+            f->root = NULL;
+        }
+        f->ctx = (struct cfg_ctx){.file = f->name, .pos = f->pos, .errs = c->errs, .cfg = c->cfg};
+        n_hosts += f->root ? json_array_size(f->root) : 0;
+        free(buf);
+        free(ipath);
+    }
+    return n_hosts;
+}
+
+/* ---- Hosts ---- */
+
+static bool ck_host_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CFG_MAX_NAME)
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == ':' || *p == '-'))
+            return false;
+    }
+    return true;
+}
+
+static void ck_host(struct ck_build *b, struct cfg_ctx *c, const json_t *obj, const char *path)
+{
+    static const char *const keys[] = {"name",  "address",   "labels", "parents",
+                                       "check", "overrides", "notes",  NULL};
+    struct config *cfg = b->cfg;
+    size_t hi = cfg->n_hosts++;
+    struct cfg_host *h = &cfg->hosts[hi];
+    struct ck_hsrc *src = &b->hsrc[hi];
+    const char *s;
+    const json_t *v;
+
+    h->check = -1;
+    src->ctx = c;
+    src->obj = obj;
+    src->path = cfg_strdup(c, path);
+    cfg_check_keys(c, obj, path, keys);
+
+    if (cfg_string(c, obj, path, "name", true, &s) > 0) {
+        const struct cfg_host *prev = strmap_get(&b->ix->hosts, s);
+        if (!ck_host_name_ok(s)) {
+            cfg_err_field(c, path, "name", false,
+                          "host names must be 1 to %d characters of A-Z, a-z, 0-9, '_', '.', ':' "
+                          "and '-'",
+                          CFG_MAX_NAME);
+        } else if (prev) {
+            char where[256], *ppath;
+            const struct ck_hsrc *psrc = &b->hsrc[prev - cfg->hosts];
+            ppath = ck_key_path(c, psrc->path, "name");
+            ck_where(psrc->ctx, ppath ? ppath : psrc->path, where, sizeof(where));
+            free(ppath);
+            cfg_err_field(c, path, "name", false, "duplicate host \"%s\" (first defined at %s)", s,
+                          where);
+        } else if ((h->name = cfg_strdup(c, s)) && strmap_put(&b->ix->hosts, h->name, h) < 0) {
+            ck_oom(c);
+        }
+    }
+    if (cfg_string(c, obj, path, "address", false, &s) > 0) {
+        if (!*s || strpbrk(s, " \t\r\n"))
+            cfg_err_field(c, path, "address", false, "address must not be empty or hold spaces");
+        else
+            h->address = cfg_strdup(c, s);
+    }
+    if (!h->address && h->name)
+        h->address = cfg_strdup(c, h->name);
+    ck_labels(c, obj, path, "labels", &h->labels);
+    if (cfg_string(c, obj, path, "notes", false, &s) > 0)
+        h->notes = cfg_strdup(c, s);
+
+    if (cfg_list(c, obj, path, "parents", &v) > 0 && json_array_size(v)) {
+        size_t i;
+        const json_t *e;
+        char *base = ck_key_path(c, path, "parents");
+        h->parents = calloc(json_array_size(v), sizeof(*h->parents));
+        if (!h->parents || !base)
+            ck_oom(c);
+        json_array_foreach(v, i, e)
+        {
+            if (!h->parents || !base)
+                break;
+            if (!json_is_string(e) || !*json_string_value(e)) {
+                char *ipath = ck_index_path(c, base, i);
+                if (ipath)
+                    cfg_err(c, ipath, false, "parents must be host names");
+                free(ipath);
+                continue;
+            }
+            h->parents[h->n_parents++] = cfg_strdup(c, json_string_value(e));
+        }
+        free(base);
+    }
+
+    /* The host's own check: a command line, or a mapping like a check. */
+    v = cfg_field(obj, "check");
+    if (v && json_is_string(v)) {
+        char err[160];
+        s = json_string_value(v);
+        if (!*s || strlen(s) != json_string_length(v))
+            cfg_err_field(c, path, "check", false, "check must not be empty");
+        else if (!ck_macros_ok(s, err, sizeof(err)))
+            cfg_err_field(c, path, "check", false, "%s", err);
+        else
+            src->check_cmd = s;
+    } else if (v && json_is_object(v)) {
+        char *cpath = ck_key_path(c, path, "check");
+        if (cpath) {
+            cfg_check_keys(c, v, cpath, ck_hostcheck_keys);
+            ck_use(b, c, v, cpath, &src->check_layers, &src->n_check_layers);
+            ck_fields_validate(c, v, cpath);
+            struct ck_layer own = {c, v, cpath};
+            ck_layers_add(c, &src->check_layers, &src->n_check_layers, &own, 1);
+            src->check_path = cpath; /* the layer borrows it */
+        }
+    } else if (v) {
+        cfg_err_field(c, path, "check", false, "check must be a command line or a mapping, not %s",
+                      cfg_type_name(v));
+    }
+
+    if (cfg_object(c, obj, path, "overrides", &v) > 0) {
+        const char *key;
+        const json_t *o;
+        char *base = ck_key_path(c, path, "overrides");
+        src->overrides = v;
+        json_object_foreach((json_t *)v, key, o)
+        {
+            char *opath = base ? ck_key_path(c, base, key) : NULL;
+            if (!opath)
+                break;
+            if (!json_is_object(o)) {
+                cfg_err(c, opath, false,
+                        "overrides.%.128s must be a mapping of check fields, not %s", key,
+                        cfg_type_name(o));
+            } else {
+                cfg_check_keys(c, o, opath, ck_override_keys);
+                ck_fields_validate(c, o, opath);
+            }
+            free(opath);
+        }
+        free(base);
+    }
+}
+
+/*
+ * Every parent must exist, and following parents must never lead back to
+ * the same host: reachability is computed along these edges. Depth-first
+ * with an explicit stack so that a long chain of hosts cannot overflow the
+ * C stack; each cycle is reported once, at the parent that closes it.
+ */
+static void ck_parents(struct ck_build *b)
+{
+    struct config *cfg = b->cfg;
+    size_t n = cfg->n_hosts;
+    unsigned char *color = calloc(n + 1, 1); /* 0 new, 1 on the stack, 2 done */
+    size_t *stack = calloc(n + 1, sizeof(*stack)), *next = calloc(n + 1, sizeof(*next));
+    if (!color || !stack || !next) {
+        ck_oom(b->c);
+        goto out;
+    }
+    for (size_t hi = 0; hi < n; hi++) {
+        const struct cfg_host *h = &cfg->hosts[hi];
+        for (size_t j = 0; j < h->n_parents; j++) {
+            if (h->parents[j] && !strmap_get(&b->ix->hosts, h->parents[j])) {
+                char *base = ck_key_path(b->c, b->hsrc[hi].path, "parents");
+                char *ipath = base ? ck_index_path(b->c, base, j) : NULL;
+                if (ipath)
+                    cfg_err(b->hsrc[hi].ctx, ipath, false, "unknown parent host \"%.128s\"",
+                            h->parents[j]);
+                free(ipath);
+                free(base);
+            }
+        }
+    }
+    for (size_t root = 0; root < n; root++) {
+        if (color[root] || !cfg->hosts[root].name)
+            continue;
+        size_t depth = 0;
+        stack[depth++] = root;
+        next[root] = 0;
+        color[root] = 1;
+        while (depth) {
+            size_t hi = stack[depth - 1];
+            const struct cfg_host *h = &cfg->hosts[hi];
+            if (next[hi] >= h->n_parents) {
+                color[hi] = 2;
+                depth--;
+                continue;
+            }
+            size_t j = next[hi]++;
+            const struct cfg_host *p =
+                h->parents[j] ? strmap_get(&b->ix->hosts, h->parents[j]) : NULL;
+            if (!p)
+                continue;
+            size_t pi = (size_t)(p - cfg->hosts);
+            if (color[pi] == 0) {
+                color[pi] = 1;
+                next[pi] = 0;
+                stack[depth++] = pi;
+            } else if (color[pi] == 1) {
+                char chain[512] = "";
+                size_t from = 0;
+                while (stack[from] != pi)
+                    from++;
+                for (size_t k = from; k < depth; k++) {
+                    strncat(chain, cfg->hosts[stack[k]].name, sizeof(chain) - strlen(chain) - 1);
+                    strncat(chain, " -> ", sizeof(chain) - strlen(chain) - 1);
+                }
+                strncat(chain, p->name, sizeof(chain) - strlen(chain) - 1);
+                char *base = ck_key_path(b->c, b->hsrc[hi].path, "parents");
+                char *ipath = base ? ck_index_path(b->c, base, j) : NULL;
+                if (ipath)
+                    cfg_err(b->hsrc[hi].ctx, ipath, false, "parent cycle: %s", chain);
+                free(ipath);
+                free(base);
+            }
+        }
+    }
+out:
+    free(color);
+    free(stack);
+    free(next);
+}
+
+static void ck_hosts(struct ck_build *b, const json_t *root, size_t n_file_hosts)
+{
+    struct cfg_ctx *c = b->c;
+    const json_t *list = NULL, *item;
+    size_t i;
+    cfg_list(c, root, "", "hosts", &list);
+    size_t n = (list ? json_array_size(list) : 0) + n_file_hosts;
+    b->cfg->hosts = calloc(n + 1, sizeof(*b->cfg->hosts));
+    b->hsrc = calloc(n + 1, sizeof(*b->hsrc));
+    if (!b->cfg->hosts || !b->hsrc) {
+        ck_oom(c);
+        return;
+    }
+    if (list) {
+        json_array_foreach(list, i, item)
+        {
+            char *path = ck_index_path(c, "hosts", i);
+            if (!path)
+                break;
+            if (!json_is_object(item))
+                cfg_err(c, path, false, "each entry of hosts must be a mapping, not %s",
+                        cfg_type_name(item));
+            else
+                ck_host(b, c, item, path);
+            free(path);
+        }
+    }
+    for (size_t f = 0; f < b->n_files; f++) {
+        if (!b->files[f].root)
+            continue;
+        json_array_foreach(b->files[f].root, i, item)
+        {
+            char *path = ck_index_path(c, "", i);
+            if (!path)
+                break;
+            if (!json_is_object(item))
+                cfg_err(&b->files[f].ctx, path, false, "each host must be a mapping, not %s",
+                        cfg_type_name(item));
+            else
+                ck_host(b, &b->files[f].ctx, item, path);
+            free(path);
+        }
+    }
+    ck_parents(b);
+}
+
+/* ---- Checks ---- */
+
+/* Looks up a host named at path (the value of host: or an entry of hosts:). */
+static bool ck_def_host(struct ck_build *b, const char *name, const char *path, struct ck_def *d)
+{
+    const struct cfg_host *h = strmap_get(&b->ix->hosts, name);
+    if (!h) {
+        cfg_err(b->c, path, false, "unknown host \"%.128s\"", name);
+        return false;
+    }
+    d->hosts[d->n_hosts++] = (size_t)(h - b->cfg->hosts);
+    return true;
+}
+
+/* apply: {label: value, ...} (all equal) or a list of matcher strings. */
+static void ck_def_apply(struct ck_build *b, const json_t *v, const char *apath, struct ck_def *d)
+{
+    struct cfg_ctx *c = b->c;
+    size_t n = json_is_object(v) ? json_object_size(v) : json_is_array(v) ? json_array_size(v) : 0;
+    d->is_apply = true;
+    if (!json_is_object(v) && !json_is_array(v)) {
+        cfg_err(c, apath, false,
+                "apply must be a mapping of labels or a list of matchers such as "
+                "'role=~\"web.*\"', not %s",
+                cfg_type_name(v));
+        return;
+    }
+    d->apply = calloc(n + 1, sizeof(*d->apply));
+    if (!d->apply) {
+        ck_oom(c);
+        return;
+    }
+    if (json_is_object(v)) {
+        const char *key;
+        const json_t *e;
+        json_object_foreach((json_t *)v, key, e)
+        {
+            if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e)) {
+                cfg_err_field(c, apath, key, false, "apply values must be strings, not %s",
+                              cfg_type_name(e));
+                continue;
+            }
+            struct matcher *m = &d->apply[d->n_apply++];
+            m->op = MATCH_EQ;
+            m->name = cfg_strdup(c, key);
+            m->value = cfg_strdup(c, json_string_value(e));
+        }
+        return;
+    }
+    size_t i;
+    const json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        char *ipath = ck_index_path(c, apath, i), err[160];
+        if (!ipath)
+            break;
+        if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e))
+            cfg_err(c, ipath, false, "apply matchers must be strings such as 'role=\"web\"'");
+        else if (config_matcher_parse(json_string_value(e), &d->apply[d->n_apply], err,
+                                      sizeof(err)) < 0)
+            cfg_err(c, ipath, false, "invalid matcher \"%.128s\": %s", json_string_value(e), err);
+        else
+            d->n_apply++;
+        free(ipath);
+    }
+}
+
+/* Whether a host's labels satisfy every matcher; a missing label is "". The
+ * label "host" means the host's name unless the host sets it. */
+static bool ck_applies(const struct ck_def *d, const struct cfg_host *h)
+{
+    for (size_t i = 0; i < d->n_apply; i++) {
+        const struct matcher *m = &d->apply[i];
+        const char *v = labels_get(&h->labels, m->name);
+        if (!v)
+            v = strcmp(m->name, "host") == 0 ? h->name : "";
+        bool eq;
+        if (m->op == MATCH_EQ || m->op == MATCH_NE)
+            eq = strcmp(v, m->value) == 0;
+        else
+            eq = regexec(&m->re, v, 0, NULL, 0) == 0;
+        if (eq != (m->op == MATCH_EQ || m->op == MATCH_RE))
+            return false;
+    }
+    return true;
+}
+
+/* Reads one entry of checks (first pass). */
+static void ck_def_read(struct ck_build *b, const json_t *obj, const char *path, struct ck_def *d)
+{
+    struct cfg_ctx *c = b->c;
+    const char *name, *s;
+    const json_t *v;
+
+    d->path = cfg_strdup(c, path);
+    cfg_check_keys(c, obj, path, ck_check_keys);
+    if (cfg_name(c, obj, path, &name) == 0) {
+        if (strchr(name, '!') || strchr(name, '$'))
+            cfg_err_field(c, path, "name", false, "check names must not contain '!' or '$'");
+        else
+            d->name = name;
+    }
+    ck_use(b, c, obj, path, &d->layers, &d->n_layers);
+    ck_fields_validate(c, obj, path);
+    struct ck_layer own = {c, obj, d->path};
+    if (d->path)
+        ck_layers_add(c, &d->layers, &d->n_layers, &own, 1);
+
+    /* Exactly one of host, hosts and apply says where the check runs. */
+    static const char *const targets[] = {"host", "hosts", "apply"};
+    const char *first = NULL;
+    for (int t = 0; t < 3; t++) {
+        if (!cfg_field(obj, targets[t]))
+            continue;
+        if (first) {
+            cfg_err_field(c, path, targets[t], true, "%s cannot be combined with %s", targets[t],
+                          first);
+            d->name = NULL;
+        } else {
+            first = targets[t];
+        }
+    }
+    if (!first) {
+        cfg_err(c, path, false, "a check needs one of host, hosts or apply");
+        d->name = NULL;
+        return;
+    }
+    d->hosts = calloc(cfg_field(obj, "hosts") && json_is_array(cfg_field(obj, "hosts"))
+                          ? json_array_size(cfg_field(obj, "hosts")) + 1
+                          : 1,
+                      sizeof(*d->hosts));
+    if (!d->hosts) {
+        ck_oom(c);
+        d->name = NULL;
+        return;
+    }
+    if (cfg_string(c, obj, path, "host", false, &s) > 0) {
+        char *hpath = ck_key_path(c, path, "host");
+        if (hpath)
+            ck_def_host(b, s, hpath, d);
+        free(hpath);
+    }
+    if (cfg_list(c, obj, path, "hosts", &v) > 0) {
+        char *base = ck_key_path(c, path, "hosts");
+        size_t i;
+        const json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            char *ipath = base ? ck_index_path(c, base, i) : NULL;
+            if (!ipath)
+                break;
+            if (!json_is_string(e))
+                cfg_err(c, ipath, false, "hosts entries must be host names, not %s",
+                        cfg_type_name(e));
+            else
+                ck_def_host(b, json_string_value(e), ipath, d);
+            free(ipath);
+        }
+        free(base);
+    }
+    if ((v = cfg_field(obj, "apply"))) {
+        char *apath = ck_key_path(c, path, "apply");
+        if (apath)
+            ck_def_apply(b, v, apath, d);
+        free(apath);
+    }
+}
+
+/* NAME=value for a plugin's environment. */
+static char *ck_env(const char *name, const char *value)
+{
+    char *s = NULL;
+    return asprintf(&s, "%s=%s", name, value) < 0 ? NULL : s;
+}
+
+/*
+ * Completes an instance once every layer is read: the type, what the type
+ * requires, the defaults that depend on other fields, macros, labels and the
+ * plugin environment. Problems are reported at the check's definition (path
+ * in c); the same problem on many hosts gives the same message, folded into
+ * one at the end.
+ */
+static void ck_finish(struct ck_build *b, struct ck_inst *in, const struct cfg_host *h)
+{
+    struct cfg_ctx *c = in->ctx;
+    struct cfg_check *ck = &in->ck;
+    const char *path = in->path;
+    struct ck_macro_env env = {h, ck->name, b->cfg->scheduler.plugin_dir, in->args};
+
+    if (in->type < 0) {
+        if (!ck->command) {
+            cfg_err(c, path, false,
+                    "missing required field \"command\" (or a type: tcp, http or passive)");
+            return;
+        }
+        in->type = CHECK_TYPE_COMMAND;
+    }
+    ck->type = (enum check_type)in->type;
+    if (ck->type == CHECK_TYPE_COMMAND && !ck->command)
+        cfg_err(c, path, false, "a command check needs a command");
+    if (ck->type == CHECK_TYPE_TCP && !ck->port)
+        cfg_err(c, path, false, "a tcp check needs a port");
+    if (ck->type == CHECK_TYPE_HTTP && !ck->url)
+        cfg_err(c, path, false, "an http check needs a url");
+    if (ck->flap_low >= ck->flap_high)
+        cfg_err(c, path, false, "flap_low (%g) must be below flap_high (%g)", ck->flap_low,
+                ck->flap_high);
+
+    if (ck->interval_ms < 0)
+        ck->interval_ms = 60000;
+    if (ck->retry_interval_ms < 0)
+        ck->retry_interval_ms = ck->interval_ms;
+    if (ck->timeout_ms < 0)
+        ck->timeout_ms = ck->type == CHECK_TYPE_TCP || ck->type == CHECK_TYPE_HTTP ? 10000 : 60000;
+    bool https = ck->type == CHECK_TYPE_HTTP && ck->url && strncasecmp(ck->url, "https://", 8) == 0;
+    if (ck->cert_warn_days < 0)
+        ck->cert_warn_days = https ? 14 : 0;
+    if (ck->cert_crit_days < 0)
+        ck->cert_crit_days = https ? 7 : 0;
+
+    /* Macros: what the layers gave still holds them. */
+    char **fields[] = {&ck->command, &ck->url, &ck->address};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++) {
+        if (!*fields[i])
+            continue;
+        char *x = ck_expand(*fields[i], &env);
+        if (!x) {
+            ck_oom(c);
+            continue;
+        }
+        free(*fields[i]);
+        *fields[i] = x;
+    }
+    if (!ck->address)
+        ck->address = cfg_strdup(c, h->address);
+
+    if (labels_set(&ck->labels, "host", h->name) < 0 ||
+        (*ck->name && labels_set(&ck->labels, "check", ck->name) < 0))
+        ck_oom(c);
+
+    if (ck->type == CHECK_TYPE_COMMAND) {
+        ck->env = calloc(8, sizeof(char *));
+        if (!ck->env) {
+            ck_oom(c);
+            return;
+        }
+        size_t n = 0;
+        ck->env[n++] = ck_env("TOCSIN_HOSTNAME", h->name);
+        ck->env[n++] = ck_env("TOCSIN_HOSTADDRESS", h->address);
+        ck->env[n++] = ck_env("NAGIOS_HOSTNAME", h->name);
+        ck->env[n++] = ck_env("NAGIOS_HOSTADDRESS", h->address);
+        if (*ck->name) {
+            ck->env[n++] = ck_env("TOCSIN_CHECK", ck->name);
+            ck->env[n++] = ck_env("TOCSIN_SERVICEDESC", ck->name);
+            ck->env[n++] = ck_env("NAGIOS_SERVICEDESC", ck->name);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!ck->env[i])
+                ck_oom(c);
+        }
+    }
+}
+
+/* "FILE:LINE:COL" of an instance's definition: the check's name, or the
+ * host's check: field. */
+static void ck_inst_where(const struct ck_inst *in, char *buf, size_t size)
+{
+    char *npath = in->ck.is_host ? NULL : yaml_path_key(in->path, "name");
+    ck_where(in->ctx, npath ? npath : in->path, buf, size);
+    free(npath);
+}
+
+/*
+ * Builds the instance of a check (name "" for the host check) on host hi
+ * from its layers and, for a named check, the host's override.
+ */
+static void ck_make(struct ck_build *b, const char *name, const struct ck_layer *layers,
+                    size_t n_layers, const char *cmd, size_t hi, struct cfg_ctx *c,
+                    const char *path)
+{
+    const struct cfg_host *h = &b->cfg->hosts[hi];
+    const struct ck_hsrc *src = &b->hsrc[hi];
+    if (b->n_insts == b->cap_insts) {
+        size_t cap = b->cap_insts ? b->cap_insts * 2 : 64;
+        struct ck_inst *v = realloc(b->insts, cap * sizeof(*v));
+        if (!v) {
+            ck_oom(c);
+            return;
+        }
+        b->insts = v;
+        b->cap_insts = cap;
+    }
+    struct ck_inst *in = &b->insts[b->n_insts++];
+    struct cfg_check *ck = &in->ck;
+    ck_inst_init(in);
+    in->ctx = c;
+    in->path = cfg_strdup(c, path);
+    in->host = hi;
+    ck->is_host = !*name;
+    ck->name = cfg_strdup(c, name);
+    ck->host = cfg_strdup(c, h->name);
+    if (*name) {
+        if (asprintf(&ck->id, "%s!%s", h->name, name) < 0)
+            ck->id = NULL;
+    } else {
+        ck->id = strdup(h->name);
+    }
+    if (!in->path || !ck->name || !ck->host || !ck->id) {
+        ck_oom(c);
+        ck_inst_free(in);
+        b->n_insts--;
+        return;
+    }
+    for (size_t i = 0; i < h->labels.n; i++) {
+        if (labels_set(&ck->labels, h->labels.v[i].name, h->labels.v[i].value) < 0)
+            ck_oom(c);
+    }
+    for (size_t i = 0; i < n_layers; i++)
+        ck_fields(layers[i].ctx, layers[i].obj, layers[i].path, in, &b->scratch);
+    if (cmd)
+        ck_set_str(c, &ck->command, cmd);
+    const json_t *o = *name && src->overrides ? json_object_get(src->overrides, name) : NULL;
+    if (o && json_is_object(o)) {
+        char *base = ck_key_path(c, src->path, "overrides");
+        char *opath = base ? ck_key_path(c, base, name) : NULL;
+        if (opath)
+            ck_fields(src->ctx, o, opath, in, &b->scratch);
+        free(opath);
+        free(base);
+    }
+
+    const void *prev = strmap_get(&b->ids, ck->id);
+    if (prev) {
+        char where[256], *npath = ck_key_path(c, path, "name");
+        ck_inst_where(&b->insts[(uintptr_t)prev - 1], where, sizeof(where));
+        cfg_err(c, npath ? npath : path, false, "duplicate check \"%s\" (first defined at %s)",
+                ck->id, where);
+        free(npath);
+        in->disable = true; /* keeps the first one's place in the index */
+        return;
+    }
+    if (strmap_put(&b->ids, ck->id, (void *)(uintptr_t)b->n_insts) < 0)
+        ck_oom(c);
+    if (!in->disable)
+        ck_finish(b, in, h);
+}
+
+/* Expands the host checks and then every check onto its hosts. */
+static void ck_expand_checks(struct ck_build *b, const json_t *root)
+{
+    struct cfg_ctx *c = b->c;
+    struct config *cfg = b->cfg;
+    const json_t *list = NULL, *item;
+    size_t i;
+
+    for (size_t hi = 0; hi < cfg->n_hosts; hi++) {
+        const struct ck_hsrc *src = &b->hsrc[hi];
+        if (!cfg->hosts[hi].name || (!src->check_cmd && !src->n_check_layers))
+            continue;
+        char *cpath = ck_key_path(c, src->path, "check");
+        if (cpath)
+            ck_make(b, "", src->check_layers, src->n_check_layers, src->check_cmd, hi, src->ctx,
+                    cpath);
+        free(cpath);
+    }
+
+    if (cfg_list(c, root, "", "checks", &list) <= 0)
+        return;
+    b->defs = calloc(json_array_size(list) + 1, sizeof(*b->defs));
+    if (!b->defs) {
+        ck_oom(c);
+        return;
+    }
+    json_array_foreach(list, i, item)
+    {
+        char *path = ck_index_path(c, "checks", i);
+        if (!path)
+            break;
+        if (!json_is_object(item))
+            cfg_err(c, path, false, "each entry of checks must be a mapping, not %s",
+                    cfg_type_name(item));
+        else
+            ck_def_read(b, item, path, &b->defs[b->n_defs++]);
+        free(path);
+    }
+    for (size_t k = 0; k < b->n_defs; k++) {
+        const struct ck_def *d = &b->defs[k];
+        if (!d->name || !d->path)
+            continue;
+        if (d->is_apply) {
+            for (size_t hi = 0; hi < cfg->n_hosts; hi++) {
+                if (cfg->hosts[hi].name && ck_applies(d, &cfg->hosts[hi]))
+                    ck_make(b, d->name, d->layers, d->n_layers, NULL, hi, c, d->path);
+            }
+        } else {
+            for (size_t j = 0; j < d->n_hosts; j++)
+                ck_make(b, d->name, d->layers, d->n_layers, NULL, d->hosts[j], c, d->path);
+        }
+    }
+}
+
+/*
+ * Every key of a host's overrides must name a check defined somewhere, to
+ * catch typos. It need not run on the host: a list of hosts may carry
+ * overrides for checks that only some apply rules give them.
+ */
+static void ck_overrides_known(struct ck_build *b)
+{
+    struct strmap names = {0};
+    for (size_t k = 0; k < b->n_defs; k++) {
+        if (b->defs[k].name && strmap_put(&names, b->defs[k].name, &b->defs[k]) < 0)
+            ck_oom(b->c);
+    }
+    for (size_t hi = 0; hi < b->cfg->n_hosts; hi++) {
+        const struct ck_hsrc *src = &b->hsrc[hi];
+        const char *key;
+        const json_t *o;
+        if (!src->overrides)
+            continue;
+        json_object_foreach((json_t *)src->overrides, key, o)
+        {
+            if (strmap_get(&names, key))
+                continue;
+            char *base = ck_key_path(b->c, src->path, "overrides");
+            if (base)
+                cfg_err_field(src->ctx, base, key, true, "overrides: no check is named \"%.128s\"",
+                              key);
+            free(base);
+        }
+    }
+    strmap_free(&names);
+}
+
+/* Resolves an instance's depends_on against every id. */
+static void ck_deps(struct ck_build *b, struct ck_inst *in)
+{
+    struct cfg_ctx *c = in->deps_ctx;
+    struct cfg_check *ck = &in->ck;
+    const struct cfg_host *h = &b->cfg->hosts[in->host];
+    struct ck_macro_env env = {h, ck->name, b->cfg->scheduler.plugin_dir, in->args};
+    size_t n = json_array_size(in->deps), i;
+    const json_t *e;
+    ck->deps = calloc(n + 1, sizeof(*ck->deps));
+    char *base = ck_key_path(c, in->deps_path, "depends_on");
+    if (!ck->deps || !base) {
+        ck_oom(c);
+        free(base);
+        return;
+    }
+    json_array_foreach(in->deps, i, e)
+    {
+        const char *target = json_is_string(e) ? json_string_value(e)
+                                               : json_string_value(json_object_get(e, "check"));
+        const json_t *g = json_is_object(e) ? cfg_field(e, "group") : NULL;
+        char *ipath = ck_index_path(c, base, i);
+        char *t = target ? ck_expand(target, &env) : NULL;
+        if (!ipath || !t) {
+            free(ipath);
+            free(t);
+            ck_oom(c);
+            break;
+        }
+        uintptr_t at = (uintptr_t)strmap_get(&b->ids, t);
+        if (!at || b->insts[at - 1].disable) {
+            cfg_err(c, ipath, false, "unknown dependency target \"%.200s\"%s", t,
+                    strchr(t, '!') ? "" : " (a host without a check: cannot be depended on)");
+            free(t);
+        } else if (strcmp(t, ck->id) == 0) {
+            cfg_err(c, ipath, false, "check \"%s\" cannot depend on itself", ck->id);
+            free(t);
+        } else {
+            struct cfg_dependency *dep = &ck->deps[ck->n_deps++];
+            dep->target = t;
+            dep->group = g && json_is_string(g) ? cfg_strdup(c, json_string_value(g)) : NULL;
+        }
+        free(ipath);
+    }
+    free(base);
+}
+
+/* Moves the enabled instances into cfg->checks and indexes them. */
+static void ck_publish(struct ck_build *b)
+{
+    struct config *cfg = b->cfg;
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_insts; i++)
+        n += !b->insts[i].disable;
+    cfg->checks = calloc(n + 1, sizeof(*cfg->checks));
+    if (!cfg->checks) {
+        ck_oom(b->c);
+        return;
+    }
+    for (size_t i = 0; i < b->n_insts; i++) {
+        struct ck_inst *in = &b->insts[i];
+        if (in->disable)
+            continue;
+        struct cfg_check *ck = &cfg->checks[cfg->n_checks];
+        *ck = in->ck;
+        memset(&in->ck, 0, sizeof(in->ck));
+        if (strmap_put(&b->ix->checks, ck->id, ck) < 0)
+            ck_oom(b->c);
+        if (ck->is_host)
+            cfg->hosts[in->host].check = (ssize_t)cfg->n_checks;
+        cfg->n_checks++;
+    }
+}
+
+/* ---- Heartbeats ---- */
+
+static void ck_heartbeat_item(struct cfg_ctx *c, const json_t *item, const char *path, size_t i,
+                              json_t *seen, json_t *seen_secret)
+{
+    static const char *const keys[] = {"name",      "key",      "period", "grace", "max_runtime",
+                                       "min_value", "severity", "labels", "notes", NULL};
+    struct cfg_heartbeat *hb = &c->cfg->heartbeats[c->cfg->n_heartbeats++];
+    const char *name, *s;
+    int sev = SEV_CRITICAL;
+
+    cfg_check_keys(c, item, path, keys);
+    if (cfg_name(c, item, path, &name) == 0) {
+        hb->name = cfg_strdup(c, name);
+        cfg_unique(c, seen, path, "name", name, "heartbeat name", false);
+    }
+    hb->key = cfg_secret(c, item, path, "key");
+    if (hb->key) {
+        size_t n = strlen(hb->key);
+        bool ok = n >= CK_MIN_KEY && n <= CK_MAX_KEY;
+        for (const char *p = hb->key; *p && ok; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '_' || *p == '-';
+        if (!ok) {
+            /* The key goes into URLs: keep it to characters that need no escaping. */
+            cfg_err_field(c, path, "key", false,
+                          "key must be %d to %d characters of A-Z, a-z, 0-9, '_' and '-'",
+                          CK_MIN_KEY, CK_MAX_KEY);
+            sodium_memzero(hb->key, n);
+            free(hb->key);
+            hb->key = NULL;
+        } else {
+            cfg_unique(c, seen_secret, path, "key", hb->key, "heartbeat key", true);
+        }
+    }
+    if (!cfg_field(item, "period"))
+        cfg_err(c, path, true, "missing required field \"period\"");
+    ck_positive_duration(c, item, path, "period", &hb->period_ms);
+    hb->grace_ms = 5 * 60 * 1000;
+    cfg_duration(c, item, path, "grace", &hb->grace_ms);
+    cfg_duration(c, item, path, "max_runtime", &hb->max_runtime_ms);
+    if (cfg_field(item, "min_value")) {
+        const json_t *v = cfg_field(item, "min_value");
+        if (!json_is_number(v))
+            cfg_err_field(c, path, "min_value", false, "min_value must be a number");
+        hb->has_min_value = json_is_number(v);
+        hb->min_value = json_number_value(v);
+    }
+    cfg_enum(c, item, path, "severity", cfg_severity_names, 4, &sev);
+    hb->severity = (enum severity)sev;
+    ck_labels(c, item, path, "labels", &hb->labels);
+    if (cfg_string(c, item, path, "notes", false, &s) > 0)
+        hb->notes = cfg_strdup(c, s);
+}
+
+/* The heartbeat index is keyed by a digest of the key under a random key of
+ * its own, so the time a look-up takes depends on nothing an attacker can
+ * relate to a real key; the final comparison is constant-time. */
+static void ck_heartbeat_digest(const struct cfg_checks_index *ix, const char *key,
+                                char out[2 * CK_DIGEST_BYTES + 1])
+{
+    unsigned char d[CK_DIGEST_BYTES];
+    crypto_generichash(d, sizeof(d), (const unsigned char *)key, strlen(key), ix->digest_key,
+                       sizeof(ix->digest_key));
+    sodium_bin2hex(out, 2 * CK_DIGEST_BYTES + 1, d, sizeof(d));
+}
+
+static void ck_heartbeats(struct cfg_ctx *c, const json_t *root, struct cfg_checks_index *ix)
+{
+    struct config *cfg = c->cfg;
+    if (!(cfg->heartbeats = cfg_alloc_list(c, root, "heartbeats", sizeof(*cfg->heartbeats))))
+        return;
+    cfg_items(c, root, "heartbeats", ck_heartbeat_item);
+    ix->digests = calloc(cfg->n_heartbeats + 1, sizeof(*ix->digests));
+    if (!ix->digests) {
+        ck_oom(c);
+        return;
+    }
+    for (size_t i = 0; i < cfg->n_heartbeats; i++) {
+        if (!cfg->heartbeats[i].key)
+            continue;
+        ck_heartbeat_digest(ix, cfg->heartbeats[i].key, ix->digests[i]);
+        if (strmap_put(&ix->heartbeats, ix->digests[i], &cfg->heartbeats[i]) < 0)
+            ck_oom(c);
+    }
+}
+
+/* ---- Scheduler ---- */
+
+/* A byte count: an integer, or a string such as "64KiB", "1MiB", "65536". */
+static int ck_bytes(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                    size_t min, size_t max, size_t *out)
+{
+    static const struct {
+        const char *unit;
+        size_t mul;
+    } units[] = {{"", 1},      {"B", 1},         {"KiB", 1024},  {"K", 1024},
+                 {"KB", 1000}, {"MiB", 1048576}, {"M", 1048576}, {"MB", 1000000}};
+    const json_t *v = cfg_field(obj, key);
+    unsigned long long n = 0;
+    bool ok = false;
+    if (!v)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        n = (unsigned long long)json_integer_value(v);
+        ok = true;
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        n = strtoull(s, &end, 10);
+        while (*end == ' ')
+            end++;
+        for (size_t i = 0; i < sizeof(units) / sizeof(*units) && !ok; i++) {
+            if (strcmp(end, units[i].unit) == 0 && end != s && s[0] >= '0' && s[0] <= '9' &&
+                errno == 0 && n <= max / units[i].mul) {
+                n *= units[i].mul;
+                ok = true;
+            }
+        }
+    }
+    if (!ok || n < min || n > max) {
+        cfg_err_field(c, path, key, false,
+                      "%s must be a size from %zu to %zu bytes, such as 65536 or \"64KiB\"", key,
+                      min, max);
+        return -1;
+    }
+    *out = (size_t)n;
+    return 1;
+}
+
+static void ck_scheduler(struct cfg_ctx *c, const json_t *root)
+{
+    static const char *const keys[] = {"max_concurrent", "max_probes", "max_output", "plugin_dir",
+                                       NULL};
+    struct cfg_scheduler *s = &c->cfg->scheduler;
+    const json_t *o;
+    const char *dir;
+    json_int_t v;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    /* Plugins mostly wait on the network, so twice the CPUs keeps a small
+     * machine busy without letting a slow target pile up processes. */
+    s->max_concurrent = cpus > 0 && cpus < 1024 ? (int)cpus * 2 : 4;
+    if (s->max_concurrent < 4)
+        s->max_concurrent = 4;
+    s->max_probes = 1000;
+    s->max_output = 65536;
+    s->plugin_dir = cfg_strdup(c, "/usr/lib/nagios/plugins");
+    if (cfg_object(c, root, "", "scheduler", &o) <= 0)
+        return;
+    cfg_check_keys(c, o, "scheduler", keys);
+    if (cfg_integer(c, o, "scheduler", "max_concurrent", 1, 4096, &v) > 0)
+        s->max_concurrent = (int)v;
+    if (cfg_integer(c, o, "scheduler", "max_probes", 1, 100000, &v) > 0)
+        s->max_probes = (int)v;
+    ck_bytes(c, o, "scheduler", "max_output", 1024, 16 * 1024 * 1024, &s->max_output);
+    if (cfg_string(c, o, "scheduler", "plugin_dir", false, &dir) > 0) {
+        if (!*dir)
+            cfg_err_field(c, "scheduler", "plugin_dir", false, "plugin_dir must not be empty");
+        else
+            ck_set_str(c, &s->plugin_dir, dir);
+    }
+}
+
+/* ---- Building and freeing ---- */
+
+/* Folds identical messages into the first: an apply rule over thousands of
+ * hosts reports a problem of the rule once. */
+static void ck_fold_errors(struct cfg_errors *errs, size_t from)
+{
+    struct strmap seen = {0};
+    size_t w = from;
+    for (size_t i = from; i < errs->n; i++) {
+        if (strmap_get(&seen, errs->msgs[i])) {
+            free(errs->msgs[i]);
+            continue;
+        }
+        errs->msgs[w] = errs->msgs[i];
+        strmap_put(&seen, errs->msgs[w], errs->msgs[w]);
+        w++;
+    }
+    errs->n = w;
+    strmap_free(&seen);
+}
+
+static void ck_build_free(struct ck_build *b)
+{
+    for (size_t i = 0; i < b->n_files; i++) {
+        free(b->files[i].name);
+        json_decref(b->files[i].root);
+        yaml_positions_free(b->files[i].pos);
+    }
+    free(b->files);
+    for (size_t i = 0; i < b->n_tpls; i++) {
+        free(b->tpls[i].path);
+        free(b->tpls[i].layers);
+    }
+    free(b->tpls);
+    strmap_free(&b->tpl_names);
+    for (size_t i = 0; b->hsrc && i < b->cfg->n_hosts; i++) {
+        free(b->hsrc[i].path);
+        free(b->hsrc[i].check_layers);
+        free(b->hsrc[i].check_path);
+    }
+    free(b->hsrc);
+    for (size_t i = 0; i < b->n_defs; i++) {
+        free(b->defs[i].path);
+        free(b->defs[i].layers);
+        free(b->defs[i].hosts);
+        for (size_t j = 0; j < b->defs[i].n_apply; j++)
+            config_matcher_free(&b->defs[i].apply[j]);
+        free(b->defs[i].apply);
+    }
+    free(b->defs);
+    for (size_t i = 0; i < b->n_insts; i++)
+        ck_inst_free(&b->insts[i]);
+    free(b->insts);
+    strmap_free(&b->ids);
+    cfg_errors_free(&b->scratch);
+}
+
+static void ck_downtimes(struct cfg_ctx *c, const json_t *root);
+
+void cfg_checks_build(struct cfg_ctx *c, const json_t *root)
+{
+    struct config *cfg = c->cfg;
+    struct ck_build b = {.c = c, .cfg = cfg};
+    size_t n0 = c->errs->n;
+
+    if (sodium_init() < 0) {
+        cfg_errors_add(c->errs, "%s: libsodium failed to initialise", c->file);
+        return;
+    }
+    cfg->checks_index = b.ix = calloc(1, sizeof(*b.ix));
+    if (!b.ix) {
+        ck_oom(c);
+        return;
+    }
+    randombytes_buf(b.ix->digest_key, sizeof(b.ix->digest_key));
+
+    /* Order matters: $USER1$ needs the scheduler, checks need every host,
+     * dependencies need every check, downtimes name hosts and checks. */
+    ck_scheduler(c, root);
+    size_t n_file_hosts = ck_host_files(&b, root);
+    ck_templates(&b, root);
+    ck_hosts(&b, root, n_file_hosts);
+    ck_expand_checks(&b, root);
+    ck_overrides_known(&b);
+    for (size_t i = 0; i < b.n_insts; i++) {
+        if (!b.insts[i].disable && b.insts[i].deps)
+            ck_deps(&b, &b.insts[i]);
+    }
+    ck_publish(&b);
+    ck_heartbeats(c, root, b.ix);
+    ck_downtimes(c, root);
+    ck_build_free(&b);
+    ck_fold_errors(c->errs, n0);
+}
+
+void cfg_checks_free(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_hosts; i++) {
+        struct cfg_host *h = &cfg->hosts[i];
+        free(h->name);
+        free(h->address);
+        labels_free(&h->labels);
+        for (size_t j = 0; j < h->n_parents; j++)
+            free(h->parents[j]);
+        free(h->parents);
+        free(h->notes);
+    }
+    free(cfg->hosts);
+    for (size_t i = 0; i < cfg->n_checks; i++)
+        ck_check_free(&cfg->checks[i]);
+    free(cfg->checks);
+    for (size_t i = 0; i < cfg->n_heartbeats; i++) {
+        struct cfg_heartbeat *hb = &cfg->heartbeats[i];
+        free(hb->name);
+        if (hb->key)
+            sodium_memzero(hb->key, strlen(hb->key));
+        free(hb->key);
+        labels_free(&hb->labels);
+        free(hb->notes);
+    }
+    free(cfg->heartbeats);
+    for (size_t i = 0; i < cfg->n_downtimes; i++) {
+        struct cfg_downtime *d = &cfg->downtimes[i];
+        free(d->name);
+        free(d->host);
+        free(d->check);
+        for (size_t j = 0; j < d->n_matchers; j++)
+            config_matcher_free(&d->matchers[j]);
+        free(d->matchers);
+        free(d->comment);
+    }
+    free(cfg->downtimes);
+    free(cfg->scheduler.plugin_dir);
+    if (cfg->checks_index) {
+        strmap_free(&cfg->checks_index->hosts);
+        strmap_free(&cfg->checks_index->checks);
+        strmap_free(&cfg->checks_index->heartbeats);
+        free(cfg->checks_index->digests);
+        sodium_memzero(cfg->checks_index->digest_key, sizeof(cfg->checks_index->digest_key));
+        free(cfg->checks_index);
+    }
+}
+
+const struct cfg_host *config_find_host(const struct config *cfg, const char *name)
+{
+    return cfg->checks_index ? strmap_get(&cfg->checks_index->hosts, name) : NULL;
+}
+
+const struct cfg_check *config_find_check(const struct config *cfg, const char *id)
+{
+    return cfg->checks_index ? strmap_get(&cfg->checks_index->checks, id) : NULL;
+}
+
+const struct cfg_heartbeat *config_find_heartbeat_key(const struct config *cfg, const char *key)
+{
+    char digest[2 * CK_DIGEST_BYTES + 1];
+    if (!cfg->checks_index)
+        return NULL;
+    ck_heartbeat_digest(cfg->checks_index, key, digest);
+    const struct cfg_heartbeat *hb = strmap_get(&cfg->checks_index->heartbeats, digest);
+    size_t len = strlen(key);
+    if (!hb || strlen(hb->key) != len || sodium_memcmp(hb->key, key, len) != 0)
+        return NULL;
+    return hb;
+}
+
+/* ---- Downtimes ---- */
+
+static void ck_downtimes(struct cfg_ctx *c, const json_t *root)
+{
+    /* Filled in once time zones and recurrence rules are available. */
+    (void)c;
+    (void)root;
+}

@@ -1,0 +1,109 @@
+/*
+ * config_int.h - helpers shared by the parts of the configuration validator.
+ *
+ * config.c validates the alerting half of the file (tokens, integrations,
+ * services, routes) and config_checks.c the monitoring half (hosts, checks,
+ * templates, heartbeats, downtimes, scheduler). Both read the same JSON tree
+ * with the same field readers, so that a bad duration or an unknown key is
+ * reported with the same words wherever it appears. Nothing here is part of
+ * Tocsin's interface outside src/config.
+ */
+#ifndef TOCSIN_CONFIG_INT_H
+#define TOCSIN_CONFIG_INT_H
+
+#include "config.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MIN_SECRET 16
+#define CFG_MAX_NAME   128
+
+/*
+ * What every reader needs: where messages go and how to name a position.
+ * config_checks.c makes one per host file, with that file's name and
+ * position table, so errors in hosts.csv point into hosts.csv.
+ */
+struct cfg_ctx {
+    const char *file;                 /* borrowed; FILE in messages */
+    const struct yaml_positions *pos; /* borrowed; NULL for API bodies */
+    struct cfg_errors *errs;          /* borrowed */
+    struct config *cfg;               /* the config being built */
+};
+
+/* Severity names in enum severity order; used by several sections. */
+extern const char *const cfg_severity_names[];
+
+/* Reports a problem with the node at path: at its mapping key when at_key
+ * (unknown and missing fields), otherwise at its value. */
+void cfg_err(struct cfg_ctx *c, const char *path, bool at_key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Same, for the field `key` of the object at objpath. */
+void cfg_err_field(struct cfg_ctx *c, const char *objpath, const char *key, bool at_key,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* "a mapping", "a list", ... for messages. */
+const char *cfg_type_name(const json_t *v);
+
+/* Reports every key of obj that is not in `allowed` (NULL-terminated). */
+void cfg_check_keys(struct cfg_ctx *c, const json_t *obj, const char *path,
+                    const char *const *allowed);
+
+/* A field that is absent or null counts as not given. */
+const json_t *cfg_field(const json_t *obj, const char *key);
+
+/*
+ * The field readers below share one convention: 1 when the field was read
+ * (into *out), 0 when absent (reported only if required), -1 when invalid
+ * (reported). Strings are borrowed from the tree.
+ */
+int cfg_string(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+               bool required, const char **out);
+int cfg_enum(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+             const char *const *names, int n, int *out);
+int cfg_integer(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                json_int_t min, json_int_t max, json_int_t *out);
+int cfg_bool(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key, bool *out);
+int cfg_duration(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                 int64_t *out);
+int cfg_list(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+             const json_t **out);
+int cfg_object(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+               const json_t **out);
+
+/* The required field "name": 1..128 bytes without control characters.
+ * Returns 0 with *out borrowed, or -1 after reporting. */
+int cfg_name(struct cfg_ctx *c, const json_t *obj, const char *path, const char **out);
+
+/* strdup that reports running out of memory. */
+char *cfg_strdup(struct cfg_ctx *c, const char *s);
+
+/* Reads a required secret, resolving "env:NAME"; a new string or NULL after
+ * reporting. The secret itself never appears in a message. */
+char *cfg_secret(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key);
+
+/* Records value in `seen`; reports a duplicate at the field's position. */
+void cfg_unique(struct cfg_ctx *c, json_t *seen, const char *path, const char *key,
+                const char *value, const char *what, bool secret);
+
+/* The list at `key` must hold mappings; cfg_items calls fn for each with its
+ * path and returns the list's length. */
+typedef void (*cfg_item_fn)(struct cfg_ctx *c, const json_t *item, const char *path, size_t i,
+                            json_t *seen, json_t *seen_secret);
+size_t cfg_items(struct cfg_ctx *c, const json_t *root, const char *key, cfg_item_fn fn);
+
+/* Allocates room (zeroed) for every entry of the list at root.key. */
+void *cfg_alloc_list(struct cfg_ctx *c, const json_t *root, const char *key, size_t size);
+
+/*
+ * config_checks.c: builds cfg->hosts, checks, heartbeats, downtimes and
+ * scheduler from the top-level keys of root, reporting every problem; and
+ * frees them with the private look-up indexes.
+ */
+void cfg_checks_build(struct cfg_ctx *c, const json_t *root);
+void cfg_checks_free(struct config *cfg);
+
+#endif
