@@ -333,6 +333,7 @@ int plugin_output_parse(const char *buf, size_t len, struct plugin_output *out)
     const char *bar;
     bool in_perf = false;
 
+    /* out is overwritten, not freed: the caller clears a previous result. */
     *out = (struct plugin_output){0};
     if (len == 0) {
         out->summary = strdup("");
