@@ -26,9 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Defined in range.c: scans one finite number, ',' or '.' as separator. */
-size_t range_scan_number(const char *s, size_t len, double *out);
-
 /* What parsing one perfdata item came to. */
 enum plugin_output_item {
     PLUGIN_OUTPUT_ITEM_OK,

@@ -90,13 +90,7 @@ static int range_number(const char *s, size_t n, double *out)
     return 0;
 }
 
-/*
- * Not declared in range.h (the contract is fixed); plugin_output.c declares
- * it too. Scans one number at the start of s and returns the bytes used, or
- * 0 when there is no finite number there.
- */
-size_t range_scan_number(const char *s, size_t len, double *out);
-
+/* Declared in range.h; the perfdata parser uses it too. */
 size_t range_scan_number(const char *s, size_t len, double *out)
 {
     size_t n = range_number_len(s, len);

@@ -33,6 +33,13 @@ int range_parse(const char *s, size_t len, struct range *r, char *err, size_t er
 /* True when value v is outside the OK part of the range (should alert). */
 bool range_alerts(const struct range *r, double v);
 
+/*
+ * Reads one number (sign, digits, decimal point or comma, exponent) from
+ * the start of s. Returns the bytes it used, or 0 when s holds no number
+ * (inf, nan and hex are refused). Shared with the perfdata parser.
+ */
+size_t range_scan_number(const char *s, size_t len, double *out);
+
 /* Writes the range back in plugin syntax ("10:20", "@~:5"); returns buf. */
 char *range_format(const struct range *r, char *buf, size_t size);
 
