@@ -67,7 +67,8 @@ int tz_days_in_month(int year, int month);
  * Parses a TZif image (versions 1-4, RFC 8536) held in memory; name is
  * recorded. Returns a new zone (the caller owns it; free with tz_free) or NULL
  * with a message in err. Used by tz_get and by the fuzzer. Leap-second
- * records are validated and ignored: Tocsin's clock is POSIX time.
+ * records are counted into the size check and otherwise skipped: Tocsin's
+ * clock is POSIX time.
  */
 struct tz *tz_parse(const char *name, const unsigned char *buf, size_t len, char *err,
                     size_t errlen);
