@@ -3,13 +3,16 @@
  */
 #include "base/clock.h"
 #include "base/log.h"
+#include "checks/checks.h"
 #include "cli/send_event.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "http/server.h"
 #include "store/store.h"
 
+#include <curl/curl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -48,7 +51,9 @@ static void usage_serve(FILE *f)
           "  --log-level LEVEL  debug, info, warn or error (default: from the config, info)\n"
           "\n"
           "Once ready it prints 'listening on http://HOST:PORT' on stdout. SIGTERM and SIGINT\n"
-          "stop it cleanly: requests in flight finish, queued events are committed.\n",
+          "stop it cleanly: requests in flight finish, queued events are committed. SIGHUP\n"
+          "(or POST /api/v1/-/reload) reloads the configuration; an invalid file is\n"
+          "reported and the running configuration stays.\n",
           f);
 }
 
@@ -91,6 +96,74 @@ static int cmd_check_config(int argc, char **argv)
     return 0;
 }
 
+/*
+ * What a reload needs. Configurations are shared read-only by every thread;
+ * a retired one is kept until the process ends, because handlers, the
+ * engine and the scheduler may still read the one they started with.
+ * Reloads are rare (a person or a deploy asks for one), so the cost is a
+ * few configurations' worth of memory.
+ */
+struct live {
+    const char *path;
+    struct engine *engine;
+    struct checks *checks;
+    pthread_mutex_t lock; /* one reload at a time */
+    struct config **retired;
+    size_t n_retired;
+};
+
+static int serve_reload(struct server_ctx *ctx, struct cfg_errors *errs)
+{
+    struct live *lv = ctx->reload_arg;
+    const struct config *old;
+    struct config *cfg;
+    struct config **nr;
+    int rc = 0;
+
+    pthread_mutex_lock(&lv->lock);
+    cfg = config_load_file(lv->path, errs);
+    if (!cfg) {
+        log_error("reload: %s is invalid (%zu problems); the running configuration stays",
+                  lv->path, errs->n);
+        for (size_t i = 0; i < errs->n; i++)
+            log_error("reload: %s", errs->msgs[i]);
+        pthread_mutex_unlock(&lv->lock);
+        return -1;
+    }
+    nr = realloc(lv->retired, (lv->n_retired + 1) * sizeof(*nr));
+    if (!nr) {
+        config_free(cfg);
+        cfg_errors_add(errs, "%s: out of memory", lv->path);
+        pthread_mutex_unlock(&lv->lock);
+        return -1;
+    }
+    lv->retired = nr;
+    old = atomic_load(&ctx->cfg);
+    if (strcmp(old->listen, cfg->listen) != 0 || strcmp(old->data_dir, cfg->data_dir) != 0)
+        log_warn("reload: listen and data_dir changes take effect at the next start");
+    /* The engine first (routes, integrations, downtimes), then the checks,
+     * then the handlers: a check result never meets an older route table. */
+    struct engine_cmd cmd = {.kind = CMD_RELOAD, .new_cfg = cfg, .actor = "reload"};
+    if (engine_submit(lv->engine, &cmd) != ENGINE_OK) {
+        cfg_errors_add(errs, "%s: the engine could not switch; try again", lv->path);
+        rc = -1;
+    } else if (checks_reload(lv->checks, cfg) != 0) {
+        cfg_errors_add(errs, "%s: the scheduler could not switch (out of memory)", lv->path);
+        rc = -1;
+    }
+    /* Once handed to the engine the config may be in use: it is retired,
+     * never freed, whatever happened. */
+    lv->retired[lv->n_retired++] = cfg;
+    if (rc == 0) {
+        atomic_store(&ctx->cfg, cfg);
+        log_threshold = cfg->log_level;
+        log_info("reload: %s: %zu hosts, %zu checks, %zu heartbeats", lv->path, cfg->n_hosts,
+                 cfg->n_checks, cfg->n_heartbeats);
+    }
+    pthread_mutex_unlock(&lv->lock);
+    return rc;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -102,6 +175,8 @@ static int cmd_serve(int argc, char **argv)
     struct config *cfg;
     struct store *store;
     struct engine *engine;
+    struct checks *checks;
+    struct live live = {0};
     struct http_server *http;
     struct server_ctx ctx = {0};
     char err[512], bound[128];
@@ -169,21 +244,47 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    engine = engine_start(cfg, store, err, sizeof(err));
-    if (!engine) {
+    /* The scheduler reads the stored check states before the engine
+     * thread owns the write connection. */
+    checks = checks_new(cfg, store, err, sizeof(err));
+    if (!checks) {
         fprintf(stderr, "tocsin serve: %s\n", err);
         store_close(store);
         config_free(cfg);
         return 1;
     }
+    engine = engine_start(cfg, store, err, sizeof(err));
+    if (!engine) {
+        fprintf(stderr, "tocsin serve: %s\n", err);
+        checks_stop(checks);
+        store_close(store);
+        config_free(cfg);
+        return 1;
+    }
+    if (checks_start(checks, engine) != 0) {
+        fprintf(stderr, "tocsin serve: cannot start the check scheduler\n");
+        engine_stop(engine);
+        checks_stop(checks);
+        store_close(store);
+        config_free(cfg);
+        return 1;
+    }
+    live.path = config_path;
+    live.engine = engine;
+    live.checks = checks;
+    pthread_mutex_init(&live.lock, NULL);
     atomic_store(&ctx.cfg, cfg);
     ctx.store = store;
     ctx.engine = engine;
+    ctx.checks = checks;
+    ctx.reload = config_path ? serve_reload : NULL;
+    ctx.reload_arg = &live;
     ctx.started_at_ms = clock_now_ms();
     http = http_start(&ctx, listen_addr ? listen_addr : cfg->listen, bound, sizeof(bound), err,
                       sizeof(err));
     if (!http) {
         fprintf(stderr, "tocsin serve: %s\n", err);
+        checks_stop(checks);
         engine_stop(engine);
         store_close(store);
         config_free(cfg);
@@ -199,8 +300,12 @@ static int cmd_serve(int argc, char **argv)
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_warn("SIGHUP: configuration reload is not supported yet; keeping the running "
-                     "configuration");
+            struct cfg_errors rerrs = {0};
+            if (!config_path)
+                log_warn("SIGHUP: no configuration file to reload");
+            else if (serve_reload(&ctx, &rerrs) == 0)
+                log_info("SIGHUP: configuration reloaded");
+            cfg_errors_free(&rerrs);
             continue;
         }
         break;
@@ -208,8 +313,13 @@ static int cmd_serve(int argc, char **argv)
     log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     ctx.ready = 0;
     http_stop(http);     /* in-flight requests finish */
+    checks_stop(checks); /* plugins are stopped; what they reported is sent */
     engine_stop(engine); /* the queue drains and commits */
     store_close(store);
+    for (size_t i = 0; i < live.n_retired; i++)
+        config_free(live.retired[i]);
+    free(live.retired);
+    pthread_mutex_destroy(&live.lock);
     config_free(cfg);
     log_info("stopped cleanly");
     return 0;
@@ -219,6 +329,11 @@ int main(int argc, char **argv)
 {
     if (sodium_init() < 0) {
         fprintf(stderr, "tocsin: libsodium failed to initialise\n");
+        return 1;
+    }
+    /* Once, before any thread: the http probes use libcurl. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "tocsin: libcurl failed to initialise\n");
         return 1;
     }
     if (argc < 2) {

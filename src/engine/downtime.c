@@ -300,6 +300,17 @@ int engine_downtime_validate(const json_t *spec, const struct config *cfg, char 
     return 0;
 }
 
+int engine_downtime_recur(const json_t *spec, const struct config *cfg, struct recur *out,
+                          char *err, size_t errlen)
+{
+    struct downtime_rec d;
+    if (downtime_from_json(spec, cfg, 0, &d, err, errlen))
+        return -1;
+    *out = d.recur;
+    downtime_rec_clear(&d);
+    return 0;
+}
+
 static int downtime_load_api(void *ctx, int64_t id, const char *spec)
 {
     struct engine_state *st = ctx;

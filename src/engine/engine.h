@@ -170,6 +170,10 @@ enum engine_status engine_submit_async(struct engine *e, struct engine_cmd *cmd,
 int engine_downtime_validate(const json_t *spec, const struct config *cfg, char *err,
                              size_t errlen);
 
+/* Same, and also gives the downtime's windows (recur.tz from tz_get). */
+int engine_downtime_recur(const json_t *spec, const struct config *cfg, struct recur *out,
+                          char *err, size_t errlen);
+
 /* Stops taking commands, drains the queue, commits, and joins the thread. */
 void engine_stop(struct engine *e);
 

@@ -34,6 +34,21 @@ void api_incident_note(struct http_req *req);
 void api_changes_list(struct http_req *req);
 void api_audit_list(struct http_req *req);
 
+/* api_checks.c */
+void api_hosts_list(struct http_req *req);
+void api_services_list(struct http_req *req);
+void api_service_get(struct http_req *req);
+void api_service_check_now(struct http_req *req);
+void api_check_results_post(struct http_req *req);
+void api_heartbeats_list(struct http_req *req);
+void api_heartbeat_ping(struct http_req *req);
+void api_heartbeat_start(struct http_req *req);
+void api_heartbeat_fail(struct http_req *req);
+void api_downtimes_list(struct http_req *req);
+void api_downtimes_post(struct http_req *req);
+void api_downtime_delete(struct http_req *req);
+void api_reload(struct http_req *req);
+
 /* auth.c */
 
 /* Checks the API token; returns it, or answers 401/403 and returns NULL. */

@@ -58,6 +58,22 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/incidents/{}/notes", api_incident_note},
     {"GET", "/api/v1/changes", api_changes_list},
     {"GET", "/api/v1/audit", api_audit_list},
+    {"GET", "/api/v1/hosts", api_hosts_list},
+    {"GET", "/api/v1/services", api_services_list},
+    {"GET", "/api/v1/services/{}", api_service_get},
+    {"POST", "/api/v1/services/{}/check-now", api_service_check_now},
+    {"POST", "/api/v1/check-results", api_check_results_post},
+    {"GET", "/api/v1/heartbeats", api_heartbeats_list},
+    {"GET", "/api/v1/heartbeats/{}", api_heartbeat_ping},
+    {"POST", "/api/v1/heartbeats/{}", api_heartbeat_ping},
+    {"GET", "/api/v1/heartbeats/{}/start", api_heartbeat_start},
+    {"POST", "/api/v1/heartbeats/{}/start", api_heartbeat_start},
+    {"GET", "/api/v1/heartbeats/{}/fail", api_heartbeat_fail},
+    {"POST", "/api/v1/heartbeats/{}/fail", api_heartbeat_fail},
+    {"GET", "/api/v1/downtimes", api_downtimes_list},
+    {"POST", "/api/v1/downtimes", api_downtimes_post},
+    {"DELETE", "/api/v1/downtimes/{}", api_downtime_delete},
+    {"POST", "/api/v1/-/reload", api_reload},
 };
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 
