@@ -11,7 +11,9 @@
  * child never blocks on a full pipe. At the timeout the whole process group
  * is killed. Every child is reaped: no zombies.
  *
- * THREAD SAFETY NOTES: not thread-safe; one runner per thread.
+ * THREAD SAFETY NOTES: not thread-safe; one runner per thread. The process
+ * must not set SIGCHLD to SIG_IGN or call waitpid(-1) anywhere: either reaps
+ * the runner's children behind its back and loses their exit status.
  */
 #ifndef TOCSIN_RUNNER_H
 #define TOCSIN_RUNNER_H
@@ -70,8 +72,11 @@ int runner_start(struct runner *r, char *const argv[], char *const envp[], int64
 /*
  * Starts a command line. Without shell metacharacters it is split into words
  * (single and double quotes and backslash escapes as the shell does) and run
- * directly; with any of |&;<>()$`*?[]{}~ or a newline it is run with
- * /bin/sh -c, as Nagios does. Same returns as runner_start.
+ * directly; with any unquoted |&;<>()$`*?[]{}~, a $ or ` inside double
+ * quotes, a newline, a word starting with # or a leading NAME=value it is run
+ * with /bin/sh -c, as Nagios does. Same returns as runner_start; an empty or
+ * unbalanced command line is delivered as RUNNER_SPAWN_FAILED (ENOENT,
+ * EINVAL).
  */
 int runner_start_command(struct runner *r, const char *command_line, char *const envp[],
                          int64_t timeout_ms, void *tag, int64_t now_ms);

@@ -1,0 +1,942 @@
+/*
+ * runner.c - runs Nagios-compatible plugins as child processes; see runner.h.
+ *
+ * Every child is started with posix_spawn, which glibc implements with
+ * CLONE_VFORK: no copy of our page tables, and an exec failure comes back
+ * synchronously as the return value instead of as a mysterious exit 127. The
+ * child gets its own process group (so a timeout can kill grandchildren too),
+ * an empty signal mask (the server blocks its termination signals in every
+ * thread for sigwait, and a mask survives exec), default dispositions for the
+ * signals plugins rely on, stdin from /dev/null, stdout and stderr on one
+ * pipe, and nothing else: every descriptor from 3 up is closed.
+ *
+ * Exits are noticed through a pidfd per child in the runner's epoll set, next
+ * to the output pipe, so there is no SIGCHLD handler and no signal to race
+ * with. A child is delivered when its pidfd fires: the pipe is drained without
+ * blocking and closed, so a grandchild that inherited the pipe cannot hold a
+ * result back. A pipe that reaches end-of-file first just waits for its pidfd.
+ *
+ * The per-run path is kept free of heap traffic once warm: slots (with their
+ * output buffers) are recycled through a free list, file actions are cached per
+ * pipe descriptor number, split command lines go into scratch buffers owned by
+ * the runner, and epoll events carry the slot index (plus a generation number,
+ * so an event for a slot that has since been recycled is recognised) instead of
+ * needing a lookup. Timeouts live in a binary min-heap.
+ */
+/* CMake defines this; the guard lets bench/runner_bench.c build the file
+ * standalone with a bare cc (pipe2, closefrom file actions). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define RUNNER_DEFAULT_OUTPUT (64 * 1024)
+#define RUNNER_FIRST_BUF      1024
+#define RUNNER_DISCARD        (64 * 1024)
+#define RUNNER_EVENTS         64
+/* Reads per readiness event, so one chatty plugin cannot starve the others. */
+#define RUNNER_READS_PER_EVENT 16
+/* Reads after exit: enough for a full pipe, bounded against a grandchild that
+ * keeps writing as fast as we read. */
+#define RUNNER_DRAIN_READS 64
+/* Descriptors above this get file actions built per run instead of cached. */
+#define RUNNER_FA_CACHE_MAX 4096
+
+/* epoll data: slot index and generation, plus which descriptor fired. */
+#define RUNNER_KIND_PIPE  0u
+#define RUNNER_KIND_PIDFD 1u
+#define RUNNER_EVENTFD    UINT64_MAX
+
+struct runner_slot {
+    void *tag;           /* the caller's, never dereferenced */
+    pid_t pid;           /* 0 while the slot is free */
+    int pidfd;           /* owned; -1 when closed */
+    int pipefd;          /* owned read end; -1 after end-of-file */
+    uint32_t idx;        /* position in runner.slots */
+    uint32_t gen;        /* bumped at every release */
+    uint32_t next_free;  /* free-list link */
+    size_t heap_pos;     /* index in runner.heap, SIZE_MAX when no timeout */
+    int64_t started_ms;  /* the caller's clock */
+    int64_t deadline_ms; /* the caller's clock */
+    int64_t start_ns;    /* CLOCK_MONOTONIC, for exec_ms */
+    bool timed_out;      /* we sent the SIGKILL */
+    bool truncated;
+    char *buf; /* owned, kept across runs; NUL-terminated when delivered */
+    size_t len, cap;
+};
+
+/* A spawn that failed for the plugin's sake, delivered at the next poll. */
+struct runner_failure {
+    void *tag;
+    int err;
+    int64_t started_ms;
+};
+
+/* Scratch space for splitting a command line without allocating per run. */
+struct runner_words {
+    char *chars; /* owned; the words, each NUL-terminated */
+    size_t chars_cap;
+    char **v; /* owned; pointers into chars, NULL-terminated */
+    size_t v_cap;
+    size_t argc;
+};
+
+struct runner {
+    int epfd;      /* owned */
+    int evfd;      /* owned eventfd: wakes the caller for queued failures */
+    bool ev_armed; /* evfd has been written and not yet read */
+    size_t max_output;
+    posix_spawnattr_t attr;
+    struct runner_slot **slots; /* owned array of owned slots; slots never move */
+    size_t nslots;
+    uint32_t free_head; /* UINT32_MAX when empty */
+    size_t active;
+    uint32_t *heap; /* owned; slot indices ordered by deadline, capacity nslots */
+    size_t heap_len;
+    struct runner_failure *pending; /* owned queue */
+    size_t npending, pending_cap;
+    posix_spawn_file_actions_t **fa; /* owned cache indexed by the pipe's write fd */
+    size_t fa_len;
+    struct runner_words words;
+    char discard[RUNNER_DISCARD]; /* output beyond max_output is read into this */
+};
+
+static int64_t runner_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t runner_ev_data(const struct runner_slot *s, unsigned kind)
+{
+    return (uint64_t)s->gen << 32 | (uint64_t)s->idx << 1 | kind;
+}
+
+/* ---- the timeout heap ---- */
+
+static void runner_heap_set(struct runner *r, size_t pos, uint32_t idx)
+{
+    r->heap[pos] = idx;
+    r->slots[idx]->heap_pos = pos;
+}
+
+static int64_t runner_heap_key(const struct runner *r, size_t pos)
+{
+    return r->slots[r->heap[pos]]->deadline_ms;
+}
+
+static void runner_heap_up(struct runner *r, size_t pos)
+{
+    uint32_t idx = r->heap[pos];
+    int64_t key = r->slots[idx]->deadline_ms;
+    while (pos > 0) {
+        size_t parent = (pos - 1) / 2;
+        if (runner_heap_key(r, parent) <= key)
+            break;
+        runner_heap_set(r, pos, r->heap[parent]);
+        pos = parent;
+    }
+    runner_heap_set(r, pos, idx);
+}
+
+static void runner_heap_down(struct runner *r, size_t pos)
+{
+    uint32_t idx = r->heap[pos];
+    int64_t key = r->slots[idx]->deadline_ms;
+    for (;;) {
+        size_t child = 2 * pos + 1;
+        if (child >= r->heap_len)
+            break;
+        if (child + 1 < r->heap_len && runner_heap_key(r, child + 1) < runner_heap_key(r, child))
+            child++;
+        if (runner_heap_key(r, child) >= key)
+            break;
+        runner_heap_set(r, pos, r->heap[child]);
+        pos = child;
+    }
+    runner_heap_set(r, pos, idx);
+}
+
+/* The heap's capacity equals the slot count, so a push cannot fail. */
+static void runner_heap_push(struct runner *r, struct runner_slot *s)
+{
+    r->heap[r->heap_len] = s->idx;
+    s->heap_pos = r->heap_len++;
+    runner_heap_up(r, s->heap_pos);
+}
+
+static void runner_heap_remove(struct runner *r, struct runner_slot *s)
+{
+    size_t pos = s->heap_pos;
+    s->heap_pos = SIZE_MAX;
+    r->heap_len--;
+    if (pos == r->heap_len)
+        return;
+    runner_heap_set(r, pos, r->heap[r->heap_len]);
+    /* The moved entry may belong above or below its new place. */
+    runner_heap_up(r, pos);
+    runner_heap_down(r, r->slots[r->heap[pos]]->heap_pos);
+}
+
+/* ---- slots ---- */
+
+/* Takes a free slot, growing the table (and the heap with it) when needed. */
+static struct runner_slot *runner_slot_get(struct runner *r)
+{
+    if (r->free_head == UINT32_MAX) {
+        size_t ncap = r->nslots ? r->nslots * 2 : 16;
+        if (ncap > UINT32_MAX / 2) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        struct runner_slot **ns = realloc(r->slots, ncap * sizeof(*ns));
+        if (!ns)
+            return NULL;
+        r->slots = ns;
+        uint32_t *nh = realloc(r->heap, ncap * sizeof(*nh));
+        if (!nh)
+            return NULL;
+        r->heap = nh;
+        /* Slots are allocated one at a time so that a failure part way leaves
+         * a consistent, merely smaller, table. */
+        for (size_t i = r->nslots; i < ncap; i++) {
+            struct runner_slot *s = calloc(1, sizeof(*s));
+            if (!s)
+                break;
+            s->idx = (uint32_t)i;
+            s->pidfd = -1;
+            s->pipefd = -1;
+            s->heap_pos = SIZE_MAX;
+            s->next_free = r->free_head;
+            r->free_head = s->idx;
+            r->slots[i] = s;
+            r->nslots++;
+        }
+        if (r->free_head == UINT32_MAX) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    struct runner_slot *s = r->slots[r->free_head];
+    r->free_head = s->next_free;
+    return s;
+}
+
+/* Returns a slot to the free list; its buffer is kept for the next run. */
+static void runner_slot_put(struct runner *r, struct runner_slot *s)
+{
+    if (s->heap_pos != SIZE_MAX)
+        runner_heap_remove(r, s);
+    s->pid = 0;
+    s->gen++;
+    s->tag = NULL;
+    s->next_free = r->free_head;
+    r->free_head = s->idx;
+}
+
+/* ---- output ---- */
+
+static void runner_close_pipe(struct runner_slot *s)
+{
+    if (s->pipefd >= 0) {
+        /* We hold the only descriptor for the read end, so closing it also
+         * takes it out of the epoll set. */
+        close(s->pipefd);
+        s->pipefd = -1;
+    }
+}
+
+/*
+ * Reads what the pipe holds, keeping up to max_output bytes. Stops at a short
+ * read (the pipe is empty for now; level-triggered epoll will say when there
+ * is more), at EAGAIN, or after max_reads reads. Closes the pipe at EOF.
+ */
+static void runner_read(struct runner *r, struct runner_slot *s, int max_reads)
+{
+    for (int i = 0; i < max_reads && s->pipefd >= 0; i++) {
+        char *dst;
+        size_t want;
+        if (s->len < r->max_output) {
+            if (s->cap - s->len < 2) {
+                size_t ncap = s->cap ? s->cap * 2 : RUNNER_FIRST_BUF;
+                if (ncap > r->max_output + 1)
+                    ncap = r->max_output + 1;
+                char *nb = realloc(s->buf, ncap);
+                if (nb) {
+                    s->buf = nb;
+                    s->cap = ncap;
+                }
+            }
+            if (s->cap - s->len >= 2) {
+                dst = s->buf + s->len;
+                want = s->cap - 1 - s->len;
+            } else {
+                /* Out of memory: keep what we have and discard the rest. */
+                dst = r->discard;
+                want = sizeof(r->discard);
+            }
+        } else {
+            dst = r->discard;
+            want = sizeof(r->discard);
+        }
+        ssize_t n = read(s->pipefd, dst, want);
+        if (n > 0) {
+            if (dst == r->discard)
+                s->truncated = true;
+            else
+                s->len += (size_t)n;
+            if ((size_t)n < want)
+                return;
+        } else if (n == 0) {
+            runner_close_pipe(s);
+        } else if (errno == EINTR) {
+            i--;
+        } else if (errno == EAGAIN) {
+            return;
+        } else {
+            runner_close_pipe(s);
+        }
+    }
+}
+
+/* ---- delivery ---- */
+
+static void runner_fill_status(struct runner_result *res, int status)
+{
+    if (WIFEXITED(status)) {
+        res->end = RUNNER_EXITED;
+        res->exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        res->end = RUNNER_SIGNALED;
+        res->term_signal = WTERMSIG(status);
+    }
+}
+
+/*
+ * Reaps a child whose pidfd fired and delivers it. Returns 1 when delivered,
+ * 0 when the child turned out not to have exited yet.
+ */
+static int runner_reap(struct runner *r, struct runner_slot *s, runner_done_fn done, void *ctx)
+{
+    int status = 0;
+    pid_t w;
+    do
+        w = waitpid(s->pid, &status, WNOHANG);
+    while (w < 0 && errno == EINTR);
+    if (w == 0)
+        return 0;
+    int64_t end_ns = runner_mono_ns();
+
+    struct runner_result res = {.tag = s->tag, .started_ms = s->started_ms};
+    if (w < 0) {
+        /* ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN, or a
+         * waitpid(-1) elsewhere in the process). The status is lost. */
+        res.end = RUNNER_SIGNALED;
+    } else {
+        runner_fill_status(&res, status);
+    }
+    if (s->timed_out)
+        res.end = RUNNER_TIMED_OUT;
+
+    /* Everything the child wrote is in the pipe now. A grandchild may still
+     * hold the write end, so read only what is there and stop waiting. */
+    runner_read(r, s, RUNNER_DRAIN_READS);
+    runner_close_pipe(s);
+    close(s->pidfd);
+    s->pidfd = -1;
+
+    if (s->buf) {
+        s->buf[s->len] = '\0';
+        res.output = s->buf;
+    } else {
+        res.output = "";
+    }
+    res.output_len = s->len;
+    res.truncated = s->truncated;
+    res.exec_ms = (end_ns - s->start_ns) / 1000000;
+
+    r->active--;
+    /* Leave the timeout heap before the callback, which may start another
+     * child and must not see this one's deadline. The slot itself stays
+     * claimed until the callback returns, since output points into it. */
+    if (s->heap_pos != SIZE_MAX)
+        runner_heap_remove(r, s);
+    done(ctx, &res);
+    runner_slot_put(r, s);
+    return 1;
+}
+
+/* Delivers spawn failures queued before this poll; returns how many. */
+static int runner_deliver_failures(struct runner *r, runner_done_fn done, void *ctx)
+{
+    if (r->ev_armed) {
+        uint64_t v;
+        if (read(r->evfd, &v, sizeof(v)) < 0) {
+            /* EAGAIN only: the counter was already zero. */
+        }
+        r->ev_armed = false;
+    }
+    /* Failures queued by callbacks during this loop wait for the next poll,
+     * which the eventfd they re-arm will announce. */
+    size_t n = r->npending;
+    for (size_t i = 0; i < n; i++) {
+        struct runner_failure f = r->pending[i];
+        struct runner_result res = {.tag = f.tag,
+                                    .end = RUNNER_SPAWN_FAILED,
+                                    .spawn_errno = f.err,
+                                    .output = "",
+                                    .started_ms = f.started_ms};
+        done(ctx, &res);
+    }
+    r->npending -= n;
+    memmove(r->pending, r->pending + n, r->npending * sizeof(*r->pending));
+    return (int)n;
+}
+
+/* Queues a failure for the next poll. Returns -1 (errno ENOMEM) if it cannot. */
+static int runner_queue_failure(struct runner *r, void *tag, int err, int64_t now_ms)
+{
+    if (r->npending == r->pending_cap) {
+        size_t ncap = r->pending_cap ? r->pending_cap * 2 : 8;
+        struct runner_failure *np = realloc(r->pending, ncap * sizeof(*np));
+        if (!np)
+            return -1;
+        r->pending = np;
+        r->pending_cap = ncap;
+    }
+    r->pending[r->npending++] = (struct runner_failure){tag, err, now_ms};
+    if (!r->ev_armed) {
+        uint64_t one = 1;
+        if (write(r->evfd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+            r->ev_armed = true;
+    }
+    return 0;
+}
+
+/* ---- spawning ---- */
+
+/* Errors that retrying later may cure; everything else is the plugin's. */
+static bool runner_resource_error(int err)
+{
+    return err == EMFILE || err == ENFILE || err == EAGAIN || err == ENOMEM;
+}
+
+/*
+ * File actions for a pipe whose write end is wfd: /dev/null on 0, the pipe
+ * on 1 and 2, everything else closed. They depend only on wfd, so they are
+ * built once per descriptor number. *owned is set when the caller must
+ * destroy and free the result (wfd beyond the cache).
+ */
+static posix_spawn_file_actions_t *runner_file_actions(struct runner *r, int wfd, bool *owned)
+{
+    *owned = false;
+    if ((size_t)wfd < r->fa_len && r->fa[wfd])
+        return r->fa[wfd];
+    posix_spawn_file_actions_t *fa = malloc(sizeof(*fa));
+    if (!fa)
+        return NULL;
+    if (posix_spawn_file_actions_init(fa) != 0) {
+        free(fa);
+        errno = ENOMEM;
+        return NULL;
+    }
+    int err = posix_spawn_file_actions_adddup2(fa, wfd, 1);
+    if (!err)
+        err = posix_spawn_file_actions_adddup2(fa, wfd, 2);
+    if (!err)
+        err = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+    if (!err)
+        err = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+    if (err) {
+        posix_spawn_file_actions_destroy(fa);
+        free(fa);
+        errno = err;
+        return NULL;
+    }
+    if (wfd < RUNNER_FA_CACHE_MAX) {
+        if ((size_t)wfd >= r->fa_len) {
+            size_t nlen = (size_t)wfd + 16;
+            posix_spawn_file_actions_t **nf = realloc(r->fa, nlen * sizeof(*nf));
+            if (nf) {
+                memset(nf + r->fa_len, 0, (nlen - r->fa_len) * sizeof(*nf));
+                r->fa = nf;
+                r->fa_len = nlen;
+            }
+        }
+        if ((size_t)wfd < r->fa_len) {
+            r->fa[wfd] = fa;
+            return fa;
+        }
+    }
+    *owned = true;
+    return fa;
+}
+
+/*
+ * Moves a pipe descriptor that landed on 0, 1 or 2 (a server started with
+ * those closed) above them, where the file actions cannot clobber it.
+ */
+static int runner_lift_fd(int *fd)
+{
+    if (*fd > 2)
+        return 0;
+    int nfd = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (nfd < 0)
+        return -1;
+    close(*fd);
+    *fd = nfd;
+    return 0;
+}
+
+/* Kills and reaps a child we cannot track, for error paths after spawn. */
+static void runner_kill_now(pid_t pid)
+{
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+}
+
+int runner_start(struct runner *r, char *const argv[], char *const envp[], int64_t timeout_ms,
+                 void *tag, int64_t now_ms)
+{
+    if (!argv || !argv[0] || !argv[0][0])
+        return runner_queue_failure(r, tag, argv && argv[0] ? ENOENT : EINVAL, now_ms);
+
+    struct runner_slot *s = runner_slot_get(r);
+    if (!s)
+        return -1;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        goto fail_slot;
+    if (runner_lift_fd(&p[0]) != 0 || runner_lift_fd(&p[1]) != 0)
+        goto fail_pipe;
+    /* Only our end is non-blocking: plugins expect an ordinary blocking
+     * stdout, and O_NONBLOCK lives on the open file description. */
+    if (fcntl(p[0], F_SETFL, O_NONBLOCK) != 0)
+        goto fail_pipe;
+    bool fa_owned;
+    posix_spawn_file_actions_t *fa = runner_file_actions(r, p[1], &fa_owned);
+    if (!fa)
+        goto fail_pipe;
+
+    s->start_ns = runner_mono_ns();
+    pid_t pid;
+    char *const *env = envp ? envp : environ;
+    int err = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], fa, &r->attr, argv, env)
+                                   : posix_spawnp(&pid, argv[0], fa, &r->attr, argv, env);
+    if (fa_owned) {
+        posix_spawn_file_actions_destroy(fa);
+        free(fa);
+    }
+    close(p[1]);
+    if (err) {
+        close(p[0]);
+        runner_slot_put(r, s);
+        if (runner_resource_error(err)) {
+            errno = err;
+            return -1;
+        }
+        return runner_queue_failure(r, tag, err, now_ms);
+    }
+
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0)
+        goto fail_child;
+    struct epoll_event ev = {.events = EPOLLIN};
+    s->pidfd = pidfd;
+    s->pipefd = p[0];
+    ev.data.u64 = runner_ev_data(s, RUNNER_KIND_PIPE);
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, p[0], &ev) != 0)
+        goto fail_child;
+    ev.data.u64 = runner_ev_data(s, RUNNER_KIND_PIDFD);
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, pidfd, &ev) != 0)
+        goto fail_child;
+
+    s->pid = pid;
+    s->tag = tag;
+    s->started_ms = now_ms;
+    s->timed_out = false;
+    s->truncated = false;
+    s->len = 0;
+    if (timeout_ms > 0) {
+        s->deadline_ms = now_ms + timeout_ms;
+        runner_heap_push(r, s);
+    }
+    r->active++;
+    return 0;
+
+fail_child:
+    /* The child is running but cannot be watched; better to kill it now
+     * than to leak it, and report the resource shortage. */
+    err = errno;
+    runner_kill_now(pid);
+    if (s->pidfd >= 0)
+        close(s->pidfd);
+    s->pidfd = -1;
+    s->pipefd = -1;
+    close(p[0]);
+    runner_slot_put(r, s);
+    errno = err;
+    return -1;
+fail_pipe:
+    err = errno;
+    close(p[0]);
+    close(p[1]);
+    errno = err;
+fail_slot:
+    err = errno;
+    runner_slot_put(r, s);
+    errno = err;
+    return -1;
+}
+
+/* ---- splitting command lines ---- */
+
+/* Characters that make a command line need the shell when unquoted. */
+static bool runner_metachar(char c)
+{
+    return c && strchr("|&;<>()$`*?[]{}~", c) != NULL;
+}
+
+static bool runner_name_char(char c, bool first)
+{
+    return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (!first && c >= '0' && c <= '9');
+}
+
+/*
+ * Splits cmd into w (reusing its buffers). Returns 1 when it can run
+ * directly, 0 when it needs the shell, -1 on unbalanced quotes and -2 when
+ * out of memory.
+ *
+ * Quoted metacharacters are literal to the shell too, so only unquoted ones
+ * (and $ or ` inside double quotes, which the shell expands) send a command
+ * to /bin/sh; so do a newline anywhere, a # starting a word (a comment) and a
+ * leading NAME=value (an environment assignment), which exec would misread.
+ */
+static int runner_split_into(const char *cmd, struct runner_words *w)
+{
+    if (strchr(cmd, '\n'))
+        return 0;
+    size_t len = strlen(cmd);
+    if (w->chars_cap < len + 1) {
+        char *nc = realloc(w->chars, len + 1);
+        if (!nc)
+            return -2;
+        w->chars = nc;
+        w->chars_cap = len + 1;
+    }
+    char *out = w->chars;
+    w->argc = 0;
+    const char *p = cmd;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        if (*p == '#')
+            return 0;
+        char *word = out;
+        /* Whether the word so far is an unquoted shell name, which an '='
+         * would turn into an assignment when it is the first word. */
+        bool name = w->argc == 0;
+        while (*p && *p != ' ' && *p != '\t') {
+            char c = *p++;
+            if (c == '\'') {
+                name = false;
+                while (*p != '\'') {
+                    if (!*p)
+                        return -1;
+                    *out++ = *p++;
+                }
+                p++;
+            } else if (c == '"') {
+                name = false;
+                while (*p != '"') {
+                    if (!*p)
+                        return -1;
+                    if (*p == '$' || *p == '`')
+                        return 0;
+                    if (*p == '\\' && p[1] && strchr("\"\\$`", p[1]))
+                        p++;
+                    *out++ = *p++;
+                }
+                p++;
+            } else if (c == '\\') {
+                name = false;
+                /* A trailing backslash stays literal, as in sh. */
+                *out++ = *p ? *p++ : '\\';
+            } else if (runner_metachar(c)) {
+                return 0;
+            } else if (c == '=' && name && out > word) {
+                return 0;
+            } else {
+                if (name && !runner_name_char(c, out == word))
+                    name = false;
+                *out++ = c;
+            }
+        }
+        *out++ = '\0';
+        if (w->argc + 2 > w->v_cap) {
+            size_t ncap = w->v_cap ? w->v_cap * 2 : 16;
+            char **nv = realloc(w->v, ncap * sizeof(*nv));
+            if (!nv)
+                return -2;
+            w->v = nv;
+            w->v_cap = ncap;
+        }
+        w->v[w->argc++] = word;
+    }
+    if (w->v_cap == 0) {
+        w->v = malloc(16 * sizeof(*w->v));
+        if (!w->v)
+            return -2;
+        w->v_cap = 16;
+    }
+    w->v[w->argc] = NULL;
+    return 1;
+}
+
+static void runner_words_free(struct runner_words *w)
+{
+    free(w->chars);
+    free(w->v);
+}
+
+int runner_split(const char *command_line, char ***argv)
+{
+    struct runner_words w = {0};
+    int rc = runner_split_into(command_line, &w);
+    if (rc < 0)
+        rc = -1;
+    if (rc == 1) {
+        /* One block: the pointer array followed by the strings, so that
+         * runner_argv_free is a single free. */
+        size_t chars = 0;
+        for (size_t i = 0; i < w.argc; i++)
+            chars += strlen(w.v[i]) + 1;
+        char **v = malloc((w.argc + 1) * sizeof(*v) + chars);
+        if (!v) {
+            rc = -1;
+        } else {
+            char *dst = (char *)(v + w.argc + 1);
+            for (size_t i = 0; i < w.argc; i++) {
+                size_t n = strlen(w.v[i]) + 1;
+                memcpy(dst, w.v[i], n);
+                v[i] = dst;
+                dst += n;
+            }
+            v[w.argc] = NULL;
+            *argv = v;
+        }
+    }
+    runner_words_free(&w);
+    return rc;
+}
+
+void runner_argv_free(char **argv)
+{
+    free(argv);
+}
+
+int runner_start_command(struct runner *r, const char *command_line, char *const envp[],
+                         int64_t timeout_ms, void *tag, int64_t now_ms)
+{
+    int rc = runner_split_into(command_line, &r->words);
+    if (rc == -2) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (rc < 0) {
+        /* Unbalanced quotes: a configuration error, reported like a missing
+         * plugin so the check shows it instead of being retried forever. */
+        return runner_queue_failure(r, tag, EINVAL, now_ms);
+    }
+    if (rc == 1) {
+        if (r->words.argc == 0)
+            return runner_queue_failure(r, tag, ENOENT, now_ms);
+        return runner_start(r, r->words.v, envp, timeout_ms, tag, now_ms);
+    }
+    /* posix_spawn does not write to argv; the casts only drop const. */
+    char *const sh[] = {(char *)"/bin/sh", (char *)"-c", (char *)command_line, NULL};
+    return runner_start(r, sh, envp, timeout_ms, tag, now_ms);
+}
+
+/* ---- the runner ---- */
+
+struct runner *runner_new(size_t max_output)
+{
+    /* Refuse early on a kernel without pidfd_open (before 5.3) rather than
+     * failing at the first plugin. */
+    int probe = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (probe < 0)
+        return NULL;
+    close(probe);
+
+    struct runner *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->max_output = max_output ? max_output : RUNNER_DEFAULT_OUTPUT;
+    r->free_head = UINT32_MAX;
+    r->evfd = -1;
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (r->epfd < 0)
+        goto fail;
+    r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (r->evfd < 0)
+        goto fail;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = RUNNER_EVENTFD};
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->evfd, &ev) != 0)
+        goto fail;
+
+    int err = posix_spawnattr_init(&r->attr);
+    if (err) {
+        errno = err;
+        goto fail;
+    }
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigemptyset(&def);
+    /* Ignored dispositions survive exec; a plugin expects the defaults. */
+    static const int defaults[] = {SIGPIPE, SIGTERM, SIGINT,  SIGHUP,  SIGQUIT, SIGCHLD, SIGALRM,
+                                   SIGUSR1, SIGUSR2, SIGXFSZ, SIGTSTP, SIGTTIN, SIGTTOU};
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        sigaddset(&def, defaults[i]);
+    err = posix_spawnattr_setflags(&r->attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                 POSIX_SPAWN_SETSIGDEF);
+    if (!err)
+        err = posix_spawnattr_setpgroup(&r->attr, 0);
+    if (!err)
+        err = posix_spawnattr_setsigmask(&r->attr, &none);
+    if (!err)
+        err = posix_spawnattr_setsigdefault(&r->attr, &def);
+    if (err) {
+        posix_spawnattr_destroy(&r->attr);
+        errno = err;
+        goto fail;
+    }
+    return r;
+
+fail:
+    err = errno;
+    if (r->evfd >= 0)
+        close(r->evfd);
+    if (r->epfd >= 0)
+        close(r->epfd);
+    free(r);
+    errno = err;
+    return NULL;
+}
+
+void runner_free(struct runner *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nslots; i++) {
+        struct runner_slot *s = r->slots[i];
+        if (s->pid > 0)
+            runner_kill_now(s->pid);
+        if (s->pidfd >= 0)
+            close(s->pidfd);
+        runner_close_pipe(s);
+        free(s->buf);
+        free(s);
+    }
+    free(r->slots);
+    free(r->heap);
+    free(r->pending);
+    for (size_t i = 0; i < r->fa_len; i++) {
+        if (r->fa[i]) {
+            posix_spawn_file_actions_destroy(r->fa[i]);
+            free(r->fa[i]);
+        }
+    }
+    free(r->fa);
+    runner_words_free(&r->words);
+    posix_spawnattr_destroy(&r->attr);
+    close(r->evfd);
+    close(r->epfd);
+    free(r);
+}
+
+int runner_fd(const struct runner *r)
+{
+    return r->epfd;
+}
+
+size_t runner_active(const struct runner *r)
+{
+    return r->active;
+}
+
+int runner_poll(struct runner *r, int64_t now_ms, runner_done_fn done, void *ctx)
+{
+    int delivered = 0;
+    if (r->npending || r->ev_armed)
+        delivered += runner_deliver_failures(r, done, ctx);
+
+    struct epoll_event evs[RUNNER_EVENTS];
+    for (;;) {
+        int n = epoll_wait(r->epfd, evs, RUNNER_EVENTS, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            uint64_t d = evs[i].data.u64;
+            if (d == RUNNER_EVENTFD)
+                continue; /* handled above; failures queued since wait for the next poll */
+            uint32_t idx = (uint32_t)(d & UINT32_MAX) >> 1;
+            uint32_t gen = (uint32_t)(d >> 32);
+            if (idx >= r->nslots)
+                continue;
+            struct runner_slot *s = r->slots[idx];
+            /* A callback earlier in this batch may have finished and even
+             * reused the slot; the generation tells. */
+            if (s->gen != gen || s->pid == 0)
+                continue;
+            if ((d & 1) == RUNNER_KIND_PIDFD)
+                delivered += runner_reap(r, s, done, ctx);
+            else
+                runner_read(r, s, RUNNER_READS_PER_EVENT);
+        }
+        if (n < RUNNER_EVENTS)
+            break;
+    }
+
+    /* Kill the groups whose time is up. Their pidfds fire once they are
+     * dead, and the next poll delivers them as timed out. */
+    while (r->heap_len && r->slots[r->heap[0]]->deadline_ms <= now_ms) {
+        struct runner_slot *s = r->slots[r->heap[0]];
+        runner_heap_remove(r, s);
+        s->timed_out = true;
+        kill(-s->pid, SIGKILL);
+    }
+    return delivered;
+}
+
+int64_t runner_next_timeout(const struct runner *r, int64_t now_ms)
+{
+    if (r->npending)
+        return 0;
+    if (!r->heap_len)
+        return -1;
+    int64_t left = r->slots[r->heap[0]]->deadline_ms - now_ms;
+    return left > 0 ? left : 0;
+}
