@@ -46,8 +46,9 @@ struct probe_http_spec {
 struct probe_result {
     void *tag;
     int state;          /* 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (plugin semantics) */
-    const char *output; /* one line, then " | " perfdata in plugin syntax, e.g.
-                           "HTTP OK: 200 in 0.004 s, 512 bytes | time=0.004s;;;0 size=512B" */
+    const char *output; /* one line, then '|' and perfdata in plugin syntax, e.g.
+                           "HTTP OK: HTTP/1.1 200 OK - 512 bytes in 0.004 second response
+                           time |time=0.004000s;;;0.000000 size=512B;;;0" (one line) */
     size_t output_len;
     int64_t started_ms;
     int64_t exec_ms; /* connect-to-finish wall time */
