@@ -123,8 +123,8 @@ static int serve_reload(struct server_ctx *ctx, struct cfg_errors *errs)
     pthread_mutex_lock(&lv->lock);
     cfg = config_load_file(lv->path, errs);
     if (!cfg) {
-        log_error("reload: %s is invalid (%zu problems); the running configuration stays",
-                  lv->path, errs->n);
+        log_error("reload: %s is invalid (%zu problems); the running configuration stays", lv->path,
+                  errs->n);
         for (size_t i = 0; i < errs->n; i++)
             log_error("reload: %s", errs->msgs[i]);
         pthread_mutex_unlock(&lv->lock);

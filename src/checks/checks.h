@@ -36,8 +36,7 @@ struct checks;
  * store's write connection). cfg, store and engine are borrowed. Returns
  * NULL with a message in err on failure.
  */
-struct checks *checks_new(const struct config *cfg, struct store *store, char *err,
-                          size_t errlen);
+struct checks *checks_new(const struct config *cfg, struct store *store, char *err, size_t errlen);
 
 /* Starts the scheduler thread, which reports to engine. 0 or -1. */
 int checks_start(struct checks *c, struct engine *engine);
@@ -66,9 +65,9 @@ enum checks_status {
 /* A passive check result as POST /api/v1/check-results takes it. */
 struct passive_result {
     const char *host;
-    const char *service; /* check name; NULL or "" for the host itself */
-    int status;          /* 0..3 */
-    const char *output;  /* plugin-style text; may contain "|" perfdata */
+    const char *service;  /* check name; NULL or "" for the host itself */
+    int status;           /* 0..3 */
+    const char *output;   /* plugin-style text; may contain "|" perfdata */
     const char *perfdata; /* extra perfdata text, or NULL */
 };
 

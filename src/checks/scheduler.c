@@ -43,8 +43,8 @@ extern char **environ;
 #define N_BOUNDS           21
 
 static const double checks_bounds[N_BOUNDS] = {0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01,
-                                               0.0125, 0.016, 0.02,  0.025, 0.035, 0.05,  0.075,
-                                               0.1,    0.25,  0.5,   1,     2.5,   5,     10};
+                                               0.0125, 0.016, 0.02,  0.025, 0.035, 0.05,   0.075,
+                                               0.1,    0.25,  0.5,   1,     2.5,   5,      10};
 
 enum item_kind { ITEM_CHECK = 0, ITEM_HEARTBEAT = 1 };
 enum heap_id { HEAP_CMD = 0, HEAP_PROBE = 1, HEAP_TIMER = 2, N_HEAPS = 3 };
@@ -158,8 +158,8 @@ struct checks {
     const struct config *cfg; /* borrowed; the current one */
     struct store *store;
     struct engine *engine;
-    pthread_mutex_t lock; /* guards the maps and every rt's state (API reads) */
-    struct strmap by_id;  /* id -> struct check_rt */
+    pthread_mutex_t lock;  /* guards the maps and every rt's state (API reads) */
+    struct strmap by_id;   /* id -> struct check_rt */
     struct check_rt **rts; /* owned array, in config order */
     size_t n_rts;
     struct check_rt **orphans; /* owned array */
@@ -390,9 +390,8 @@ static int checks_link(struct checks *c)
                 return -1;
             for (size_t p = 0; p < host->n_parents; p++) {
                 const struct cfg_host *ph = config_find_host(cfg, host->parents[p]);
-                struct check_rt *prt = ph && ph->check >= 0
-                                           ? strmap_get(&c->by_id, cfg->checks[ph->check].id)
-                                           : NULL;
+                struct check_rt *prt =
+                    ph && ph->check >= 0 ? strmap_get(&c->by_id, cfg->checks[ph->check].id) : NULL;
                 if (!prt) {
                     rt->n_parents_unchecked++;
                     continue;
@@ -425,7 +424,8 @@ static int checks_link(struct checks *c)
                     continue;
                 if (g == rt->n_groups)
                     rt->n_groups++;
-                struct check_rt **nv = realloc(rt->groups[g].v, (rt->groups[g].n + 1) * sizeof(*nv));
+                struct check_rt **nv =
+                    realloc(rt->groups[g].v, (rt->groups[g].n + 1) * sizeof(*nv));
                 if (!nv) {
                     free(gidx);
                     return -1;
@@ -710,13 +710,19 @@ static size_t checks_first_line(const char *out, size_t max)
 }
 
 /* Adds an event to r that tells the engine the check's alert state. */
-static int checks_event(struct checks *c, struct check_report *r, struct check_rt *rt,
-                        bool firing, int64_t now)
+static int checks_event(struct checks *c, struct check_report *r, struct check_rt *rt, bool firing,
+                        int64_t now)
 {
     struct event *ev = &r->ev;
     const struct cfg_check *def = rt->def;
     char summary[EVENT_MAX_SUMMARY];
     size_t fl = checks_first_line(rt->output, 700);
+    /* The summary is the status line without its perfdata. */
+    const char *bar = rt->output ? memchr(rt->output, '|', fl) : NULL;
+    if (bar)
+        fl = (size_t)(bar - rt->output);
+    while (fl > 0 && rt->output[fl - 1] == ' ')
+        fl--;
     (void)c;
     memset(ev, 0, sizeof(*ev));
     ev->action = firing ? EVENT_TRIGGER : EVENT_RESOLVE;
@@ -731,11 +737,10 @@ static int checks_event(struct checks *c, struct check_report *r, struct check_r
         if (labels_set(&ev->labels, def->labels.v[i].name, def->labels.v[i].value))
             return -1;
     }
-    ev->details = json_pack("{ss ss si si ss* ss* ss*}", "state",
-                            checks_state_name(rt, rt->st.hard_state), "state_type",
-                            state_type_name(rt->st.state_type), "attempt", rt->st.attempt,
-                            "max_attempts", rt->pol.max_attempts, "output", rt->output, "notes",
-                            def->notes, "runbook", def->runbook);
+    ev->details = json_pack(
+        "{ss ss si si ss* ss* ss*}", "state", checks_state_name(rt, rt->st.hard_state),
+        "state_type", state_type_name(rt->st.state_type), "attempt", rt->st.attempt, "max_attempts",
+        rt->pol.max_attempts, "output", rt->output, "notes", def->notes, "runbook", def->runbook);
     if (def->runbook)
         ev->links = json_pack("[{ss ss}]", "href", def->runbook, "text", "runbook");
     if (firing && rt->unreach) {
@@ -756,8 +761,8 @@ static int checks_event(struct checks *c, struct check_report *r, struct check_r
 }
 
 /* Fills r's state row from rt (strings owned by the pending batch). */
-static void checks_row(struct checks *c, struct check_report *r, struct check_rt *rt,
-                       bool history, bool hard_change)
+static void checks_row(struct checks *c, struct check_report *r, struct check_rt *rt, bool history,
+                       bool hard_change)
 {
     struct batch *b = c->pending;
     r->has_row = true;
@@ -942,8 +947,8 @@ static void checks_runner_done(void *ctx, const struct runner_result *res)
         status = res->exit_code;
         if (status < 0 || status > 3) {
             /* The plugin contract: anything else is UNKNOWN. Say why. */
-            snprintf(buf, sizeof(buf), "UNKNOWN: plugin exited with code %d: %.*s",
-                     res->exit_code, (int)checks_first_line(out, 300), out ? out : "");
+            snprintf(buf, sizeof(buf), "UNKNOWN: plugin exited with code %d: %.*s", res->exit_code,
+                     (int)checks_first_line(out, 300), out ? out : "");
             out = buf;
             len = strlen(buf);
             status = CHECK_UNKNOWN;
@@ -963,8 +968,7 @@ static void checks_runner_done(void *ctx, const struct runner_result *res)
         status = CHECK_UNKNOWN;
         break;
     default:
-        snprintf(buf, sizeof(buf), "UNKNOWN: cannot run %s: %s",
-                 rt->argv ? rt->argv[0] : "/bin/sh",
+        snprintf(buf, sizeof(buf), "UNKNOWN: cannot run %s: %s", rt->argv ? rt->argv[0] : "/bin/sh",
                  res->spawn_errno == ENOENT   ? "no such file"
                  : res->spawn_errno == EACCES ? "not executable (permission denied)"
                                               : strerror(res->spawn_errno));
@@ -1001,8 +1005,8 @@ static void checks_probe_done(void *ctx, const struct probe_result *res)
     if (rt->orphan)
         return;
     pthread_mutex_lock(&c->lock);
-    if (checks_apply(c, rt, res->state, res->output ? res->output : "", res->output_len, now,
-                     NULL, false))
+    if (checks_apply(c, rt, res->state, res->output ? res->output : "", res->output_len, now, NULL,
+                     false))
         log_error("checks: out of memory applying a result of %s", rt->id);
     checks_schedule_next(c, rt, now);
     pthread_mutex_unlock(&c->lock);
@@ -1016,8 +1020,7 @@ static int checks_start_one(struct checks *c, struct check_rt *rt, int64_t now)
         if (rt->argv)
             rc = runner_start(c->runner, rt->argv, rt->envp, def->timeout_ms, rt, now);
         else
-            rc = runner_start_command(c->runner, def->command, rt->envp, def->timeout_ms, rt,
-                                      now);
+            rc = runner_start_command(c->runner, def->command, rt->envp, def->timeout_ms, rt, now);
     } else if (def->type == CHECK_TYPE_TCP) {
         struct probe_tcp_spec s = {
             .host = def->address,
@@ -1448,8 +1451,7 @@ static int checks_load_hb(void *ctx, const struct store_heartbeat_row *r)
     return 0;
 }
 
-struct checks *checks_new(const struct config *cfg, struct store *store, char *err,
-                          size_t errlen)
+struct checks *checks_new(const struct config *cfg, struct store *store, char *err, size_t errlen)
 {
     struct checks *c = calloc(1, sizeof(*c));
     int64_t now = clock_now_ms();
@@ -1644,9 +1646,8 @@ static int64_t checks_min_wait(int64_t a, int64_t b)
 static void *checks_main(void *arg)
 {
     struct checks *c = arg;
-    size_t max_cmd = (size_t)(c->cfg->scheduler.max_concurrent > 0
-                                  ? c->cfg->scheduler.max_concurrent
-                                  : 8);
+    size_t max_cmd =
+        (size_t)(c->cfg->scheduler.max_concurrent > 0 ? c->cfg->scheduler.max_concurrent : 8);
     size_t max_probe =
         (size_t)(c->cfg->scheduler.max_probes > 0 ? c->cfg->scheduler.max_probes : 1000);
     pthread_setname_np(pthread_self(), "tocsin-checks");
@@ -1661,8 +1662,8 @@ static void *checks_main(void *arg)
         checks_take_inbox(c, now);
         if (stop)
             break;
-        max_cmd = (size_t)(c->cfg->scheduler.max_concurrent > 0 ? c->cfg->scheduler.max_concurrent
-                                                                 : 8);
+        max_cmd =
+            (size_t)(c->cfg->scheduler.max_concurrent > 0 ? c->cfg->scheduler.max_concurrent : 8);
         max_probe =
             (size_t)(c->cfg->scheduler.max_probes > 0 ? c->cfg->scheduler.max_probes : 1000);
         checks_run_due(c, HEAP_CMD, max_cmd, now);
@@ -1674,7 +1675,7 @@ static void *checks_main(void *arg)
         int64_t wait = 1000;
         for (int h = 0; h < N_HEAPS; h++) {
             struct sched_item *it = heap_top(c, h);
-            size_t active = h == HEAP_CMD ? runner_active(c->runner)
+            size_t active = h == HEAP_CMD     ? runner_active(c->runner)
                             : h == HEAP_PROBE ? probe_active(c->probes)
                                               : 0;
             size_t lim = h == HEAP_CMD ? max_cmd : h == HEAP_PROBE ? max_probe : SIZE_MAX;
@@ -1844,11 +1845,11 @@ static json_t *checks_rt_json(const struct check_rt *rt, bool full)
         "{ss ss ss ss ss* si ss si si so so so sb sf ss* so}", "id", rt->id, "host", def->host,
         "name", def->is_host ? "" : def->name, "type", type_names[def->type], "state",
         known ? checks_state_name(rt, rt->st.state) : "PENDING", "state_code", rt->st.state,
-        "state_type", state_type_name(rt->st.state_type), "attempt", rt->st.attempt,
-        "max_attempts", rt->pol.max_attempts, "last_check", checks_ts(rt->st.last_check_ms),
-        "last_change", checks_ts(rt->st.last_change_ms), "last_hard_change",
-        checks_ts(rt->st.last_hard_change_ms), "flapping", rt->st.flapping, "flap_percent",
-        rt->st.flap_percent, "unreachable", rt->unreach, "labels", labels_to_json(&def->labels));
+        "state_type", state_type_name(rt->st.state_type), "attempt", rt->st.attempt, "max_attempts",
+        rt->pol.max_attempts, "last_check", checks_ts(rt->st.last_check_ms), "last_change",
+        checks_ts(rt->st.last_change_ms), "last_hard_change", checks_ts(rt->st.last_hard_change_ms),
+        "flapping", rt->st.flapping, "flap_percent", rt->st.flap_percent, "unreachable",
+        rt->unreach, "labels", labels_to_json(&def->labels));
     size_t fl = checks_first_line(rt->output, MAX_OUTPUT_KEPT);
     struct plugin_output po = {0};
     if (rt->output)
@@ -1895,8 +1896,7 @@ static bool checks_state_matches(const struct check_rt *rt, const char *state)
         return rt->st.state != CHECK_OK;
     if (strcasecmp(state, "pending") == 0)
         return rt->st.last_check_ms == 0;
-    return rt->st.last_check_ms != 0 &&
-           strcasecmp(state, checks_state_name(rt, rt->st.state)) == 0;
+    return rt->st.last_check_ms != 0 && strcasecmp(state, checks_state_name(rt, rt->st.state)) == 0;
 }
 
 static bool checks_filter_matches(const struct check_rt *rt, const struct checks_filter *f)
@@ -2024,8 +2024,7 @@ json_t *checks_hosts_json(struct checks *c, const struct checks_filter *f, bool 
         json_t *o = json_pack("{ss ss so so ss si si}", "name", h->name, "address",
                               h->address ? h->address : h->name, "labels",
                               labels_to_json(&h->labels), "parents", parents, "state", state,
-                              "checks", cnt ? cnt->checks : 0, "problems",
-                              cnt ? cnt->problems : 0);
+                              "checks", cnt ? cnt->checks : 0, "problems", cnt ? cnt->problems : 0);
         if (hc) {
             size_t fl = checks_first_line(hc->output, 1024);
             json_object_set_new(o, "state_type", json_string(state_type_name(hc->st.state_type)));
@@ -2070,9 +2069,9 @@ json_t *checks_heartbeats_json(struct checks *c)
             "{ss ss ss so so so so so sI sI sI}", "name", hb->name, "state",
             check_status_name(status), "output", text, "last_ping", checks_ts(hb->st.last_ping_ms),
             "last_success", checks_ts(hb->st.last_success_ms), "running_since",
-            checks_ts(hb->st.started_ms), "last_fail", checks_ts(hb->st.last_fail_ms),
-            "next_due", checks_ts(next), "period_s", (json_int_t)(hb->pol.period_ms / 1000),
-            "grace_s", (json_int_t)(hb->pol.grace_ms / 1000), "max_runtime_s",
+            checks_ts(hb->st.started_ms), "last_fail", checks_ts(hb->st.last_fail_ms), "next_due",
+            checks_ts(next), "period_s", (json_int_t)(hb->pol.period_ms / 1000), "grace_s",
+            (json_int_t)(hb->pol.grace_ms / 1000), "max_runtime_s",
             (json_int_t)(hb->pol.max_runtime_ms / 1000));
         if (hb->st.has_value)
             json_object_set_new(o, "last_value", json_real(hb->st.last_value));
@@ -2097,8 +2096,7 @@ static void checks_histogram(FILE *f, const char *name, const char *help, atomic
         else
             fprintf(f, "%s_bucket{le=\"+Inf\"} %lld\n", name, cum);
     }
-    fprintf(f, "%s_sum %.6f\n%s_count %lld\n", name, (double)atomic_load(sum_us) / 1e6, name,
-            cum);
+    fprintf(f, "%s_sum %.6f\n%s_count %lld\n", name, (double)atomic_load(sum_us) / 1e6, name, cum);
 }
 
 void checks_metrics_write(struct checks *c, FILE *f)

@@ -341,14 +341,14 @@ static int alert_show_on_parent(struct engine_state *st, const struct cfg_integr
     free(pkey);
     if (!parent)
         return 0;
-    snprintf(text, sizeof(text), "alert %lld suppressed (%s): %s", (long long)a->id,
-             ev->suppressed, ev->summary ? ev->summary : ev->dedup_key);
+    snprintf(text, sizeof(text), "alert %lld suppressed (%s): %s", (long long)a->id, ev->suppressed,
+             ev->summary ? ev->summary : ev->dedup_key);
     for (int i = 0; rc == 0 && i < parent->n_incidents; i++) {
         struct incident_rec *inc = incident_find(st, parent->incident_ids[i]);
         if (!inc)
             continue;
-        json_t *data = json_pack("{sI ss}", "alert_id", (json_int_t)a->id, "reason",
-                                 ev->suppressed);
+        json_t *data =
+            json_pack("{sI ss}", "alert_id", (json_int_t)a->id, "reason", ev->suppressed);
         if (incident_flush_joins(st, inc, now) ||
             store_incident_link_alert(st->store, inc->id, a->id, now) ||
             store_timeline_add(st->store, inc->id, now, "alert_suppressed", actor, text, data) < 0)
@@ -441,9 +441,9 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
     alert_heap_update(st, a);
     stat_add(st, st->stats ? &st->stats->alerts_open : NULL, 1);
 
-    after = json_pack("{ss ss ss* ss ss*}", "integration", integ->name, "dedup_key",
-                      ev->dedup_key, "summary", ev->summary, "severity",
-                      severity_name(ev->severity), "suppressed", kind ? reason : NULL);
+    after = json_pack("{ss ss ss* ss ss*}", "integration", integ->name, "dedup_key", ev->dedup_key,
+                      "summary", ev->summary, "severity", severity_name(ev->severity), "suppressed",
+                      kind ? reason : NULL);
     rc = store_audit_add(st->store, now, actor, "alert.created", "alert", a->id, NULL, after);
     json_decref(after);
     if (rc == 0)

@@ -156,8 +156,7 @@ static int downtime_recurring(const json_t *rj, struct recur *r, char *err, size
     if (r->freq == RECUR_MONTHLY) {
         if (json_is_string(md) && strcmp(json_string_value(md), "last") == 0)
             r->monthday = -1;
-        else if (json_is_integer(md) && json_integer_value(md) >= 1 &&
-                 json_integer_value(md) <= 31)
+        else if (json_is_integer(md) && json_integer_value(md) >= 1 && json_integer_value(md) <= 31)
             r->monthday = (int)json_integer_value(md);
         else
             return snprintf(err, errlen, "recurring.monthday: must be 1..31 or \"last\""), -1;
@@ -173,8 +172,8 @@ static int downtime_recurring(const json_t *rj, struct recur *r, char *err, size
 int downtime_from_json(const json_t *spec, const struct config *cfg, int64_t id,
                        struct downtime_rec *out, char *err, size_t errlen)
 {
-    static const char *const known[] = {"name",     "host",    "check", "matchers", "children",
-                                        "comment",  "start",   "end",   "recurring", NULL};
+    static const char *const known[] = {"name",    "host",  "check", "matchers",  "children",
+                                        "comment", "start", "end",   "recurring", NULL};
     const char *host = json_str(spec, "host"), *check = json_str(spec, "check");
     const json_t *matchers = json_object_get(spec, "matchers");
     const json_t *children = json_object_get(spec, "children");
@@ -218,8 +217,7 @@ int downtime_from_json(const json_t *spec, const struct config *cfg, int64_t id,
             char idbuf[512];
             snprintf(idbuf, sizeof(idbuf), "%s!%s", host, check);
             if (!config_find_check(cfg, idbuf))
-                return snprintf(err, errlen, "check: no check '%s' on host '%s'", check, host),
-                       -1;
+                return snprintf(err, errlen, "check: no check '%s' on host '%s'", check, host), -1;
         }
     } else {
         size_t n = json_array_size(matchers);
@@ -290,8 +288,7 @@ int downtime_from_json(const json_t *spec, const struct config *cfg, int64_t id,
     return 0;
 }
 
-int engine_downtime_validate(const json_t *spec, const struct config *cfg, char *err,
-                             size_t errlen)
+int engine_downtime_validate(const json_t *spec, const struct config *cfg, char *err, size_t errlen)
 {
     struct downtime_rec d;
     if (downtime_from_json(spec, cfg, 0, &d, err, errlen))
@@ -416,8 +413,8 @@ int downtime_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t 
         }
         cmd->out_id = id;
         json_t *after = json_deep_copy(cmd->downtime);
-        int rc = store_audit_add(st->store, now, actor, "downtime.created", "downtime", id, NULL,
-                                 after);
+        int rc =
+            store_audit_add(st->store, now, actor, "downtime.created", "downtime", id, NULL, after);
         json_decref(after);
         return rc;
     }
@@ -437,8 +434,8 @@ int downtime_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t 
     }
     st->dt_next_edge = 0;
     cmd->changed = true;
-    return store_audit_add(st->store, now, actor, "downtime.deleted", "downtime",
-                           cmd->downtime_id, NULL, NULL);
+    return store_audit_add(st->store, now, actor, "downtime.deleted", "downtime", cmd->downtime_id,
+                           NULL, NULL);
 }
 
 /* The next instant at which some downtime starts or ends. */

@@ -95,8 +95,8 @@ static int load_alert(void *ctx, const struct store_open_alert *r)
     a->n_incidents = (uint8_t)r->n_incidents;
     memcpy(a->incident_ids, r->incident_ids, sizeof(a->incident_ids));
     if (r->suppressed) {
-        a->suppressed = strncmp(r->suppressed, "downtime ", 9) == 0 ? SUPPRESS_DOWNTIME
-                                                                    : SUPPRESS_SENDER;
+        a->suppressed =
+            strncmp(r->suppressed, "downtime ", 9) == 0 ? SUPPRESS_DOWNTIME : SUPPRESS_SENDER;
         if (a->suppressed == SUPPRESS_DOWNTIME) {
             /* What routing it needs once the downtime is over. */
             struct event *h = calloc(1, sizeof(*h));
@@ -480,7 +480,7 @@ struct engine *engine_start(const struct config *cfg, struct store *store, char 
 /* Queues cmd; returns ENGINE_OK, or a refusal (nothing was queued). */
 static enum engine_status engine_enqueue(struct engine *e, struct engine_cmd *cmd)
 {
-    long long weight = cmd->kind == CMD_EVENTS      ? (long long)cmd->n_events
+    long long weight = cmd->kind == CMD_EVENTS          ? (long long)cmd->n_events
                        : cmd->kind == CMD_CHECK_REPORTS ? (long long)cmd->n_reports
                                                         : 1;
     cmd->next = NULL;

@@ -72,17 +72,17 @@ enum engine_cmd_kind {
  * HARD state changed. The engine decides whether a downtime covers it.
  */
 struct check_report {
-    bool has_row;                /* store row (check_state, and history when history) */
-    bool history, hard_change;   /* append row to check_history; was it HARD */
-    struct store_check_row row;  /* strings borrowed from the report's owner */
-    bool has_hb;                 /* store hb (heartbeat_state) */
-    const char *hb_ping;         /* "success", "start", "fail" or NULL */
+    bool has_row;               /* store row (check_state, and history when history) */
+    bool history, hard_change;  /* append row to check_history; was it HARD */
+    struct store_check_row row; /* strings borrowed from the report's owner */
+    bool has_hb;                /* store hb (heartbeat_state) */
+    const char *hb_ping;        /* "success", "start", "fail" or NULL */
     struct store_heartbeat_row hb;
     const struct labelset *labels; /* the check's labels: downtime coverage; may be NULL */
     bool has_event;
-    struct event ev;             /* applied as coming from the "checks" integration */
-    const char *note;            /* NULL, or a timeline note for the incidents of the open
-                                    alert with dedup key note_key ("flapping started ...") */
+    struct event ev;  /* applied as coming from the "checks" integration */
+    const char *note; /* NULL, or a timeline note for the incidents of the open
+                         alert with dedup key note_key ("flapping started ...") */
     const char *note_key;
     enum engine_outcome outcome; /* filled by the engine when has_event */
 };
@@ -106,9 +106,9 @@ struct engine_cmd {
     const char *text;                    /* CMD_INCIDENT_NOTE */
     struct check_report *reports;        /* CMD_CHECK_REPORTS */
     size_t n_reports;
-    json_t *downtime;              /* CMD_DOWNTIME_ADD: the validated spec (borrowed) */
-    int64_t downtime_id;           /* CMD_DOWNTIME_DELETE */
-    const struct config *new_cfg;  /* CMD_RELOAD: borrowed; must outlive the engine's use */
+    json_t *downtime;             /* CMD_DOWNTIME_ADD: the validated spec (borrowed) */
+    int64_t downtime_id;          /* CMD_DOWNTIME_DELETE */
+    const struct config *new_cfg; /* CMD_RELOAD: borrowed; must outlive the engine's use */
 
     /* Filled by the engine. */
     enum engine_status status;

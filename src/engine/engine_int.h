@@ -53,17 +53,17 @@ enum alert_suppress {
 
 /* A downtime in force: from the configuration (id 0) or the API. */
 struct downtime_rec {
-    int64_t id;      /* API id; 0 for configured ones */
-    char *name;      /* owned */
-    char **hosts;    /* owned array of owned names: the host, and with children its
-                        descendants; NULL when it covers matchers */
+    int64_t id;   /* API id; 0 for configured ones */
+    char *name;   /* owned */
+    char **hosts; /* owned array of owned names: the host, and with children its
+                     descendants; NULL when it covers matchers */
     size_t n_hosts;
-    char *check;     /* owned or NULL: only this check of the hosts */
+    char *check;              /* owned or NULL: only this check of the hosts */
     struct matcher *matchers; /* owned array (API) or borrowed (config: own_matchers false) */
     size_t n_matchers;
     bool own_matchers;
     struct recur recur;
-    char *comment;   /* owned or NULL */
+    char *comment; /* owned or NULL */
 };
 
 /* An open incident. */
@@ -111,8 +111,8 @@ struct engine_state {
     int64_t recent_pruned_at;
     struct downtime_rec *downtimes; /* owned array */
     size_t n_downtimes, cap_downtimes;
-    int64_t dt_next_edge;       /* when a downtime window next starts or ends; 0 = unknown */
-    size_t n_dt_suppressed;     /* open alerts with SUPPRESS_DOWNTIME */
+    int64_t dt_next_edge;   /* when a downtime window next starts or ends; 0 = unknown */
+    size_t n_dt_suppressed; /* open alerts with SUPPRESS_DOWNTIME */
 };
 
 /* downtime.c */

@@ -30,8 +30,7 @@
  * ?limit into f. Matchers are compiled into ms[8]; free with
  * checks_filter_free. Answers 400 and returns false on a bad parameter.
  */
-static bool checks_filter_parse(struct http_req *req, struct checks_filter *f,
-                                struct matcher ms[8])
+static bool checks_filter_parse(struct http_req *req, struct checks_filter *f, struct matcher ms[8])
 {
     const char *labels[8];
     const char *limit = http_query(req, "limit");
@@ -53,8 +52,8 @@ static bool checks_filter_parse(struct http_req *req, struct checks_filter *f,
         f->limit = (int)v;
     }
     if (f->state) {
-        static const char *const ok[] = {"ok",      "warning",     "critical", "unknown", "up",
-                                         "down",    "unreachable", "pending",  "problem", NULL};
+        static const char *const ok[] = {"ok",   "warning",     "critical", "unknown", "up",
+                                         "down", "unreachable", "pending",  "problem", NULL};
         bool known = false;
         for (int i = 0; ok[i]; i++)
             known |= strcasecmp(f->state, ok[i]) == 0;
@@ -94,9 +93,8 @@ static void reply_page(struct http_req *req, const char *key, json_t *items, boo
 {
     json_t *out = json_object();
     size_t n = json_array_size(items);
-    const char *last = n ? json_string_value(json_object_get(json_array_get(items, n - 1),
-                                                             id_field))
-                         : NULL;
+    const char *last =
+        n ? json_string_value(json_object_get(json_array_get(items, n - 1), id_field)) : NULL;
     json_object_set_new(out, "next_after", more && last ? json_string(last) : json_null());
     json_object_set_new(out, key, items);
     http_reply_json(req, 200, out);
@@ -150,16 +148,15 @@ void api_service_check_now(struct http_req *req)
         return;
     switch (checks_check_now(req->ctx->checks, req->params[0])) {
     case CHECKS_OK:
-        http_reply_json(req, 202, json_pack("{ss ss}", "id", req->params[0], "status",
-                                            "scheduled"));
+        http_reply_json(req, 202,
+                        json_pack("{ss ss}", "id", req->params[0], "status", "scheduled"));
         return;
     case CHECKS_ENOTFOUND:
         http_reply_error(req, 404, "not_found", NULL, "no service %s", req->params[0]);
         return;
     case CHECKS_EINVAL:
         http_reply_error(req, 409, "conflict", NULL,
-                         "%s is a passive check: it cannot be run, only reported",
-                         req->params[0]);
+                         "%s is a passive check: it cannot be run, only reported", req->params[0]);
         return;
     default:
         req->retry_after = "1";
@@ -173,8 +170,8 @@ void api_service_check_now(struct http_req *req)
 static bool passive_parse(struct http_req *req, const json_t *obj, const char *where,
                           struct passive_result *r)
 {
-    static const char *const known[] = {"host", "service", "status", "output", "perfdata",
-                                        "check", NULL};
+    static const char *const known[] = {"host",     "service", "status", "output",
+                                        "perfdata", "check",   NULL};
     const char *key;
     json_t *v;
     char field[64];
@@ -304,8 +301,8 @@ void api_check_results_post(struct http_req *req)
                          "no such service; passive results need a configured check");
         return;
     }
-    http_reply_json(req, 200, json_pack("{sI so}", "accepted", (json_int_t)accepted,
-                                        "results", results));
+    http_reply_json(req, 200,
+                    json_pack("{sI so}", "accepted", (json_int_t)accepted, "results", results));
 }
 
 /* ---- heartbeats ---- */
@@ -570,9 +567,9 @@ void api_reload(struct http_req *req)
         for (size_t i = 0; i < errs.n; i++)
             json_array_append_new(list, json_string(errs.msgs[i]));
         cfg_errors_free(&errs);
-        json_t *o = json_pack("{s{ss ss so}}", "error", "code", "invalid_config", "message",
-                              "the new configuration is invalid; the running one stays",
-                              "errors", list);
+        json_t *o =
+            json_pack("{s{ss ss so}}", "error", "code", "invalid_config", "message",
+                      "the new configuration is invalid; the running one stays", "errors", list);
         http_reply_json(req, 422, o);
         return;
     }

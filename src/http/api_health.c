@@ -1,6 +1,7 @@
 /*
  * api_health.c - liveness, readiness and /metrics.
  */
+#include "../checks/checks.h"
 #include "api.h"
 
 #include "../base/clock.h"
@@ -51,7 +52,9 @@ void api_metrics(struct http_req *req)
             if (i >= n && v == 0)
                 continue;
             fprintf(f, "tocsin_events_received_total{integration=\"%s\",outcome=\"%s\"} %lld\n",
-                    i < n ? cfg->integrations[i].name : i == n ? "other" : "checks",
+                    i < n    ? cfg->integrations[i].name
+                    : i == n ? "other"
+                             : "checks",
                     engine_outcome_name((enum engine_outcome)o), v);
         }
     }
@@ -83,6 +86,8 @@ void api_metrics(struct http_req *req)
     fprintf(f,
             "tocsin_commit_duration_seconds_sum %.6f\ntocsin_commit_duration_seconds_count %lld\n",
             (double)atomic_load(&s->commit_sum_us) / 1e6, (long long)atomic_load(&s->commit_count));
+    if (req->ctx->checks)
+        checks_metrics_write(req->ctx->checks, f);
     http_metrics_write(f);
     fclose(f);
     http_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);

@@ -28,13 +28,13 @@ struct server_ctx {
     /* borrowed; replaced on reload. A handler reads it once (http_req.cfg)
      * and uses that snapshot; retired configs stay alive for a grace period. */
     const struct config *_Atomic cfg;
-    struct checks *checks;    /* borrowed; the check scheduler */
+    struct checks *checks; /* borrowed; the check scheduler */
     /* Reloads the configuration (SIGHUP and POST /api/v1/-/reload). Fills
      * errs and returns -1 when the new file is invalid (nothing changed). */
     int (*reload)(struct server_ctx *ctx, struct cfg_errors *errs);
     void *reload_arg;
-    struct store *store;      /* borrowed */
-    struct engine *engine;    /* borrowed */
+    struct store *store;   /* borrowed */
+    struct engine *engine; /* borrowed */
     int64_t started_at_ms;
     volatile int ready; /* 1 once serving, 0 while starting or stopping */
 };
@@ -44,7 +44,7 @@ struct server_ctx {
 struct http_req {
     struct MHD_Connection *conn;
     struct server_ctx *ctx;
-    const struct config *cfg; /* the configuration this request uses */
+    const struct config *cfg;            /* the configuration this request uses */
     const char *method;                  /* borrowed from MHD */
     const char *url;                     /* borrowed from MHD */
     const char *params[HTTP_MAX_PARAMS]; /* path parameters ({id}); point into param_buf */

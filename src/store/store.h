@@ -196,8 +196,8 @@ struct store_check_row {
     const uint8_t *history; /* the flap window's states, oldest first */
     size_t n_history;
     int64_t last_check, last_change, last_hard_change;
-    const char *output;     /* summary, then long output after a newline; may be NULL */
-    const char *perfdata;   /* JSON array text, or NULL */
+    const char *output;   /* summary, then long output after a newline; may be NULL */
+    const char *perfdata; /* JSON array text, or NULL */
 };
 
 /*
@@ -209,8 +209,7 @@ int store_check_put(struct store *s, const struct store_check_row *r, bool histo
                     bool hard_change, bool in_downtime, int64_t at);
 
 /* Calls back for every stored check state; strings valid during the call. */
-int store_check_load(struct store *s, int (*cb)(void *, const struct store_check_row *),
-                     void *ctx);
+int store_check_load(struct store *s, int (*cb)(void *, const struct store_check_row *), void *ctx);
 
 /* A heartbeat's pings so far. */
 struct store_heartbeat_row {
@@ -222,8 +221,8 @@ struct store_heartbeat_row {
 
 /* Stores the state; with ping_kind ("success", "start", "fail") also logs the
  * ping itself (value when has_value). */
-int store_heartbeat_put(struct store *s, const struct store_heartbeat_row *r,
-                        const char *ping_kind, int64_t at);
+int store_heartbeat_put(struct store *s, const struct store_heartbeat_row *r, const char *ping_kind,
+                        int64_t at);
 int store_heartbeat_load(struct store *s, int (*cb)(void *, const struct store_heartbeat_row *),
                          void *ctx);
 

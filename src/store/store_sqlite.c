@@ -168,14 +168,14 @@ struct store_reader {
 };
 
 struct store {
-    sqlite3 *db;                  /* the engine's write connection */
-    sqlite3_stmt *stmt[ST_COUNT]; /* prepared writer statements */
+    sqlite3 *db;                          /* the engine's write connection */
+    sqlite3_stmt *stmt[ST_COUNT];         /* prepared writer statements */
     sqlite3_stmt *xstmt[STORE_XSTMT_MAX]; /* prepared on first use by other files */
-    char *path;                   /* owned; database file path */
-    char errmsg[512];             /* last writer failure */
-    char scratch[64 * 1024];      /* the writer's serialisation buffer (bind_json) */
-    int version;                  /* schema version */
-    pthread_mutex_t pool_lock;    /* guards the reader pool */
+    char *path;                           /* owned; database file path */
+    char errmsg[512];                     /* last writer failure */
+    char scratch[64 * 1024];              /* the writer's serialisation buffer (bind_json) */
+    int version;                          /* schema version */
+    pthread_mutex_t pool_lock;            /* guards the reader pool */
     struct store_reader *free_readers;
     int n_readers;
 

@@ -97,8 +97,7 @@ int store_check_put(struct store *s, const struct store_check_row *r, bool histo
     return step_reset(s, st, "store check history");
 }
 
-int store_check_load(struct store *s, int (*cb)(void *, const struct store_check_row *),
-                     void *ctx)
+int store_check_load(struct store *s, int (*cb)(void *, const struct store_check_row *), void *ctx)
 {
     sqlite3_stmt *st;
     int rc;
@@ -136,8 +135,8 @@ int store_check_load(struct store *s, int (*cb)(void *, const struct store_check
     return rc == SQLITE_DONE ? 0 : store_fail(s, "load check states");
 }
 
-int store_heartbeat_put(struct store *s, const struct store_heartbeat_row *r,
-                        const char *ping_kind, int64_t at)
+int store_heartbeat_put(struct store *s, const struct store_heartbeat_row *r, const char *ping_kind,
+                        int64_t at)
 {
     sqlite3_stmt *st = store_xstmt(s, X_HB_PUT,
                                    "INSERT OR REPLACE INTO heartbeat_state(name, created, "
@@ -235,8 +234,7 @@ int store_downtime_delete(struct store *s, int64_t id, int64_t at, const char *a
     return sqlite3_changes(store_writer_db(s)) > 0 ? 1 : 0;
 }
 
-int store_downtime_load(struct store *s, int (*cb)(void *, int64_t id, const char *spec),
-                        void *ctx)
+int store_downtime_load(struct store *s, int (*cb)(void *, int64_t id, const char *spec), void *ctx)
 {
     sqlite3_stmt *st;
     int rc;
@@ -291,10 +289,9 @@ json_t *store_check_history(struct store_reader *r, const char *check_id, int li
         json_array_append_new(
             arr, json_pack("{sI s o s i s s s i s b s b s o}", "id",
                            (json_int_t)sqlite3_column_int64(st, 0), "at", col_ts(st, 1), "state",
-                           sqlite3_column_int(st, 2), "state_type", types[type == 1],
-                           "attempt", sqlite3_column_int(st, 4), "hard_change",
-                           sqlite3_column_int(st, 5), "in_downtime", sqlite3_column_int(st, 6),
-                           "output", col_str(st, 7)));
+                           sqlite3_column_int(st, 2), "state_type", types[type == 1], "attempt",
+                           sqlite3_column_int(st, 4), "hard_change", sqlite3_column_int(st, 5),
+                           "in_downtime", sqlite3_column_int(st, 6), "output", col_str(st, 7)));
     }
     sqlite3_finalize(st);
     return arr;
