@@ -7,7 +7,10 @@
  *   /tmp/rb runner 2 5     # the runner, 2 in flight, for 5 s
  *   /tmp/rb bare 2 5       # posix_spawn + waitpid(-1), 2 in flight
  * Both run `check_dummy 0 ok`. The bare loop sends the output to /dev/null
- * and keeps no pipe, so it is an upper bound for any runner.
+ * and keeps no pipe, so it is an upper bound for any runner. Besides the
+ * rate, which depends on what else the machine is doing, it prints the CPU
+ * time the parent itself spent per run (getrusage RUSAGE_SELF), which is the
+ * runner's own overhead and mostly independent of load.
  */
 #include "checks/runner.h"
 
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +48,8 @@ static void bench_done(void *ctx, const struct runner_result *res)
     if (res->end != RUNNER_EXITED || res->exit_code != 0 || strcmp(res->output, "OK: ok\n") != 0)
         c->bad++;
 }
+
+static long bench_runs;
 
 static double bench_runner(int inflight, int secs)
 {
@@ -73,6 +79,7 @@ static double bench_runner(int inflight, int secs)
     }
     double elapsed = (double)(bench_ms() - t0) / 1000.0;
     runner_free(r);
+    bench_runs = c.done;
     if (c.bad)
         fprintf(stderr, "%ld bad results\n", c.bad);
     return (double)c.done / elapsed;
@@ -107,6 +114,7 @@ static double bench_bare(int inflight, int secs)
     }
     double elapsed = (double)(bench_ms() - t0) / 1000.0;
     posix_spawn_file_actions_destroy(&fa);
+    bench_runs = done;
     return (double)done / elapsed;
 }
 
@@ -120,6 +128,11 @@ int main(int argc, char **argv)
     int secs = argc > 3 ? atoi(argv[3]) : 5;
     double rate =
         strcmp(argv[1], "bare") == 0 ? bench_bare(inflight, secs) : bench_runner(inflight, secs);
-    printf("%s inflight=%d: %.0f runs/s\n", argv[1], inflight, rate);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_us = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    printf("%s inflight=%d: %.0f runs/s, parent cpu %.1f us/run\n", argv[1], inflight, rate,
+           bench_runs ? cpu_us / (double)bench_runs : 0.0);
     return 0;
 }

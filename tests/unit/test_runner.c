@@ -40,6 +40,7 @@ struct got {
     char *output; /* owned */
     size_t output_len;
     bool truncated;
+    int64_t started_ms;
     int64_t exec_ms;
 };
 
@@ -76,6 +77,7 @@ static void collect(void *ctx, const struct runner_result *res)
     memcpy(g->output, res->output, res->output_len + 1);
     g->output_len = res->output_len;
     g->truncated = res->truncated;
+    g->started_ms = res->started_ms;
     g->exec_ms = res->exec_ms;
 }
 
@@ -485,6 +487,89 @@ static void test_free_kills_running(void **state)
     assert_no_children();
 }
 
+/* The scheduler starts the next check from inside the callback; slots are
+ * then reused while the runner is still walking its event batch. */
+struct chain {
+    struct runner *r;
+    struct collector c;
+    int started, limit;
+};
+
+static void chain_done(void *ctx, const struct runner_result *res)
+{
+    static char *argv[] = {CHECK_DUMMY, "2", "chained", NULL};
+    struct chain *ch = ctx;
+    collect(&ch->c, res);
+    if (ch->started < ch->limit) {
+        ch->started++;
+        assert_int_equal(
+            runner_start(ch->r, argv, NULL, 10000, (void *)(uintptr_t)ch->started, mono_ms()), 0);
+    }
+}
+
+static void test_restart_from_callback(void **state)
+{
+    static char *argv[] = {CHECK_DUMMY, "2", "chained", NULL};
+    struct chain ch = {.r = runner_new(0), .limit = 60};
+    assert_non_null(ch.r);
+    for (int i = 0; i < 4; i++) {
+        ch.started++;
+        assert_int_equal(
+            runner_start(ch.r, argv, NULL, 10000, (void *)(uintptr_t)ch.started, mono_ms()), 0);
+    }
+    int64_t end = mono_ms() + 30000;
+    while (ch.c.n < (size_t)ch.limit) {
+        assert_true(mono_ms() < end);
+        struct epoll_event ev;
+        epoll_wait(runner_fd(ch.r), &ev, 1, 100);
+        runner_poll(ch.r, mono_ms(), chain_done, &ch);
+    }
+    assert_int_equal(ch.c.n, ch.limit);
+    static bool seen[61];
+    for (size_t i = 0; i < ch.c.n; i++) {
+        uintptr_t tag = (uintptr_t)ch.c.v[i].tag;
+        assert_true(tag >= 1 && tag <= 60);
+        assert_false(seen[tag]);
+        seen[tag] = true;
+        assert_int_equal(ch.c.v[i].exit_code, 2);
+        assert_string_equal(ch.c.v[i].output, "CRITICAL: chained\n");
+    }
+    assert_int_equal(runner_active(ch.r), 0);
+    runner_free(ch.r);
+    collector_free(&ch.c);
+    assert_no_children();
+}
+
+static void test_next_timeout(void **state)
+{
+    struct runner *r = runner_new(0);
+    assert_non_null(r);
+    assert_int_equal(runner_next_timeout(r, 1000), -1);
+    /* The caller's clock is what counts; these start at a made-up 1000. */
+    assert_int_equal(runner_start_command(r, "sleep 30", NULL, 5000, (void *)1, 1000), 0);
+    assert_int_equal(runner_start_command(r, "sleep 30", NULL, 2000, (void *)2, 1000), 0);
+    assert_int_equal(runner_start_command(r, "sleep 30", NULL, 0, (void *)3, 1000), 0);
+    assert_int_equal(runner_next_timeout(r, 1000), 2000);
+    assert_int_equal(runner_next_timeout(r, 2500), 500);
+    assert_int_equal(runner_next_timeout(r, 9000), 0);
+    struct collector c = {0};
+    /* At 3000 only the second is due. */
+    assert_int_equal(runner_poll(r, 3000, collect, &c), 0);
+    assert_int_equal(runner_next_timeout(r, 3000), 3000);
+    while (c.n < 1) {
+        struct epoll_event ev;
+        assert_int_equal(epoll_wait(runner_fd(r), &ev, 1, 5000), 1);
+        runner_poll(r, 3000, collect, &c);
+    }
+    assert_ptr_equal(c.v[0].tag, (void *)2);
+    assert_int_equal(c.v[0].end, RUNNER_TIMED_OUT);
+    assert_int_equal(c.v[0].started_ms, 1000);
+    assert_int_equal(runner_active(r), 2);
+    runner_free(r);
+    collector_free(&c);
+    assert_no_children();
+}
+
 static void test_split(void **state)
 {
     static const struct {
@@ -573,6 +658,8 @@ int main(void)
         cmocka_unit_test(test_process_group),
         cmocka_unit_test(test_many_in_flight),
         cmocka_unit_test(test_free_kills_running),
+        cmocka_unit_test(test_restart_from_callback),
+        cmocka_unit_test(test_next_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
