@@ -1198,6 +1198,9 @@ static void ck_csv_file(struct ck_file *f, const char *buf, size_t len, struct c
     struct yaml_pos errpos = {1, 1};
     bool failed = false;
 
+    /* Spreadsheets often save CSV with a UTF-8 byte order mark. */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        r.i = 3;
     f->root = json_array();
     f->pos = yaml_positions_new();
     if (!f->root || !f->pos) {
