@@ -1198,6 +1198,9 @@ static void ck_csv_file(struct ck_file *f, const char *buf, size_t len, struct c
     struct yaml_pos errpos = {1, 1};
     bool failed = false;
 
+    /* Spreadsheets often save CSV with a UTF-8 byte order mark. */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        r.i = 3;
     f->root = json_array();
     f->pos = yaml_positions_new();
     if (!f->root || !f->pos) {
@@ -1594,14 +1597,22 @@ static void ck_hosts(struct ck_build *b, const json_t *root, size_t n_file_hosts
 
 /* ---- Checks ---- */
 
-/* Looks up a host named at path (the value of host: or an entry of hosts:). */
-static bool ck_def_host(struct ck_build *b, const char *name, const char *path, struct ck_def *d)
+/* Looks up a host named at path (the value of host: or an entry of hosts:);
+ * `seen` holds the ones already listed, so a host is not listed twice. */
+static bool ck_def_host(struct ck_build *b, const char *name, const char *path, struct ck_def *d,
+                        struct strmap *seen)
 {
     const struct cfg_host *h = strmap_get(&b->ix->hosts, name);
     if (!h) {
         cfg_err(b->c, path, false, "unknown host \"%.128s\"", name);
         return false;
     }
+    if (strmap_get(seen, name)) {
+        cfg_err(b->c, path, false, "host \"%.128s\" is listed twice", name);
+        return false;
+    }
+    if (strmap_put(seen, h->name, (void *)h) < 0)
+        ck_oom(b->c);
     d->hosts[d->n_hosts++] = (size_t)(h - b->cfg->hosts);
     return true;
 }
@@ -1728,10 +1739,11 @@ static void ck_def_read(struct ck_build *b, const json_t *obj, const char *path,
         d->name = NULL;
         return;
     }
+    struct strmap seen = {0};
     if (cfg_string(c, obj, path, "host", false, &s) > 0) {
         char *hpath = ck_key_path(c, path, "host");
         if (hpath)
-            ck_def_host(b, s, hpath, d);
+            ck_def_host(b, s, hpath, d, &seen);
         free(hpath);
     }
     if (cfg_list(c, obj, path, "hosts", &v) > 0) {
@@ -1747,11 +1759,12 @@ static void ck_def_read(struct ck_build *b, const json_t *obj, const char *path,
                 cfg_err(c, ipath, false, "hosts entries must be host names, not %s",
                         cfg_type_name(e));
             else
-                ck_def_host(b, json_string_value(e), ipath, d);
+                ck_def_host(b, json_string_value(e), ipath, d, &seen);
             free(ipath);
         }
         free(base);
     }
+    strmap_free(&seen);
     if ((v = cfg_field(obj, "apply"))) {
         char *apath = ck_key_path(c, path, "apply");
         if (apath)

@@ -439,7 +439,7 @@ static void test_host_files(void **state)
     struct cfg_errors errs = {0};
     dir_new(&d);
     dir_write(&d, "hosts.csv",
-              "# inventory export\n"
+              "\xef\xbb\xbf# inventory export, with a byte order mark\n"
               "name,address,parents,site,\"rack, row\"\r\n"
               "\r\n"
               "core,10.0.0.1,,\"Berlin, DE\",\n"
