@@ -178,10 +178,13 @@ static int cmd_serve(int argc, char **argv)
     struct checks *checks;
     struct live live = {0};
     struct http_server *http;
-    struct server_ctx ctx = {0};
+    struct server_ctx ctx;
     char err[512], bound[128];
     sigset_t sigs;
     int c, sig = 0;
+
+    /* An atomic pointer member cannot take a {0} initialiser portably. */
+    memset(&ctx, 0, sizeof(ctx));
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:d:l:L:h", opts, NULL)) != -1) {

@@ -1842,7 +1842,7 @@ static json_t *checks_rt_json(const struct check_rt *rt, bool full)
     const struct cfg_check *def = rt->def;
     bool known = rt->st.last_check_ms != 0;
     json_t *o = json_pack(
-        "{ss ss ss ss ss* si ss si si so so so sb sf ss* so}", "id", rt->id, "host", def->host,
+        "{ss ss ss ss ss si ss si si so so so sb sf ss? so}", "id", rt->id, "host", def->host,
         "name", def->is_host ? "" : def->name, "type", type_names[def->type], "state",
         known ? checks_state_name(rt, rt->st.state) : "PENDING", "state_code", rt->st.state,
         "state_type", state_type_name(rt->st.state_type), "attempt", rt->st.attempt, "max_attempts",
