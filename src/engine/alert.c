@@ -145,6 +145,8 @@ int64_t engine_next_due(const struct engine_state *st, int64_t now)
 {
     if (st->n_dt_suppressed && st->dt_next_edge && st->dt_next_edge <= now)
         return 0;
+    if (st->ack_next_expiry && st->ack_next_expiry <= now)
+        return 0;
     if (st->heap_len == 0)
         return -1;
     int64_t d = st->heap[0]->ends_at - now;
@@ -673,7 +675,7 @@ int alert_apply_event(struct engine_state *st, const struct cfg_integration *int
 
 int engine_tick(struct engine_state *st, int64_t now)
 {
-    if (downtime_tick(st, now))
+    if (downtime_tick(st, now) || incident_expire_acks(st, now))
         return -1;
     while (st->heap_len > 0 && st->heap[0]->ends_at <= now) {
         if (alert_resolve(st, st->heap[0], now, "tocsin", "expired: not refreshed before endsAt",

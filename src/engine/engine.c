@@ -61,6 +61,11 @@ static int load_incident(void *ctx, const struct store_open_incident *r)
     inc->last_alert_at = r->last_alert_at;
     inc->alert_count = r->alert_count;
     inc->open_alert_count = r->open_alert_count;
+    if (inc->status == INC_ACKNOWLEDGED && r->ack_expires_at) {
+        inc->ack_expires_at = r->ack_expires_at;
+        if (!st->ack_next_expiry || r->ack_expires_at < st->ack_next_expiry)
+            st->ack_next_expiry = r->ack_expires_at;
+    }
     if (!inc->group_key || !inc->route || (r->service && !inc->service)) {
         incident_rec_free(inc);
         return -1;

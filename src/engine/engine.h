@@ -104,6 +104,8 @@ struct engine_cmd {
     int64_t incident_id;                 /* CMD_INCIDENT_* */
     const char *actor;                   /* CMD_INCIDENT_*: "token:NAME" */
     const char *text;                    /* CMD_INCIDENT_NOTE */
+    int64_t ack_until;                   /* CMD_INCIDENT_ACK: the acknowledgement runs out
+                                            then (back to triggered); 0 = never */
     struct check_report *reports;        /* CMD_CHECK_REPORTS */
     size_t n_reports;
     json_t *downtime;             /* CMD_DOWNTIME_ADD: the validated spec (borrowed) */

@@ -79,7 +79,8 @@ struct incident_rec {
     uint8_t status; /* enum incident_status (never RESOLVED while in the map) */
     uint8_t severity, priority, impact;
     bool dirty;
-    bool resolving; /* being resolved by hand: no auto-resolve meanwhile */
+    bool resolving;         /* being resolved by hand: no auto-resolve meanwhile */
+    int64_t ack_expires_at; /* acknowledged until then (0 = for good) */
     /* Alerts that joined in this batch and are not yet on the timeline: a
      * burst becomes one "N alerts joined" entry instead of N entries. */
     int64_t *joined_ids; /* owned; ids in the order they joined */
@@ -111,8 +112,9 @@ struct engine_state {
     int64_t recent_pruned_at;
     struct downtime_rec *downtimes; /* owned array */
     size_t n_downtimes, cap_downtimes;
-    int64_t dt_next_edge;   /* when a downtime window next starts or ends; 0 = unknown */
-    size_t n_dt_suppressed; /* open alerts with SUPPRESS_DOWNTIME */
+    int64_t dt_next_edge;    /* when a downtime window next starts or ends; 0 = unknown */
+    size_t n_dt_suppressed;  /* open alerts with SUPPRESS_DOWNTIME */
+    int64_t ack_next_expiry; /* earliest ack_expires_at of an open incident; 0 = none */
 };
 
 /* downtime.c */
@@ -200,6 +202,8 @@ int incident_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t 
  * timeline entry of the incident so the timeline stays in order. */
 int incident_flush_joins(struct engine_state *st, struct incident_rec *inc, int64_t now);
 struct incident_rec *incident_find(struct engine_state *st, int64_t id);
+/* Returns acknowledged incidents whose acknowledgement ran out to triggered. */
+int incident_expire_acks(struct engine_state *st, int64_t now);
 void incident_mark_dirty(struct engine_state *st, struct incident_rec *inc, int64_t now);
 void incident_rec_free(struct incident_rec *inc);
 

@@ -9,6 +9,7 @@
  * takes new alerts. An incident resolves itself when its last open alert
  * resolves.
  */
+#include "../base/timefmt.h"
 #include "engine_int.h"
 
 #include "../base/log.h"
@@ -400,10 +401,34 @@ int incident_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t 
             cmd->status = ENGINE_ECONFLICT;
             return 0;
         }
-        if (inc->status == INC_ACKNOWLEDGED)
+        if (inc->status == INC_ACKNOWLEDGED && cmd->ack_until == inc->ack_expires_at)
             return 0;
         cmd->changed = true;
-        return incident_acknowledge(st, inc, now, cmd->actor, NULL);
+        if (inc->status != INC_ACKNOWLEDGED) {
+            char why[80] = "";
+            if (cmd->ack_until) {
+                char ts[40];
+                snprintf(why, sizeof(why), "until %s",
+                         timefmt_format_rfc3339(cmd->ack_until, ts, sizeof(ts)));
+            }
+            if (incident_acknowledge(st, inc, now, cmd->actor, cmd->ack_until ? why : NULL))
+                return -1;
+        } else {
+            /* Acknowledged again with another expiry: it replaces the old one. */
+            char text[120], ts[40];
+            if (cmd->ack_until)
+                snprintf(text, sizeof(text), "acknowledgement extended until %s",
+                         timefmt_format_rfc3339(cmd->ack_until, ts, sizeof(ts)));
+            else
+                snprintf(text, sizeof(text), "acknowledged for good");
+            if (store_timeline_add(st->store, inc->id, now, "acknowledged", cmd->actor, text,
+                                   NULL) < 0)
+                return -1;
+        }
+        inc->ack_expires_at = cmd->ack_until;
+        if (cmd->ack_until && (!st->ack_next_expiry || cmd->ack_until < st->ack_next_expiry))
+            st->ack_next_expiry = cmd->ack_until;
+        return store_incident_set_ack_expiry(st->store, inc->id, cmd->ack_until);
     case CMD_INCIDENT_RESOLVE:
         if (!inc)
             return 0;
@@ -425,4 +450,40 @@ int incident_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t 
     default:
         return 0;
     }
+}
+
+int incident_expire_acks(struct engine_state *st, int64_t now)
+{
+    int64_t next = 0;
+    if (!st->ack_next_expiry || now < st->ack_next_expiry)
+        return 0;
+    for (size_t i = 0; i < st->incidents.cap; i++) {
+        struct incident_rec *inc =
+            st->incidents.slots[i].hash ? st->incidents.slots[i].value : NULL;
+        if (!inc || inc->status != INC_ACKNOWLEDGED || !inc->ack_expires_at)
+            continue;
+        if (inc->ack_expires_at > now) {
+            if (!next || inc->ack_expires_at < next)
+                next = inc->ack_expires_at;
+            continue;
+        }
+        /* Nobody finished it in time: it is everyone's problem again. */
+        json_t *before = json_pack("{ss}", "status", "acknowledged");
+        json_t *after =
+            json_pack("{ss ss}", "status", "triggered", "reason", "acknowledgement expired");
+        int rc = incident_flush_joins(st, inc, now) ||
+                 store_incident_unacknowledge(st->store, inc->id, now) ||
+                 store_timeline_add(st->store, inc->id, now, "acknowledgement_expired", "tocsin",
+                                    "the acknowledgement expired: back to triggered", NULL) < 0 ||
+                 store_audit_add(st->store, now, "tocsin", "incident.unacknowledged", "incident",
+                                 inc->id, before, after);
+        json_decref(before);
+        json_decref(after);
+        if (rc)
+            return -1;
+        inc->status = INC_TRIGGERED;
+        inc->ack_expires_at = 0;
+    }
+    st->ack_next_expiry = next;
+    return 0;
 }

@@ -6,6 +6,8 @@
  * through the engine like every other change of state, so they are ordered
  * with the events around them and recorded with their actor.
  */
+#include "../base/clock.h"
+#include "../base/timefmt.h"
 #include "api.h"
 
 #include <errno.h>
@@ -218,12 +220,61 @@ static bool run_action(struct http_req *req, struct engine_cmd *cmd, const struc
     }
 }
 
+/*
+ * An acknowledgement may run out: {"expires_in": "2h"} or {"until":
+ * RFC3339}. After that the incident returns to triggered, so an ack given at
+ * 03:00 and forgotten does not hide the problem for good. An empty body (or
+ * none of the two) acknowledges for good. Returns false after answering.
+ */
+static bool parse_ack_expiry(struct http_req *req, int64_t *until)
+{
+    json_t *body, *v;
+    json_error_t jerr;
+    const char *key;
+    *until = 0;
+    if (req->body_len == 0)
+        return true;
+    body = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        http_reply_error(req, 400, "invalid_json", NULL, "body must be a JSON object or empty");
+        return false;
+    }
+    json_object_foreach(body, key, v)
+    {
+        int64_t ms;
+        const char *s = json_string_value(v);
+        if (strcmp(key, "expires_in") == 0) {
+            if (!s || timefmt_parse_duration(s, &ms) || ms <= 0 || ms > 366LL * 86400000) {
+                json_decref(body);
+                http_reply_error(req, 422, "invalid_field", "expires_in",
+                                 "expires_in must be a duration such as 30m or 4h (at most 366d)");
+                return false;
+            }
+            *until = clock_now_ms() + ms;
+        } else if (strcmp(key, "until") == 0) {
+            if (!s || timefmt_parse_rfc3339(s, strlen(s), &ms) || ms <= clock_now_ms()) {
+                json_decref(body);
+                http_reply_error(req, 422, "invalid_field", "until",
+                                 "until must be an RFC 3339 time in the future");
+                return false;
+            }
+            *until = ms;
+        }
+        /* Other fields are ignored, as on the other actions. */
+    }
+    json_decref(body);
+    return true;
+}
+
 static void incident_action(struct http_req *req, enum engine_cmd_kind kind)
 {
     const struct cfg_token *t = auth_api(req, ROLE_RESPONDER);
     struct engine_cmd cmd = {.kind = kind};
     char actor[160];
     if (!t || !http_require_json_type(req))
+        return;
+    if (kind == CMD_INCIDENT_ACK && !parse_ack_expiry(req, &cmd.ack_until))
         return;
     if (run_action(req, &cmd, t, actor, sizeof(actor)))
         reply_incident(req, 200, cmd.incident_id);

@@ -127,6 +127,12 @@ int store_incident_set_status(struct store *s, int64_t id, const char *status, i
 
 int store_incident_link_alert(struct store *s, int64_t incident_id, int64_t alert_id, int64_t at);
 
+/* Sets (0: clears) when an acknowledgement runs out. */
+int store_incident_set_ack_expiry(struct store *s, int64_t id, int64_t expires_at);
+
+/* An acknowledgement ran out: back to triggered. */
+int store_incident_unacknowledge(struct store *s, int64_t id, int64_t at);
+
 /* Appends a timeline entry; data may be NULL. Returns the entry id or -1. */
 int64_t store_timeline_add(struct store *s, int64_t incident_id, int64_t at, const char *kind,
                            const char *actor, const char *text, const json_t *data);
@@ -165,6 +171,7 @@ struct store_open_incident {
     const char *status;
     int severity, priority, impact;
     int64_t created_at, last_alert_at, alert_count, open_alert_count;
+    int64_t ack_expires_at; /* 0 = the acknowledgement does not run out */
 };
 int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_open_alert *),
                     int (*on_incident)(void *, const struct store_open_incident *), void *ctx);

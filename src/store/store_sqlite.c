@@ -43,6 +43,8 @@ enum stmt_id {
     ST_AUDIT,
     ST_CHANGE,
     ST_ALERT_SUPPRESS,
+    ST_INC_ACK_EXPIRY,
+    ST_INC_UNACK,
     ST_COUNT
 };
 
@@ -78,6 +80,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                  "VALUES (?,?,?,?,?,?,?)",
     [ST_CHANGE] = "INSERT INTO changes(received_at, integration, summary, source, timestamp, "
                   "details, links) VALUES (?,?,?,?,?,?,?)",
+    [ST_INC_ACK_EXPIRY] = "UPDATE incidents SET ack_expires_at=? WHERE id=?",
+    [ST_INC_UNACK] = "UPDATE incidents SET status='triggered', acknowledged_at=NULL, "
+                     "acknowledged_by=NULL, ack_expires_at=NULL, updated_at=? WHERE id=?",
     [ST_ALERT_SUPPRESS] = "UPDATE alerts SET suppressed=?, incident_ids=? WHERE id=?",
 };
 
@@ -133,6 +138,7 @@ static const char *const migrations[] = {
      * check, for a restart; check_history every SOFT and HARD change, for
      * availability reports; heartbeats keep their pings for auditors. */
     "ALTER TABLE alerts ADD COLUMN suppressed TEXT;"
+    "ALTER TABLE incidents ADD COLUMN ack_expires_at INTEGER;"
     "CREATE TABLE check_state(id TEXT PRIMARY KEY, state INTEGER NOT NULL,"
     "  state_type INTEGER NOT NULL, hard_state INTEGER NOT NULL, attempt INTEGER NOT NULL,"
     "  flapping INTEGER NOT NULL, flap_percent REAL NOT NULL, history BLOB,"
@@ -627,6 +633,22 @@ int store_incident_set_status(struct store *s, int64_t id, const char *status, i
     return step_done(s, sid);
 }
 
+int store_incident_set_ack_expiry(struct store *s, int64_t id, int64_t expires_at)
+{
+    sqlite3_stmt *st = s->stmt[ST_INC_ACK_EXPIRY];
+    bind_opt_i64(st, 1, expires_at);
+    sqlite3_bind_int64(st, 2, id);
+    return step_done(s, ST_INC_ACK_EXPIRY);
+}
+
+int store_incident_unacknowledge(struct store *s, int64_t id, int64_t at)
+{
+    sqlite3_stmt *st = s->stmt[ST_INC_UNACK];
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_int64(st, 2, id);
+    return step_done(s, ST_INC_UNACK);
+}
+
 int store_incident_link_alert(struct store *s, int64_t incident_id, int64_t alert_id, int64_t at)
 {
     sqlite3_stmt *st = s->stmt[ST_INC_LINK];
@@ -711,12 +733,12 @@ int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_
     sqlite3_stmt *st;
     int rc;
 
-    if (sqlite3_prepare_v2(
-            s->db,
-            "SELECT id, group_key, service, route, status, severity, priority, "
-            "impact, created_at, last_alert_at, alert_count, open_alert_count "
-            "FROM incidents WHERE status IN ('triggered', 'acknowledged') ORDER BY id",
-            -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, group_key, service, route, status, severity, priority, "
+                           "impact, created_at, last_alert_at, alert_count, open_alert_count, "
+                           "ack_expires_at FROM incidents WHERE status IN ('triggered', "
+                           "'acknowledged') ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
         return fail(s, "load incidents");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct store_open_incident inc = {
@@ -732,6 +754,7 @@ int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_
             .last_alert_at = sqlite3_column_int64(st, 9),
             .alert_count = sqlite3_column_int64(st, 10),
             .open_alert_count = sqlite3_column_int64(st, 11),
+            .ack_expires_at = sqlite3_column_int64(st, 12),
         };
         if (on_incident(ctx, &inc)) {
             sqlite3_finalize(st);

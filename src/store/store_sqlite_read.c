@@ -22,7 +22,7 @@
 #define INCIDENT_COLUMNS                                                                           \
     "id, title, service, route, group_key, status, severity, priority, urgency, impact, "          \
     "created_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, "         \
-    "alert_count, open_alert_count, last_alert_at"
+    "alert_count, open_alert_count, last_alert_at, ack_expires_at"
 
 static const char *const level_names[] = {"", "high", "medium", "low"};
 
@@ -115,6 +115,7 @@ static json_t *incident_row(sqlite3_stmt *st)
     json_object_set_new(o, "alert_count", json_integer(sqlite3_column_int64(st, 16)));
     json_object_set_new(o, "open_alert_count", json_integer(sqlite3_column_int64(st, 17)));
     json_object_set_new(o, "last_alert_at", ts_json(st, 18));
+    json_object_set_new(o, "acknowledged_until", ts_json(st, 19));
     return o;
 }
 

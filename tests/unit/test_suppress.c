@@ -331,6 +331,43 @@ static void test_history_marks_downtime(void **state)
     labels_free(&ls);
 }
 
+static void test_ack_expires(void **state)
+{
+    struct h *h = *state;
+    char err[256];
+    check_event(h, "db1", "disk", true, NULL, NULL, T0);
+    long long id = count(h, "SELECT id FROM incidents");
+    struct engine_cmd ack = {.kind = CMD_INCIDENT_ACK,
+                             .incident_id = id,
+                             .actor = "token:anna",
+                             .ack_until = T0 + 10 * MIN};
+    run(h, &ack, T0 + MIN);
+    assert_int_equal(ack.status, ENGINE_OK);
+    assert_int_equal(count(h, "SELECT count(*) FROM incidents WHERE status='acknowledged'"), 1);
+
+    /* The expiry survives a restart. */
+    engine_state_free(&h->st);
+    assert_int_equal(engine_state_load(&h->st, h->cfg, h->store, err, sizeof(err)), 0);
+    assert_int_equal(h->st.ack_next_expiry, T0 + 10 * MIN);
+    assert_int_equal(engine_next_due(&h->st, T0 + 10 * MIN), 0);
+
+    run(h, NULL, T0 + 9 * MIN);
+    assert_int_equal(count(h, "SELECT count(*) FROM incidents WHERE status='acknowledged'"), 1);
+    run(h, NULL, T0 + 10 * MIN);
+    assert_int_equal(count(h, "SELECT count(*) FROM incidents WHERE status='triggered' AND "
+                              "acknowledged_by IS NULL AND ack_expires_at IS NULL"),
+                     1);
+    assert_int_equal(count(h, "SELECT count(*) FROM timeline WHERE kind='acknowledgement_expired'"),
+                     1);
+    assert_int_equal(h->st.ack_next_expiry, 0);
+
+    /* Acknowledged for good: nothing runs out. */
+    struct engine_cmd ack2 = {.kind = CMD_INCIDENT_ACK, .incident_id = id, .actor = "token:ben"};
+    run(h, &ack2, T0 + 11 * MIN);
+    run(h, NULL, T0 + 600 * MIN);
+    assert_int_equal(count(h, "SELECT count(*) FROM incidents WHERE status='acknowledged'"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +378,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parent_down_shows_on_parent_incident, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paging_alert_is_not_silenced_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_marks_downtime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_expires, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
