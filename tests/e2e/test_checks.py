@@ -243,6 +243,13 @@ checks:
 
 
 # --- the state machine and the alerts it raises ---------------------------------------------
+def hist_state(h):
+    """A history entry's state: the server gives the plugin code (2), the services
+    list gives the name ("CRITICAL"); accept both so the test is about the sequence."""
+    names = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
+    return names[h["state"]] if isinstance(h["state"], int) else h["state"]
+
+
 def test_soft_then_hard_then_recovery(tocsin_factory, tmp_path):
     flaky = Ctl(tmp_path, "flaky", 2, "CRITICAL: broken | errors=7")
     blip = Ctl(tmp_path, "blip", 0)
@@ -328,13 +335,6 @@ checks:
     assert [hist_state(h) for h in s["history"]] == ["OK", "CRITICAL"], s["history"]
     assert check_alerts(t, "web1!blip") == []
     assert len(t.incidents()) == 1
-
-
-def hist_state(h):
-    """A history entry's state: the server gives the plugin code (2), the services
-    list gives the name ("CRITICAL"); accept both so the test is about the sequence."""
-    names = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
-    return names[h["state"]] if isinstance(h["state"], int) else h["state"]
 
 
 def _timeline(t, inc_id, kind):
@@ -543,6 +543,23 @@ checks:
                  timeout=5, what="check-now to run the check")
     assert s["output"] == "CRITICAL: now"
     assert wait_alert(t, "web1!slow")["status"] == "firing"
-    # and it goes back on its hourly grid
-    nxt = s["next_check"]
-    assert nxt is not None
+    # a single run: the hourly check does not keep running after it
+    ran = s["last_check"]
+    time.sleep(2.5)
+    assert svc(t, "web1!slow")["last_check"] == ran
+    assert s["next_check"] is not None
+
+
+@pytest.mark.xfail(strict=True, reason="services JSON packs unreachable with \"ss*\" "
+                   "(src/checks/scheduler.c checks_rt_json), which leaves the key out "
+                   "instead of giving null")
+def test_unreachable_is_null_not_missing(tocsin_factory):
+    t = tocsin_factory(checks_config("""\
+hosts:
+  - {name: web1}
+checks:
+  - {name: pass, host: web1, type: passive}
+"""))
+    # a checked host says "unreachable": null; services must too (reason|null)
+    assert services(t)[0]["unreachable"] is None
+    assert svc(t, "web1!pass")["unreachable"] is None
