@@ -286,6 +286,11 @@ class Tocsin:
         self.stop()
         return self.start()
 
+    def sighup(self):
+        """Asks the running server to reload its configuration file."""
+        assert self.proc is not None, "not running"
+        self.proc.send_signal(signal.SIGHUP)
+
     # -- HTTP helpers
     def req(self, method, path, token=None, key=None, headers=None, timeout=15, **kw):
         h = dict(headers or {})
