@@ -138,6 +138,19 @@ void api_service_get(struct http_req *req)
     json_t *hist = r ? store_check_history(r, req->params[0], 50) : NULL;
     if (r)
         store_reader_release(req->ctx->store, r);
+    /* History rows hold the plugin code; show the name as the service does
+     * (a host check's 2 is DOWN), and keep the code beside it. */
+    bool is_host = json_is_true(json_object_get(o, "is_host_check"));
+    size_t i;
+    json_t *e;
+    json_array_foreach(hist, i, e)
+    {
+        int code = (int)json_integer_value(json_object_get(e, "state"));
+        json_object_set_new(e, "state_code", json_integer(code));
+        json_object_set_new(
+            e, "state",
+            json_string(is_host ? (code == 0 ? "UP" : "DOWN") : check_status_name(code)));
+    }
     json_object_set_new(o, "history", hist ? hist : json_array());
     http_reply_json(req, 200, o);
 }

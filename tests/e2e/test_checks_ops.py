@@ -233,9 +233,6 @@ checks:
     assert [len(check_alerts(t, f"web{i}!disk")) for i in (1, 2, 3)] == [1, 1, 1]
 
 
-@pytest.mark.xfail(strict=True, reason="config `downtimes:` is not read: ck_downtimes() in "
-                   "src/config/config_checks.c is an empty stub, so any content is accepted "
-                   "and ignored")
 def test_config_downtimes_are_validated(tmp_path):
     # "Unknown keys are errors, so a typo is caught, not ignored" (examples/tocsin.yaml)
     cfg = write_config(tmp_path / "t.yaml", checks_config(DT_HOSTS + """\
@@ -248,8 +245,6 @@ downtimes:
     assert "bogus_key" in p.stdout + p.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="config `downtimes:` is ignored (empty ck_downtimes "
-                   "stub): GET /api/v1/downtimes never lists a config downtime")
 def test_config_downtime_is_listed(tocsin_factory):
     t = tocsin_factory(checks_config(DT_HOSTS + """\
 downtimes:
