@@ -148,6 +148,24 @@ def main():
                     r, verdict(r > 0.8)))
                 if n_cs:
                     print("  nagios / bare spawn loop = %.2f" % (n_cs / ceiling))
+            # The machine's speed drifts between repetitions on a shared host
+            # (steal time), so the ratios are also taken within each
+            # repetition, where both sides ran minutes apart, and their median.
+            paired_n, paired_c = [], []
+            for rep in sorted({r["rep"] for r in ts}, key=int):
+                best_rep = max((num(r.get("checks_s")) or 0) for r in ts if r["rep"] == rep)
+                n_rep = med([r for r in ns if r["rep"] == rep], "checks_s")
+                c_rep = med(sel("ceiling", "bare", rep=rep), "checks_s")
+                if n_rep:
+                    paired_n.append(best_rep / n_rep)
+                if c_rep:
+                    paired_c.append(best_rep / c_rep)
+            if paired_n:
+                print("  per repetition: tocsin best / nagios = %s, median %.2f" % (
+                    " ".join("%.2f" % x for x in paired_n), statistics.median(paired_n)))
+            if paired_c:
+                print("  per repetition: tocsin best / bare spawn loop = %s, median %.2f" % (
+                    " ".join("%.2f" % x for x in paired_c), statistics.median(paired_c)))
 
     # ---- probes ----
     for scen, target in (("tcp", 20000.0), ("http", None)):
