@@ -2417,6 +2417,8 @@ static void ck_downtime_item(struct cfg_ctx *c, const json_t *item, const char *
         else if (!ck)
             cfg_err_field(c, path, "check", false, "unknown check \"%.200s\"", s);
         else {
+            /* host: given too is already an error; do not leak its copy. */
+            free(d->host);
             d->host = cfg_strdup(c, ck->host);
             d->check = cfg_strdup(c, ck->name);
         }
