@@ -369,7 +369,9 @@ static int runner_reap(struct runner *r, struct runner_slot *s, runner_done_fn d
     }
     res.output_len = s->len;
     res.truncated = s->truncated;
-    res.exec_ms = (end_ns - s->start_ns) / 1000000;
+    /* Rounded up: the caller reads its clock in whole milliseconds, so a run
+     * it killed at the timeout ran at least that long. */
+    res.exec_ms = (end_ns - s->start_ns + 999999) / 1000000;
 
     r->active--;
     /* Leave the timeout heap before the callback, which may start another
@@ -518,6 +520,10 @@ int runner_start(struct runner *r, char *const argv[], char *const envp[], int64
     if (!argv || !argv[0] || !argv[0][0])
         return runner_queue_failure(r, tag, argv && argv[0] ? ENOENT : EINVAL, now_ms);
 
+    /* The run's time counts from here, like the caller's now_ms, so that a
+     * run killed at its timeout never reports less than the timeout when
+     * setting up the pipe took a while under load. */
+    int64_t entry_ns = runner_mono_ns();
     struct runner_slot *s = runner_slot_get(r);
     if (!s)
         return -1;
@@ -535,7 +541,7 @@ int runner_start(struct runner *r, char *const argv[], char *const envp[], int64
     if (!fa)
         goto fail_pipe;
 
-    s->start_ns = runner_mono_ns();
+    s->start_ns = entry_ns;
     pid_t pid;
     char *const *env = envp ? envp : environ;
     int err = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], fa, &r->attr, argv, env)
