@@ -63,43 +63,13 @@ mkdir -p "$OUT"
 ROWS="$OUT/rows.txt"
 : >"$ROWS"
 WD=$(mktemp -d "${TMPDIR:-/tmp}/tocsin-bench.XXXXXX")
-PIDS=()
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        if kill -0 "$p" 2>/dev/null; then
-            kill -TERM "$p" 2>/dev/null
-            sleep 0.5
-            kill -KILL "$p" 2>/dev/null
-        fi
-    done
-    rm -rf "$WD"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Stops every process in PIDS and removes WD on exit; wait_quiet.
+. "$HERE/lib.sh"
 
 # ---- the load generator ----
 gcc -O2 -Wall -Wextra -o "$WD/loadgen" "$HERE/loadgen.c" || die "cannot build bench/loadgen.c"
 
 # ---- helpers ----
-
-# Whole-machine CPU busy % over 2 s windows; waits until below QUIET_PCT, at most QUIET_MAX s.
-wait_quiet() {
-    local t0 waited busy a b c d e f g h t1 i1 t2 i2
-    t0=$(date +%s)
-    while :; do
-        read -r _ a b c d e f g h _ </proc/stat
-        t1=$((a + b + c + d + e + f + g + h)); i1=$((d + e))
-        sleep 2
-        read -r _ a b c d e f g h _ </proc/stat
-        t2=$((a + b + c + d + e + f + g + h)); i2=$((d + e))
-        busy=$((100 * ((t2 - t1) - (i2 - i1)) / (t2 - t1 > 0 ? t2 - t1 : 1)))
-        waited=$(($(date +%s) - t0))
-        if [ "$busy" -lt "$QUIET_PCT" ]; then echo "quiet busy=${busy}% waited=${waited}s"; return; fi
-        if [ "$waited" -ge "$QUIET_MAX" ]; then echo "NOT-QUIET busy=${busy}% waited=${waited}s"; return; fi
-    done
-}
 
 # status_kb PID FIELD -> kB value of VmRSS / VmHWM
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -12,22 +12,13 @@
  * and the probe set's descriptors, an eventfd for commands from HTTP
  * handlers, and an eventfd the engine rings when a report batch is durable.
  */
-#include "checks.h"
+#include "checks_int.h"
 
 #include "../base/clock.h"
 #include "../base/log.h"
 #include "../base/strmap.h"
-#include "../base/timefmt.h"
-#include "../engine/route.h"
-#include "plugin_output.h"
-#include "probe.h"
-#include "runner.h"
 
 #include <errno.h>
-#include <math.h>
-#include <pthread.h>
-#include <semaphore.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,157 +27,6 @@
 #include <unistd.h>
 
 extern char **environ;
-
-#define MAX_OUTPUT_KEPT    8192 /* of each result, for the API and the alert */
-#define MAX_HISTORY_OUTPUT 2048 /* of each result, in check_history */
-#define BATCH_MAX          512  /* reports per engine command */
-#define N_BOUNDS           21
-
-static const double checks_bounds[N_BOUNDS] = {0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01,
-                                               0.0125, 0.016, 0.02,  0.025, 0.035, 0.05,   0.075,
-                                               0.1,    0.25,  0.5,   1,     2.5,   5,      10};
-
-enum item_kind { ITEM_CHECK = 0, ITEM_HEARTBEAT = 1 };
-enum heap_id { HEAP_CMD = 0, HEAP_PROBE = 1, HEAP_TIMER = 2, N_HEAPS = 3 };
-
-/* What the heaps hold: the first member of check_rt and hb_rt. */
-struct sched_item {
-    int64_t due;
-    uint32_t heap_idx; /* UINT32_MAX when in no heap */
-    uint8_t kind;      /* enum item_kind */
-    uint8_t heap;      /* enum heap_id */
-};
-
-struct dep_group {
-    struct check_rt **v; /* borrowed pointers into the scheduler's checks */
-    size_t n;
-};
-
-struct check_rt {
-    struct sched_item item;
-    char *id;                    /* owned; key of the map */
-    const struct cfg_check *def; /* borrowed from the current config */
-    struct check_policy pol;
-    struct check_status_rec st;
-    char **argv;  /* owned; the command split once, or NULL to use the shell */
-    char **envp;  /* owned array of borrowed strings, or NULL (inherit) */
-    bool running; /* a plugin or probe is in flight */
-    bool orphan;  /* removed by a reload while running: freed when it ends */
-    /* The latest result. */
-    char *output; /* owned, NUL-terminated, at most MAX_OUTPUT_KEPT */
-    size_t output_cap;
-    int64_t last_latency_ms, last_exec_ms;
-    int64_t last_result_ms;
-    /* Dependencies, rebuilt on reload. */
-    struct check_rt *host_rt;  /* a service: its host's check, or NULL */
-    struct check_rt **parents; /* a host check: its parents' host checks; owned array */
-    size_t n_parents;
-    size_t n_parents_unchecked; /* parents without a host check: always UP */
-    struct dep_group *groups;   /* owned array (depends_on) */
-    size_t n_groups;
-    struct check_rt **dependents; /* owned array: checks whose reachability uses this one */
-    size_t n_dependents, cap_dependents;
-    /* What the engine was told last, to send only changes. */
-    bool sent_firing;
-    bool sent_known; /* false after a start: the next problem result re-sends */
-    uint8_t sent_state;
-    bool sent_suppressed;
-    char *unreach;  /* owned: why this check's problem is not its own, or NULL */
-    char *root_key; /* owned: the alert that pages for it (unreach != NULL) */
-};
-
-struct hb_rt {
-    struct sched_item item;
-    char *name; /* owned */
-    char *dedup_key;
-    const struct cfg_heartbeat *def; /* borrowed */
-    struct heartbeat_policy pol;
-    struct heartbeat_status_rec st;
-    int status;
-    char text[256];
-    bool sent_firing, sent_known;
-    uint8_t sent_state;
-};
-
-/* A caller waiting until its report is durable. */
-struct waiter {
-    sem_t done;
-    enum checks_status status;
-};
-
-enum inbox_kind { IN_PASSIVE, IN_PING, IN_CHECK_NOW, IN_RELOAD };
-
-struct inbox_cmd {
-    enum inbox_kind kind;
-    const struct passive_result *pr;
-    const char *key; /* IN_PING: heartbeat key; IN_CHECK_NOW: check id */
-    enum heartbeat_ping ping;
-    bool has_value;
-    double value;
-    char *name_out; /* IN_PING: the heartbeat's name is copied here */
-    size_t name_size;
-    const struct config *cfg; /* IN_RELOAD */
-    struct waiter w;
-    struct inbox_cmd *next;
-};
-
-/* Reports on their way to the engine and everything they point to. */
-struct batch {
-    struct engine_cmd cmd;
-    struct check_report *reports;
-    size_t n, cap;
-    char **owned; /* strings the reports borrow */
-    size_t n_owned, cap_owned;
-    struct waiter **waiters;
-    size_t n_waiters, cap_waiters;
-    int attempts;
-};
-
-struct checks_stats {
-    atomic_llong run[4];     /* by check type */
-    atomic_llong results[4]; /* by state */
-    atomic_llong latency[N_BOUNDS + 1];
-    atomic_llong latency_sum_us;
-    atomic_llong exec[N_BOUNDS + 1];
-    atomic_llong exec_sum_us;
-    atomic_llong completed;
-    atomic_llong spawn_retries;
-    atomic_llong reports_lost;
-};
-
-struct checks {
-    const struct config *cfg; /* borrowed; the current one */
-    struct store *store;
-    struct engine *engine;
-    pthread_mutex_t lock;  /* guards the maps and every rt's state (API reads) */
-    struct strmap by_id;   /* id -> struct check_rt */
-    struct check_rt **rts; /* owned array, in config order */
-    size_t n_rts;
-    struct check_rt **orphans; /* owned array */
-    size_t n_orphans;
-    struct strmap hb_by_key; /* key -> struct hb_rt */
-    struct hb_rt **hbs;
-    size_t n_hbs;
-    struct sched_item **heap[N_HEAPS];
-    size_t heap_len[N_HEAPS], heap_cap[N_HEAPS];
-
-    struct runner *runner;
-    struct probe_set *probes;
-    int epfd, inbox_fd, done_fd;
-    pthread_t thread;
-    bool started;
-
-    pthread_mutex_t inbox_lock;
-    struct inbox_cmd *inbox;
-    bool stopping;
-
-    struct batch *pending;  /* being filled */
-    struct batch *inflight; /* at the engine */
-    atomic_bool inflight_done;
-    int64_t retry_at; /* when a refused batch may be sent again */
-
-    struct checks_stats stats;
-};
 
 /* ---- heaps ---- */
 
@@ -267,13 +107,10 @@ static struct sched_item *heap_top(const struct checks *c, int which)
 
 /* ---- building the runtime records ---- */
 
-/* A stable point in [0, interval) for id: FNV-1a of the id. */
+/* A stable point in [0, interval) for id. */
 static int64_t checks_offset(const char *id, int64_t interval)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return interval > 0 ? (int64_t)(h % (uint64_t)interval) : 0;
+    return interval > 0 ? (int64_t)(strmap_hash(id) % (uint64_t)interval) : 0;
 }
 
 static int checks_heap_of(const struct cfg_check *def)
@@ -288,22 +125,6 @@ static int checks_heap_of(const struct cfg_check *def)
         break;
     }
     return HEAP_TIMER;
-}
-
-static void checks_rt_free_deps(struct check_rt *rt)
-{
-    free(rt->parents);
-    rt->parents = NULL;
-    rt->n_parents = rt->n_parents_unchecked = 0;
-    for (size_t i = 0; i < rt->n_groups; i++)
-        free(rt->groups[i].v);
-    free(rt->groups);
-    rt->groups = NULL;
-    rt->n_groups = 0;
-    free(rt->dependents);
-    rt->dependents = NULL;
-    rt->n_dependents = rt->cap_dependents = 0;
-    rt->host_rt = NULL;
 }
 
 static void checks_rt_free(struct check_rt *rt)
@@ -354,498 +175,6 @@ static int checks_rt_define(struct check_rt *rt, const struct cfg_check *def)
     return 0;
 }
 
-static int checks_add_dependent(struct check_rt *on, struct check_rt *who)
-{
-    if (on->n_dependents == on->cap_dependents) {
-        size_t ncap = on->cap_dependents ? on->cap_dependents * 2 : 4;
-        struct check_rt **nv = realloc(on->dependents, ncap * sizeof(*nv));
-        if (!nv)
-            return -1;
-        on->dependents = nv;
-        on->cap_dependents = ncap;
-    }
-    on->dependents[on->n_dependents++] = who;
-    return 0;
-}
-
-/* Links every check to what its reachability depends on. */
-static int checks_link(struct checks *c)
-{
-    const struct config *cfg = c->cfg;
-    for (size_t i = 0; i < c->n_rts; i++)
-        checks_rt_free_deps(c->rts[i]);
-    for (size_t i = 0; i < c->n_rts; i++) {
-        struct check_rt *rt = c->rts[i];
-        const struct cfg_check *def = rt->def;
-        const struct cfg_host *host = config_find_host(cfg, def->host);
-        if (!def->is_host) {
-            if (host && host->check >= 0) {
-                rt->host_rt = strmap_get(&c->by_id, cfg->checks[host->check].id);
-                if (rt->host_rt && checks_add_dependent(rt->host_rt, rt))
-                    return -1;
-            }
-        } else if (host && host->n_parents) {
-            rt->parents = calloc(host->n_parents, sizeof(*rt->parents));
-            if (!rt->parents)
-                return -1;
-            for (size_t p = 0; p < host->n_parents; p++) {
-                const struct cfg_host *ph = config_find_host(cfg, host->parents[p]);
-                struct check_rt *prt =
-                    ph && ph->check >= 0 ? strmap_get(&c->by_id, cfg->checks[ph->check].id) : NULL;
-                if (!prt) {
-                    rt->n_parents_unchecked++;
-                    continue;
-                }
-                rt->parents[rt->n_parents++] = prt;
-                if (checks_add_dependent(prt, rt))
-                    return -1;
-            }
-        }
-        if (def->n_deps) {
-            /* Entries with the same group name form one redundancy group;
-             * an entry without a name is a group of its own. */
-            size_t *gidx = calloc(def->n_deps, sizeof(*gidx));
-            rt->groups = calloc(def->n_deps, sizeof(*rt->groups));
-            if (!rt->groups || !gidx) {
-                free(gidx);
-                return -1;
-            }
-            for (size_t d = 0; d < def->n_deps; d++) {
-                struct check_rt *t = strmap_get(&c->by_id, def->deps[d].target);
-                size_t g = rt->n_groups;
-                for (size_t k = 0; def->deps[d].group && k < d; k++) {
-                    if (def->deps[k].group && strcmp(def->deps[k].group, def->deps[d].group) == 0) {
-                        g = gidx[k];
-                        break;
-                    }
-                }
-                gidx[d] = g;
-                if (!t)
-                    continue;
-                if (g == rt->n_groups)
-                    rt->n_groups++;
-                struct check_rt **nv =
-                    realloc(rt->groups[g].v, (rt->groups[g].n + 1) * sizeof(*nv));
-                if (!nv) {
-                    free(gidx);
-                    return -1;
-                }
-                rt->groups[g].v = nv;
-                rt->groups[g].v[rt->groups[g].n++] = t;
-                if (checks_add_dependent(t, rt)) {
-                    free(gidx);
-                    return -1;
-                }
-            }
-            free(gidx);
-        }
-    }
-    return 0;
-}
-
-/* ---- judging reachability ---- */
-
-static bool checks_is_problem(const struct check_rt *rt)
-{
-    return rt->st.hard_state != CHECK_OK;
-}
-
-/* The id of the alert that pages for rt's trouble: rt itself, or the root of
- * the failed chain above it. */
-static const char *checks_root(const struct check_rt *rt)
-{
-    return rt->unreach && rt->root_key ? rt->root_key : rt->id;
-}
-
-/* Works out whether rt's problem is explained by what it depends on. Sets
- * rt->unreach and rt->root_key; returns true when that changed. */
-static bool checks_judge_reach(struct check_rt *rt)
-{
-    char reason[300] = "";
-    const struct check_rt *cause = NULL;
-
-    if (rt->host_rt && checks_is_problem(rt->host_rt)) {
-        cause = rt->host_rt;
-        snprintf(reason, sizeof(reason), "host %s %s", rt->host_rt->def->host,
-                 rt->host_rt->unreach ? "unreachable" : "down");
-    }
-    if (!cause && rt->n_parents && rt->n_parents_unchecked == 0) {
-        bool all = true;
-        for (size_t i = 0; i < rt->n_parents && all; i++)
-            all = checks_is_problem(rt->parents[i]);
-        if (all) {
-            cause = rt->parents[0];
-            snprintf(reason, sizeof(reason), "parent %s down", rt->parents[0]->def->host);
-        }
-    }
-    for (size_t g = 0; !cause && g < rt->n_groups; g++) {
-        bool all = rt->groups[g].n > 0;
-        for (size_t i = 0; i < rt->groups[g].n && all; i++)
-            all = checks_is_problem(rt->groups[g].v[i]);
-        if (all) {
-            cause = rt->groups[g].v[0];
-            snprintf(reason, sizeof(reason), "depends on %s (%s)", cause->id,
-                     check_status_name(cause->st.hard_state));
-        }
-    }
-    const char *root = cause ? checks_root(cause) : NULL;
-    bool changed = (cause == NULL) != (rt->unreach == NULL) ||
-                   (cause && strcmp(rt->unreach, reason) != 0) ||
-                   (cause && rt->root_key && strcmp(rt->root_key, root) != 0);
-    if (!changed)
-        return false;
-    free(rt->unreach);
-    free(rt->root_key);
-    rt->unreach = cause ? strdup(reason) : NULL;
-    rt->root_key = cause ? strdup(root) : NULL;
-    return true;
-}
-
-/* ---- reports to the engine ---- */
-
-static struct batch *batch_new(void)
-{
-    return calloc(1, sizeof(struct batch));
-}
-
-static void batch_free(struct batch *b)
-{
-    if (!b)
-        return;
-    for (size_t i = 0; i < b->n; i++) {
-        if (b->reports[i].has_event)
-            event_clear(&b->reports[i].ev);
-    }
-    for (size_t i = 0; i < b->n_owned; i++)
-        free(b->owned[i]);
-    free(b->owned);
-    free(b->reports);
-    free(b->waiters);
-    free(b);
-}
-
-/* Keeps s alive as long as the batch; returns it (NULL stays NULL). */
-static const char *batch_own(struct batch *b, char *s)
-{
-    if (!s)
-        return NULL;
-    if (b->n_owned == b->cap_owned) {
-        size_t ncap = b->cap_owned ? b->cap_owned * 2 : 64;
-        char **nv = realloc(b->owned, ncap * sizeof(*nv));
-        if (!nv) {
-            free(s);
-            return NULL;
-        }
-        b->owned = nv;
-        b->cap_owned = ncap;
-    }
-    b->owned[b->n_owned++] = s;
-    return s;
-}
-
-static struct check_report *batch_add(struct checks *c)
-{
-    struct batch *b = c->pending;
-    if (!b && !(b = c->pending = batch_new()))
-        return NULL;
-    if (b->n == b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 64;
-        struct check_report *nv = realloc(b->reports, ncap * sizeof(*nv));
-        if (!nv)
-            return NULL;
-        b->reports = nv;
-        b->cap = ncap;
-    }
-    struct check_report *r = &b->reports[b->n++];
-    memset(r, 0, sizeof(*r));
-    return r;
-}
-
-static int batch_wait(struct batch *b, struct waiter *w)
-{
-    if (b->n_waiters == b->cap_waiters) {
-        size_t ncap = b->cap_waiters ? b->cap_waiters * 2 : 8;
-        struct waiter **nv = realloc(b->waiters, ncap * sizeof(*nv));
-        if (!nv)
-            return -1;
-        b->waiters = nv;
-        b->cap_waiters = ncap;
-    }
-    b->waiters[b->n_waiters++] = w;
-    return 0;
-}
-
-static char *checks_strndup(const char *s, size_t max)
-{
-    size_t n = s ? strnlen(s, max) : 0;
-    char *d = malloc(n + 1);
-    if (!d)
-        return NULL;
-    if (n)
-        memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
-}
-
-/* Runs on the engine thread after the batch's commit: wake the scheduler. */
-static void checks_batch_done(struct engine_cmd *cmd, void *arg)
-{
-    struct checks *c = arg;
-    uint64_t one = 1;
-    (void)cmd;
-    atomic_store(&c->inflight_done, true);
-    if (write(c->done_fd, &one, sizeof(one)) < 0)
-        log_warn("checks: cannot wake the scheduler: %s", strerror(errno));
-}
-
-static void checks_post_waiters(struct batch *b, enum checks_status st)
-{
-    for (size_t i = 0; i < b->n_waiters; i++) {
-        b->waiters[i]->status = st;
-        sem_post(&b->waiters[i]->done);
-    }
-    b->n_waiters = 0;
-}
-
-/* Sends the pending batch when nothing is in flight. */
-static void checks_flush(struct checks *c, int64_t now)
-{
-    if (c->inflight || !c->pending || c->pending->n == 0 || now < c->retry_at)
-        return;
-    struct batch *b = c->pending;
-    c->pending = NULL;
-    memset(&b->cmd, 0, sizeof(b->cmd));
-    b->cmd.kind = CMD_CHECK_REPORTS;
-    b->cmd.reports = b->reports;
-    b->cmd.n_reports = b->n;
-    b->cmd.actor = "checks";
-    atomic_store(&c->inflight_done, false);
-    enum engine_status st = engine_submit_async(c->engine, &b->cmd, checks_batch_done, c);
-    if (st == ENGINE_OK) {
-        c->inflight = b;
-        return;
-    }
-    if (st == ENGINE_ESHUTDOWN) {
-        atomic_fetch_add(&c->stats.reports_lost, (long long)b->n);
-        checks_post_waiters(b, CHECKS_ESTORE);
-        batch_free(b);
-        return;
-    }
-    /* The engine is behind: keep the batch (nothing is dropped) and try
-     * again shortly; new reports queue behind it. */
-    c->pending = b;
-    c->retry_at = now + 100;
-}
-
-/* The engine finished the batch in flight. */
-static void checks_batch_finished(struct checks *c, int64_t now)
-{
-    struct batch *b = c->inflight;
-    if (!b || !atomic_load(&c->inflight_done))
-        return;
-    c->inflight = NULL;
-    if (b->cmd.status == ENGINE_OK) {
-        checks_post_waiters(b, CHECKS_OK);
-        batch_free(b);
-        return;
-    }
-    /* The commit failed and was rolled back: send the same reports again,
-     * a few times, before telling the waiters. */
-    if (++b->attempts < 3 && b->cmd.status == ENGINE_ESTORE) {
-        log_warn("checks: the engine could not store %zu reports; retrying", b->n);
-        if (c->pending) {
-            /* Keep order: the failed batch goes first. */
-            struct batch *later = c->pending;
-            c->pending = b;
-            for (size_t i = 0; i < later->n; i++) {
-                struct check_report *r = batch_add(c);
-                if (r)
-                    *r = later->reports[i];
-            }
-            for (size_t i = 0; i < later->n_owned; i++)
-                batch_own(b, later->owned[i]);
-            for (size_t i = 0; i < later->n_waiters; i++)
-                batch_wait(b, later->waiters[i]);
-            later->n = later->n_owned = later->n_waiters = 0;
-            batch_free(later);
-        } else {
-            c->pending = b;
-        }
-        c->retry_at = now + 200;
-        return;
-    }
-    atomic_fetch_add(&c->stats.reports_lost, (long long)b->n);
-    checks_post_waiters(b, b->cmd.status == ENGINE_EBUSY ? CHECKS_EBUSY : CHECKS_ESTORE);
-    batch_free(b);
-}
-
-/* ---- results ---- */
-
-static enum severity checks_severity(const struct check_rt *rt, int state)
-{
-    if (state == CHECK_CRITICAL)
-        return rt->def->severity;
-    if (state == CHECK_WARNING || state == CHECK_UNKNOWN)
-        return SEV_WARNING;
-    return SEV_INFO;
-}
-
-static const char *checks_state_name(const struct check_rt *rt, int state)
-{
-    if (rt->def->is_host) {
-        if (state == CHECK_OK)
-            return "UP";
-        return rt->unreach ? "UNREACHABLE" : "DOWN";
-    }
-    return check_status_name(state);
-}
-
-/* The first line of the output. */
-static size_t checks_first_line(const char *out, size_t max)
-{
-    size_t n = 0;
-    while (out && out[n] && out[n] != '\n' && n < max)
-        n++;
-    return n;
-}
-
-/* Adds an event to r that tells the engine the check's alert state. */
-static int checks_event(struct checks *c, struct check_report *r, struct check_rt *rt, bool firing,
-                        int64_t now)
-{
-    struct event *ev = &r->ev;
-    const struct cfg_check *def = rt->def;
-    char summary[EVENT_MAX_SUMMARY];
-    size_t fl = checks_first_line(rt->output, 700);
-    /* The summary is the status line without its perfdata. */
-    const char *bar = rt->output ? memchr(rt->output, '|', fl) : NULL;
-    if (bar)
-        fl = (size_t)(bar - rt->output);
-    while (fl > 0 && rt->output[fl - 1] == ' ')
-        fl--;
-    (void)c;
-    memset(ev, 0, sizeof(*ev));
-    ev->action = firing ? EVENT_TRIGGER : EVENT_RESOLVE;
-    ev->dedup_key = strdup(rt->id);
-    ev->severity = checks_severity(rt, rt->st.hard_state);
-    ev->source = strdup(def->host);
-    ev->timestamp_ms = now;
-    snprintf(summary, sizeof(summary), "%s %s: %.*s", rt->id,
-             checks_state_name(rt, rt->st.hard_state), (int)fl, rt->output ? rt->output : "");
-    ev->summary = strdup(summary);
-    for (size_t i = 0; i < def->labels.n; i++) {
-        if (labels_set(&ev->labels, def->labels.v[i].name, def->labels.v[i].value))
-            return -1;
-    }
-    ev->details = json_pack(
-        "{ss ss si si ss* ss* ss*}", "state", checks_state_name(rt, rt->st.hard_state),
-        "state_type", state_type_name(rt->st.state_type), "attempt", rt->st.attempt, "max_attempts",
-        rt->pol.max_attempts, "output", rt->output, "notes", def->notes, "runbook", def->runbook);
-    if (def->runbook)
-        ev->links = json_pack("[{ss ss}]", "href", def->runbook, "text", "runbook");
-    if (firing && rt->unreach) {
-        ev->suppressed = strdup(rt->unreach);
-        ev->parent_key = rt->root_key ? strdup(rt->root_key) : NULL;
-    } else if (firing && rt->st.flapping) {
-        ev->suppressed = strdup("flapping");
-    }
-    if (!ev->dedup_key || !ev->source || !ev->summary)
-        return -1;
-    r->has_event = true;
-    r->labels = &def->labels;
-    rt->sent_firing = firing;
-    rt->sent_state = rt->st.hard_state;
-    rt->sent_suppressed = ev->suppressed != NULL;
-    rt->sent_known = true;
-    return 0;
-}
-
-/* Fills r's state row from rt (strings owned by the pending batch). */
-static void checks_row(struct checks *c, struct check_report *r, struct check_rt *rt, bool history,
-                       bool hard_change)
-{
-    struct batch *b = c->pending;
-    r->has_row = true;
-    r->history = history;
-    r->hard_change = hard_change;
-    r->labels = &rt->def->labels;
-    r->row.id = batch_own(b, strdup(rt->id));
-    r->row.state = rt->st.state;
-    r->row.state_type = rt->st.state_type;
-    r->row.hard_state = rt->st.hard_state;
-    r->row.attempt = rt->st.attempt;
-    r->row.flapping = rt->st.flapping;
-    r->row.flap_percent = rt->st.flap_percent;
-    r->row.history = rt->st.history;
-    r->row.n_history = rt->st.n_history;
-    r->row.last_check = rt->st.last_check_ms;
-    r->row.last_change = rt->st.last_change_ms;
-    r->row.last_hard_change = rt->st.last_hard_change_ms;
-    r->row.output = batch_own(b, checks_strndup(rt->output, MAX_HISTORY_OUTPUT));
-    /* The history array is copied by SQLite at bind time, but the batch is
-     * bound later on another thread: keep a copy of it as well. */
-    if (rt->st.n_history) {
-        char *h = malloc(rt->st.n_history);
-        if (h) {
-            memcpy(h, rt->st.history, rt->st.n_history);
-            r->row.history = (const uint8_t *)batch_own(b, h);
-        } else {
-            r->row.n_history = 0;
-        }
-    }
-}
-
-/*
- * Compares what the engine should believe about rt's alert with what it was
- * told, and reports the difference. While a check flaps nothing is sent:
- * notifications are held until the state settles.
- */
-static int checks_reconcile(struct checks *c, struct check_rt *rt, int64_t now,
-                            struct check_report *r)
-{
-    bool firing = checks_is_problem(rt);
-    bool suppressed = firing && (rt->unreach != NULL);
-    if (rt->st.flapping)
-        return 0;
-    if (firing == rt->sent_firing && rt->sent_known &&
-        (!firing || (rt->sent_state == rt->st.hard_state && rt->sent_suppressed == suppressed)))
-        return 0;
-    if (!firing && !rt->sent_firing && !rt->sent_known) {
-        rt->sent_known = true;
-        return 0;
-    }
-    if (!r && !(r = batch_add(c)))
-        return -1;
-    return checks_event(c, r, rt, firing, now);
-}
-
-/* Re-judges the checks that depend on rt after its HARD state changed. */
-static int checks_propagate(struct checks *c, struct check_rt *rt, int64_t now, int depth)
-{
-    if (depth > 32)
-        return 0; /* parents form a tree, but depends_on may not; bound it */
-    for (size_t i = 0; i < rt->n_dependents; i++) {
-        struct check_rt *d = rt->dependents[i];
-        if (!checks_judge_reach(d))
-            continue;
-        if (checks_reconcile(c, d, now, NULL))
-            return -1;
-        if (d->def->is_host && checks_propagate(c, d, now, depth + 1))
-            return -1;
-    }
-    return 0;
-}
-
-static void checks_observe(atomic_llong *buckets, atomic_llong *sum_us, int64_t ms)
-{
-    double secs = (double)(ms < 0 ? 0 : ms) / 1000.0;
-    int b = 0;
-    while (b < N_BOUNDS && secs > checks_bounds[b])
-        b++;
-    atomic_fetch_add_explicit(&buckets[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(sum_us, (long long)(secs * 1e6), memory_order_relaxed);
-}
-
 /*
  * Applies one result to a check: state machine, history, reachability of
  * its dependents, the alert. Called with c->lock held. w (may be NULL) is
@@ -878,7 +207,7 @@ static int checks_apply(struct checks *c, struct check_rt *rt, int status, const
 
     check_state_apply(&rt->st, &rt->pol, status, now, &tr);
     if (tr.changed || tr.flap_started || tr.flap_stopped || always_store) {
-        if (!(r = batch_add(c)))
+        if (!(r = checks_batch_add(c)))
             return -1;
         checks_row(c, r, rt, tr.changed, tr.hard_changed);
     }
@@ -889,8 +218,8 @@ static int checks_apply(struct checks *c, struct check_rt *rt, int status, const
                      ? "%s started flapping (%.1f%% state change): notifications are held"
                      : "%s stopped flapping (%.1f%% state change): sending its current state",
                  rt->id, rt->st.flap_percent);
-        r->note = batch_own(c->pending, strdup(note));
-        r->note_key = batch_own(c->pending, strdup(rt->id));
+        r->note = checks_batch_own(c->pending, strdup(note));
+        r->note_key = checks_batch_own(c->pending, strdup(rt->id));
     }
     if (tr.hard_changed || tr.flap_stopped || !rt->sent_known) {
         if (tr.hard_changed && rt->def->is_host)
@@ -902,7 +231,8 @@ static int checks_apply(struct checks *c, struct check_rt *rt, int status, const
     }
     if (rc == 0 && tr.hard_changed)
         rc = checks_propagate(c, rt, now, 0);
-    if (rc == 0 && w && batch_wait(c->pending ? c->pending : (c->pending = batch_new()), w))
+    if (rc == 0 && w &&
+        checks_batch_wait(c->pending ? c->pending : (c->pending = checks_batch_new()), w))
         rc = -1;
     return rc;
 }
@@ -976,9 +306,6 @@ static void checks_runner_done(void *ctx, const struct runner_result *res)
         len = strlen(buf);
         status = CHECK_UNKNOWN;
         break;
-    }
-    if (res->truncated && out == res->output) {
-        /* Kept: the first bytes, which hold the status line. */
     }
     rt->running = false;
     rt->last_exec_ms = res->exec_ms;
@@ -1121,11 +448,11 @@ static void checks_hb_judge(struct checks *c, struct hb_rt *hb, int64_t now, con
 
     hb->status = status;
     if (ping) {
-        if (!(r = batch_add(c)))
+        if (!(r = checks_batch_add(c)))
             return;
         r->has_hb = true;
         r->hb_ping = ping;
-        r->hb.name = batch_own(c->pending, strdup(hb->name));
+        r->hb.name = checks_batch_own(c->pending, strdup(hb->name));
         r->hb.created = hb->st.created_ms;
         r->hb.last_ping = hb->st.last_ping_ms;
         r->hb.last_success = hb->st.last_success_ms;
@@ -1138,7 +465,7 @@ static void checks_hb_judge(struct checks *c, struct hb_rt *hb, int64_t now, con
         if (!firing && !hb->sent_firing && !hb->sent_known) {
             hb->sent_known = true;
         } else {
-            if (!r && !(r = batch_add(c)))
+            if (!r && !(r = checks_batch_add(c)))
                 return;
             struct event *ev = &r->ev;
             char summary[400];
@@ -1162,7 +489,7 @@ static void checks_hb_judge(struct checks *c, struct hb_rt *hb, int64_t now, con
             hb->sent_known = true;
         }
     }
-    if (w && batch_wait(c->pending ? c->pending : (c->pending = batch_new()), w) == 0)
+    if (w && checks_batch_wait(c->pending ? c->pending : (c->pending = checks_batch_new()), w) == 0)
         w = NULL;
     if (w) {
         w->status = CHECKS_ESTORE;
@@ -1646,10 +973,7 @@ static int64_t checks_min_wait(int64_t a, int64_t b)
 static void *checks_main(void *arg)
 {
     struct checks *c = arg;
-    size_t max_cmd =
-        (size_t)(c->cfg->scheduler.max_concurrent > 0 ? c->cfg->scheduler.max_concurrent : 8);
-    size_t max_probe =
-        (size_t)(c->cfg->scheduler.max_probes > 0 ? c->cfg->scheduler.max_probes : 1000);
+    size_t max_cmd, max_probe;
     pthread_setname_np(pthread_self(), "tocsin-checks");
     for (;;) {
         struct epoll_event evs[8];
@@ -1662,6 +986,7 @@ static void *checks_main(void *arg)
         checks_take_inbox(c, now);
         if (stop)
             break;
+        /* Read every round: a reload may change the limits. */
         max_cmd =
             (size_t)(c->cfg->scheduler.max_concurrent > 0 ? c->cfg->scheduler.max_concurrent : 8);
         max_probe =
@@ -1769,11 +1094,11 @@ void checks_stop(struct checks *c)
     }
     if (c->inflight) {
         checks_post_waiters(c->inflight, CHECKS_ESTORE);
-        batch_free(c->inflight);
+        checks_batch_free(c->inflight);
     }
     if (c->pending) {
         checks_post_waiters(c->pending, CHECKS_ESTORE);
-        batch_free(c->pending);
+        checks_batch_free(c->pending);
     }
     runner_free(c->runner);
     probe_free(c->probes);
@@ -1824,342 +1149,4 @@ enum checks_status checks_check_now(struct checks *c, const char *id)
 {
     struct inbox_cmd in = {.kind = IN_CHECK_NOW, .key = id};
     return checks_call(c, &in);
-}
-
-/* ---- read views ---- */
-
-static json_t *checks_ts(int64_t ms)
-{
-    char buf[40];
-    return ms ? json_string(timefmt_format_rfc3339(ms, buf, sizeof(buf))) : json_null();
-}
-
-static const char *const type_names[] = {"command", "tcp", "http", "passive"};
-
-/* One check as the API shows it; full adds output details. c->lock held. */
-static json_t *checks_rt_json(const struct check_rt *rt, bool full)
-{
-    const struct cfg_check *def = rt->def;
-    bool known = rt->st.last_check_ms != 0;
-    json_t *o = json_pack(
-        "{ss ss ss ss ss si ss si si so so so sb sf ss? so}", "id", rt->id, "host", def->host,
-        "name", def->is_host ? "" : def->name, "type", type_names[def->type], "state",
-        known ? checks_state_name(rt, rt->st.state) : "PENDING", "state_code", rt->st.state,
-        "state_type", state_type_name(rt->st.state_type), "attempt", rt->st.attempt, "max_attempts",
-        rt->pol.max_attempts, "last_check", checks_ts(rt->st.last_check_ms), "last_change",
-        checks_ts(rt->st.last_change_ms), "last_hard_change", checks_ts(rt->st.last_hard_change_ms),
-        "flapping", rt->st.flapping, "flap_percent", rt->st.flap_percent, "unreachable",
-        rt->unreach, "labels", labels_to_json(&def->labels));
-    size_t fl = checks_first_line(rt->output, MAX_OUTPUT_KEPT);
-    struct plugin_output po = {0};
-    if (rt->output)
-        plugin_output_parse(rt->output, strlen(rt->output), &po);
-    json_object_set_new(o, "output", json_string(po.summary ? po.summary : ""));
-    json_object_set_new(o, "is_host_check", json_boolean(def->is_host));
-    json_object_set_new(o, "next_check",
-                        rt->item.heap_idx != UINT32_MAX ? checks_ts(rt->item.due) : json_null());
-    if (full) {
-        json_object_set_new(o, "long_output",
-                            po.long_output ? json_string(po.long_output) : json_null());
-        json_object_set_new(o, "perfdata", plugin_perf_to_json(&po));
-        json_object_set_new(o, "raw_output",
-                            rt->output ? json_stringn(rt->output, strlen(rt->output))
-                                       : json_null());
-        json_object_set_new(o, "latency_ms", json_integer(rt->last_latency_ms));
-        json_object_set_new(o, "execution_ms", json_integer(rt->last_exec_ms));
-        json_object_set_new(o, "interval_s", json_real((double)def->interval_ms / 1000.0));
-        json_object_set_new(o, "retry_interval_s",
-                            json_real((double)def->retry_interval_ms / 1000.0));
-        json_object_set_new(o, "timeout_s", json_real((double)def->timeout_ms / 1000.0));
-        json_object_set_new(o, "notes", def->notes ? json_string(def->notes) : json_null());
-        json_object_set_new(o, "runbook", def->runbook ? json_string(def->runbook) : json_null());
-        if (def->command)
-            json_object_set_new(o, "command", json_string(def->command));
-        json_t *deps = json_array();
-        for (size_t i = 0; i < def->n_deps; i++)
-            json_array_append_new(deps, json_pack("{ss ss*}", "target", def->deps[i].target,
-                                                  "group", def->deps[i].group));
-        json_object_set_new(o, "depends_on", deps);
-    } else {
-        json_object_set_new(o, "perfdata_items", json_integer((json_int_t)po.n_perf));
-    }
-    (void)fl;
-    plugin_output_clear(&po);
-    return o;
-}
-
-static bool checks_state_matches(const struct check_rt *rt, const char *state)
-{
-    if (!state)
-        return true;
-    if (strcasecmp(state, "problem") == 0)
-        return rt->st.state != CHECK_OK;
-    if (strcasecmp(state, "pending") == 0)
-        return rt->st.last_check_ms == 0;
-    return rt->st.last_check_ms != 0 && strcasecmp(state, checks_state_name(rt, rt->st.state)) == 0;
-}
-
-static bool checks_filter_matches(const struct check_rt *rt, const struct checks_filter *f)
-{
-    if (f->host && strcmp(rt->def->host, f->host) != 0)
-        return false;
-    if (!checks_state_matches(rt, f->state))
-        return false;
-    if (f->after && strcmp(rt->id, f->after) <= 0)
-        return false;
-    for (size_t i = 0; i < f->n_matchers; i++) {
-        if (!route_matcher_matches(&f->matchers[i], &rt->def->labels))
-            return false;
-    }
-    return true;
-}
-
-static int checks_cmp_id(const void *a, const void *b)
-{
-    const struct check_rt *x = *(const struct check_rt *const *)a;
-    const struct check_rt *y = *(const struct check_rt *const *)b;
-    return strcmp(x->id, y->id);
-}
-
-/* Collects matching checks in id order (c->lock held); caller frees. */
-static struct check_rt **checks_select(struct checks *c, const struct checks_filter *f,
-                                       bool hosts_only, size_t *n_out)
-{
-    struct check_rt **v = malloc((c->n_rts ? c->n_rts : 1) * sizeof(*v));
-    size_t n = 0;
-    if (!v)
-        return NULL;
-    for (size_t i = 0; i < c->n_rts; i++) {
-        struct check_rt *rt = c->rts[i];
-        if (hosts_only ? !rt->def->is_host : rt->def->is_host)
-            continue;
-        if (checks_filter_matches(rt, f))
-            v[n++] = rt;
-    }
-    qsort(v, n, sizeof(*v), checks_cmp_id);
-    *n_out = n;
-    return v;
-}
-
-json_t *checks_services_json(struct checks *c, const struct checks_filter *f, bool *more)
-{
-    json_t *arr = json_array();
-    size_t n;
-    int limit = f->limit > 0 ? f->limit : 100;
-    pthread_mutex_lock(&c->lock);
-    struct check_rt **v = checks_select(c, f, false, &n);
-    for (size_t i = 0; v && i < n && i < (size_t)limit; i++)
-        json_array_append_new(arr, checks_rt_json(v[i], false));
-    *more = v && n > (size_t)limit;
-    pthread_mutex_unlock(&c->lock);
-    free(v);
-    return arr;
-}
-
-struct host_count {
-    int checks, problems;
-};
-
-json_t *checks_hosts_json(struct checks *c, const struct checks_filter *f, bool *more)
-{
-    json_t *arr = json_array();
-    const struct config *cfg;
-    int limit = f->limit > 0 ? f->limit : 100;
-    size_t nh = 0;
-    struct strmap counts = {0};
-    struct host_count *cv = NULL;
-
-    pthread_mutex_lock(&c->lock);
-    cfg = c->cfg;
-    const struct cfg_host **hv = malloc((cfg->n_hosts ? cfg->n_hosts : 1) * sizeof(*hv));
-    cv = calloc(cfg->n_hosts ? cfg->n_hosts : 1, sizeof(*cv));
-    for (size_t i = 0; hv && cv && i < cfg->n_hosts; i++) {
-        const struct cfg_host *h = &cfg->hosts[i];
-        strmap_put(&counts, h->name, &cv[i]);
-        if (f->host && strcmp(h->name, f->host) != 0)
-            continue;
-        if (f->after && strcmp(h->name, f->after) <= 0)
-            continue;
-        bool ok = true;
-        for (size_t m = 0; m < f->n_matchers && ok; m++)
-            ok = route_matcher_matches(&f->matchers[m], &h->labels);
-        if (ok)
-            hv[nh++] = h;
-    }
-    for (size_t i = 0; cv && i < c->n_rts; i++) {
-        struct host_count *hc = strmap_get(&counts, c->rts[i]->def->host);
-        if (hc && !c->rts[i]->def->is_host) {
-            hc->checks++;
-            hc->problems += c->rts[i]->st.state != CHECK_OK;
-        }
-    }
-    for (size_t i = 1; i < nh; i++) { /* hosts in name order for paging */
-        const struct cfg_host *x = hv[i];
-        size_t j = i;
-        while (j > 0 && strcmp(hv[j - 1]->name, x->name) > 0) {
-            hv[j] = hv[j - 1];
-            j--;
-        }
-        hv[j] = x;
-    }
-    *more = false;
-    for (size_t i = 0; i < nh; i++) {
-        const struct cfg_host *h = hv[i];
-        const struct check_rt *hc =
-            h->check >= 0 ? strmap_get(&c->by_id, cfg->checks[h->check].id) : NULL;
-        const char *state = !hc                         ? "UP"
-                            : hc->st.last_check_ms == 0 ? "PENDING"
-                                                        : checks_state_name(hc, hc->st.state);
-        if (f->state && strcasecmp(f->state, state) != 0 &&
-            !(strcasecmp(f->state, "problem") == 0 && hc && hc->st.state != CHECK_OK))
-            continue;
-        if (json_array_size(arr) == (size_t)limit) {
-            *more = true;
-            break;
-        }
-        json_t *parents = json_array();
-        for (size_t p = 0; p < h->n_parents; p++)
-            json_array_append_new(parents, json_string(h->parents[p]));
-        struct host_count *cnt = strmap_get(&counts, h->name);
-        json_t *o = json_pack("{ss ss so so ss si si}", "name", h->name, "address",
-                              h->address ? h->address : h->name, "labels",
-                              labels_to_json(&h->labels), "parents", parents, "state", state,
-                              "checks", cnt ? cnt->checks : 0, "problems", cnt ? cnt->problems : 0);
-        if (hc) {
-            size_t fl = checks_first_line(hc->output, 1024);
-            json_object_set_new(o, "state_type", json_string(state_type_name(hc->st.state_type)));
-            json_object_set_new(o, "output", json_stringn(hc->output ? hc->output : "", fl));
-            json_object_set_new(o, "last_check", checks_ts(hc->st.last_check_ms));
-            json_object_set_new(o, "last_change", checks_ts(hc->st.last_change_ms));
-            json_object_set_new(o, "unreachable",
-                                hc->unreach ? json_string(hc->unreach) : json_null());
-        }
-        json_object_set_new(o, "notes", h->notes ? json_string(h->notes) : json_null());
-        json_array_append_new(arr, o);
-    }
-    pthread_mutex_unlock(&c->lock);
-    strmap_free(&counts);
-    free(cv);
-    free(hv);
-    return arr;
-}
-
-json_t *checks_service_json(struct checks *c, const char *id)
-{
-    json_t *o = NULL;
-    pthread_mutex_lock(&c->lock);
-    struct check_rt *rt = strmap_get(&c->by_id, id);
-    if (rt)
-        o = checks_rt_json(rt, true);
-    pthread_mutex_unlock(&c->lock);
-    return o;
-}
-
-json_t *checks_heartbeats_json(struct checks *c)
-{
-    json_t *arr = json_array();
-    int64_t now = clock_now_ms();
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->n_hbs; i++) {
-        struct hb_rt *hb = c->hbs[i];
-        char text[256];
-        int64_t next = 0;
-        int status = heartbeat_evaluate(&hb->st, &hb->pol, now, text, sizeof(text), &next);
-        json_t *o = json_pack(
-            "{ss ss ss so so so so so sI sI sI}", "name", hb->name, "state",
-            check_status_name(status), "output", text, "last_ping", checks_ts(hb->st.last_ping_ms),
-            "last_success", checks_ts(hb->st.last_success_ms), "running_since",
-            checks_ts(hb->st.started_ms), "last_fail", checks_ts(hb->st.last_fail_ms), "next_due",
-            checks_ts(next), "period_s", (json_int_t)(hb->pol.period_ms / 1000), "grace_s",
-            (json_int_t)(hb->pol.grace_ms / 1000), "max_runtime_s",
-            (json_int_t)(hb->pol.max_runtime_ms / 1000));
-        if (hb->st.has_value)
-            json_object_set_new(o, "last_value", json_real(hb->st.last_value));
-        json_object_set_new(o, "labels", labels_to_json(&hb->def->labels));
-        json_array_append_new(arr, o);
-    }
-    pthread_mutex_unlock(&c->lock);
-    return arr;
-}
-
-/* ---- metrics ---- */
-
-static void checks_histogram(FILE *f, const char *name, const char *help, atomic_llong *b,
-                             atomic_llong *sum_us)
-{
-    long long cum = 0;
-    fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    for (int i = 0; i <= N_BOUNDS; i++) {
-        cum += atomic_load(&b[i]);
-        if (i < N_BOUNDS)
-            fprintf(f, "%s_bucket{le=\"%g\"} %lld\n", name, checks_bounds[i], cum);
-        else
-            fprintf(f, "%s_bucket{le=\"+Inf\"} %lld\n", name, cum);
-    }
-    fprintf(f, "%s_sum %.6f\n%s_count %lld\n", name, (double)atomic_load(sum_us) / 1e6, name, cum);
-}
-
-void checks_metrics_write(struct checks *c, FILE *f)
-{
-    static const char *const states[] = {"ok", "warning", "critical", "unknown"};
-    long long by_state[4] = {0}, soft = 0, flapping = 0, unreachable = 0;
-    size_t n_checks, running;
-
-    fputs("# HELP tocsin_checks_run_total Checks started, by type (passive: results "
-          "received).\n# TYPE tocsin_checks_run_total counter\n",
-          f);
-    for (int t = 0; t < 4; t++)
-        fprintf(f, "tocsin_checks_run_total{type=\"%s\"} %lld\n", type_names[t],
-                (long long)atomic_load(&c->stats.run[t]));
-    fputs("# HELP tocsin_check_results_total Check results, by state.\n"
-          "# TYPE tocsin_check_results_total counter\n",
-          f);
-    for (int s = 0; s < 4; s++)
-        fprintf(f, "tocsin_check_results_total{state=\"%s\"} %lld\n", states[s],
-                (long long)atomic_load(&c->stats.results[s]));
-    fprintf(f,
-            "# HELP tocsin_checks_completed_total Plugin and probe runs finished.\n"
-            "# TYPE tocsin_checks_completed_total counter\ntocsin_checks_completed_total %lld\n",
-            (long long)atomic_load(&c->stats.completed));
-    checks_histogram(f, "tocsin_check_latency_seconds",
-                     "How late checks started against their schedule.", c->stats.latency,
-                     &c->stats.latency_sum_us);
-    checks_histogram(f, "tocsin_check_execution_seconds", "How long plugins and probes ran.",
-                     c->stats.exec, &c->stats.exec_sum_us);
-    pthread_mutex_lock(&c->lock);
-    n_checks = c->n_rts;
-    for (size_t i = 0; i < c->n_rts; i++) {
-        const struct check_rt *rt = c->rts[i];
-        by_state[rt->st.state & 3]++;
-        soft += rt->st.state != CHECK_OK && rt->st.state_type == STATE_SOFT;
-        flapping += rt->st.flapping;
-        unreachable += rt->unreach != NULL && rt->st.state != CHECK_OK;
-    }
-    running = runner_active(c->runner) + probe_active(c->probes);
-    pthread_mutex_unlock(&c->lock);
-    fputs("# HELP tocsin_checks Configured checks, by current state.\n"
-          "# TYPE tocsin_checks gauge\n",
-          f);
-    for (int s = 0; s < 4; s++)
-        fprintf(f, "tocsin_checks{state=\"%s\"} %lld\n", states[s], by_state[s]);
-    fprintf(f,
-            "# HELP tocsin_checks_configured Checks in the configuration.\n"
-            "# TYPE tocsin_checks_configured gauge\ntocsin_checks_configured %zu\n"
-            "# HELP tocsin_checks_running Plugins and probes in flight.\n"
-            "# TYPE tocsin_checks_running gauge\ntocsin_checks_running %zu\n"
-            "# HELP tocsin_checks_soft Checks in a SOFT problem state (retrying).\n"
-            "# TYPE tocsin_checks_soft gauge\ntocsin_checks_soft %lld\n"
-            "# HELP tocsin_checks_flapping Checks flapping.\n"
-            "# TYPE tocsin_checks_flapping gauge\ntocsin_checks_flapping %lld\n"
-            "# HELP tocsin_checks_unreachable Problems explained by a failed parent.\n"
-            "# TYPE tocsin_checks_unreachable gauge\ntocsin_checks_unreachable %lld\n"
-            "# HELP tocsin_check_spawn_retries_total Starts postponed for lack of resources.\n"
-            "# TYPE tocsin_check_spawn_retries_total counter\n"
-            "tocsin_check_spawn_retries_total %lld\n"
-            "# HELP tocsin_check_reports_lost_total Check reports the engine could not store.\n"
-            "# TYPE tocsin_check_reports_lost_total counter\n"
-            "tocsin_check_reports_lost_total %lld\n",
-            n_checks, running, soft, flapping, unreachable,
-            (long long)atomic_load(&c->stats.spawn_retries),
-            (long long)atomic_load(&c->stats.reports_lost));
 }

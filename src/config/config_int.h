@@ -104,6 +104,37 @@ void *cfg_alloc_list(struct cfg_ctx *c, const json_t *root, const char *key, siz
  * frees them with the private look-up indexes.
  */
 void cfg_checks_build(struct cfg_ctx *c, const json_t *root);
+
+/* ---- config_hostfile.c: host files, shared with config_checks.c ---- */
+
+/* Host files and the text read from them are bounded by this. */
+#define CK_MAX_FILE_BYTES (16u * 1024u * 1024u)
+
+/* A growing string; oom set once an append failed (the text is then cut). */
+struct ck_buf {
+    char *s;
+    size_t len, cap;
+    bool oom;
+};
+void ck_put(struct ck_buf *b, const char *s, size_t n);
+
+/* One host file being read: its JSON tree with positions and its context. */
+struct ck_file {
+    char *name;                 /* owned; FILE in messages */
+    json_t *root;               /* owned */
+    struct yaml_positions *pos; /* owned */
+    struct cfg_ctx ctx;
+};
+
+/*
+ * Reads a regular file of at most CK_MAX_FILE_BYTES. Returns a new buffer
+ * (NUL-terminated, caller frees) or NULL with a message in err.
+ */
+char *ck_read_file(const char *path, size_t *len, char *err, size_t errlen);
+/* name relative to the directory of cfg_path (absolute names stay); caller frees. */
+char *ck_resolve_path(const char *cfg_path, const char *name);
+/* Parses CSV text into f->root (a list of host objects) with positions. */
+void ck_csv_file(struct ck_file *f, const char *buf, size_t len, struct cfg_errors *errs);
 void cfg_checks_free(struct config *cfg);
 
 #endif

@@ -460,8 +460,8 @@ int downtime_tick(struct engine_state *st, int64_t now)
     st->dt_next_edge = downtime_next_edge(st, now);
     if (st->n_dt_suppressed == 0)
         return 0;
-    /* Collect first: unsuppressing changes nothing in the map's layout, but
-     * a failure half-way must not leave the scan in an odd place. */
+    /* Unsuppressing routes the alert into incidents; it never adds to or
+     * removes from the alerts map, so scanning its slots stays valid. */
     for (size_t i = 0; i < st->alerts.cap; i++) {
         struct alert_rec *a = st->alerts.slots[i].hash ? st->alerts.slots[i].value : NULL;
         if (!a || a->suppressed != SUPPRESS_DOWNTIME || !a->held)
