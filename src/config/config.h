@@ -48,9 +48,15 @@ struct cfg_integration {
 };
 
 struct cfg_service {
-    char *name;        /* owned; unique */
-    char *description; /* owned; may be NULL */
-    int impact;        /* 1 high, 2 medium (default), 3 low: the impact half of priority */
+    char *name;              /* owned; unique */
+    char *description;       /* owned; may be NULL */
+    int impact;              /* 1 high, 2 medium (default), 3 low: the impact half of priority */
+    char *escalation_policy; /* owned or NULL; must name a policy */
+    /* Support hours: low-urgency incidents (urgency 2 and 3) notify nobody
+     * outside these windows and start escalating when the next one opens.
+     * High-urgency incidents always page at once. None = always support hours. */
+    struct recur *support_hours; /* owned array; recur.tz from tz_get */
+    size_t n_support_hours;
 };
 
 enum match_op { MATCH_EQ = 0, MATCH_NE = 1, MATCH_RE = 2, MATCH_NRE = 3 };
@@ -78,7 +84,12 @@ struct route {
     bool group_by_all;       /* group_by: ['...']: every label */
     int64_t group_window_ms; /* 0: join any open incident of the group; >0: rolling window */
     char *service;           /* owned; effective service name, may be NULL */
-    struct route *routes;    /* owned array of children */
+    char *escalation_policy; /* owned or NULL; effective (inherited); wins over the service's */
+    char **notify;           /* owned array of owned channel names: partners told about every
+                                incident of this route (triggered, acknowledged, resolved);
+                                not inherited */
+    size_t n_notify;
+    struct route *routes; /* owned array of children */
     size_t n_routes;
 };
 
@@ -185,6 +196,136 @@ struct cfg_scheduler {
 
 struct cfg_checks_index; /* config_checks.c */
 
+/* ---- On call (users, teams, schedules, escalation policies, channels) ---- */
+
+/*
+ * One notification rule of a user: tell them on `channel` once an incident
+ * has been theirs for `after_ms` without acknowledgement. urgency limits the
+ * rule to high- (1) or low-urgency (2: urgency 2 and 3) incidents; 0 = both.
+ */
+struct cfg_contact {
+    char *channel;    /* owned; must name a channel */
+    int64_t after_ms; /* default 0 */
+    int urgency;      /* 0 any, 1 high, 2 low */
+    char *to;         /* owned or NULL: the address on that channel; NULL = by channel type:
+                         smtp -> email, command -> phone, webhook -> the channel's url */
+};
+
+struct cfg_user {
+    char *name;                   /* owned; unique; [A-Za-z0-9._@-]{1,64} */
+    char *full_name;              /* owned or NULL */
+    char *email;                  /* owned or NULL */
+    char *phone;                  /* owned or NULL; E.164 ("+4915112345678") */
+    const struct tz *tz;          /* tz_get(time_zone); default UTC */
+    struct cfg_contact *contacts; /* owned array; default: [{channel: the first smtp
+                                     channel, after 0}] when the user has an email */
+    size_t n_contacts;
+};
+
+struct cfg_team {
+    char *name;     /* owned; unique */
+    char **members; /* owned array of owned user names (all must exist) */
+    size_t n_members;
+    char *escalation_policy; /* owned or NULL */
+    char **schedules;        /* owned array of owned schedule names */
+    size_t n_schedules;
+};
+
+enum rotation_unit { ROT_HOURS = 0, ROT_DAYS = 1, ROT_WEEKS = 2 };
+
+/*
+ * A layer of a schedule: participants take turns. Days and weeks are counted
+ * in the layer's local calendar, so a weekly 09:00 handoff stays at 09:00
+ * across DST changes (and that shift is an hour shorter or longer); hours are
+ * real elapsed time from the first handoff.
+ */
+struct cfg_layer {
+    char *name;   /* owned; default "layer N" (1-based) */
+    char **users; /* owned array of owned user names, in turn order; at least one */
+    size_t n_users;
+    enum rotation_unit unit;
+    int rotation;       /* units per turn, >= 1 ("1w", "2d", "12h"; "custom" = any count) */
+    int handoff_minute; /* minutes after local midnight, default 0 (ROT_HOURS: of the start day) */
+    int start_year, start_month, start_day; /* the first turn (users[0]) starts that day at
+                                               handoff_minute, local time */
+    int64_t end_ms;                         /* the layer stops at this instant; 0 = never */
+    const struct tz *tz;                    /* layer time_zone, default the schedule's */
+    struct recur *restrictions;             /* owned array; the layer covers only times inside one
+                                               of these windows (their tz = the layer's); none = always */
+    size_t n_restrictions;
+};
+
+struct cfg_schedule {
+    char *name;               /* owned; unique; [A-Za-z0-9._-]{1,64} */
+    char *description;        /* owned or NULL */
+    const struct tz *tz;      /* time_zone; required */
+    struct cfg_layer *layers; /* owned array; a later layer wins over an earlier one */
+    size_t n_layers;
+};
+
+enum target_kind { TARGET_USER = 0, TARGET_SCHEDULE = 1, TARGET_TEAM = 2 };
+
+struct cfg_target {
+    enum target_kind kind; /* "user:NAME", "schedule:NAME", "team:NAME" */
+    char *name;            /* owned; must exist */
+};
+
+struct cfg_esc_level {
+    int64_t delay_ms;           /* fires this long after the previous level (level 0: after the
+                                   incident opens); default 0 for level 0, 15m for the others */
+    struct cfg_target *targets; /* owned array, at least one */
+    size_t n_targets;
+};
+
+struct cfg_escalation_policy {
+    char *name;                   /* owned; unique */
+    char *description;            /* owned or NULL */
+    struct cfg_esc_level *levels; /* owned array, at least one */
+    size_t n_levels;
+    int repeat;              /* run the levels this many more times; default 0 */
+    int64_t repeat_after_ms; /* pause after the last level before a repeat starts
+                                again at level 0; default 15m */
+    int64_t ack_timeout_ms;  /* an acknowledgement runs out after this (back to
+                                triggered, escalation restarts); 0 = never */
+};
+
+enum channel_type { CHANNEL_WEBHOOK = 0, CHANNEL_SMTP = 1, CHANNEL_COMMAND = 2 };
+enum webhook_format { WEBHOOK_GENERIC = 0, WEBHOOK_SLACK = 1, WEBHOOK_TEAMS = 2 };
+
+struct cfg_channel {
+    char *name; /* owned; unique */
+    enum channel_type type;
+    char *url;                  /* owned; WEBHOOK: http(s) URL; SMTP: smtp:// or smtps:// URL */
+    enum webhook_format format; /* WEBHOOK; default generic */
+    char *secret;               /* owned or NULL (env: allowed); WEBHOOK: HMAC-SHA256 key of the
+                                   X-Tocsin-Signature header */
+    char **headers;             /* owned NULL-terminated "Name: value" array, or NULL; WEBHOOK */
+    char *from;                 /* owned; SMTP: envelope and header From; required */
+    char *username;             /* owned or NULL; SMTP auth */
+    char *password;             /* owned or NULL (env: allowed) */
+    int tls;              /* SMTP: 0 none, 1 STARTTLS when offered (default), 2 STARTTLS required */
+    bool verify_tls;      /* default true */
+    char *command;        /* owned; COMMAND: program and arguments (no shell) */
+    char *subject;        /* owned or NULL: template for the subject/title ({{...}} fields) */
+    char *body;           /* owned or NULL: template for the text */
+    int64_t timeout_ms;   /* one delivery attempt; default 10s */
+    int max_attempts;     /* then dead letter; default 8 */
+    int64_t retry_min_ms; /* first retry delay, doubled each time, +-20% jitter; default 5s */
+    int64_t retry_max_ms; /* cap; default 10m */
+    int max_per_hour;     /* per target; 0 = unlimited (default) */
+};
+
+/* notifications: settings shared by all channels. */
+struct cfg_notify {
+    char *public_url;         /* owned; base of action links; default "http://" + listen */
+    char *secret;             /* owned or NULL (env: allowed); HMAC key of action links;
+                                 NULL = a random key kept in DATA_DIR/secret */
+    int64_t link_ttl_ms;      /* action links expire; default 24h */
+    int digest_after;         /* per user: more than this many new incidents inside
+                                 digest_window_ms become one digest; default 5; 0 = never */
+    int64_t digest_window_ms; /* default 2m */
+};
+
 struct config {
     char *path;     /* owned; the file it came from ("<api>" for API-built objects) */
     char *listen;   /* owned; HOST:PORT, default 127.0.0.1:8080 */
@@ -213,6 +354,18 @@ struct config {
     struct cfg_downtime *downtimes;
     size_t n_downtimes;
     struct cfg_scheduler scheduler;
+
+    struct cfg_user *users;
+    size_t n_users;
+    struct cfg_team *teams;
+    size_t n_teams;
+    struct cfg_schedule *schedules;
+    size_t n_schedules;
+    struct cfg_escalation_policy *policies;
+    size_t n_policies;
+    struct cfg_channel *channels;
+    size_t n_channels;
+    struct cfg_notify notify;
 
     /* owned; private look-up tables behind config_find_host, config_find_check
      * and config_find_heartbeat_key (config_checks.c), NULL in a config that
@@ -279,6 +432,11 @@ const struct cfg_service *config_find_service(const struct config *cfg, const ch
 const struct cfg_host *config_find_host(const struct config *cfg, const char *name);
 const struct cfg_check *config_find_check(const struct config *cfg, const char *id);
 const struct cfg_heartbeat *config_find_heartbeat_key(const struct config *cfg, const char *key);
+const struct cfg_user *config_find_user(const struct config *cfg, const char *name);
+const struct cfg_team *config_find_team(const struct config *cfg, const char *name);
+const struct cfg_schedule *config_find_schedule(const struct config *cfg, const char *name);
+const struct cfg_escalation_policy *config_find_policy(const struct config *cfg, const char *name);
+const struct cfg_channel *config_find_channel(const struct config *cfg, const char *name);
 
 /* Urgency of a severity: critical/error -> 1 (high), warning -> 2, info -> 3. */
 int config_urgency(enum severity sev);
