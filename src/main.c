@@ -8,9 +8,14 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "http/server.h"
+#include "notify/action_link.h"
+#include "notify/notify.h"
+#include "oncall/overrides.h"
 #include "store/store.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -164,6 +169,47 @@ static int serve_reload(struct server_ctx *ctx, struct cfg_errors *errs)
     return rc;
 }
 
+/*
+ * The key that signs action links: from notifications.secret, or else a
+ * random one kept in DATA_DIR/secret (created on first start, mode 0600), so
+ * links in mails sent before a restart still work after it.
+ */
+static int serve_link_key(const struct config *cfg, const char *data_dir, unsigned char key[32],
+                          char *err, size_t errlen)
+{
+    char path[4096], hex[65];
+    if (cfg->notify.secret) {
+        action_link_key(cfg->notify.secret, key);
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/secret", data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(hex, 1, 64, f);
+        fclose(f);
+        hex[n] = '\0';
+        if (n == 64) {
+            action_link_key(hex, key);
+            return 0;
+        }
+        snprintf(err, errlen, "%s: expected 64 hex characters; delete it to make a new one", path);
+        return -1;
+    }
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || write(fd, hex, 64) != 64 || fsync(fd) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    action_link_key(hex, key);
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -176,6 +222,7 @@ static int cmd_serve(int argc, char **argv)
     struct store *store;
     struct engine *engine;
     struct checks *checks;
+    struct notifier *notifier;
     struct live live = {0};
     struct http_server *http;
     struct server_ctx ctx;
@@ -256,7 +303,18 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    engine = engine_start(cfg, store, err, sizeof(err));
+    struct engine_oncall oncall = {.overrides = overrides_new()};
+    if (!oncall.overrides ||
+        serve_link_key(cfg, data ? data : cfg->data_dir, oncall.link_key, err, sizeof(err))) {
+        fprintf(stderr, "tocsin serve: %s\n", oncall.overrides ? err : "out of memory");
+        overrides_free(oncall.overrides);
+        checks_stop(checks);
+        store_close(store);
+        config_free(cfg);
+        return 1;
+    }
+    oncall.has_link_key = true;
+    engine = engine_start(cfg, store, &oncall, err, sizeof(err));
     if (!engine) {
         fprintf(stderr, "tocsin serve: %s\n", err);
         checks_stop(checks);
@@ -264,6 +322,17 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    notifier = notifier_start(engine_notify_result, engine, 0, err, sizeof(err));
+    if (!notifier) {
+        fprintf(stderr, "tocsin serve: %s\n", err);
+        engine_stop(engine);
+        checks_stop(checks);
+        store_close(store);
+        overrides_free(oncall.overrides);
+        config_free(cfg);
+        return 1;
+    }
+    engine_attach_notifier(engine, notifier);
     if (checks_start(checks, engine) != 0) {
         fprintf(stderr, "tocsin serve: cannot start the check scheduler\n");
         engine_stop(engine);
@@ -280,6 +349,9 @@ static int cmd_serve(int argc, char **argv)
     ctx.store = store;
     ctx.engine = engine;
     ctx.checks = checks;
+    ctx.overrides = oncall.overrides;
+    memcpy(ctx.link_key, oncall.link_key, sizeof(ctx.link_key));
+    ctx.has_link_key = oncall.has_link_key;
     ctx.reload = config_path ? serve_reload : NULL;
     ctx.reload_arg = &live;
     ctx.started_at_ms = clock_now_ms();
@@ -317,7 +389,12 @@ static int cmd_serve(int argc, char **argv)
     ctx.ready = 0;
     http_stop(http);     /* in-flight requests finish */
     checks_stop(checks); /* plugins are stopped; what they reported is sent */
+    /* Deliveries in flight are abandoned; their rows stay pending and go
+     * out after the next start with the same idempotency keys. */
+    engine_attach_notifier(engine, NULL);
+    notifier_stop(notifier);
     engine_stop(engine); /* the queue drains and commits */
+    overrides_free(oncall.overrides);
     store_close(store);
     for (size_t i = 0; i < live.n_retired; i++)
         config_free(live.retired[i]);

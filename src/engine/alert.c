@@ -96,7 +96,7 @@ static void heap_down(struct engine_state *st, size_t i)
     }
 }
 
-static void heap_remove(struct engine_state *st, struct alert_rec *a)
+static void alert_heap_remove(struct engine_state *st, struct alert_rec *a)
 {
     size_t i = a->heap_idx;
     if (i == HEAP_NONE)
@@ -116,7 +116,7 @@ static void heap_remove(struct engine_state *st, struct alert_rec *a)
 void alert_heap_update(struct engine_state *st, struct alert_rec *a)
 {
     if (a->ends_at == 0) {
-        heap_remove(st, a);
+        alert_heap_remove(st, a);
         return;
     }
     if (a->heap_idx == HEAP_NONE) {
@@ -147,10 +147,16 @@ int64_t engine_next_due(const struct engine_state *st, int64_t now)
         return 0;
     if (st->ack_next_expiry && st->ack_next_expiry <= now)
         return 0;
-    if (st->heap_len == 0)
+    /* The earliest of: an alert's expiry, an escalation level, a notification. */
+    int64_t at = st->heap_len ? st->heap[0]->ends_at : INT64_MAX;
+    const struct heap_node *esc = heap_top(&st->esc_heap), *ob = heap_top(&st->outbox_heap);
+    if (esc && esc->key < at)
+        at = esc->key;
+    if (ob && ob->key < at)
+        at = ob->key;
+    if (at == INT64_MAX)
         return -1;
-    int64_t d = st->heap[0]->ends_at - now;
-    return d < 0 ? 0 : d;
+    return at <= now ? 0 : at - now;
 }
 
 /* ---- helpers ---- */
@@ -566,7 +572,7 @@ int alert_resolve(struct engine_state *st, struct alert_rec *a, int64_t now, con
      * firing (same startsAt) does not reopen it. */
     if (by_sender && a->starts_at)
         alert_remember_resolved(st, a->key, a->starts_at, now);
-    heap_remove(st, a);
+    alert_heap_remove(st, a);
     strmap_del(&st->alerts, a->key);
     if (a->suppressed == SUPPRESS_DOWNTIME)
         st->n_dt_suppressed--;
@@ -675,7 +681,7 @@ int alert_apply_event(struct engine_state *st, const struct cfg_integration *int
 
 int engine_tick(struct engine_state *st, int64_t now)
 {
-    if (downtime_tick(st, now) || incident_expire_acks(st, now))
+    if (downtime_tick(st, now) || incident_expire_acks(st, now) || escalation_tick(st, now))
         return -1;
     while (st->heap_len > 0 && st->heap[0]->ends_at <= now) {
         if (alert_resolve(st, st->heap[0], now, "tocsin", "expired: not refreshed before endsAt",

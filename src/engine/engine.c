@@ -10,6 +10,8 @@
 
 #include "../base/clock.h"
 #include "../base/log.h"
+#include "../notify/notify.h"
+#include "../oncall/overrides.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +34,12 @@ struct engine {
     struct engine_cmd *head, *tail;
     long long queued_events; /* events in the queue, for back-pressure */
     bool stopping;
+    /* Results of deliveries, queued by the notifier thread (under lock). */
+    struct notify_result *results; /* owned array */
+    size_t n_results, cap_results;
+    pthread_mutex_t notifier_lock; /* guards notifier against detaching mid-send */
+    struct notifier *notifier;     /* borrowed; NULL until attached */
+    struct engine_oncall oncall;   /* copy of what engine_start was given */
 };
 
 const char *engine_outcome_name(enum engine_outcome o)
@@ -61,12 +69,19 @@ static int load_incident(void *ctx, const struct store_open_incident *r)
     inc->last_alert_at = r->last_alert_at;
     inc->alert_count = r->alert_count;
     inc->open_alert_count = r->open_alert_count;
+    heap_node_init(&inc->esc_timer);
+    inc->title = strdup(r->title ? r->title : "");
+    inc->esc_policy = r->esc_policy ? strdup(r->esc_policy) : NULL;
+    inc->assignee = r->assignee ? strdup(r->assignee) : NULL;
+    inc->esc_level = r->esc_level;
+    inc->esc_round = r->esc_round;
     if (inc->status == INC_ACKNOWLEDGED && r->ack_expires_at) {
         inc->ack_expires_at = r->ack_expires_at;
         if (!st->ack_next_expiry || r->ack_expires_at < st->ack_next_expiry)
             st->ack_next_expiry = r->ack_expires_at;
     }
-    if (!inc->group_key || !inc->route || (r->service && !inc->service)) {
+    if (!inc->group_key || !inc->route || (r->service && !inc->service) || !inc->title ||
+        (r->esc_policy && !inc->esc_policy) || (r->assignee && !inc->assignee)) {
         incident_rec_free(inc);
         return -1;
     }
@@ -77,6 +92,10 @@ static int load_incident(void *ctx, const struct store_open_incident *r)
         incident_rec_free(inc);
         return -1;
     }
+    /* A level that came due while Tocsin was down fires at the first tick. */
+    if (r->esc_policy && r->esc_next_at && inc->status == INC_TRIGGERED &&
+        heap_set(&st->esc_heap, &inc->esc_timer, r->esc_next_at))
+        return -1;
     return 0;
 }
 
@@ -159,7 +178,7 @@ int engine_state_load(struct engine_state *st, const struct config *cfg, struct 
         engine_state_free(st);
         return -1;
     }
-    if (downtime_load(st, err, errlen)) {
+    if (downtime_load(st, err, errlen) || outbox_load(st, err, errlen)) {
         engine_state_free(st);
         return -1;
     }
@@ -201,6 +220,8 @@ void engine_state_free(struct engine_state *st)
     strmap_free(&st->incidents);
     strmap_free(&st->groups);
     strmap_free(&st->recent);
+    escalation_free(st);
+    outbox_free(st);
     free(st->heap);
     st->heap = NULL;
     st->heap_len = st->heap_cap = 0;
@@ -273,6 +294,59 @@ static size_t integration_index(const struct config *cfg, const struct cfg_integ
     return ENGINE_MAX_INTEGRATIONS; /* the "other" row */
 }
 
+/* Overrides live in the store and in the shared set the HTTP handlers and
+ * escalation read; a failed batch reloads the set from the store. */
+static int engine_apply_override(struct engine_state *st, struct engine_cmd *cmd, int64_t now)
+{
+    struct overrides *ov = st->oncall ? st->oncall->overrides : NULL;
+    if (cmd->kind == CMD_OVERRIDE_ADD) {
+        json_t *after = json_pack("{ss ss sI sI}", "schedule", cmd->schedule, "user", cmd->user,
+                                  "start", (json_int_t)cmd->start, "end", (json_int_t)cmd->end);
+        cmd->out_id = store_override_insert(st->store, cmd->schedule, cmd->user, cmd->start,
+                                            cmd->end, now, cmd->actor);
+        int rc = cmd->out_id < 0 || store_audit_add(st->store, now, cmd->actor, "override.created",
+                                                    "override", cmd->out_id, NULL, after);
+        json_decref(after);
+        if (rc)
+            return -1;
+        if (ov && overrides_add(ov, cmd->out_id, cmd->schedule, cmd->user, cmd->start, cmd->end,
+                                cmd->actor))
+            return -1;
+        cmd->changed = true;
+        return 0;
+    }
+    int found = store_override_delete(st->store, cmd->object_id, now, cmd->actor);
+    if (found < 0 || (found && store_audit_add(st->store, now, cmd->actor, "override.deleted",
+                                               "override", cmd->object_id, NULL, NULL)))
+        return -1;
+    if (!found) {
+        cmd->status = ENGINE_ENOTFOUND;
+        return 0;
+    }
+    if (ov)
+        overrides_remove(ov, cmd->object_id);
+    cmd->changed = true;
+    return 0;
+}
+
+static int load_override(void *ctx, int64_t id, const char *schedule, const char *user,
+                         int64_t start, int64_t end, const char *created_by)
+{
+    return overrides_add(ctx, id, schedule, user, start, end, created_by);
+}
+
+/* Fills the shared override set from the store (at start, and after a
+ * failed batch whose overrides were never committed). */
+static int engine_load_overrides(struct engine *e, int64_t now)
+{
+    if (!e->oncall.overrides)
+        return 0;
+    overrides_clear(e->oncall.overrides);
+    /* Old ones matter only for shifts in the past; a year is plenty. */
+    return store_override_load(e->store, now - 366LL * 86400000, load_override,
+                               e->oncall.overrides);
+}
+
 int engine_apply(struct engine_state *st, struct engine_cmd *cmd, int64_t now)
 {
     cmd->status = ENGINE_OK;
@@ -311,6 +385,14 @@ int engine_apply(struct engine_state *st, struct engine_cmd *cmd, int64_t now)
     case CMD_DOWNTIME_ADD:
     case CMD_DOWNTIME_DELETE:
         return downtime_apply_cmd(st, cmd, now);
+    case CMD_INCIDENT_ESCALATE:
+    case CMD_INCIDENT_ASSIGN:
+        return escalation_apply_cmd(st, cmd, now);
+    case CMD_OVERRIDE_ADD:
+    case CMD_OVERRIDE_DELETE:
+        return engine_apply_override(st, cmd, now);
+    case CMD_OUTBOX_RETRY:
+        return outbox_apply_retry(st, cmd, now);
     case CMD_RELOAD: {
         char err[256];
         st->cfg = cmd->new_cfg;
@@ -357,13 +439,103 @@ static void observe_commit(struct engine *e, int64_t us)
     atomic_fetch_add_explicit(&e->stats.commit_sum_us, us, memory_order_relaxed);
 }
 
+/* Hands the notifications that are due to the notifier, after the commit
+ * that made them durable. */
+static void engine_dispatch(struct engine *e, int64_t now)
+{
+    struct outbox_rec *o;
+    pthread_mutex_lock(&e->notifier_lock);
+    if (!e->notifier) {
+        pthread_mutex_unlock(&e->notifier_lock);
+        return;
+    }
+    while ((o = outbox_take_due(&e->st, now))) {
+        struct notify_msg *m = calloc(1, sizeof(*m));
+        const struct cfg_channel *ch = config_find_channel(e->cfg, o->channel);
+        if (m) {
+            m->id = o->id;
+            m->attempt = o->attempts;
+            m->ch = ch;
+            m->to = o->address ? strdup(o->address) : NULL;
+            m->idem_key = strdup(o->idem_key);
+            m->payload = json_incref(o->payload);
+        }
+        if (!m || !m->idem_key || (o->address && !m->to)) {
+            if (m)
+                notify_msg_free(m);
+            outbox_untake(&e->st, o, now);
+            break;
+        }
+        if (!ch) {
+            /* The channel went away with a reload: a permanent failure,
+             * recorded like any other in the next batch. */
+            struct notify_result r = {
+                .id = o->id, .attempt = o->attempts, .outcome = NOTIFY_FAILED};
+            snprintf(r.detail, sizeof(r.detail), "channel %s is no longer configured", o->channel);
+            notify_msg_free(m);
+            engine_notify_result(&r, e);
+            continue;
+        }
+        if (notifier_send(e->notifier, m)) {
+            outbox_untake(&e->st, o, now);
+            break;
+        }
+        atomic_fetch_add_explicit(&e->stats.notify_sent, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&e->notifier_lock);
+}
+
+void engine_notify_result(const struct notify_result *r, void *arg)
+{
+    struct engine *e = arg;
+    pthread_mutex_lock(&e->lock);
+    if (e->n_results == e->cap_results) {
+        size_t ncap = e->cap_results ? e->cap_results * 2 : 64;
+        struct notify_result *nr = realloc(e->results, ncap * sizeof(*nr));
+        if (!nr) {
+            /* The row stays pending in the store and is sent again after a
+             * restart; the idempotency key lets the receiver drop the repeat. */
+            pthread_mutex_unlock(&e->lock);
+            log_error("engine: out of memory recording notification %lld", (long long)r->id);
+            return;
+        }
+        e->results = nr;
+        e->cap_results = ncap;
+    }
+    e->results[e->n_results++] = *r;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void engine_attach_notifier(struct engine *e, struct notifier *n)
+{
+    pthread_mutex_lock(&e->notifier_lock);
+    e->notifier = n;
+    pthread_mutex_unlock(&e->notifier_lock);
+    /* Wake the thread so that what is due goes out now. */
+    pthread_mutex_lock(&e->lock);
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+}
+
 /* Applies and commits one batch; on failure the batch is rolled back, every
  * command in it fails, and the state is rebuilt from what the store holds. */
 static void run_batch(struct engine *e, struct engine_cmd *batch, int64_t now)
 {
     int64_t t0 = clock_mono_us();
     int rc = store_begin(e->store);
+    struct notify_result *results;
+    size_t n_results;
 
+    pthread_mutex_lock(&e->lock);
+    results = e->results;
+    n_results = e->n_results;
+    e->results = NULL;
+    e->n_results = e->cap_results = 0;
+    pthread_mutex_unlock(&e->lock);
+
+    for (size_t i = 0; rc == 0 && i < n_results; i++)
+        rc = outbox_apply_result(&e->st, &results[i], now);
     for (struct engine_cmd *c = batch; rc == 0 && c; c = c->next)
         rc = engine_apply(&e->st, c, now);
     if (rc == 0)
@@ -379,16 +551,22 @@ static void run_batch(struct engine *e, struct engine_cmd *batch, int64_t now)
         atomic_fetch_add(&e->stats.store_errors, 1);
         engine_state_free(&e->st);
         if (engine_state_load(&e->st, e->cfg, e->store, err, sizeof(err)) ||
-            engine_state_load_recent(&e->st, now))
+            engine_state_load_recent(&e->st, now) || engine_load_overrides(e, now))
             log_error("engine: rebuilding state after the failed batch: %s", err);
         e->st.stats = &e->stats;
+        e->st.oncall = &e->oncall;
+        /* The results were not recorded; the rows are pending again in the
+         * reloaded outbox and go out again with their idempotency keys. */
         atomic_store(&e->stats.alerts_open, (long long)e->st.alerts.len);
         atomic_store(&e->stats.incidents_open, (long long)e->st.incidents.len);
         for (struct engine_cmd *c = batch; c; c = c->next)
             c->status = ENGINE_ESTORE;
     }
+    free(results);
     observe_commit(e, clock_mono_us() - t0);
     atomic_fetch_add(&e->stats.batches, 1);
+    if (rc == 0)
+        engine_dispatch(e, now);
     for (struct engine_cmd *c = batch, *next; c; c = next) {
         next = c->next;
         if (c->status == ENGINE_OK)
@@ -413,7 +591,7 @@ static void *engine_main(void *arg)
         int64_t due = engine_next_due(&e->st, now);
 
         pthread_mutex_lock(&e->lock);
-        while (!e->head && !e->stopping) {
+        while (!e->head && !e->n_results && !e->stopping) {
             struct timespec ts;
             int64_t wait_ms = (due < 0 || due > 1000) ? 1000 : due;
             if (due == 0)
@@ -428,6 +606,7 @@ static void *engine_main(void *arg)
             if (pthread_cond_timedwait(&e->wake, &e->lock, &ts) == ETIMEDOUT)
                 break;
         }
+        bool have_results = e->n_results > 0;
         batch = e->head;
         e->head = e->tail = NULL;
         e->queued_events = 0;
@@ -437,13 +616,14 @@ static void *engine_main(void *arg)
         if (stop)
             break;
         now = clock_now_ms();
-        if (batch || engine_next_due(&e->st, now) == 0)
+        if (batch || have_results || engine_next_due(&e->st, now) == 0)
             run_batch(e, batch, now);
     }
     return NULL;
 }
 
-struct engine *engine_start(const struct config *cfg, struct store *store, char *err, size_t errlen)
+struct engine *engine_start(const struct config *cfg, struct store *store,
+                            const struct engine_oncall *oc, char *err, size_t errlen)
 {
     struct engine *e = calloc(1, sizeof(*e));
     if (!e) {
@@ -452,6 +632,13 @@ struct engine *engine_start(const struct config *cfg, struct store *store, char 
     }
     e->cfg = cfg;
     e->store = store;
+    if (oc)
+        e->oncall = *oc;
+    if (engine_load_overrides(e, clock_now_ms())) {
+        snprintf(err, errlen, "loading schedule overrides: %s", store_errmsg(store));
+        free(e);
+        return NULL;
+    }
     e->stats.outcomes = calloc((ENGINE_MAX_INTEGRATIONS + 2) * OUTCOME_COUNT, sizeof(atomic_llong));
     if (!e->stats.outcomes || engine_state_load(&e->st, cfg, store, err, errlen)) {
         free(e->stats.outcomes);
@@ -466,9 +653,12 @@ struct engine *engine_start(const struct config *cfg, struct store *store, char 
         return NULL;
     }
     e->st.stats = &e->stats;
+    e->st.oncall = &e->oncall;
     atomic_store(&e->stats.alerts_open, (long long)e->st.alerts.len);
     atomic_store(&e->stats.incidents_open, (long long)e->st.incidents.len);
+    atomic_store(&e->stats.notify_pending, (long long)e->st.outbox.len);
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->notifier_lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
         snprintf(err, errlen, "cannot start the engine thread");
@@ -548,7 +738,9 @@ void engine_stop(struct engine *e)
     pthread_join(e->thread, NULL);
     engine_state_free(&e->st);
     pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->notifier_lock);
     pthread_cond_destroy(&e->wake);
+    free(e->results);
     free(e->stats.outcomes);
     free(e);
 }

@@ -55,15 +55,20 @@ struct engine_event_result {
 };
 
 enum engine_cmd_kind {
-    CMD_EVENTS,           /* apply a batch of events from one integration */
-    CMD_CHANGE,           /* store a change record */
-    CMD_INCIDENT_ACK,     /* acknowledge an incident */
-    CMD_INCIDENT_RESOLVE, /* resolve an incident and its open alerts */
-    CMD_INCIDENT_NOTE,    /* add a note to the timeline */
-    CMD_CHECK_REPORTS,    /* store check and heartbeat states, apply their events */
-    CMD_DOWNTIME_ADD,     /* add a downtime made through the API */
-    CMD_DOWNTIME_DELETE,  /* end and delete one */
-    CMD_RELOAD,           /* switch to a new configuration */
+    CMD_EVENTS,            /* apply a batch of events from one integration */
+    CMD_CHANGE,            /* store a change record */
+    CMD_INCIDENT_ACK,      /* acknowledge an incident */
+    CMD_INCIDENT_RESOLVE,  /* resolve an incident and its open alerts */
+    CMD_INCIDENT_NOTE,     /* add a note to the timeline */
+    CMD_CHECK_REPORTS,     /* store check and heartbeat states, apply their events */
+    CMD_DOWNTIME_ADD,      /* add a downtime made through the API */
+    CMD_DOWNTIME_DELETE,   /* end and delete one */
+    CMD_RELOAD,            /* switch to a new configuration */
+    CMD_INCIDENT_ESCALATE, /* fire an escalation level now */
+    CMD_INCIDENT_ASSIGN,   /* make a user the incident commander and page them */
+    CMD_OVERRIDE_ADD,      /* add a schedule override */
+    CMD_OVERRIDE_DELETE,   /* delete one */
+    CMD_OUTBOX_RETRY,      /* send a dead notification again */
 };
 
 /*
@@ -111,6 +116,14 @@ struct engine_cmd {
     json_t *downtime;             /* CMD_DOWNTIME_ADD: the validated spec (borrowed) */
     int64_t downtime_id;          /* CMD_DOWNTIME_DELETE */
     const struct config *new_cfg; /* CMD_RELOAD: borrowed; must outlive the engine's use */
+    const char *user;             /* CMD_INCIDENT_ASSIGN, CMD_OVERRIDE_ADD: a configured user */
+    int level;                    /* CMD_INCIDENT_ESCALATE: 1-based level, 0 = the next one */
+    const char *schedule;         /* CMD_OVERRIDE_ADD */
+    int64_t start, end;           /* CMD_OVERRIDE_ADD */
+    int64_t object_id;            /* CMD_OVERRIDE_DELETE, CMD_OUTBOX_RETRY */
+    const char *link_nonce;       /* CMD_INCIDENT_ACK/RESOLVE from an action link: its nonce,
+                                     refused (ENGINE_ECONFLICT) when already used */
+    const char *via;              /* NULL, or how the action came ("link in mail to anna") */
 
     /* Filled by the engine. */
     enum engine_status status;
@@ -138,20 +151,46 @@ struct engine_stats {
     atomic_llong commit_count;
     atomic_llong commit_sum_us;
     atomic_llong store_errors;
-    atomic_llong *outcomes; /* [integration index * OUTCOME_COUNT + outcome]; rows
-                               0..ENGINE_MAX_INTEGRATIONS + 1 */
+    atomic_llong *outcomes;        /* [integration index * OUTCOME_COUNT + outcome]; rows
+                                      0..ENGINE_MAX_INTEGRATIONS + 1 */
+    atomic_llong notify_pending;   /* outbox rows waiting or in flight */
+    atomic_llong notify_sent;      /* attempts handed to the notifier */
+    atomic_llong notify_delivered; /* rows delivered */
+    atomic_llong notify_retries;   /* attempts that failed and will be retried */
+    atomic_llong notify_dead;      /* rows that gave up (dead letters) */
+    atomic_llong escalations;      /* escalation levels fired */
 };
 
 /* Upper bounds (seconds) of the commit latency histogram buckets; the last is +Inf. */
 extern const double engine_commit_bounds[11];
 
+struct overrides;
+struct notifier;
+struct notify_result;
+
+/* What on call needs besides the configuration. */
+struct engine_oncall {
+    struct overrides *overrides; /* borrowed; the engine keeps it in step with the store */
+    unsigned char link_key[32];  /* signs action links */
+    bool has_link_key;           /* false: notifications carry no action links */
+};
+
 /*
- * Loads open alerts and incidents from the store and starts the engine
- * thread. cfg and store are borrowed and must outlive the engine. Returns NULL
- * and writes a message into err on failure.
+ * Loads open alerts and incidents (and pending notifications and overrides)
+ * from the store and starts the engine thread. cfg, store and oc are
+ * borrowed and must outlive the engine; oc may be NULL (no on call). Returns
+ * NULL and writes a message into err on failure.
  */
-struct engine *engine_start(const struct config *cfg, struct store *store, char *err,
-                            size_t errlen);
+struct engine *engine_start(const struct config *cfg, struct store *store,
+                            const struct engine_oncall *oc, char *err, size_t errlen);
+
+/* Lets the engine hand due notifications to n (borrowed; must stay up
+ * until engine_stop). Until then they wait in the outbox. */
+void engine_attach_notifier(struct engine *e, struct notifier *n);
+
+/* The notifier's result callback (arg = the engine): queues r for the
+ * engine thread, which records it in the outbox. Never refuses. */
+void engine_notify_result(const struct notify_result *r, void *arg);
 
 /* Applies cmd and waits until its batch is committed. Returns cmd->status. */
 enum engine_status engine_submit(struct engine *e, struct engine_cmd *cmd);

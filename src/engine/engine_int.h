@@ -12,6 +12,7 @@
 #ifndef TOCSIN_ENGINE_INT_H
 #define TOCSIN_ENGINE_INT_H
 
+#include "../base/heap.h"
 #include "../base/strmap.h"
 #include "engine.h"
 
@@ -88,6 +89,34 @@ struct incident_rec {
     char *joined_actor;   /* owned; who sent them (one entry per actor) */
     char *joined_summary; /* owned; the first one's summary */
     struct incident_rec *next_dirty;
+    /* On call (escalation.c). */
+    char *title;                /* owned; for notifications */
+    char *esc_policy;           /* owned or NULL: the policy escalating it */
+    int esc_level;              /* the next level to fire (0-based) */
+    int esc_round;              /* 0 = first pass, then one per repeat */
+    struct heap_node esc_timer; /* key: when the next level fires; in st->esc_heap when due */
+    char *assignee;             /* owned or NULL: the incident commander */
+    bool support_wait_noted;    /* "waiting for support hours" is on the timeline */
+};
+
+/* A notification waiting in the outbox or in flight (outbox.c). */
+struct outbox_rec {
+    int64_t id;
+    char idkey[24]; /* decimal id; key of st->outbox */
+    int64_t incident_id;
+    char *channel, *target, *address, *idem_key, *kind; /* owned; address may be NULL */
+    json_t *payload;                                    /* owned */
+    int level, attempts;
+    bool inflight;          /* handed to the notifier, no result yet */
+    struct heap_node timer; /* key: next attempt; in st->outbox_heap while waiting */
+};
+
+/* Per user: how many pages in the current digest window (escalation.c). */
+struct user_rate {
+    char *user; /* owned; map key */
+    int64_t window_start;
+    int count;
+    int64_t digest_ids[8]; /* pending digest row per contact rule, 0 = none */
 };
 
 /* A key the sender resolved recently, to drop a late retry of the firing. */
@@ -115,6 +144,12 @@ struct engine_state {
     int64_t dt_next_edge;    /* when a downtime window next starts or ends; 0 = unknown */
     size_t n_dt_suppressed;  /* open alerts with SUPPRESS_DOWNTIME */
     int64_t ack_next_expiry; /* earliest ack_expires_at of an open incident; 0 = none */
+    /* On call. */
+    const struct engine_oncall *oncall; /* borrowed; NULL = no overrides, no links */
+    struct heap esc_heap;               /* incidents with a level due (incident_rec.esc_timer) */
+    struct strmap outbox;               /* idkey -> struct outbox_rec (pending rows) */
+    struct heap outbox_heap;            /* waiting rows by next attempt */
+    struct strmap rates;                /* user -> struct user_rate */
 };
 
 /* downtime.c */
@@ -206,6 +241,54 @@ struct incident_rec *incident_find(struct engine_state *st, int64_t id);
 int incident_expire_acks(struct engine_state *st, int64_t now);
 void incident_mark_dirty(struct engine_state *st, struct incident_rec *inc, int64_t now);
 void incident_rec_free(struct incident_rec *inc);
+
+/* escalation.c */
+
+/* Starts the escalation of a new incident (its route's or service's policy). */
+int escalation_start(struct engine_state *st, struct incident_rec *inc, int64_t now);
+/* Fires every level that is due. */
+int escalation_tick(struct engine_state *st, int64_t now);
+/* Acknowledged: stop escalating and cancel pages not yet sent. */
+int escalation_on_ack(struct engine_state *st, struct incident_rec *inc, int64_t now,
+                      const char *actor);
+/* The acknowledgement ran out: escalate again from the first level. */
+int escalation_restart(struct engine_state *st, struct incident_rec *inc, int64_t now);
+/* Resolved (the record is freed after): stop, cancel, tell partners. */
+int escalation_on_resolve(struct engine_state *st, struct incident_rec *inc, int64_t now);
+/* CMD_INCIDENT_ESCALATE, CMD_INCIDENT_ASSIGN. */
+int escalation_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t now);
+/* The policy's ack timeout for inc, or 0. */
+int64_t escalation_ack_timeout(const struct engine_state *st, const struct incident_rec *inc);
+/* Tells the route's partner channels about inc (kind "incident.triggered", ...). */
+int escalation_notify_partners(struct engine_state *st, struct incident_rec *inc, const char *kind,
+                               int64_t now);
+void escalation_free(struct engine_state *st);
+
+/* outbox.c */
+
+/* Queues a notification (row + memory). Returns 1 queued, 0 already there
+ * (same idem_key), -1 on store failure. payload is borrowed (copied). */
+int outbox_queue(struct engine_state *st, int64_t incident_id, const char *channel,
+                 const char *target, const char *address, const char *kind, int level,
+                 const char *idem_key, const json_t *payload, int64_t next_at, int64_t now,
+                 int64_t *id_out);
+/* Cancels the pages of an incident not yet handed out; returns how many
+ * (-1 on store failure). */
+int outbox_cancel_incident(struct engine_state *st, int64_t incident_id, int64_t now);
+/* Rewrites a waiting row's payload (digests grow). 0, 1 (not waiting any more) or -1. */
+int outbox_update_payload(struct engine_state *st, int64_t id, const json_t *payload);
+/* Applies the notifier's result. */
+int outbox_apply_result(struct engine_state *st, const struct notify_result *r, int64_t now);
+/* CMD_OUTBOX_RETRY. */
+int outbox_apply_retry(struct engine_state *st, struct engine_cmd *cmd, int64_t now);
+/* Loads pending rows at start. */
+int outbox_load(struct engine_state *st, char *err, size_t errlen);
+/* The next waiting row due at or before now (taken out of the heap and
+ * marked in flight), or NULL. */
+struct outbox_rec *outbox_take_due(struct engine_state *st, int64_t now);
+/* Puts a row taken by outbox_take_due back (the notifier refused it). */
+void outbox_untake(struct engine_state *st, struct outbox_rec *o, int64_t now);
+void outbox_free(struct engine_state *st);
 
 const char *alert_status_name(int s);
 const char *incident_status_name(int s);

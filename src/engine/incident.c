@@ -34,6 +34,9 @@ void incident_rec_free(struct incident_rec *inc)
     free(inc->group_key);
     free(inc->service);
     free(inc->route);
+    free(inc->title);
+    free(inc->esc_policy);
+    free(inc->assignee);
     free(inc);
 }
 
@@ -107,9 +110,12 @@ struct incident_rec *incident_for_alert(struct engine_state *st, const struct ro
         return inc;
 
     svc = r->service ? config_find_service(st->cfg, r->service) : NULL;
+    const char *title = ev->summary ? ev->summary : ev->dedup_key;
     inc = calloc(1, sizeof(*inc));
+    if (inc)
+        heap_node_init(&inc->esc_timer);
     if (!inc || !(inc->group_key = strdup(gk)) || !(inc->route = strdup(r->id)) ||
-        (r->service && !(inc->service = strdup(r->service)))) {
+        !(inc->title = strdup(title)) || (r->service && !(inc->service = strdup(r->service)))) {
         incident_rec_free(inc);
         *failed = 1;
         return NULL;
@@ -120,7 +126,6 @@ struct incident_rec *incident_for_alert(struct engine_state *st, const struct ro
     inc->status = INC_TRIGGERED;
     inc->created_at = inc->last_alert_at = now;
 
-    const char *title = ev->summary ? ev->summary : ev->dedup_key;
     struct store_incident si = {
         .title = title,
         .service = inc->service,
@@ -156,6 +161,10 @@ struct incident_rec *incident_for_alert(struct engine_state *st, const struct ro
     }
     json_decref(after);
     stat_inc(st, 1);
+    if (escalation_start(st, inc, now)) {
+        *failed = 1;
+        return NULL;
+    }
     return inc;
 }
 
@@ -290,12 +299,14 @@ int incident_acknowledge(struct engine_state *st, struct incident_rec *inc, int6
         rc = store_incident_set_status(st->store, inc->id, "acknowledged", now, actor);
 
     inc->status = INC_ACKNOWLEDGED;
-    snprintf(text, sizeof(text), "acknowledged by %s%s%s", actor, why ? ": " : "", why ? why : "");
+    snprintf(text, sizeof(text), "acknowledged by %s%s%s", actor, why ? " " : "", why ? why : "");
     if (rc == 0)
         rc = store_timeline_add(st->store, inc->id, now, "acknowledged", actor, text, NULL) < 0;
     if (rc == 0)
         rc = store_audit_add(st->store, now, actor, "incident.acknowledged", "incident", inc->id,
                              before, after);
+    if (rc == 0)
+        rc = escalation_on_ack(st, inc, now, actor);
     json_decref(before);
     json_decref(after);
     return rc ? -1 : 0;
@@ -332,6 +343,8 @@ int incident_resolve(struct engine_state *st, struct incident_rec *inc, int64_t 
     if (rc == 0)
         rc = store_audit_add(st->store, now, actor, "incident.resolved", "incident", inc->id,
                              before, after);
+    if (rc == 0)
+        rc = escalation_on_resolve(st, inc, now);
     json_decref(before);
     json_decref(after);
     incident_unindex(st, inc);
@@ -342,7 +355,7 @@ int incident_resolve(struct engine_state *st, struct incident_rec *inc, int64_t 
 
 /* Resolves the open alerts of an incident, then the incident itself. */
 static int incident_resolve_by_hand(struct engine_state *st, struct incident_rec *inc, int64_t now,
-                                    const char *actor)
+                                    const char *actor, const char *via)
 {
     struct alert_rec **mine = NULL;
     size_t n = 0, cap = 0;
@@ -373,7 +386,7 @@ static int incident_resolve_by_hand(struct engine_state *st, struct incident_rec
         rc = alert_resolve(st, mine[i], now, actor, "its incident was resolved", false);
     free(mine);
     if (rc == 0)
-        rc = incident_resolve(st, inc, now, actor, "resolved by hand");
+        rc = incident_resolve(st, inc, now, actor, via ? via : "resolved by hand");
     return rc;
 }
 
@@ -395,23 +408,45 @@ int incident_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t 
             return 0;
         }
     }
+    /* An action link works once: its nonce is recorded with the action. A
+     * link for an incident that is already in the wanted state is still
+     * spent, so a second click cannot act on a later incarnation. */
+    if (cmd->link_nonce && (cmd->kind == CMD_INCIDENT_ACK || cmd->kind == CMD_INCIDENT_RESOLVE)) {
+        int fresh = store_action_nonce_use(st->store, cmd->link_nonce, cmd->incident_id,
+                                           cmd->kind == CMD_INCIDENT_ACK ? "ack" : "resolve",
+                                           cmd->actor, now);
+        if (fresh < 0)
+            return -1;
+        if (fresh == 0) {
+            cmd->status = ENGINE_ECONFLICT;
+            return 0;
+        }
+    }
     switch (cmd->kind) {
     case CMD_INCIDENT_ACK:
         if (!inc) {
             cmd->status = ENGINE_ECONFLICT;
             return 0;
         }
+        if (!cmd->ack_until && inc->status != INC_ACKNOWLEDGED) {
+            /* The policy's acknowledgement timeout applies unless the
+             * responder said how long. */
+            int64_t t = escalation_ack_timeout(st, inc);
+            if (t > 0)
+                cmd->ack_until = now + t;
+        }
         if (inc->status == INC_ACKNOWLEDGED && cmd->ack_until == inc->ack_expires_at)
             return 0;
         cmd->changed = true;
         if (inc->status != INC_ACKNOWLEDGED) {
-            char why[80] = "";
-            if (cmd->ack_until) {
-                char ts[40];
-                snprintf(why, sizeof(why), "until %s",
+            char why[200] = "", ts[40];
+            if (cmd->ack_until)
+                snprintf(why, sizeof(why), "%s%suntil %s", cmd->via ? cmd->via : "",
+                         cmd->via ? ", " : "",
                          timefmt_format_rfc3339(cmd->ack_until, ts, sizeof(ts)));
-            }
-            if (incident_acknowledge(st, inc, now, cmd->actor, cmd->ack_until ? why : NULL))
+            else if (cmd->via)
+                snprintf(why, sizeof(why), "%s", cmd->via);
+            if (incident_acknowledge(st, inc, now, cmd->actor, why[0] ? why : NULL))
                 return -1;
         } else {
             /* Acknowledged again with another expiry: it replaces the old one. */
@@ -433,7 +468,7 @@ int incident_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t 
         if (!inc)
             return 0;
         cmd->changed = true;
-        return incident_resolve_by_hand(st, inc, now, cmd->actor);
+        return incident_resolve_by_hand(st, inc, now, cmd->actor, cmd->via);
     case CMD_INCIDENT_NOTE: {
         if (inc && incident_flush_joins(st, inc, now))
             return -1;
@@ -483,6 +518,8 @@ int incident_expire_acks(struct engine_state *st, int64_t now)
             return -1;
         inc->status = INC_TRIGGERED;
         inc->ack_expires_at = 0;
+        if (escalation_restart(st, inc, now))
+            return -1;
     }
     st->ack_next_expiry = next;
     return 0;

@@ -49,6 +49,24 @@ void api_downtimes_post(struct http_req *req);
 void api_downtime_delete(struct http_req *req);
 void api_reload(struct http_req *req);
 
+void api_incident_escalate(struct http_req *req);
+void api_incident_assign(struct http_req *req);
+void api_oncall(struct http_req *req);
+void api_schedules_list(struct http_req *req);
+void api_schedule_get(struct http_req *req);
+void api_schedule_shifts(struct http_req *req);
+void api_overrides_list(struct http_req *req);
+void api_overrides_post(struct http_req *req);
+void api_override_delete(struct http_req *req);
+void api_users_list(struct http_req *req);
+void api_user_get(struct http_req *req);
+void api_teams_list(struct http_req *req);
+void api_policies_list(struct http_req *req);
+void api_notifications_list(struct http_req *req);
+void api_notification_retry(struct http_req *req);
+void api_action_link_get(struct http_req *req);
+void api_action_link_post(struct http_req *req);
+
 /* auth.c */
 
 /* Checks the API token; returns it, or answers 401/403 and returns NULL. */

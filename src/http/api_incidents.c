@@ -209,9 +209,16 @@ static bool run_action(struct http_req *req, struct engine_cmd *cmd, const struc
                          (long long)cmd->incident_id);
         return false;
     case ENGINE_ECONFLICT:
-        http_reply_error(req, 409, "conflict", NULL,
-                         "INC-%lld is resolved; a resolved incident cannot be acknowledged",
-                         (long long)cmd->incident_id);
+        if (cmd->kind == CMD_INCIDENT_ESCALATE)
+            http_reply_error(req, 409, "conflict", NULL,
+                             "INC-%lld cannot escalate: it is resolved, has no escalation "
+                             "policy, or the policy has no such level",
+                             (long long)cmd->incident_id);
+        else
+            http_reply_error(req, 409, "conflict", NULL,
+                             "INC-%lld is resolved; a resolved incident cannot be %s",
+                             (long long)cmd->incident_id,
+                             cmd->kind == CMD_INCIDENT_ASSIGN ? "reassigned" : "acknowledged");
         return false;
     default:
         req->retry_after = "1";
@@ -288,6 +295,53 @@ void api_incident_ack(struct http_req *req)
 void api_incident_resolve(struct http_req *req)
 {
     incident_action(req, CMD_INCIDENT_RESOLVE);
+}
+
+/* {"level": N} (1-based; default: the next level). */
+void api_incident_escalate(struct http_req *req)
+{
+    const struct cfg_token *t = auth_api(req, ROLE_RESPONDER);
+    struct engine_cmd cmd = {.kind = CMD_INCIDENT_ESCALATE};
+    char actor[160];
+    if (!t || !http_require_json_type(req))
+        return;
+    if (req->body_len) {
+        json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+        json_t *lv = json_object_get(body, "level");
+        if (!json_is_object(body) || (lv && (!json_is_integer(lv) || json_integer_value(lv) < 1 ||
+                                             json_integer_value(lv) > 100))) {
+            json_decref(body);
+            http_reply_error(req, 422, "invalid_field", "level",
+                             "level must be a level number of the policy (1, 2, ...)");
+            return;
+        }
+        cmd.level = lv ? (int)json_integer_value(lv) : 0;
+        json_decref(body);
+    }
+    if (run_action(req, &cmd, t, actor, sizeof(actor)))
+        reply_incident(req, 200, cmd.incident_id);
+}
+
+/* {"user": NAME}: the incident commander, paged at once. */
+void api_incident_assign(struct http_req *req)
+{
+    const struct cfg_token *t = auth_api(req, ROLE_RESPONDER);
+    struct engine_cmd cmd = {.kind = CMD_INCIDENT_ASSIGN};
+    char actor[160];
+    if (!t || !http_require_json_type(req))
+        return;
+    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    const char *user = json_string_value(json_object_get(body, "user"));
+    const struct cfg_user *u = user ? config_find_user(req->cfg, user) : NULL;
+    if (!u) {
+        json_decref(body);
+        http_reply_error(req, 422, "invalid_field", "user", "user must name a configured user");
+        return;
+    }
+    cmd.user = u->name;
+    if (run_action(req, &cmd, t, actor, sizeof(actor)))
+        reply_incident(req, 200, cmd.incident_id);
+    json_decref(body);
 }
 
 void api_incident_note(struct http_req *req)

@@ -74,6 +74,23 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/downtimes", api_downtimes_post},
     {"DELETE", "/api/v1/downtimes/{}", api_downtime_delete},
     {"POST", "/api/v1/-/reload", api_reload},
+    {"POST", "/api/v1/incidents/{}/escalate", api_incident_escalate},
+    {"POST", "/api/v1/incidents/{}/assign", api_incident_assign},
+    {"GET", "/api/v1/oncall", api_oncall},
+    {"GET", "/api/v1/schedules", api_schedules_list},
+    {"GET", "/api/v1/schedules/{}", api_schedule_get},
+    {"GET", "/api/v1/schedules/{}/shifts", api_schedule_shifts},
+    {"GET", "/api/v1/schedules/{}/overrides", api_overrides_list},
+    {"POST", "/api/v1/schedules/{}/overrides", api_overrides_post},
+    {"DELETE", "/api/v1/schedules/{}/overrides/{}", api_override_delete},
+    {"GET", "/api/v1/users", api_users_list},
+    {"GET", "/api/v1/users/{}", api_user_get},
+    {"GET", "/api/v1/teams", api_teams_list},
+    {"GET", "/api/v1/escalation-policies", api_policies_list},
+    {"GET", "/api/v1/notifications", api_notifications_list},
+    {"POST", "/api/v1/notifications/{}/retry", api_notification_retry},
+    {"GET", "/a/{}", api_action_link_get},
+    {"POST", "/a/{}", api_action_link_post},
 };
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 

@@ -22,6 +22,7 @@
 
 struct MHD_Connection;
 struct checks;
+struct overrides;
 
 /* Everything a handler can reach; shared read-only by all handler threads. */
 struct server_ctx {
@@ -33,8 +34,11 @@ struct server_ctx {
      * errs and returns -1 when the new file is invalid (nothing changed). */
     int (*reload)(struct server_ctx *ctx, struct cfg_errors *errs);
     void *reload_arg;
-    struct store *store;   /* borrowed */
-    struct engine *engine; /* borrowed */
+    struct store *store;         /* borrowed */
+    struct engine *engine;       /* borrowed */
+    struct overrides *overrides; /* borrowed; live schedule overrides, or NULL */
+    unsigned char link_key[32];  /* verifies action links */
+    bool has_link_key;
     int64_t started_at_ms;
     volatile int ready; /* 1 once serving, 0 while starting or stopping */
 };

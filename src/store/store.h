@@ -172,6 +172,11 @@ struct store_open_incident {
     int severity, priority, impact;
     int64_t created_at, last_alert_at, alert_count, open_alert_count;
     int64_t ack_expires_at; /* 0 = the acknowledgement does not run out */
+    const char *title;
+    const char *esc_policy; /* NULL = no escalation */
+    int esc_level, esc_round;
+    int64_t esc_next_at; /* 0 = no step pending */
+    const char *assignee;
 };
 int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_open_alert *),
                     int (*on_incident)(void *, const struct store_open_incident *), void *ctx);
@@ -240,6 +245,60 @@ int store_downtime_delete(struct store *s, int64_t id, int64_t at, const char *a
 int store_downtime_load(struct store *s, int (*cb)(void *, int64_t id, const char *spec),
                         void *ctx);
 
+/* ---- On call (writer: engine thread; loads: at engine start) ---- */
+
+/* Where an incident's escalation stands; policy NULL clears it. */
+int store_incident_set_escalation(struct store *s, int64_t id, const char *policy, int level,
+                                  int round, int64_t next_at);
+int store_incident_set_assignee(struct store *s, int64_t id, const char *assignee);
+
+/* One notification. Strings borrowed. */
+struct store_outbox_row {
+    int64_t id; /* 0 when inserting; filled */
+    const char *idem_key;
+    int64_t incident_id;                    /* 0 = none */
+    const char *channel, *target, *address; /* address may be NULL */
+    const char *kind;                       /* payload kind */
+    int level;                              /* escalation level (1-based), 0 = none */
+    const char *payload;                    /* JSON text */
+    const char *status;                     /* pending, delivered, dead, cancelled */
+    int attempts;
+    int64_t created_at, next_at, last_at;
+    const char *detail; /* may be NULL */
+};
+
+/* Inserts a pending row. Returns 1 when inserted (id filled), 0 when a row
+ * with the same idem_key exists already (nothing written), -1 on error. */
+int store_outbox_insert(struct store *s, struct store_outbox_row *r);
+/* Records an attempt's outcome: status, attempts, next_at, last_at, detail. */
+int store_outbox_update(struct store *s, int64_t id, const char *status, int attempts,
+                        int64_t next_at, int64_t last_at, const char *detail);
+int store_outbox_set_payload(struct store *s, int64_t id, const char *payload);
+/* A dead row becomes pending again with a fresh set of attempts, due at
+ * now. 1 when done, 0 when no such dead row, -1 on error. */
+int store_outbox_requeue(struct store *s, int64_t id, int64_t now);
+/* Calls back with row id when it is pending: 1 found, 0 not, -1 error. */
+int store_outbox_get_pending(struct store *s, int64_t id,
+                             int (*cb)(void *, const struct store_outbox_row *), void *ctx);
+/* Calls back for every pending row, oldest first; strings valid during the call. */
+int store_outbox_load_pending(struct store *s, int (*cb)(void *, const struct store_outbox_row *),
+                              void *ctx);
+
+/* Schedule overrides made through the API. */
+int64_t store_override_insert(struct store *s, const char *schedule, const char *user,
+                              int64_t start, int64_t end, int64_t at, const char *actor);
+/* 1 deleted, 0 no such live override, -1 error. */
+int store_override_delete(struct store *s, int64_t id, int64_t at, const char *actor);
+/* Live overrides ending after since. */
+int store_override_load(struct store *s, int64_t since,
+                        int (*cb)(void *, int64_t id, const char *schedule, const char *user,
+                                  int64_t start, int64_t end, const char *created_by),
+                        void *ctx);
+
+/* Marks an action link's nonce used. 1 when it was new, 0 when already used, -1 error. */
+int store_action_nonce_use(struct store *s, const char *nonce, int64_t incident_id,
+                           const char *action, const char *user, int64_t at);
+
 /* ---- Readers (any thread) ---- */
 
 /* Borrows a read connection; NULL when none can be opened. */
@@ -265,6 +324,12 @@ json_t *store_check_history(struct store_reader *r, const char *check_id, int li
 
 /* The live API downtimes: [{id, created_at, created_by, ...spec}]. */
 json_t *store_downtime_list(struct store_reader *r);
+
+/* Notifications, newest first: filter by status and/or incident (0 = any). */
+json_t *store_outbox_list(struct store_reader *r, const char *status, int64_t incident_id,
+                          int64_t before_id, int limit);
+/* Counts of rows by status: {"pending": n, "delivered": n, ...}. */
+json_t *store_outbox_counts(struct store_reader *r);
 
 /* The newest `limit` pings of a heartbeat, newest first. */
 json_t *store_heartbeat_pings(struct store_reader *r, const char *name, int limit);

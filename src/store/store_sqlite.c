@@ -157,6 +157,30 @@ static const char *const migrations[] = {
     "CREATE TABLE downtimes(id INTEGER PRIMARY KEY, spec TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL, created_by TEXT NOT NULL, deleted_at INTEGER,"
     "  deleted_by TEXT);",
+    /* 4: on call. An incident carries its escalation: the policy, the next
+     * level to fire, the round and when (0 = nothing pending), so that a
+     * restart fires every due step once. The outbox holds every notification
+     * before it is sent; idem_key makes a step's notification unique. Used
+     * action-link nonces make each link single use. */
+    "ALTER TABLE incidents ADD COLUMN esc_policy TEXT;"
+    "ALTER TABLE incidents ADD COLUMN esc_level INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN esc_round INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN esc_next_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN assignee TEXT;"
+    "CREATE TABLE outbox(id INTEGER PRIMARY KEY, idem_key TEXT NOT NULL UNIQUE,"
+    "  incident_id INTEGER, channel TEXT NOT NULL, target TEXT NOT NULL, address TEXT,"
+    "  kind TEXT NOT NULL, level INTEGER, payload TEXT NOT NULL, status TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,"
+    "  next_at INTEGER NOT NULL, last_at INTEGER, detail TEXT);"
+    "CREATE INDEX outbox_pending ON outbox(next_at) WHERE status = 'pending';"
+    "CREATE INDEX outbox_incident ON outbox(incident_id, id);"
+    "CREATE INDEX outbox_status ON outbox(status, id);"
+    "CREATE TABLE overrides(id INTEGER PRIMARY KEY, schedule TEXT NOT NULL,"
+    "  user TEXT NOT NULL, start_at INTEGER NOT NULL, end_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, created_by TEXT NOT NULL, deleted_at INTEGER,"
+    "  deleted_by TEXT);"
+    "CREATE TABLE action_nonces(nonce TEXT PRIMARY KEY, incident_id INTEGER NOT NULL,"
+    "  action TEXT NOT NULL, user TEXT, used_at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS    ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -736,7 +760,8 @@ int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_
     if (sqlite3_prepare_v2(s->db,
                            "SELECT id, group_key, service, route, status, severity, priority, "
                            "impact, created_at, last_alert_at, alert_count, open_alert_count, "
-                           "ack_expires_at FROM incidents WHERE status IN ('triggered', "
+                           "ack_expires_at, title, esc_policy, esc_level, esc_round, "
+                           "esc_next_at, assignee FROM incidents WHERE status IN ('triggered', "
                            "'acknowledged') ORDER BY id",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "load incidents");
@@ -755,6 +780,12 @@ int store_load_open(struct store *s, int (*on_alert)(void *, const struct store_
             .alert_count = sqlite3_column_int64(st, 10),
             .open_alert_count = sqlite3_column_int64(st, 11),
             .ack_expires_at = sqlite3_column_int64(st, 12),
+            .title = col_text(st, 13),
+            .esc_policy = col_text(st, 14),
+            .esc_level = sqlite3_column_int(st, 15),
+            .esc_round = sqlite3_column_int(st, 16),
+            .esc_next_at = sqlite3_column_int64(st, 17),
+            .assignee = col_text(st, 18),
         };
         if (on_incident(ctx, &inc)) {
             sqlite3_finalize(st);

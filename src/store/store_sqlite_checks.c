@@ -25,7 +25,7 @@ enum {
     X_DT_DELETE,
 };
 
-static int step_reset(struct store *s, sqlite3_stmt *st, const char *what)
+int store_step_reset(struct store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -35,7 +35,7 @@ static int step_reset(struct store *s, sqlite3_stmt *st, const char *what)
     return 0;
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+void store_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v)
         sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
@@ -43,7 +43,7 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
-static void bind_ts(sqlite3_stmt *st, int i, int64_t v)
+void store_bind_ts(sqlite3_stmt *st, int i, int64_t v)
 {
     if (v)
         sqlite3_bind_int64(st, i, v);
@@ -72,12 +72,12 @@ int store_check_put(struct store *s, const struct store_check_row *r, bool histo
         sqlite3_bind_blob(st, 8, r->history, (int)r->n_history, SQLITE_TRANSIENT);
     else
         sqlite3_bind_null(st, 8);
-    bind_ts(st, 9, r->last_check);
-    bind_ts(st, 10, r->last_change);
-    bind_ts(st, 11, r->last_hard_change);
-    bind_text_or_null(st, 12, r->output);
-    bind_text_or_null(st, 13, r->perfdata);
-    if (step_reset(s, st, "store check state"))
+    store_bind_ts(st, 9, r->last_check);
+    store_bind_ts(st, 10, r->last_change);
+    store_bind_ts(st, 11, r->last_hard_change);
+    store_bind_text(st, 12, r->output);
+    store_bind_text(st, 13, r->perfdata);
+    if (store_step_reset(s, st, "store check state"))
         return -1;
     if (!history)
         return 0;
@@ -93,8 +93,8 @@ int store_check_put(struct store *s, const struct store_check_row *r, bool histo
     sqlite3_bind_int(st, 5, r->attempt);
     sqlite3_bind_int(st, 6, hard_change);
     sqlite3_bind_int(st, 7, in_downtime);
-    bind_text_or_null(st, 8, r->output);
-    return step_reset(s, st, "store check history");
+    store_bind_text(st, 8, r->output);
+    return store_step_reset(s, st, "store check history");
 }
 
 int store_check_load(struct store *s, int (*cb)(void *, const struct store_check_row *), void *ctx)
@@ -145,16 +145,16 @@ int store_heartbeat_put(struct store *s, const struct store_heartbeat_row *r, co
     if (!st)
         return -1;
     sqlite3_bind_text(st, 1, r->name, -1, SQLITE_TRANSIENT);
-    bind_ts(st, 2, r->created);
-    bind_ts(st, 3, r->last_ping);
-    bind_ts(st, 4, r->last_success);
-    bind_ts(st, 5, r->started);
-    bind_ts(st, 6, r->last_fail);
+    store_bind_ts(st, 2, r->created);
+    store_bind_ts(st, 3, r->last_ping);
+    store_bind_ts(st, 4, r->last_success);
+    store_bind_ts(st, 5, r->started);
+    store_bind_ts(st, 6, r->last_fail);
     if (r->has_value && isfinite(r->value))
         sqlite3_bind_double(st, 7, r->value);
     else
         sqlite3_bind_null(st, 7);
-    if (step_reset(s, st, "store heartbeat"))
+    if (store_step_reset(s, st, "store heartbeat"))
         return -1;
     if (!ping_kind)
         return 0;
@@ -169,7 +169,7 @@ int store_heartbeat_put(struct store *s, const struct store_heartbeat_row *r, co
         sqlite3_bind_double(st, 4, r->value);
     else
         sqlite3_bind_null(st, 4);
-    return step_reset(s, st, "store heartbeat ping");
+    return store_step_reset(s, st, "store heartbeat ping");
 }
 
 int store_heartbeat_load(struct store *s, int (*cb)(void *, const struct store_heartbeat_row *),
@@ -214,7 +214,7 @@ int64_t store_downtime_insert(struct store *s, const json_t *spec, int64_t at, c
     sqlite3_bind_text(st, 1, text, -1, free);
     sqlite3_bind_int64(st, 2, at);
     sqlite3_bind_text(st, 3, actor, -1, SQLITE_TRANSIENT);
-    if (step_reset(s, st, "store downtime"))
+    if (store_step_reset(s, st, "store downtime"))
         return -1;
     return sqlite3_last_insert_rowid(store_writer_db(s));
 }
@@ -229,7 +229,7 @@ int store_downtime_delete(struct store *s, int64_t id, int64_t at, const char *a
     sqlite3_bind_int64(st, 1, at);
     sqlite3_bind_text(st, 2, actor, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, id);
-    if (step_reset(s, st, "delete downtime"))
+    if (store_step_reset(s, st, "delete downtime"))
         return -1;
     return sqlite3_changes(store_writer_db(s)) > 0 ? 1 : 0;
 }
@@ -255,7 +255,7 @@ int store_downtime_load(struct store *s, int (*cb)(void *, int64_t id, const cha
 
 /* ---- readers ---- */
 
-static json_t *col_ts(sqlite3_stmt *st, int i)
+json_t *store_col_ts(sqlite3_stmt *st, int i)
 {
     char buf[40];
     if (sqlite3_column_type(st, i) == SQLITE_NULL)
@@ -263,7 +263,7 @@ static json_t *col_ts(sqlite3_stmt *st, int i)
     return json_string(timefmt_format_rfc3339(sqlite3_column_int64(st, i), buf, sizeof(buf)));
 }
 
-static json_t *col_str(sqlite3_stmt *st, int i)
+json_t *store_col_str(sqlite3_stmt *st, int i)
 {
     const char *t = (const char *)sqlite3_column_text(st, i);
     return t ? json_string(t) : json_null();
@@ -287,11 +287,12 @@ json_t *store_check_history(struct store_reader *r, const char *check_id, int li
     while (sqlite3_step(st) == SQLITE_ROW) {
         int type = sqlite3_column_int(st, 3);
         json_array_append_new(
-            arr, json_pack("{sI s o s i s s s i s b s b s o}", "id",
-                           (json_int_t)sqlite3_column_int64(st, 0), "at", col_ts(st, 1), "state",
-                           sqlite3_column_int(st, 2), "state_type", types[type == 1], "attempt",
-                           sqlite3_column_int(st, 4), "hard_change", sqlite3_column_int(st, 5),
-                           "in_downtime", sqlite3_column_int(st, 6), "output", col_str(st, 7)));
+            arr,
+            json_pack("{sI s o s i s s s i s b s b s o}", "id",
+                      (json_int_t)sqlite3_column_int64(st, 0), "at", store_col_ts(st, 1), "state",
+                      sqlite3_column_int(st, 2), "state_type", types[type == 1], "attempt",
+                      sqlite3_column_int(st, 4), "hard_change", sqlite3_column_int(st, 5),
+                      "in_downtime", sqlite3_column_int(st, 6), "output", store_col_str(st, 7)));
     }
     sqlite3_finalize(st);
     return arr;
@@ -316,8 +317,8 @@ json_t *store_downtime_list(struct store_reader *r)
             o = json_object();
         }
         json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
-        json_object_set_new(o, "created_at", col_ts(st, 2));
-        json_object_set_new(o, "created_by", col_str(st, 3));
+        json_object_set_new(o, "created_at", store_col_ts(st, 2));
+        json_object_set_new(o, "created_by", store_col_str(st, 3));
         json_object_set_new(o, "source", json_string("api"));
         json_array_append_new(arr, o);
     }
@@ -339,7 +340,7 @@ json_t *store_heartbeat_pings(struct store_reader *r, const char *name, int limi
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, limit);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *o = json_pack("{s o s o}", "at", col_ts(st, 0), "kind", col_str(st, 1));
+        json_t *o = json_pack("{s o s o}", "at", store_col_ts(st, 0), "kind", store_col_str(st, 1));
         if (sqlite3_column_type(st, 2) != SQLITE_NULL)
             json_object_set_new(o, "value", json_real(sqlite3_column_double(st, 2)));
         json_array_append_new(arr, o);

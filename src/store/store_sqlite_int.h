@@ -10,7 +10,7 @@
 #include <sqlite3.h>
 
 /* Statement slots that other files of the backend prepare on first use. */
-#define STORE_XSTMT_MAX 16
+#define STORE_XSTMT_MAX 48
 
 /* The engine's write connection. */
 sqlite3 *store_writer_db(struct store *s);
@@ -21,9 +21,20 @@ int store_fail(struct store *s, const char *what);
 /*
  * The writer statement in slot, prepared from sql on first use and kept
  * until store_close. Each file owns a range of slots (store_sqlite_checks.c:
- * 0..15). Returns NULL (and records the error) when it cannot be prepared.
+ * 0..15, store_sqlite_oncall.c: 16..47). Returns NULL (and records the error) when it cannot be
+ * prepared.
  */
 sqlite3_stmt *store_xstmt(struct store *s, int slot, const char *sql);
+
+/* Steps a writer statement once, then resets it and clears its bindings;
+ * returns 0, or store_fail(s, what). */
+int store_step_reset(struct store *s, sqlite3_stmt *st, const char *what);
+/* Binds v, or NULL when v is NULL (text) or 0 (timestamps). */
+void store_bind_text(sqlite3_stmt *st, int i, const char *v);
+void store_bind_ts(sqlite3_stmt *st, int i, int64_t v);
+/* Column i as a JSON RFC 3339 string / string, or JSON null. */
+json_t *store_col_ts(sqlite3_stmt *st, int i);
+json_t *store_col_str(sqlite3_stmt *st, int i);
 
 /* The connection behind a reader handle. */
 sqlite3 *store_reader_db(struct store_reader *r);

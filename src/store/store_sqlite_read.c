@@ -22,7 +22,8 @@
 #define INCIDENT_COLUMNS                                                                           \
     "id, title, service, route, group_key, status, severity, priority, urgency, impact, "          \
     "created_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, "         \
-    "alert_count, open_alert_count, last_alert_at, ack_expires_at"
+    "alert_count, open_alert_count, last_alert_at, ack_expires_at, assignee, esc_policy, "         \
+    "esc_level, esc_round, esc_next_at"
 
 static const char *const level_names[] = {"", "high", "medium", "low"};
 
@@ -116,6 +117,17 @@ static json_t *incident_row(sqlite3_stmt *st)
     json_object_set_new(o, "open_alert_count", json_integer(sqlite3_column_int64(st, 17)));
     json_object_set_new(o, "last_alert_at", ts_json(st, 18));
     json_object_set_new(o, "acknowledged_until", ts_json(st, 19));
+    json_object_set_new(o, "assignee", text_json(st, 20));
+    /* Where escalation stands: the next level (1-based) and when it fires;
+     * next_at null when nothing is pending (acknowledged, resolved, done). */
+    if (sqlite3_column_type(st, 21) != SQLITE_NULL)
+        json_object_set_new(
+            o, "escalation",
+            json_pack("{so si si so}", "policy", text_json(st, 21), "next_level",
+                      sqlite3_column_int(st, 22) + 1, "round", sqlite3_column_int(st, 23) + 1,
+                      "next_at", sqlite3_column_int64(st, 24) ? ts_json(st, 24) : json_null()));
+    else
+        json_object_set_new(o, "escalation", json_null());
     return o;
 }
 
