@@ -1,5 +1,6 @@
 /*
- * test_schedule.c - unit tests for src/oncall/schedule.c.
+ * test_schedule.c - unit tests for src/oncall/schedule.c and the pure parts
+ * of `tocsin oncall` (src/cli/oncall.c: its URL and its table).
  *
  * Every instant is simulated: expected times are written as UTC wall times
  * (timegm does not depend on TZ) worked out from the zones' published rules.
@@ -17,6 +18,7 @@
 
 #include "base/recur.h"
 #include "base/tz.h"
+#include "cli/oncall.h"
 #include "oncall/schedule.h"
 
 #include <stdio.h>
@@ -666,6 +668,75 @@ static void test_ical(void **state)
     free(ics);
 }
 
+/* The request URL: query parameters percent-encoded, trailing slashes of
+ * the base dropped. */
+static void test_cli_url(void **state)
+{
+    (void)state;
+    char *u = oncall_url("http://127.0.0.1:8080", NULL, NULL);
+    assert_string_equal(u, "http://127.0.0.1:8080/api/v1/oncall");
+    free(u);
+    u = oncall_url("http://h:1//", "ops-primary", NULL);
+    assert_string_equal(u, "http://h:1/api/v1/oncall?schedule=ops-primary");
+    free(u);
+    u = oncall_url("http://h", NULL, "2026-11-21T10:00:00+01:00");
+    assert_string_equal(u, "http://h/api/v1/oncall?at=2026-11-21T10%3A00%3A00%2B01%3A00");
+    free(u);
+    u = oncall_url("http://h", "a b&c", "now");
+    assert_string_equal(u, "http://h/api/v1/oncall?schedule=a%20b%26c&at=now");
+    free(u);
+}
+
+/* The table: handoffs in each schedule's zone (09:00 CET for 08:00 UTC in
+ * November), "nobody" when nobody is, then the policies. */
+static void test_cli_render(void **state)
+{
+    (void)state;
+    const char *json =
+        "{\"at\": \"2026-11-21T10:00:00Z\","
+        " \"schedules\": ["
+        "  {\"name\": \"ops-primary\", \"time_zone\": \"Europe/Berlin\","
+        "   \"oncall\": {\"user\": \"anna\", \"until\": \"2026-11-23T08:00:00Z\","
+        "                \"layer\": \"layer 1\"},"
+        "   \"next\": {\"user\": \"ben\", \"from\": \"2026-11-23T08:00:00Z\"}},"
+        "  {\"name\": \"us\", \"time_zone\": \"America/New_York\", \"oncall\": null,"
+        "   \"next\": {\"user\": \"carl\", \"from\": \"2026-07-01T13:00:00Z\"}},"
+        "  {\"name\": \"empty\", \"time_zone\": \"UTC\", \"oncall\": null, \"next\": null}],"
+        " \"policies\": [{\"name\": \"ops\", \"levels\": ["
+        "  {\"level\": 1, \"delay_s\": 0, \"targets\": [{\"type\": \"schedule\","
+        "    \"name\": \"ops-primary\", \"users\": [\"anna\"]}]},"
+        "  {\"level\": 2, \"delay_s\": 5400, \"targets\": ["
+        "    {\"type\": \"user\", \"name\": \"carl\", \"users\": [\"carl\"]},"
+        "    {\"type\": \"team\", \"name\": \"sre\", \"users\": []}]}]}]}";
+    char err[256] = "";
+    char *out = oncall_render(json, strlen(json), err, sizeof(err));
+    if (!out)
+        fail_msg("oncall_render: %s", err);
+    assert_string_equal(out, "on call at 2026-11-21T10:00:00Z\n"
+                             "\n"
+                             "ops-primary  anna    until Mon 2026-11-23 09:00 +01:00 "
+                             "(Europe/Berlin), then ben\n"
+                             "us           nobody  until Wed 2026-07-01 09:00 -04:00 "
+                             "(America/New_York), then carl\n"
+                             "empty        nobody\n"
+                             "\n"
+                             "escalation policy ops\n"
+                             "  level 1, at once: schedule ops-primary (anna)\n"
+                             "  level 2, after 1h30m: user carl (carl); team sre (nobody)\n");
+    free(out);
+
+    const char *none = "{\"at\": \"2026-11-21T10:00:00Z\", \"schedules\": [], \"policies\": []}";
+    out = oncall_render(none, strlen(none), err, sizeof(err));
+    assert_non_null(out);
+    assert_string_equal(out, "on call at 2026-11-21T10:00:00Z\n\nno schedules\n");
+    free(out);
+
+    assert_null(oncall_render("[1]", 3, err, sizeof(err)));
+    assert_null(oncall_render("{\"schedules\": 3}", 16, err, sizeof(err)));
+    assert_null(oncall_render("not json", 8, err, sizeof(err)));
+    assert_true(strlen(err) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +751,8 @@ int main(void)
         cmocka_unit_test(test_oncall_horizon),
         cmocka_unit_test(test_year_hourly_fast),
         cmocka_unit_test(test_ical),
+        cmocka_unit_test(test_cli_url),
+        cmocka_unit_test(test_cli_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
