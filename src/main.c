@@ -1,9 +1,10 @@
 /*
- * main.c - command-line entry: serve, check-config, send-event, version.
+ * main.c - command-line entry: serve, check-config, send-event, oncall, version.
  */
 #include "base/clock.h"
 #include "base/log.h"
 #include "checks/checks.h"
+#include "cli/oncall.h"
 #include "cli/send_event.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -36,6 +37,7 @@ static void usage_main(FILE *f)
           "  serve          run the server\n"
           "  check-config   validate a configuration file\n"
           "  send-event     raise, acknowledge or resolve an alert on a running server\n"
+          "  oncall         show who is on call on a running server\n"
           "  version        print the version\n"
           "\n"
           "Run 'tocsin COMMAND --help' for the options of a command.\n",
@@ -427,6 +429,8 @@ int main(int argc, char **argv)
         return cmd_check_config(argc - 1, argv + 1);
     if (strcmp(cmd, "send-event") == 0)
         return send_event_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "oncall") == 0)
+        return oncall_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && strcmp(argv[2], "--help") == 0) {
             puts("usage: tocsin version\n\nPrints the version of this tocsin binary.");

@@ -7,8 +7,9 @@
  * simulated time. Rotations follow the layer's local calendar through tz.h,
  * never a fixed UTC offset.
  *
- * Precedence at an instant: an override covering it wins; otherwise the last
- * layer (highest index) that has someone on call then; otherwise nobody.
+ * Precedence at an instant: an override covering it wins (the newest, i.e.
+ * highest id, when overrides overlap); otherwise the last layer (highest
+ * index) that has someone on call then; otherwise nobody.
  *
  * THREAD SAFETY NOTES: all functions are reentrant; inputs are read only.
  */
@@ -43,8 +44,10 @@ struct schedule_shift {
  * shifts of the same user from the same source merged, gaps (nobody on call)
  * left out. ov are the overrides of any schedules (those of other schedules
  * are ignored). On success returns 0 and sets *out (a new array the caller
- * frees with free(); its strings are borrowed) and *n_out; returns -1 on
- * allocation failure or when to - from exceeds SCHEDULE_MAX_RANGE_MS.
+ * frees with free(), never NULL on success even when *n_out is 0; its
+ * strings are borrowed) and *n_out; returns -1 on allocation failure or when
+ * to - from exceeds SCHEDULE_MAX_RANGE_MS. An empty range (to <= from) gives
+ * no shifts.
  */
 #define SCHEDULE_MAX_RANGE_MS (366LL * 24 * 3600 * 1000)
 int schedule_shifts(const struct cfg_schedule *s, const struct schedule_override *ov, size_t n_ov,
@@ -55,7 +58,8 @@ int schedule_shifts(const struct cfg_schedule *s, const struct schedule_override
  * sets *until to when that shift ends (looking ahead at most 90 days; a
  * shift running past that reports the 90-day mark) and *layer as in
  * struct schedule_shift. Returns NULL when nobody is; *until is then when
- * somebody next is (0 = nobody within 90 days).
+ * somebody next is (0 = nobody within 90 days) and *layer -1. until and layer
+ * may be NULL. Allocation failure also answers NULL with *until 0.
  */
 const char *schedule_oncall_at(const struct cfg_schedule *s, const struct schedule_override *ov,
                                size_t n_ov, int64_t t, int64_t *until, int *layer);
@@ -63,7 +67,9 @@ const char *schedule_oncall_at(const struct cfg_schedule *s, const struct schedu
 /*
  * One layer's own turns in [from, to), before precedence: the rotation with
  * its restrictions applied. Same contract as schedule_shifts (layer set to
- * layer_index). Exposed for the API's per-layer view and for tests.
+ * layer_index). A layer without a tz of its own is read in UTC here (the
+ * schedule's zone is not known); schedule_shifts uses the schedule's. Exposed
+ * for the API's per-layer view and for tests.
  */
 int schedule_layer_shifts(const struct cfg_layer *l, int layer_index, int64_t from, int64_t to,
                           struct schedule_shift **out, size_t *n_out);
