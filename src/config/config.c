@@ -428,7 +428,8 @@ static void cfg_integration_item(struct cfg_ctx *c, const json_t *item, const ch
 static void cfg_service_item(struct cfg_ctx *c, const json_t *item, const char *path, size_t i,
                              json_t *seen, json_t *seen_secret)
 {
-    static const char *const keys[] = {"name", "description", "impact", NULL};
+    static const char *const keys[] = {
+        "name", "description", "impact", "escalation_policy", "support_hours", NULL};
     struct cfg_service *s = &c->cfg->services[c->cfg->n_services++];
     const char *name, *desc;
     int impact = 1;
@@ -442,6 +443,7 @@ static void cfg_service_item(struct cfg_ctx *c, const json_t *item, const char *
         s->description = cfg_strdup(c, desc);
     cfg_enum(c, item, path, "impact", cfg_impact_names, 3, &impact);
     s->impact = impact + 1;
+    cfg_oncall_service(c, item, path, s);
 }
 
 /* Allocates room for every entry of a list so the item callbacks can fill it. */
@@ -726,9 +728,11 @@ static void cfg_route_group_by(struct cfg_ctx *c, const json_t *obj, const char 
 static void cfg_route(struct cfg_ctx *c, const json_t *obj, const char *path, struct route *r,
                       const struct route *parent, const char *id)
 {
-    static const char *const root_keys[] = {"group_by", "group_window", "service", NULL};
-    static const char *const keys[] = {"match",   "matchers", "group_by", "group_window",
-                                       "service", "continue", "routes",   NULL};
+    static const char *const root_keys[] = {"group_by",          "group_window", "service",
+                                            "escalation_policy", "notify",       NULL};
+    static const char *const keys[] = {"match",   "matchers", "group_by",          "group_window",
+                                       "service", "continue", "escalation_policy", "notify",
+                                       "routes",  NULL};
     const char *svc;
 
     r->id = cfg_strdup(c, id);
@@ -752,6 +756,7 @@ static void cfg_route(struct cfg_ctx *c, const json_t *obj, const char *path, st
     } else if (rc == 0 && inherited) {
         r->service = cfg_strdup(c, inherited);
     }
+    cfg_oncall_route(c, obj, path, r, parent);
     if (parent)
         cfg_bool(c, obj, path, "continue", &r->cont);
 }
@@ -928,6 +933,12 @@ struct config *config_from_json(const json_t *root, const char *path,
                                        "checks",
                                        "heartbeats",
                                        "downtimes",
+                                       "users",
+                                       "teams",
+                                       "schedules",
+                                       "escalation_policies",
+                                       "channels",
+                                       "notifications",
                                        NULL};
     struct cfg_ctx ctx = {.file = path, .pos = pos, .errs = errs};
     struct cfg_ctx *c = &ctx;
@@ -967,6 +978,8 @@ struct config *config_from_json(const json_t *root, const char *path,
               cfg_alloc_list(c, root, "integrations", sizeof(*cfg->integrations))) ||
         !(cfg->services = cfg_alloc_list(c, root, "services", sizeof(*cfg->services))))
         goto out;
+    /* Services and routes name escalation policies and channels. */
+    cfg_oncall_build(c, root);
     cfg_items(c, root, "api_tokens", cfg_token_item);
     cfg_items(c, root, "integrations", cfg_integration_item);
     cfg_items(c, root, "services", cfg_service_item);
@@ -1008,6 +1021,7 @@ static void config_route_free(struct route *r)
         free(r->group_by[i]);
     free(r->group_by);
     free(r->service);
+    cfg_oncall_route_free(r);
     for (size_t i = 0; i < r->n_routes; i++)
         config_route_free(&r->routes[i]);
     free(r->routes);
@@ -1037,10 +1051,12 @@ void config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->n_services; i++) {
         free(cfg->services[i].name);
         free(cfg->services[i].description);
+        cfg_oncall_service_free(&cfg->services[i]);
     }
     free(cfg->services);
     config_route_free(&cfg->root);
     cfg_checks_free(cfg);
+    cfg_oncall_free(cfg);
     free(cfg);
 }
 

@@ -2,11 +2,11 @@
  * config_int.h - helpers shared by the parts of the configuration validator.
  *
  * config.c validates the alerting half of the file (tokens, integrations,
- * services, routes) and config_checks.c the monitoring half (hosts, checks,
- * templates, heartbeats, downtimes, scheduler). Both read the same JSON tree
- * with the same field readers, so that a bad duration or an unknown key is
- * reported with the same words wherever it appears. Nothing here is part of
- * Tocsin's interface outside src/config.
+ * services, routes), config_checks.c the monitoring half (hosts, checks,
+ * templates, heartbeats, downtimes, scheduler) and config_oncall.c the
+ * on-call half (users, teams, schedules, escalation policies, channels). Both read the same JSON
+ * tree with the same field readers, so that a bad duration or an unknown key is reported with the
+ * same words wherever it appears. Nothing here is part of Tocsin's interface outside src/config.
  */
 #ifndef TOCSIN_CONFIG_INT_H
 #define TOCSIN_CONFIG_INT_H
@@ -104,6 +104,30 @@ void *cfg_alloc_list(struct cfg_ctx *c, const json_t *root, const char *key, siz
  * frees them with the private look-up indexes.
  */
 void cfg_checks_build(struct cfg_ctx *c, const json_t *root);
+
+/* ---- config_oncall.c: users, teams, schedules, policies, channels ---- */
+
+/*
+ * Builds cfg->channels, users, schedules, teams, policies and notify from
+ * the top-level keys of root, reporting every problem. Runs before services
+ * and routes are read, since their on-call fields name policies and
+ * channels; needs cfg->listen (the default public_url).
+ */
+void cfg_oncall_build(struct cfg_ctx *c, const json_t *root);
+
+/* The on-call fields of a service item: escalation_policy and support_hours. */
+void cfg_oncall_service(struct cfg_ctx *c, const json_t *item, const char *path,
+                        struct cfg_service *s);
+
+/* The on-call fields of a route node: escalation_policy (inherited from
+ * parent, which is NULL for the root) and notify (not inherited). */
+void cfg_oncall_route(struct cfg_ctx *c, const json_t *obj, const char *path, struct route *r,
+                      const struct route *parent);
+
+/* Free what the three functions above added (not the entries themselves). */
+void cfg_oncall_service_free(struct cfg_service *s);
+void cfg_oncall_route_free(struct route *r);
+void cfg_oncall_free(struct config *cfg);
 
 /* ---- config_hostfile.c: host files, shared with config_checks.c ---- */
 
