@@ -440,15 +440,17 @@ static bool runner_resource_error(int err)
 }
 
 /*
- * File actions for a pipe whose write end is wfd: /dev/null on 0, the pipe
- * on 1 and 2, everything else closed. They depend only on wfd, so they are
- * built once per descriptor number. *owned is set when the caller must
- * destroy and free the result (wfd beyond the cache).
+ * File actions for a pipe whose write end is wfd: /dev/null (or in_fd when it
+ * is >= 0) on 0, the pipe on 1 and 2, everything else closed. Without in_fd
+ * they depend only on wfd, so they are built once per descriptor number.
+ * *owned is set when the caller must destroy and free the result (wfd beyond
+ * the cache, or a run with its own stdin).
  */
-static posix_spawn_file_actions_t *runner_file_actions(struct runner *r, int wfd, bool *owned)
+static posix_spawn_file_actions_t *runner_file_actions(struct runner *r, int wfd, int in_fd,
+                                                       bool *owned)
 {
     *owned = false;
-    if ((size_t)wfd < r->fa_len && r->fa[wfd])
+    if (in_fd < 0 && (size_t)wfd < r->fa_len && r->fa[wfd])
         return r->fa[wfd];
     posix_spawn_file_actions_t *fa = malloc(sizeof(*fa));
     if (!fa)
@@ -462,7 +464,8 @@ static posix_spawn_file_actions_t *runner_file_actions(struct runner *r, int wfd
     if (!err)
         err = posix_spawn_file_actions_adddup2(fa, wfd, 2);
     if (!err)
-        err = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+        err = in_fd >= 0 ? posix_spawn_file_actions_adddup2(fa, in_fd, 0)
+                         : posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
     if (!err)
         err = posix_spawn_file_actions_addclosefrom_np(fa, 3);
     if (err) {
@@ -471,7 +474,7 @@ static posix_spawn_file_actions_t *runner_file_actions(struct runner *r, int wfd
         errno = err;
         return NULL;
     }
-    if (wfd < RUNNER_FA_CACHE_MAX) {
+    if (in_fd < 0 && wfd < RUNNER_FA_CACHE_MAX) {
         if ((size_t)wfd >= r->fa_len) {
             size_t nlen = (size_t)wfd + 16;
             posix_spawn_file_actions_t **nf = realloc(r->fa, nlen * sizeof(*nf));
@@ -514,8 +517,9 @@ static void runner_kill_now(pid_t pid)
     }
 }
 
-int runner_start(struct runner *r, char *const argv[], char *const envp[], int64_t timeout_ms,
-                 void *tag, int64_t now_ms)
+/* runner_start and runner_start_stdin; in_fd is -1 for /dev/null, else > 2. */
+static int runner_spawn(struct runner *r, char *const argv[], char *const envp[], int in_fd,
+                        int64_t timeout_ms, void *tag, int64_t now_ms)
 {
     if (!argv || !argv[0] || !argv[0][0])
         return runner_queue_failure(r, tag, argv && argv[0] ? ENOENT : EINVAL, now_ms);
@@ -537,7 +541,7 @@ int runner_start(struct runner *r, char *const argv[], char *const envp[], int64
     if (fcntl(p[0], F_SETFL, O_NONBLOCK) != 0)
         goto fail_pipe;
     bool fa_owned;
-    posix_spawn_file_actions_t *fa = runner_file_actions(r, p[1], &fa_owned);
+    posix_spawn_file_actions_t *fa = runner_file_actions(r, p[1], in_fd, &fa_owned);
     if (!fa)
         goto fail_pipe;
 
@@ -610,6 +614,35 @@ fail_slot:
     runner_slot_put(r, s);
     errno = err;
     return -1;
+}
+
+int runner_start(struct runner *r, char *const argv[], char *const envp[], int64_t timeout_ms,
+                 void *tag, int64_t now_ms)
+{
+    return runner_spawn(r, argv, envp, -1, timeout_ms, tag, now_ms);
+}
+
+int runner_start_stdin(struct runner *r, char *const argv[], char *const envp[], int stdin_fd,
+                       int64_t timeout_ms, void *tag, int64_t now_ms)
+{
+    if (stdin_fd < 0)
+        return runner_spawn(r, argv, envp, -1, timeout_ms, tag, now_ms);
+    /* The file actions put the pipe on 1 and 2 before stdin_fd is copied to
+     * 0, so a descriptor there would be overwritten first: use a copy above
+     * them. */
+    int fd = stdin_fd;
+    if (fd <= 2) {
+        fd = fcntl(stdin_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+            return -1;
+    }
+    int rc = runner_spawn(r, argv, envp, fd, timeout_ms, tag, now_ms);
+    if (fd != stdin_fd) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return rc;
 }
 
 /* ---- splitting command lines ---- */

@@ -70,6 +70,15 @@ int runner_start(struct runner *r, char *const argv[], char *const envp[], int64
                  void *tag, int64_t now_ms);
 
 /*
+ * Same as runner_start, but the child's stdin is a copy of stdin_fd (for
+ * instance a memfd holding a message, read from its current offset) instead
+ * of /dev/null; -1 means /dev/null. The caller keeps stdin_fd and may close it
+ * once this returns.
+ */
+int runner_start_stdin(struct runner *r, char *const argv[], char *const envp[], int stdin_fd,
+                       int64_t timeout_ms, void *tag, int64_t now_ms);
+
+/*
  * Starts a command line. Without shell metacharacters it is split into words
  * (single and double quotes and backslash escapes as the shell does) and run
  * directly; with any unquoted |&;<>()$`*?[]{}~, a $ or ` inside double
