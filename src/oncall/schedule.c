@@ -191,21 +191,25 @@ static int schedule_window_cmp(const void *a, const void *b)
 
 /*
  * The union of the layer's restriction windows within [from, to), sorted and
- * with overlapping or touching windows joined. Sets *out (owned by the caller,
- * possibly NULL when *n_out is 0). Returns -1 on allocation failure.
+ * with overlapping or touching windows joined; tz is the layer's zone. Sets *out (owned by the
+ * caller, possibly NULL when *n_out is 0). Returns -1 on allocation failure.
  */
-static int schedule_windows(const struct cfg_layer *l, int64_t from, int64_t to,
-                            struct schedule_window **out, size_t *n_out)
+static int schedule_windows(const struct cfg_layer *l, const struct tz *tz, int64_t from,
+                            int64_t to, struct schedule_window **out, size_t *n_out)
 {
     struct schedule_window *w = NULL;
     size_t n = 0, cap = 0;
     *out = NULL;
     *n_out = 0;
     for (size_t i = 0; i < l->n_restrictions; i++) {
-        const struct recur *r = &l->restrictions[i];
+        /* Restrictions are read in the layer's zone; one left without a zone
+         * would otherwise silently mean UTC. */
+        struct recur r = l->restrictions[i];
+        if (!r.tz)
+            r.tz = tz;
         int64_t t = from, s, e;
         /* Each call returns a window ending after t, so t strictly grows. */
-        while (t < to && recur_window(r, t, &s, &e) && s < to) {
+        while (t < to && recur_window(&r, t, &s, &e) && s < to) {
             if (n == cap) {
                 size_t ncap = cap ? cap * 2 : 64;
                 struct schedule_window *nw = realloc(w, ncap * sizeof(*nw));
@@ -264,7 +268,7 @@ static int schedule_layer_into(const struct cfg_layer *l, int index, const struc
     struct schedule_window *win = NULL;
     size_t n_win = 0, w = 0;
     if (l->n_restrictions > 0) {
-        if (schedule_windows(l, from, to, &win, &n_win) != 0)
+        if (schedule_windows(l, tz, from, to, &win, &n_win) != 0)
             return -1;
         if (n_win == 0)
             return 0;

@@ -668,6 +668,123 @@ static void test_ical(void **state)
     free(ics);
 }
 
+/* The start of turn k as the semantics define it, written independently of
+ * schedule.c's search: the oracle only ever steps k forward by one. */
+static int64_t oracle_turn_start(const struct cfg_layer *l, int64_t k)
+{
+    int64_t first =
+        tz_from_local(l->tz, l->start_year, l->start_month, l->start_day, 0, l->handoff_minute, 0);
+    if (l->unit == ROT_HOURS)
+        return first + k * l->rotation * HOUR_MS;
+    int days = (int)k * l->rotation * (l->unit == ROT_WEEKS ? 7 : 1);
+    return tz_from_local(l->tz, l->start_year, l->start_month, l->start_day + days, 0,
+                         l->handoff_minute, 0);
+}
+
+/* Who is on call at t, by brute force; k[] holds each layer's current turn
+ * and only moves forward, so t must not decrease between calls. */
+static const char *oracle_at(const struct cfg_schedule *s, const struct schedule_override *ov,
+                             size_t n_ov, int64_t t, int64_t *k)
+{
+    const struct schedule_override *best = NULL;
+    for (size_t i = 0; i < n_ov; i++) {
+        if (strcmp(ov[i].schedule, s->name) == 0 && ov[i].start <= t && t < ov[i].end &&
+            (!best || ov[i].id > best->id))
+            best = &ov[i];
+    }
+    if (best)
+        return best->user;
+    for (size_t i = s->n_layers; i-- > 0;) {
+        const struct cfg_layer *l = &s->layers[i];
+        if (t < oracle_turn_start(l, 0) || (l->end_ms && t >= l->end_ms))
+            continue;
+        bool active = l->n_restrictions == 0;
+        for (size_t r = 0; r < l->n_restrictions && !active; r++) {
+            struct recur rr = l->restrictions[r];
+            if (!rr.tz)
+                rr.tz = l->tz;
+            active = recur_active(&rr, t);
+        }
+        if (!active)
+            continue;
+        while (oracle_turn_start(l, k[i] + 1) <= t)
+            k[i]++;
+        return l->users[k[i] % (int64_t)l->n_users];
+    }
+    return NULL;
+}
+
+/* A mixed schedule checked every 10 minutes against the brute-force oracle
+ * across both zones' spring changes: a daily layer, an hourly one whose
+ * handoff lies in the DST gap with a restriction left without a zone (it
+ * must follow the layer's), a New York layer with weekday hours and an end,
+ * and overlapping overrides. */
+static void test_oracle(void **state)
+{
+    (void)state;
+    const struct tz *berlin = zone("Europe/Berlin"), *ny = zone("America/New_York");
+    char *u0[] = {"d1", "d2", "d3"}, *u1[] = {"h1", "h2"}, *u2[] = {"n1", "n2", "n3"};
+    struct recur nights = make_window(NULL, RECUR_DAILY, 0, 20 * 60, 10);
+    struct recur office = make_window(ny, RECUR_WEEKLY, WD_MON_FRI, 9 * 60, 8);
+    struct cfg_layer layers[3] = {
+        make_layer(u0, 3, ROT_DAYS, 1, 7 * 60 + 30, 2026, 2, 10, berlin),
+        make_layer(u1, 2, ROT_HOURS, 5, 2 * 60 + 30, 2026, 2, 27, berlin),
+        make_layer(u2, 3, ROT_WEEKS, 1, 2 * 60 + 30, 2026, 1, 5, ny),
+    };
+    layers[1].restrictions = &nights;
+    layers[1].n_restrictions = 1;
+    layers[2].restrictions = &office;
+    layers[2].n_restrictions = 1;
+    layers[2].end_ms = utc(2026, 3, 30, 15, 10);
+    struct cfg_schedule s = {.name = "mix", .tz = berlin, .layers = layers, .n_layers = 3};
+    struct schedule_override ov[] = {
+        {.id = 5,
+         .schedule = "mix",
+         .user = "o5",
+         .start = utc(2026, 3, 9, 10, 0),
+         .end = utc(2026, 3, 11, 3, 20)},
+        {.id = 6,
+         .schedule = "mix",
+         .user = "o6",
+         .start = utc(2026, 3, 10, 0, 0),
+         .end = utc(2026, 3, 10, 6, 0)},
+        {.id = 2,
+         .schedule = "mix",
+         .user = "o2",
+         .start = utc(2026, 3, 28, 23, 0),
+         .end = utc(2026, 3, 29, 4, 0)},
+        {.id = 8,
+         .schedule = "else",
+         .user = "no",
+         .start = utc(2026, 3, 20, 0, 0),
+         .end = utc(2026, 3, 25, 0, 0)},
+    };
+    int64_t from = utc(2026, 3, 1, 0, 0), to = utc(2026, 4, 5, 0, 0), k[3] = {0, 0, 0};
+    struct schedule_shift *sh;
+    size_t n, j = 0;
+
+    assert_int_equal(schedule_shifts(&s, ov, 4, from, to, &sh, &n), 0);
+    for (size_t i = 1; i < n; i++)
+        assert_true(sh[i].start >= sh[i - 1].end);
+    for (int64_t t = from; t < to; t += 10 * MIN_MS) {
+        const char *want = oracle_at(&s, ov, 4, t, k);
+        while (j < n && sh[j].end <= t)
+            j++;
+        const char *got = j < n && sh[j].start <= t ? sh[j].user : NULL;
+        if ((want == NULL) != (got == NULL) || (want && strcmp(want, got) != 0))
+            fail_msg("at %lld: want %s, got %s", (long long)t, want ? want : "nobody",
+                     got ? got : "nobody");
+        int64_t until;
+        if (t % (6 * HOUR_MS) == 0) {
+            const char *at = schedule_oncall_at(&s, ov, 4, t, &until, NULL);
+            assert_true((at == NULL) == (want == NULL));
+            if (at)
+                assert_string_equal(at, want);
+        }
+    }
+    free(sh);
+}
+
 /* The request URL: query parameters percent-encoded, trailing slashes of
  * the base dropped. */
 static void test_cli_url(void **state)
@@ -750,6 +867,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_oncall_horizon),
         cmocka_unit_test(test_year_hourly_fast),
+        cmocka_unit_test(test_oracle),
         cmocka_unit_test(test_ical),
         cmocka_unit_test(test_cli_url),
         cmocka_unit_test(test_cli_render),
