@@ -305,7 +305,9 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    struct engine_oncall oncall = {.overrides = overrides_new()};
+    struct engine_oncall oncall;
+    memset(&oncall, 0, sizeof(oncall));
+    oncall.overrides = overrides_new();
     if (!oncall.overrides ||
         serve_link_key(cfg, data ? data : cfg->data_dir, oncall.link_key, err, sizeof(err))) {
         fprintf(stderr, "tocsin serve: %s\n", oncall.overrides ? err : "out of memory");
@@ -367,6 +369,9 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    char bound_url[160];
+    snprintf(bound_url, sizeof(bound_url), "http://%s", bound);
+    engine_set_public_url(engine, bound_url);
     ctx.ready = 1;
     log_info("serving on %s with data in %s (schema version %d)", bound,
              data ? data : cfg->data_dir, store_schema_version(store));

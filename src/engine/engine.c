@@ -507,6 +507,11 @@ void engine_notify_result(const struct notify_result *r, void *arg)
     pthread_mutex_unlock(&e->lock);
 }
 
+void engine_set_public_url(struct engine *e, const char *url)
+{
+    atomic_store(&e->oncall.public_url, url);
+}
+
 void engine_attach_notifier(struct engine *e, struct notifier *n)
 {
     pthread_mutex_lock(&e->notifier_lock);
@@ -632,8 +637,12 @@ struct engine *engine_start(const struct config *cfg, struct store *store,
     }
     e->cfg = cfg;
     e->store = store;
-    if (oc)
-        e->oncall = *oc;
+    if (oc) {
+        e->oncall.overrides = oc->overrides;
+        memcpy(e->oncall.link_key, oc->link_key, sizeof(e->oncall.link_key));
+        e->oncall.has_link_key = oc->has_link_key;
+        atomic_store(&e->oncall.public_url, atomic_load(&oc->public_url));
+    }
     if (engine_load_overrides(e, clock_now_ms())) {
         snprintf(err, errlen, "loading schedule overrides: %s", store_errmsg(store));
         free(e);

@@ -173,6 +173,10 @@ struct engine_oncall {
     struct overrides *overrides; /* borrowed; the engine keeps it in step with the store */
     unsigned char link_key[32];  /* signs action links */
     bool has_link_key;           /* false: notifications carry no action links */
+    /* Base of links in notifications when notifications.public_url is not
+     * set: "http://" + the address the server bound (known only after the
+     * engine started; see engine_set_public_url). */
+    const char *_Atomic public_url;
 };
 
 /*
@@ -183,6 +187,10 @@ struct engine_oncall {
  */
 struct engine *engine_start(const struct config *cfg, struct store *store,
                             const struct engine_oncall *oc, char *err, size_t errlen);
+
+/* Sets the links' base URL when the configuration names none. url is
+ * borrowed and must outlive the engine. */
+void engine_set_public_url(struct engine *e, const char *url);
 
 /* Lets the engine hand due notifications to n (borrowed; must stay up
  * until engine_stop). Until then they wait in the outbox. */

@@ -67,11 +67,15 @@ static bool low_urgency(const struct incident_rec *inc)
 
 /* ---- payloads ---- */
 
-static void public_url(const struct config *cfg, char *buf, size_t size)
+static void public_url(const struct engine_state *st, char *buf, size_t size)
 {
+    const struct config *cfg = st->cfg;
     const char *u = cfg->notify.public_url;
+    const char *bound = st->oncall ? atomic_load(&st->oncall->public_url) : NULL;
     if (u)
         snprintf(buf, size, "%s", u);
+    else if (bound)
+        snprintf(buf, size, "%s", bound);
     else
         snprintf(buf, size, "http://%s", cfg->listen ? cfg->listen : "127.0.0.1:8080");
     size_t n = strlen(buf);
@@ -104,7 +108,7 @@ static json_t *payload_new(const struct engine_state *st, const struct incident_
     const char *sev = severity_name((enum severity)inc->severity);
     const char *verb = strchr(kind, '.') ? strchr(kind, '.') + 1 : kind;
 
-    public_url(st->cfg, base, sizeof(base));
+    public_url(st, base, sizeof(base));
     snprintf(url, sizeof(url), "%s/api/v1/incidents/%lld", base, (long long)inc->id);
     snprintf(num, sizeof(num), "INC-%lld", (long long)inc->id);
     snprintf(text, sizeof(text), "%s %s: %s (P%d, %s%s%s)", num, verb, inc->title ? inc->title : "",
