@@ -236,7 +236,7 @@ static int digest_add(struct engine_state *st, struct user_rate *rate, size_t i,
  * threshold, into the user's digest instead. Returns how many rules
  * applied, or -1. */
 static int page_user(struct engine_state *st, struct incident_rec *inc, const char *user,
-                     const char *kind, int level, int64_t at, int64_t now)
+                     const char *kind, int level, int64_t due, int64_t at, int64_t now)
 {
     const struct cfg_user *u = config_find_user(st->cfg, user);
     bool low = low_urgency(inc);
@@ -264,9 +264,13 @@ static int page_user(struct engine_state *st, struct incident_rec *inc, const ch
         }
         if (!payload && !(payload = payload_new(st, inc, kind, user, level, inc->esc_round, now)))
             return -1;
+        /* The key names the step by when it was due: a replay of the same
+         * step after a crash finds its row, a later step (a restart after
+         * an expired acknowledgement, a second assignment) is new. */
         char idem[256];
-        snprintf(idem, sizeof(idem), "inc%lld-%s-r%d-l%d-%s-c%zu", (long long)inc->id,
-                 strchr(kind, '.') ? strchr(kind, '.') + 1 : kind, inc->esc_round, level, user, i);
+        snprintf(idem, sizeof(idem), "inc%lld-%s-r%d-l%d-%lld-%s-c%zu", (long long)inc->id,
+                 strchr(kind, '.') ? strchr(kind, '.') + 1 : kind, inc->esc_round, level,
+                 (long long)due, user, i);
         if (outbox_queue(st, inc->id, ch->name, user, address, kind, level, idem, payload,
                          at + c->after_ms, now, NULL) < 0) {
             json_decref(payload);
@@ -418,7 +422,7 @@ static int esc_fire(struct engine_state *st, struct incident_rec *inc, int64_t d
                          p->name, inc->esc_round ? " (repeat)" : "");
     json_t *names = json_array();
     for (size_t i = 0; i < n; i++) {
-        int r = page_user(st, inc, users[i], kind, inc->esc_level + 1, now, now);
+        int r = page_user(st, inc, users[i], kind, inc->esc_level + 1, due, now, now);
         if (r < 0) {
             json_decref(names);
             return -1;
@@ -605,7 +609,7 @@ int escalation_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_
         if (rc)
             return -1;
         /* The new commander hears about it at once, acknowledged or not. */
-        return page_user(st, inc, u->name, "incident.assigned", 0, now, now) < 0 ? -1 : 0;
+        return page_user(st, inc, u->name, "incident.assigned", 0, now, now, now) < 0 ? -1 : 0;
     }
     /* CMD_INCIDENT_ESCALATE */
     const struct cfg_escalation_policy *p = policy_of(st, inc);
