@@ -86,6 +86,25 @@ void api_metrics(struct http_req *req)
     fprintf(f,
             "tocsin_commit_duration_seconds_sum %.6f\ntocsin_commit_duration_seconds_count %lld\n",
             (double)atomic_load(&s->commit_sum_us) / 1e6, (long long)atomic_load(&s->commit_count));
+    fprintf(f,
+            "# HELP tocsin_notifications_pending Notifications waiting in the outbox or in "
+            "flight.\n# TYPE tocsin_notifications_pending gauge\ntocsin_notifications_pending "
+            "%lld\n"
+            "# HELP tocsin_notification_attempts_total Delivery attempts handed to the "
+            "notifier.\n# TYPE tocsin_notification_attempts_total counter\n"
+            "tocsin_notification_attempts_total %lld\n"
+            "# HELP tocsin_notifications_total Notifications by final outcome (delivered, dead "
+            "letter) and failed attempts that will be retried.\n"
+            "# TYPE tocsin_notifications_total counter\n"
+            "tocsin_notifications_total{outcome=\"delivered\"} %lld\n"
+            "tocsin_notifications_total{outcome=\"retry\"} %lld\n"
+            "tocsin_notifications_total{outcome=\"dead\"} %lld\n"
+            "# HELP tocsin_escalations_total Escalation levels fired.\n"
+            "# TYPE tocsin_escalations_total counter\ntocsin_escalations_total %lld\n",
+            (long long)atomic_load(&s->notify_pending), (long long)atomic_load(&s->notify_sent),
+            (long long)atomic_load(&s->notify_delivered),
+            (long long)atomic_load(&s->notify_retries), (long long)atomic_load(&s->notify_dead),
+            (long long)atomic_load(&s->escalations));
     if (req->ctx->checks)
         checks_metrics_write(req->ctx->checks, f);
     http_metrics_write(f);
