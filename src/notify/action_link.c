@@ -131,6 +131,15 @@ static int action_link_decode(const char *s, size_t len, unsigned char *bin, siz
     const char *end = NULL;
     if (len == 0)
         return -1;
+    /* libsodium's decoder takes some bytes with the high bit set for their
+     * ASCII counterparts; checking the alphabet first keeps one token per
+     * payload, so a link cannot be varied while still verifying. */
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return -1;
+    }
     if (sodium_base642bin(bin, cap, s, len, NULL, out_len, &end,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return -1;
