@@ -339,9 +339,12 @@ static int cmd_serve(int argc, char **argv)
     engine_attach_notifier(engine, notifier);
     if (checks_start(checks, engine) != 0) {
         fprintf(stderr, "tocsin serve: cannot start the check scheduler\n");
+        engine_attach_notifier(engine, NULL);
+        notifier_stop(notifier);
         engine_stop(engine);
         checks_stop(checks);
         store_close(store);
+        overrides_free(oncall.overrides);
         config_free(cfg);
         return 1;
     }
@@ -364,8 +367,11 @@ static int cmd_serve(int argc, char **argv)
     if (!http) {
         fprintf(stderr, "tocsin serve: %s\n", err);
         checks_stop(checks);
+        engine_attach_notifier(engine, NULL);
+        notifier_stop(notifier);
         engine_stop(engine);
         store_close(store);
+        overrides_free(oncall.overrides);
         config_free(cfg);
         return 1;
     }
