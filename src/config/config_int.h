@@ -124,7 +124,9 @@ void cfg_oncall_service(struct cfg_ctx *c, const json_t *item, const char *path,
 void cfg_oncall_route(struct cfg_ctx *c, const json_t *obj, const char *path, struct route *r,
                       const struct route *parent);
 
-/* Free what the three functions above added (not the entries themselves). */
+/* cfg_oncall_service_free and cfg_oncall_route_free free the fields the two
+ * functions above set, not the service or route itself; cfg_oncall_free
+ * frees everything cfg_oncall_build built. */
 void cfg_oncall_service_free(struct cfg_service *s);
 void cfg_oncall_route_free(struct route *r);
 void cfg_oncall_free(struct config *cfg);

@@ -18,16 +18,17 @@
 struct action_link {
     int64_t incident_id;
     char action[16]; /* "ack" or "resolve" */
-    char user[65];   /* who the link was sent to */
-    int64_t expires; /* UTC ms */
-    uint64_t nonce;  /* random; the single-use key */
+    char user[65];   /* who the link was sent to: 0..64 of [A-Za-z0-9._@+-] */
+    int64_t expires; /* UTC ms; the link is expired from this instant on */
+    uint64_t nonce;  /* random, chosen by the caller; the single-use key */
 };
 
 /* Derives the signing key from the configured secret (any length). */
 void action_link_key(const char *secret, unsigned char key[ACTION_LINK_KEY_BYTES]);
 
-/* Writes the URL-safe token (base64url, no padding) into out. Returns 0, or
- * -1 when out is too small or a field is invalid (action, user too long). */
+/* Writes the URL-safe token (base64url, no padding, at most 166 characters)
+ * into out. Returns 0, or -1 when out is too small or a field is invalid
+ * (action, user too long or with other characters). */
 int action_link_make(const unsigned char key[ACTION_LINK_KEY_BYTES], const struct action_link *l,
                      char *out, size_t outlen);
 

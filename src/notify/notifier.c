@@ -429,8 +429,9 @@ static void notifier_reap_curl(struct notifier *n)
             continue;
         CURL *e = msg->easy_handle;
         CURLcode rc = msg->data.result;
-        struct notifier_job *j = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&j);
+        char *priv = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+        struct notifier_job *j = (struct notifier_job *)priv;
         curl_multi_remove_handle(n->multi, e);
         if (!j)
             continue;

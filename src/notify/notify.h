@@ -69,18 +69,21 @@ struct notify_result {
 
 /*
  * Starts the notifier thread. on_result(r, arg) is called once for every
- * message handed to notifier_send, on the notifier thread. max_inflight
- * bounds deliveries running at once (0 = 256); more wait in order. Returns
- * NULL with a message in err on failure.
+ * message notifier_send accepted, on the notifier thread; it may call
+ * notifier_send but not notifier_stop. max_inflight bounds deliveries
+ * running at once (0 = 256); more wait in order. Returns NULL with a message
+ * in err on failure. curl_global_init must have been called (main does).
  */
 struct notifier *notifier_start(void (*on_result)(const struct notify_result *r, void *arg),
                                 void *arg, int max_inflight, char *err, size_t errlen);
 
 /* Queues m for delivery and takes ownership of it (also on failure).
- * Returns 0, or -1 when the notifier is stopping (no callback then). */
+ * Returns 0, or -1 when the notifier is stopping or out of memory (no
+ * callback then; the outbox row stays pending). */
 int notifier_send(struct notifier *n, struct notify_msg *m);
 
-/* Aborts what is in flight without callbacks, joins the thread, frees n. */
+/* Aborts what is in flight and drops what waits, without callbacks (the
+ * rows stay pending), kills running commands, joins the thread, frees n. */
 void notifier_stop(struct notifier *n);
 
 void notify_msg_free(struct notify_msg *m);
@@ -89,19 +92,30 @@ void notify_msg_free(struct notify_msg *m);
 
 /*
  * Fills a template: {{path}} is replaced by the payload field at that
- * dotted path ("incident.title", "links.acknowledge"); numbers are written
- * in decimal, missing fields and objects as "". "{{{{" is a literal "{{".
- * Returns a new string (caller frees) or NULL on allocation failure.
+ * dotted path ("incident.title", "links.acknowledge", array elements by
+ * index: "digest.incidents.0.number"; spaces inside the braces are allowed);
+ * numbers are written in decimal, booleans as true/false, missing fields,
+ * null, objects and arrays as "". "{{{{" is a literal "{{"; a "{{" not
+ * followed by a path of [A-Za-z0-9_.-] (at most 255) and "}}" is copied as
+ * text. The result is cut at 64 KiB, between characters. Returns a new
+ * string (caller frees) or NULL on allocation failure.
  */
 char *notify_template(const char *tmpl, const json_t *payload);
 
 /*
  * The request or message for m: *body (caller frees) and *len; for webhooks
- * *content_type is "application/json". SMTP: the whole RFC 5322 message with
- * CRLF line ends, headers (From, To, Subject (RFC 2047 when not ASCII), Date,
- * Message-ID "<idem_key@tocsin>", MIME-Version, Content-Type text/plain;
- * charset=utf-8) and dot-safe body. COMMAND: the text written to stdin.
- * now is used for the Date header. Returns 0 or -1.
+ * *content_type is "application/json" (generic: the payload plus "event",
+ * "subject", "text", "idempotency_key", "sent_at"; slack: text + blocks with
+ * url buttons; teams: a MessageCard with OpenUri actions). SMTP
+ * ("message/rfc822"): the whole RFC 5322 message with CRLF line ends,
+ * headers (From, To, Subject (RFC 2047 when not ASCII), Date, Message-ID
+ * "<idem_key@tocsin>", MIME-Version, Content-Type text/plain;
+ * charset=utf-8) and a body with CRLF line ends and lines of at most 900
+ * bytes. Leading dots are NOT doubled: libcurl's SMTP upload does that
+ * itself, so the body is what a reader should see. COMMAND ("text/plain;
+ * charset=utf-8"): the text written to stdin, LF line ends. now is used for
+ * the Date header and sent_at. Returns 0, or -1 (*body NULL) when m cannot
+ * be rendered, e.g. a CR or LF in the SMTP From or To.
  */
 int notify_render(const struct notify_msg *m, int64_t now, char **body, size_t *len,
                   const char **content_type);
