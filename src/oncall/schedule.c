@@ -416,7 +416,11 @@ int schedule_shifts(const struct cfg_schedule *s, const struct schedule_override
     free(next);
     free(ovs);
     free(edges);
-    return schedule_vec_finish(&res, out, n_out);
+    if (schedule_vec_finish(&res, out, n_out))
+        return -1;
+    for (size_t i = 0; i < *n_out; i++)
+        (*out)[i].schedule = s->name;
+    return 0;
 
 fail:
     for (size_t i = 0; layers && i < n_layers; i++)
@@ -599,6 +603,7 @@ char *schedule_ical(const char *name, const char *uid_domain, const struct sched
     for (size_t i = 0; i < n; i++) {
         const struct schedule_shift *sh = &shifts[i];
         const char *who = sh->user ? sh->user : "";
+        const char *sname = sh->schedule ? sh->schedule : name;
         if (user && strcmp(user, who) != 0)
             continue;
         schedule_ical_time(sh->start, start);
@@ -606,7 +611,7 @@ char *schedule_ical(const char *name, const char *uid_domain, const struct sched
         schedule_buf_str(&out, "BEGIN:VEVENT\r\n");
 
         text.len = 0;
-        schedule_buf_str(&text, name);
+        schedule_buf_str(&text, sname);
         schedule_buf_put(&text, "-", 1);
         schedule_buf_str(&text, start);
         schedule_buf_put(&text, "-", 1);
@@ -621,7 +626,7 @@ char *schedule_ical(const char *name, const char *uid_domain, const struct sched
 
         text.len = 0;
         schedule_buf_str(&text, "On call: ");
-        schedule_buf_str(&text, name);
+        schedule_buf_str(&text, sname);
         schedule_buf_str(&text, " (");
         schedule_buf_str(&text, who);
         schedule_buf_str(&text, ")");
@@ -637,7 +642,7 @@ char *schedule_ical(const char *name, const char *uid_domain, const struct sched
         text.len = 0;
         schedule_buf_str(&text, who);
         schedule_buf_str(&text, " is on call for ");
-        schedule_buf_str(&text, name);
+        schedule_buf_str(&text, sname);
         schedule_buf_str(&text, " (");
         schedule_buf_str(&text, desc);
         schedule_buf_str(&text, ").");

@@ -33,10 +33,12 @@ struct schedule_override {
 
 /* One stretch of time with one person on call. */
 struct schedule_shift {
-    const char *user;    /* borrowed from the config or the override */
-    int64_t start, end;  /* UTC ms, clipped to the asked range */
-    int layer;           /* index of the layer it came from, or -1 for an override */
-    int64_t override_id; /* the override's id when layer == -1, else 0 */
+    const char *user;     /* borrowed from the config or the override */
+    int64_t start, end;   /* UTC ms, clipped to the asked range */
+    int layer;            /* index of the layer it came from, or -1 for an override */
+    int64_t override_id;  /* the override's id when layer == -1, else 0 */
+    const char *schedule; /* borrowed; the schedule's name (set by schedule_shifts; NULL
+                             from schedule_layer_shifts) */
 };
 
 /*
@@ -83,6 +85,7 @@ int schedule_layer_shifts(const struct cfg_layer *l, int layer_index, int64_t fr
  * octets and end in CRLF, text is escaped. dtstamp is the DTSTAMP of every
  * event. Returns NULL on allocation failure.
  */
+/* Each event names its shift's schedule, or `name` when the shift has none. */
 char *schedule_ical(const char *name, const char *uid_domain, const struct schedule_shift *shifts,
                     size_t n, const char *user, int64_t dtstamp);
 
