@@ -160,12 +160,12 @@ static void ck_where(const struct cfg_ctx *c, const char *path, char *buf, size_
         snprintf(buf, size, "%s", *path ? path : c->file);
 }
 
-static void ck_oom(struct cfg_ctx *c)
+void ck_oom(struct cfg_ctx *c)
 {
     cfg_errors_add(c->errs, "%s: out of memory", c->file);
 }
 
-static char *ck_key_path(struct cfg_ctx *c, const char *parent, const char *key)
+char *ck_key_path(struct cfg_ctx *c, const char *parent, const char *key)
 {
     char *p = yaml_path_key(parent, key);
     if (!p)
@@ -173,7 +173,7 @@ static char *ck_key_path(struct cfg_ctx *c, const char *parent, const char *key)
     return p;
 }
 
-static char *ck_index_path(struct cfg_ctx *c, const char *parent, size_t i)
+char *ck_index_path(struct cfg_ctx *c, const char *parent, size_t i)
 {
     char *p = yaml_path_index(parent, i);
     if (!p)

@@ -163,4 +163,11 @@ char *ck_resolve_path(const char *cfg_path, const char *name);
 void ck_csv_file(struct ck_file *f, const char *buf, size_t len, struct cfg_errors *errs);
 void cfg_checks_free(struct config *cfg);
 
+/* Reports that memory ran out (once per failure, with the file name). */
+void ck_oom(struct cfg_ctx *c);
+/* The path of parent's key or item i (see yaml_path_key); NULL after
+ * ck_oom. The caller frees it. */
+char *ck_key_path(struct cfg_ctx *c, const char *parent, const char *key);
+char *ck_index_path(struct cfg_ctx *c, const char *parent, size_t i);
+
 #endif

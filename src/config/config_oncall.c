@@ -64,27 +64,6 @@ static const char *const oc_urgencies[] = {"any", "high", "low"};
 
 /* ---- Small helpers ---- */
 
-static void oc_oom(struct cfg_ctx *c)
-{
-    cfg_errors_add(c->errs, "%s: out of memory", c->file);
-}
-
-static char *oc_key(struct cfg_ctx *c, const char *parent, const char *key)
-{
-    char *p = yaml_path_key(parent, key);
-    if (!p)
-        oc_oom(c);
-    return p;
-}
-
-static char *oc_index(struct cfg_ctx *c, const char *parent, size_t i)
-{
-    char *p = yaml_path_index(parent, i);
-    if (!p)
-        oc_oom(c);
-    return p;
-}
-
 /* True when s has a control character (CR and LF included). */
 static bool oc_has_ctl(const char *s)
 {
@@ -209,7 +188,7 @@ static void oc_map_add(struct oc_build *b, enum oc_kind k, void *arr, size_t n, 
         char *e = (char *)arr + i * size;
         const char *name = *(char **)(e + name_off);
         if (name && !strmap_get(&b->maps[k], name) && strmap_put(&b->maps[k], name, e) < 0)
-            oc_oom(b->c);
+            ck_oom(b->c);
     }
 }
 
@@ -230,10 +209,10 @@ static long oc_name_list(struct cfg_ctx *c, const struct oc_build *b, const json
     size_t n = json_array_size(list);
     if (!n)
         return 0;
-    char *base = oc_key(c, path, key);
+    char *base = ck_key_path(c, path, key);
     char **v = calloc(n, sizeof(*v));
     if (!base || !v) {
-        oc_oom(c);
+        ck_oom(c);
         free(base);
         free(v);
         return (long)n;
@@ -241,7 +220,7 @@ static long oc_name_list(struct cfg_ctx *c, const struct oc_build *b, const json
     *out = v;
     json_array_foreach(list, i, e)
     {
-        char *ipath = oc_index(c, base, i);
+        char *ipath = ck_index_path(c, base, i);
         const char *s = json_string_value(e);
         if (!ipath)
             break;
@@ -384,12 +363,12 @@ static void oc_items(struct oc_build *b, const json_t *root, const char *key, oc
         return;
     json_t *seen = json_object();
     if (!seen) {
-        oc_oom(c);
+        ck_oom(c);
         return;
     }
     json_array_foreach(list, i, item)
     {
-        char *path = oc_index(c, key, i);
+        char *path = ck_index_path(c, key, i);
         if (!path)
             break;
         if (!json_is_object(item))
@@ -423,10 +402,10 @@ static void oc_window(struct cfg_ctx *c, const json_t *o, const char *path, cons
     r->freq = RECUR_DAILY;
     r->tz = tz;
     if (cfg_list(c, o, path, "days", &days) > 0) {
-        char *base = oc_key(c, path, "days");
+        char *base = ck_key_path(c, path, "days");
         json_array_foreach(days, i, e)
         {
-            char *ipath = base ? oc_index(c, base, i) : NULL;
+            char *ipath = base ? ck_index_path(c, base, i) : NULL;
             const char *name = json_string_value(e);
             uint8_t bits;
             if (!ipath)
@@ -469,16 +448,16 @@ static long oc_windows(struct cfg_ctx *c, const json_t *obj, const char *path, c
     size_t n = json_array_size(list);
     if (!n)
         return 0;
-    char *base = oc_key(c, path, key);
+    char *base = ck_key_path(c, path, key);
     *out = calloc(n, sizeof(**out));
     if (!base || !*out) {
-        oc_oom(c);
+        ck_oom(c);
         free(base);
         return (long)n;
     }
     json_array_foreach(list, i, e)
     {
-        char *ipath = oc_index(c, base, i);
+        char *ipath = ck_index_path(c, base, i);
         if (!ipath)
             break;
         if (!json_is_object(e))
@@ -515,10 +494,10 @@ static void oc_channel_headers(struct cfg_ctx *c, const json_t *item, const char
     const char *name;
     if (cfg_object(c, item, path, "headers", &h) <= 0 || !json_object_size(h))
         return;
-    char *hpath = oc_key(c, path, "headers");
+    char *hpath = ck_key_path(c, path, "headers");
     ch->headers = calloc(json_object_size(h) + 1, sizeof(char *));
     if (!hpath || !ch->headers) {
-        oc_oom(c);
+        ck_oom(c);
         free(hpath);
         return;
     }
@@ -545,7 +524,7 @@ static void oc_channel_headers(struct cfg_ctx *c, const json_t *item, const char
             continue;
         if (asprintf(&ch->headers[n], "%s: %s", name, value) < 0) {
             ch->headers[n] = NULL;
-            oc_oom(c);
+            ck_oom(c);
         } else {
             n++;
         }
@@ -811,7 +790,7 @@ static void oc_user_item(struct oc_build *b, const json_t *item, const char *pat
                 continue;
             if (!(u->contacts = calloc(1, sizeof(*u->contacts))) ||
                 !(u->contacts[0].channel = cfg_strdup(c, ch->name))) {
-                oc_oom(c);
+                ck_oom(c);
                 break;
             }
             u->n_contacts = 1;
@@ -820,16 +799,16 @@ static void oc_user_item(struct oc_build *b, const json_t *item, const char *pat
     }
     if (rc <= 0 || !json_array_size(list))
         return;
-    char *base = oc_key(c, path, "contact");
+    char *base = ck_key_path(c, path, "contact");
     u->contacts = calloc(json_array_size(list), sizeof(*u->contacts));
     if (!base || !u->contacts) {
-        oc_oom(c);
+        ck_oom(c);
         free(base);
         return;
     }
     json_array_foreach(list, i, e)
     {
-        char *ipath = oc_index(c, base, i);
+        char *ipath = ck_index_path(c, base, i);
         if (!ipath)
             break;
         if (!json_is_object(e))
@@ -912,7 +891,7 @@ static void oc_layer(struct oc_build *b, const json_t *item, const char *path, s
             l->name = cfg_strdup(c, s);
     } else if (asprintf(&l->name, "layer %zu", index + 1) < 0) {
         l->name = NULL;
-        oc_oom(c);
+        ck_oom(c);
     }
     if (!cfg_field(item, "users"))
         cfg_err(c, path, true, "missing required field \"users\"");
@@ -972,16 +951,16 @@ static void oc_schedule_item(struct oc_build *b, const json_t *item, const char 
         cfg_err_field(c, path, "layers", false, "layers must have at least one layer");
         return;
     }
-    char *base = oc_key(c, path, "layers");
+    char *base = ck_key_path(c, path, "layers");
     s->layers = calloc(json_array_size(list), sizeof(*s->layers));
     if (!base || !s->layers) {
-        oc_oom(c);
+        ck_oom(c);
         free(base);
         return;
     }
     json_array_foreach(list, i, e)
     {
-        char *ipath = oc_index(c, base, i);
+        char *ipath = ck_index_path(c, base, i);
         if (!ipath)
             break;
         if (!json_is_object(e))
@@ -1027,7 +1006,7 @@ static void oc_team_policies(struct oc_build *b, const json_t *root)
         const char *s = json_string_value(v);
         if (!s || strlen(s) != json_string_length(v) || strmap_get(&b->maps[OC_POLICY], s))
             continue;
-        char *path = oc_index(c, "teams", i);
+        char *path = ck_index_path(c, "teams", i);
         if (path)
             cfg_err_field(c, path, "escalation_policy", false,
                           "unknown escalation policy \"%.128s\"", s);
@@ -1087,16 +1066,16 @@ static void oc_level(struct oc_build *b, const json_t *item, const char *path, s
         cfg_err_field(c, path, "targets", false, "targets must name at least one target");
         return;
     }
-    char *base = oc_key(c, path, "targets");
+    char *base = ck_key_path(c, path, "targets");
     lv->targets = calloc(json_array_size(list), sizeof(*lv->targets));
     if (!base || !lv->targets) {
-        oc_oom(c);
+        ck_oom(c);
         free(base);
         return;
     }
     json_array_foreach(list, i, e)
     {
-        char *ipath = oc_index(c, base, i);
+        char *ipath = ck_index_path(c, base, i);
         bool ok;
         if (!ipath)
             break;
@@ -1138,16 +1117,16 @@ static void oc_policy_item(struct oc_build *b, const json_t *item, const char *p
         cfg_err_field(c, path, "levels", false, "levels must have at least one level");
         return;
     }
-    char *base = oc_key(c, path, "levels");
+    char *base = ck_key_path(c, path, "levels");
     p->levels = calloc(json_array_size(list), sizeof(*p->levels));
     if (!base || !p->levels) {
-        oc_oom(c);
+        ck_oom(c);
         free(base);
         return;
     }
     json_array_foreach(list, i, e)
     {
-        char *ipath = oc_index(c, base, i);
+        char *ipath = ck_index_path(c, base, i);
         if (!ipath)
             break;
         if (!json_is_object(e))
@@ -1195,7 +1174,7 @@ static void oc_notifications(struct cfg_ctx *c, const json_t *root)
     if (!n->public_url && c->cfg->listen &&
         asprintf(&n->public_url, "http://%s", c->cfg->listen) < 0) {
         n->public_url = NULL;
-        oc_oom(c);
+        ck_oom(c);
     }
     /* Links are made by appending "/..." to it. */
     for (size_t len = n->public_url ? strlen(n->public_url) : 0;
@@ -1249,7 +1228,7 @@ void cfg_oncall_service(struct cfg_ctx *c, const json_t *item, const char *path,
     oc_ref(c, NULL, item, path, "escalation_policy", OC_POLICY, &s->escalation_policy);
     if (cfg_object(c, item, path, "support_hours", &o) <= 0)
         return;
-    char *spath = oc_key(c, path, "support_hours");
+    char *spath = ck_key_path(c, path, "support_hours");
     if (!spath)
         return;
     cfg_check_keys(c, o, spath, keys);
