@@ -339,3 +339,38 @@ def test_slack_and_teams_bodies(tocsin_factory, hooks):
         assert a["@type"] == "OpenUri" and a["targets"][0]["os"] == "default"
     assert "/a/" in tm["potentialAction"][0]["targets"][0]["uri"]
     assert tm["potentialAction"][2]["targets"][0]["uri"].endswith(f"/api/v1/incidents/{inc}")
+
+
+# --- action links: resolve, expiry, used after resolve -----------------------------------
+def test_action_links_resolve_expire_and_conflict(tocsin_factory, hooks):
+    hook = hooks()
+    t = tocsin_factory(text=hook_config(hook.url + "/hook", policy_targets=("user:anna",),
+                                        extra="notifications:\n  link_ttl: 2s\n"))
+    i1 = raise_incident(t, "l1")
+    i2 = raise_incident(t, "l2")
+    wait_for(lambda: len(hook.ok()) == 2, what="two pages")
+    links = {r["json"]["incident"]["id"]: r["json"]["links"] for r in hook.ok()}
+    # resolve i1 with its link
+    res = rebase(t, links[i1]["resolve"])
+    r = requests.get(res, timeout=10)
+    assert r.status_code == 200 and "Resolve INC-" in r.text, r.text
+    r = requests.post(res, timeout=10)
+    assert r.status_code == 200, r.text
+    got = t.incident(i1)
+    assert got["status"] == "resolved" and got["resolved_by"] == "anna", got
+    tl = [e for e in got["timeline"] if e["kind"] == "resolved"]
+    assert tl and "via the link sent to anna" in tl[0]["text"], tl
+    # the ack link of a resolved incident cannot act
+    r = requests.post(rebase(t, links[i1]["acknowledge"]), timeout=10)
+    assert r.status_code == 409, r.text
+    # a link of one incident does not work for another
+    tok = links[i2]["acknowledge"].rsplit("/", 1)[1]
+    r = requests.post(t.url + "/a/" + tok[:-1] + ("A" if tok[-1] != "A" else "B"), timeout=10)
+    assert r.status_code == 404, r.text
+    # expiry (link_ttl 2s)
+    time.sleep(2.3)
+    r = requests.get(rebase(t, links[i2]["acknowledge"]), timeout=10)
+    assert r.status_code == 410, r.text
+    r = requests.post(rebase(t, links[i2]["acknowledge"]), timeout=10)
+    assert r.status_code == 410, r.text
+    assert t.incident(i2)["status"] == "triggered"
