@@ -82,15 +82,22 @@ def verify_signature(secret, req):
 class SmtpSink:
     """aiosmtpd Controller on a free port that keeps every message."""
 
-    def __init__(self):
+    def __init__(self, reply_fn=None):
         from aiosmtpd.controller import Controller
 
+        self.reply_fn = reply_fn  # (sink, envelope) -> "250 OK" | "451 ..." | "550 ..."
+        self.attempts = 0
         self.messages = []  # (envelope_from, [rcpt], bytes)
         self.lock = threading.Lock()
         sink = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
+                with sink.lock:
+                    sink.attempts += 1
+                reply = sink.reply_fn(sink, envelope) if sink.reply_fn else "250 OK"
+                if not reply.startswith("250"):
+                    return reply
                 with sink.lock:
                     sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
                                           envelope.original_content or envelope.content))

@@ -374,3 +374,50 @@ def test_action_links_resolve_expire_and_conflict(tocsin_factory, hooks):
     r = requests.post(rebase(t, links[i2]["acknowledge"]), timeout=10)
     assert r.status_code == 410, r.text
     assert t.incident(i2)["status"] == "triggered"
+
+
+def test_pending_notifications_survive_kill9(tocsin_factory, hooks):
+    state = {"up": False}
+    hook = hooks(lambda h, r: 200 if state["up"] else 503)
+    t = tocsin_factory(text=hook_config(hook.url + "/hook", policy_targets=("user:anna", "user:ben")))
+    incs = [raise_incident(t, f"p{i}") for i in range(2)]
+    wait_for(lambda: len({key_of(r) for r in hook.snapshot()}) == 4, what="4 refused notifications")
+    t.kill()
+    refused = hook.snapshot()
+    state["up"] = True
+    t.start()
+    wait_for(lambda: len({key_of(r) for r in hook.ok()}) == 4, timeout=10,
+             what="the 4 notifications after the restart")
+    time.sleep(1.0)
+    oks = hook.ok()
+    assert len(oks) == 4, [key_of(r) for r in oks]
+    assert {key_of(r) for r in oks} == {key_of(r) for r in refused}
+    for inc in incs:
+        rows = notifications(t, incident=inc)
+        assert len(rows) == 2 and all(r["status"] == "delivered" for r in rows), rows
+        for row in rows:
+            n = len([r for r in hook.snapshot() if key_of(r) == row["idempotency_key"]])
+            # an attempt in flight at the kill is counted again, never lost
+            assert n - 1 <= row["attempts"] <= n, (row, n)
+
+
+def test_smtp_4xx_retries_and_5xx_is_dead(tocsin_factory):
+    replies = ["451 4.3.0 try again later", "451 4.3.0 try again later", "250 OK"]
+    sink = SmtpSink(lambda s, env: replies.pop(0) if replies else "550 5.1.1 no such user")
+    try:
+        t = tocsin_factory(text=smtp_config(sink.port))
+        i1 = raise_incident(t, "m1")
+        wait_for(lambda: sink.snapshot(), timeout=10, what="the mail after two 451s")
+        rows = wait_for(lambda: [n for n in notifications(t, incident=i1) if n["status"] == "delivered"],
+                        what="row delivered")
+        assert rows[0]["attempts"] == 3, rows
+        kinds = [e["kind"] for e in timeline(t, i1) if e["kind"].startswith("notif")]
+        assert kinds == ["notification_failed", "notification_failed", "notified"], kinds
+        assert "451" in timeline(t, i1, "notification_failed")[0]["text"]
+        i2 = raise_incident(t, "m2")
+        dead = wait_for(lambda: notifications(t, status="dead"), timeout=10, what="a dead letter")
+        assert dead[0]["incident_id"] == i2 and dead[0]["attempts"] == 1, dead
+        assert "550" in dead[0]["detail"], dead
+        assert sink.attempts == 4
+    finally:
+        sink.close()
