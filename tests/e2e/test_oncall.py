@@ -485,3 +485,23 @@ def test_cli_oncall(tocsin_factory):
     assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
     p = cli("--url", t.url, "--token", "wrong-token-000000000000")
     assert p.returncode == 1, (p.returncode, p.stderr)
+
+
+def test_team_target_and_escalating_an_acknowledged_incident(tocsin_factory, hook):
+    levels = ('      - {delay: 0, targets: ["team:night"]}\n'
+              '      - {delay: 1h, targets: ["schedule:prim", "user:ben"]}\n')
+    t = tocsin_factory(text=esc_config(hook.url + "/h", levels,
+                                       extra="teams:\n  - {name: night, members: [carl, dora]}\n"))
+    inc = raise_incident(t, "team")
+    wait_for(lambda: len(hook.ok()) == 2, what="both team members")
+    assert sorted(p[1] for p in pages(hook)) == ["carl", "dora"]
+    assert timeline(t, inc, "escalated")[0]["text"] == \
+        "level 1 of policy ops: paging carl (night), paging dora (night)"
+    r = t.post(f"/api/v1/incidents/{inc}/acknowledge", {}, token=RESPONDER_TOKEN)
+    assert r.status_code == 200
+    r = t.post(f"/api/v1/incidents/{inc}/escalate", {}, token=RESPONDER_TOKEN)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "triggered", r.json()
+    wait_for(lambda: len(hook.ok()) == 4, timeout=3, what="level 2: anna and ben")
+    assert sorted(p[1] for p in pages(hook)[2:]) == ["anna", "ben"]
+    assert all(p[3] == 2 for p in pages(hook)[2:])
