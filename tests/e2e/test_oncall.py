@@ -8,7 +8,7 @@ import zoneinfo
 
 import pytest
 
-from conftest import (ADMIN_TOKEN, RESPONDER_TOKEN, TOCSIN_BIN, VIEWER_TOKEN, config_text, error_of,
+from conftest import (RESPONDER_TOKEN, TOCSIN_BIN, VIEWER_TOKEN, config_text, error_of,
                       free_port, parse_ts, sanitizer_env, wait_for)
 from oncall_util import Hook, notifications, raise_incident, routes_for, timeline
 
@@ -230,13 +230,12 @@ def test_kill9_during_escalation_fires_each_level_once(tocsin_factory, hook):
     assert len(by_key) == want, sorted(by_key)
     pairs = {}
     for k, ps in by_key.items():
-        inc_id = hook_incident = [r["json"]["incident"]["id"] for r in hook.ok() if key_of(r) == k][0]
-        pair = (hook_incident, ps[0][3], ps[0][1])
+        inc_id = [r["json"]["incident"]["id"] for r in hook.ok() if key_of(r) == k][0]
+        pair = (inc_id, ps[0][3], ps[0][1])
         assert pair not in pairs, f"{pair} under two keys: {k} and {pairs[pair]}"
         pairs[pair] = k
         # a repeat is only acceptable for a delivery in flight at the kill
         assert len(ps) == 1 or (len(ps) == 2 and ps[0][0] <= killed_at + 0.1), (k, ps)
-        del inc_id
     assert set(pairs) == {(i, lv + 1, u) for i in incs for lv, u in enumerate(USERS)}, sorted(pairs)
     for i in incs:
         esc = timeline(t, i, "escalated")

@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import ADMIN_TOKEN, RESPONDER_TOKEN, VIEWER_TOKEN, config_text, error_of, wait_for
+from conftest import RESPONDER_TOKEN, config_text, error_of, wait_for
 from oncall_util import (Hook, SmtpSink, notifications, raise_incident, routes_for, timeline,
                          verify_signature)
 
