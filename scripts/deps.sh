@@ -11,7 +11,7 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libpq-dev
   libcurl4-openssl-dev libsodium-dev libcmocka-dev
   # black-box tests on Debian's python
-  python3 python3-pytest python3-requests curl sqlite3
+  python3 python3-pytest python3-requests python3-aiosmtpd curl sqlite3
   # real peers: Alertmanager sends webhooks, Prometheus fires rules at us
   prometheus prometheus-alertmanager
   # real Nagios plugins for check tests; nagios4 is the peer of the checks bench
