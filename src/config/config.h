@@ -317,7 +317,8 @@ struct cfg_channel {
 
 /* notifications: settings shared by all channels. */
 struct cfg_notify {
-    char *public_url;         /* owned; base of action links; default "http://" + listen */
+    char *public_url;         /* owned or NULL; base of action links; NULL = "http://" + the
+                                 address the server bound */
     char *secret;             /* owned or NULL (env: allowed); HMAC key of action links;
                                  NULL = a random key kept in DATA_DIR/secret */
     int64_t link_ttl_ms;      /* action links expire; default 24h */

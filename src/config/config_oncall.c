@@ -1171,11 +1171,8 @@ static void oc_notifications(struct cfg_ctx *c, const json_t *root)
             oc_positive_duration(c, d, "notifications.digest", "window", &n->digest_window_ms);
         }
     }
-    if (!n->public_url && c->cfg->listen &&
-        asprintf(&n->public_url, "http://%s", c->cfg->listen) < 0) {
-        n->public_url = NULL;
-        ck_oom(c);
-    }
+    /* Unset, the server uses the address it actually bound (listen may
+     * name port 0, or be replaced by serve --listen). */
     /* Links are made by appending "/..." to it. */
     for (size_t len = n->public_url ? strlen(n->public_url) : 0;
          len > 0 && n->public_url[len - 1] == '/'; len--)

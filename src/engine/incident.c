@@ -343,6 +343,7 @@ int incident_resolve(struct engine_state *st, struct incident_rec *inc, int64_t 
     if (rc == 0)
         rc = store_audit_add(st->store, now, actor, "incident.resolved", "incident", inc->id,
                              before, after);
+    inc->status = INC_RESOLVED; /* as partners are told */
     if (rc == 0)
         rc = escalation_on_resolve(st, inc, now);
     json_decref(before);

@@ -143,8 +143,6 @@ def test_escalate_now_fires_next_level(tocsin_factory, hook):
     error_of(t.post("/api/v1/incidents/9999/escalate", {}, token=RESPONDER_TOKEN), 404)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a re-fired level reuses the idempotency key "
-                   "inc1-triggered-r0-l1-anna-c0; INSERT OR IGNORE drops the page silently")
 def test_escalate_to_a_level_again_pages_again(tocsin_factory, hook):
     """Escalating to level 1 twice pages level 1 twice (the timeline says so)."""
     levels = ('      - {delay: 0, targets: ["user:anna"]}\n'
@@ -182,8 +180,6 @@ def test_assign_pages_the_assignee(tocsin_factory, hook):
     error_of(t.post(f"/api/v1/incidents/{inc}/assign", {}, token=RESPONDER_TOKEN), 422, field="user")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: escalation_restart resets round/level to 0, so the "
-                   "re-page has the first page's idempotency key and is dropped")
 def test_ack_timeout_returns_to_triggered_and_pages_again(tocsin_factory, hook):
     levels = '      - {delay: 0, targets: ["user:anna"]}\n'
     t = tocsin_factory(text=esc_config(hook.url + "/h", levels, ack_timeout="2s"))

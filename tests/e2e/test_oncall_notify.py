@@ -118,8 +118,6 @@ def test_smtp_mail_and_action_link(tocsin_factory, smtp):
     assert r.status_code == 404, r.text
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: config defaults notifications.public_url to "
-                   "http://+listen (127.0.0.1:8080), so the bound-address fallback never applies")
 def test_links_use_bound_address_without_public_url(tocsin_factory, smtp):
     """config.h: public_url defaults to the address the server bound; the test
     server listens on 127.0.0.1:0, so the links must name its real port."""
@@ -250,8 +248,6 @@ def test_webhook_retries_run_out_into_a_dead_letter(tocsin_factory, hooks):
 
 
 # --- 7. partners -------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="BUG: the incident.resolved payload is built before "
-                   "inc->status changes: it says status acknowledged")
 def test_partner_hears_triggered_acknowledged_resolved(tocsin_factory, hooks):
     hook = hooks()
     text = hook_config(hook.url + "/hook", policy_targets=("user:anna",), notify=["partner"],
