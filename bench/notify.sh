@@ -248,8 +248,13 @@ run_rate() { # SYNC RATE REP
         'BEGIN { printf "%.0f", 100 * (b - a) / hz / d }')
     if [ -n "$perf_pid" ]; then
         wait "$perf_pid" 2>/dev/null
-        perf report -i "$OUT/$tag.perf.data" --stdio --no-children --percent-limit 1 \
-            >"$OUT/$tag.perf.txt" 2>/dev/null
+        {
+            echo "# CPU samples by thread"
+            perf report -i "$OUT/$tag.perf.data" --stdio --no-children --sort comm -g none 2>/dev/null
+            echo "# by thread and function (flat)"
+            perf report -i "$OUT/$tag.perf.data" --stdio --no-children --sort comm,dso,sym -g none \
+                --percent-limit 0.5 2>/dev/null
+        } | grep -v '^#$' >"$OUT/$tag.perf.txt"
         echo "  perf profile: $OUT/$tag.perf.txt"
     fi
     stop_pair
