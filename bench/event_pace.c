@@ -24,7 +24,9 @@
  * error, a timeout or an event never sent, and the time to the answer in us),
  * and prints one line:
  *   RESULT sent=.. ok=.. non2xx=.. errors=.. secs=.. rate=.. lag_p99_ms=..
- *          lag_max_ms=.. resp_p50_ms=.. resp_p99_ms=.. resp_max_ms=..
+ *          lag_max_ms=.. resp_p50_ms=.. resp_p99_ms=.. resp_max_ms=.. pace_cpu_s=..
+ * (errors: socket errors, timeouts and events never sent because they were
+ * more than a second overdue when the sending time was over)
  * Bounded: sends for at most --duration s (<= 300), then waits at most
  * --timeout s for the answers still missing.
  *
@@ -47,6 +49,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -422,12 +425,16 @@ int main(int argc, char **argv)
     /* The rate reached: events sent over the span of their sends (one step more,
      * so that exactly R*D events over D s read as R). */
     double span = (double)(last_send - first_send) / 1e9 + 1.0 / rate;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                   (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     printf("RESULT sent=%ld ok=%ld non2xx=%ld errors=%ld secs=%.2f rate=%.1f lag_p99_ms=%.2f "
-           "lag_max_ms=%.2f resp_p50_ms=%.2f resp_p99_ms=%.2f resp_max_ms=%.2f\n",
+           "lag_max_ms=%.2f resp_p50_ms=%.2f resp_p99_ms=%.2f resp_max_ms=%.2f pace_cpu_s=%.2f\n",
            sent, ok, non2xx, errs, secs, sent ? (double)sent / span : 0,
            pct_ms(lag, sent, 0.99, 1000000), sent ? (double)lag[sent - 1] / 1e6 : 0,
            pct_ms(resp, n_resp, 0.50, 1000), pct_ms(resp, n_resp, 0.99, 1000),
-           n_resp ? (double)resp[n_resp - 1] / 1e3 : 0);
+           n_resp ? (double)resp[n_resp - 1] / 1e3 : 0, cpu_s);
     return ok > 0 ? 0 : 1;
 
 usage:

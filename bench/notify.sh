@@ -109,6 +109,26 @@ kv() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 # pid_ticks PID -> utime + stime (jiffies)
 pid_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
 
+# host_snap -> "total idle steal" jiffies of the whole machine (/proc/stat).
+host_snap() {
+    local a b c d e f g h
+    read -r _ a b c d e f g h _ </proc/stat
+    echo "$((a + b + c + d + e + f + g + h)) $((d + e)) $h"
+}
+
+# window_cpu HOST0 HOST1 T_TICKS SINK_TICKS PACE_CPU_S: CPU in the measured
+# window, in % of one core: Tocsin, the whole machine, time stolen by the
+# hypervisor, and everything but Tocsin, the pacer and the sink (other tenants).
+window_cpu() {
+    echo "$1 $2 $3 $4 $5" | awk -v n="$(nproc)" -v hz="$(getconf CLK_TCK)" '{
+        dt = $4 - $1; if (dt <= 0) { print "server_cpu_pct=NA"; exit }
+        wall = dt / n / hz
+        busy = 100 * n * (dt - ($5 - $2)) / dt; steal = 100 * n * ($6 - $3) / dt
+        srv = 100 * $7 / hz / wall; snk = 100 * $8 / hz / wall; pace = 100 * $9 / wall
+        other = busy - srv - snk - pace; if (other < 0) other = 0
+        printf "server_cpu_pct=%.0f host_busy_pct=%.0f steal_pct=%.0f other_cpu_pct=%.0f", srv, busy, steal, other }'
+}
+
 # config SYNC SINK_PORT FILE: the on-call set-up described above.
 config() {
     local sync=$1 sport=$2 f=$3 i
@@ -222,7 +242,7 @@ wait_count() {
 }
 
 run_rate() { # SYNC RATE REP
-    local sync=$1 rate=$2 rep=$3 tag="rate$2_$1_r$3" warm line ok0 ok1 c0 c1 secs cpu join perf_pid=""
+    local sync=$1 rate=$2 rep=$3 tag="rate$2_$1_r$3" warm line ok0 ok1 c0 c1 s0 s1 h0 h1 secs cpu join perf_pid=""
     if ! start_pair "$sync" "$tag"; then
         echo "scenario=rate$rate sync=$sync rep=$rep FAILED=start" >>"$ROWS"
         stop_pair
@@ -238,14 +258,20 @@ run_rate() { # SYNC RATE REP
         perf_pid=$!
         PIDS+=("$perf_pid")
     fi
+    curl -s --max-time 10 "$T_URL/metrics" >"$WD/$tag.m0"
+    h0=$(host_snap)
     c0=$(pid_ticks "$T_PID")
+    s0=$(pid_ticks "$SINK_PID")
     line=$(timeout $((DURATION + 60)) "$WD/event_pace" --port "$T_PORT" --key "$KEY" --rate "$rate" \
         --duration "$DURATION" --conns "$CONNS" --prefix m --out "$WD/$tag.send" | grep '^RESULT ')
     c1=$(pid_ticks "$T_PID")
+    s1=$(pid_ticks "$SINK_PID")
+    h1=$(host_snap)
+    cpu=$(window_cpu "$h0" "$h1" $((${c1:-0} - ${c0:-0})) $((${s1:-0} - ${s0:-0})) "$(kv "$line" pace_cpu_s)")
     ok1=$(kv "$line" ok)
     secs=$(wait_count $((ok0 + ${ok1:-0})))
-    cpu=$(awk -v a="${c0:-0}" -v b="${c1:-0}" -v hz="$(getconf CLK_TCK)" -v d="$DURATION" \
-        'BEGIN { printf "%.0f", 100 * (b - a) / hz / d }')
+    curl -s --max-time 10 "$T_URL/metrics" >"$WD/$tag.m1"
+    cpu="$cpu $("$PY" "$HERE/notify_summary.py" commits "$WD/$tag.m0" "$WD/$tag.m1")"
     if [ -n "$perf_pid" ]; then
         wait "$perf_pid" 2>/dev/null
         {
@@ -263,9 +289,10 @@ run_rate() { # SYNC RATE REP
     gzip -c "$WD/$tag.send" >"$OUT/$tag.send.gz"
     gzip -c "$WD/$tag.sink" >"$OUT/$tag.sink.gz"
     rm -f "$WD/$tag".*
-    echo "scenario=rate$rate sync=$sync rep=$rep ${line#RESULT } $join server_cpu_pct=$cpu drain_wait_s=$secs" >>"$ROWS"
+    echo "scenario=rate$rate sync=$sync rep=$rep ${line#RESULT } $join $cpu drain_wait_s=$secs" >>"$ROWS"
     echo "  pace:    ${line#RESULT }"
-    echo "  notify:  $join server_cpu_pct=$cpu"
+    echo "  notify:  $join"
+    echo "  window:  $cpu"
 }
 
 run_burst() { # SYNC REP
