@@ -59,6 +59,7 @@ test: deps format-check clang unit e2e fuzz
 bench: build
 	bash bench/run.sh $(BUILD)/tocsin
 	bash bench/checks.sh $(BUILD)/tocsin
+	bash bench/notify.sh $(BUILD)/tocsin
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(CLANG_BUILD)
