@@ -170,4 +170,33 @@ void ck_oom(struct cfg_ctx *c);
 char *ck_key_path(struct cfg_ctx *c, const char *parent, const char *key);
 char *ck_index_path(struct cfg_ctx *c, const char *parent, size_t i);
 
+/* A duration at obj.key that must be > 0: 1 read, 0 absent, -1 invalid. */
+int ck_positive_duration(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                         int64_t *out);
+/* A list of weekday names at o.key ("mon", "weekdays", ...) ORed into
+ * *mask: 1 read, 0 absent, -1 invalid (reported). config_downtimes.c. */
+int ck_weekdays(struct cfg_ctx *c, const json_t *o, const char *path, const char *key,
+                uint8_t *mask);
+/* Reads `downtimes`. config_downtimes.c. */
+void cfg_downtimes_build(struct cfg_ctx *c, const json_t *root);
+
+/* ---- Macros (config_macros.c) ---- */
+
+/* What the macros of one check instance expand to. All borrowed. */
+struct ck_macro_env {
+    const struct cfg_host *host;
+    const char *check;      /* check name, "" for a host check */
+    const char *plugin_dir; /* $USER1$ */
+    const json_t *args;     /* $ARGn$, or NULL */
+};
+
+/* Checks every macro in s; false with a message in err for an unknown or
+ * unterminated one ("$$" is a literal dollar sign). */
+bool ck_macros_ok(const char *s, char *err, size_t errlen);
+/* s with macros expanded; the caller frees it. NULL when out of memory. */
+char *ck_expand(const char *s, const struct ck_macro_env *env);
+/* A string at obj.key whose macros are valid: 1 read, 0 absent, -1 invalid. */
+int ck_macro_string(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                    const char **out);
+
 #endif

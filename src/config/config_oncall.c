@@ -302,21 +302,6 @@ static char *oc_opt_secret(struct cfg_ctx *c, const json_t *obj, const char *pat
 }
 
 /* A duration that must be greater than zero. */
-static int oc_positive_duration(struct cfg_ctx *c, const json_t *obj, const char *path,
-                                const char *key, int64_t *out)
-{
-    int64_t ms;
-    int rc = cfg_duration(c, obj, path, key, &ms);
-    if (rc <= 0)
-        return rc;
-    if (ms <= 0) {
-        cfg_err_field(c, path, key, false, "%s must be greater than zero", key);
-        return -1;
-    }
-    *out = ms;
-    return 1;
-}
-
 /* A zone name at obj.key through tz_get; *out is left alone when absent. */
 static int oc_zone(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
                    bool required, const struct tz **out)
@@ -392,37 +377,14 @@ static void oc_window(struct cfg_ctx *c, const json_t *o, const char *path, cons
                       struct recur *r)
 {
     static const char *const keys[] = {"days", "from", "to", NULL};
-    const json_t *days, *e;
     const char *s;
-    char err[192];
     int from = 0, to = 24 * 60;
-    size_t i;
 
     cfg_check_keys(c, o, path, keys);
     r->freq = RECUR_DAILY;
     r->tz = tz;
-    if (cfg_list(c, o, path, "days", &days) > 0) {
-        char *base = ck_key_path(c, path, "days");
-        json_array_foreach(days, i, e)
-        {
-            char *ipath = base ? ck_index_path(c, base, i) : NULL;
-            const char *name = json_string_value(e);
-            uint8_t bits;
-            if (!ipath)
-                break;
-            if (!name)
-                cfg_err(c, ipath, false, "days must be weekday names such as \"mon\"");
-            else if (recur_parse_weekdays(&name, 1, &bits, err, sizeof(err)) < 0)
-                cfg_err(c, ipath, false, "%s", err);
-            else
-                r->weekdays |= bits;
-            free(ipath);
-        }
-        free(base);
-        if (!json_array_size(days))
-            cfg_err_field(c, path, "days", false, "days must name at least one weekday");
+    if (ck_weekdays(c, o, path, "days", &r->weekdays) != 0)
         r->freq = RECUR_WEEKLY;
-    }
     if (cfg_string(c, o, path, "from", false, &s) > 0 && recur_parse_hhmm(s, &from) < 0)
         cfg_err_field(c, path, "from", false,
                       "from must be a time of day \"HH:MM\" (00:00 to 23:59)");
@@ -649,14 +611,14 @@ static void oc_channel_item(struct oc_build *b, const json_t *item, const char *
     oc_text(c, item, path, "subject", OC_MAX_TEMPLATE, &ch->subject);
     oc_text(c, item, path, "body", OC_MAX_TEMPLATE, &ch->body);
     ch->timeout_ms = 10 * 1000;
-    oc_positive_duration(c, item, path, "timeout", &ch->timeout_ms);
+    ck_positive_duration(c, item, path, "timeout", &ch->timeout_ms);
     ch->max_attempts = 8;
     if (cfg_integer(c, item, path, "max_attempts", 1, OC_MAX_ATTEMPTS, &v) > 0)
         ch->max_attempts = (int)v;
     ch->retry_min_ms = 5 * 1000;
     ch->retry_max_ms = 10 * 60 * 1000;
-    int rmin = oc_positive_duration(c, item, path, "retry_min", &ch->retry_min_ms);
-    int rmax = oc_positive_duration(c, item, path, "retry_max", &ch->retry_max_ms);
+    int rmin = ck_positive_duration(c, item, path, "retry_min", &ch->retry_min_ms);
+    int rmax = ck_positive_duration(c, item, path, "retry_max", &ch->retry_max_ms);
     if (rmin >= 0 && rmax >= 0 && ch->retry_max_ms < ch->retry_min_ms)
         cfg_err_field(c, path, rmax > 0 ? "retry_max" : "retry_min", false,
                       "retry_max must not be shorter than retry_min");
@@ -1163,12 +1125,12 @@ static void oc_notifications(struct cfg_ctx *c, const json_t *root)
                 n->public_url = cfg_strdup(c, s);
         }
         n->secret = oc_opt_secret(c, o, "notifications", "secret");
-        oc_positive_duration(c, o, "notifications", "link_ttl", &n->link_ttl_ms);
+        ck_positive_duration(c, o, "notifications", "link_ttl", &n->link_ttl_ms);
         if (cfg_object(c, o, "notifications", "digest", &d) > 0) {
             cfg_check_keys(c, d, "notifications.digest", dkeys);
             if (cfg_integer(c, d, "notifications.digest", "after", 0, 10000, &v) > 0)
                 n->digest_after = (int)v;
-            oc_positive_duration(c, d, "notifications.digest", "window", &n->digest_window_ms);
+            ck_positive_duration(c, d, "notifications.digest", "window", &n->digest_window_ms);
         }
     }
     /* Unset, the server uses the address it actually bound (listen may
