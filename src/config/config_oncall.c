@@ -398,38 +398,74 @@ static void oc_window(struct cfg_ctx *c, const json_t *o, const char *path, cons
     r->duration_ms = (int64_t)minutes * 60 * 1000;
 }
 
+/*
+ * Walks the entries of a list of mappings: oc_walk_begin allocates the
+ * zeroed array for them (n entries of size bytes; NULL after reporting
+ * when out of memory), then oc_walk_next returns each mapping with its path
+ * in *ipath (the caller frees it), reporting entries that are not mappings,
+ * and NULL at the end. w->i - 1 is the returned entry's index.
+ */
+struct oc_walk {
+    const json_t *list;
+    const char *key;
+    char *base; /* owned; the list's path */
+    size_t i;
+};
+
+static void *oc_walk_begin(struct cfg_ctx *c, const json_t *list, const char *path, const char *key,
+                           size_t size, struct oc_walk *w)
+{
+    void *items = calloc(json_array_size(list), size);
+    w->list = list;
+    w->key = key;
+    w->i = 0;
+    w->base = ck_key_path(c, path, key);
+    if (!items || !w->base) {
+        if (w->base)
+            ck_oom(c);
+        free(items);
+        free(w->base);
+        return NULL;
+    }
+    return items;
+}
+
+static const json_t *oc_walk_next(struct cfg_ctx *c, struct oc_walk *w, char **ipath)
+{
+    while (w->i < json_array_size(w->list)) {
+        const json_t *e = json_array_get(w->list, w->i);
+        if (!(*ipath = ck_index_path(c, w->base, w->i++)))
+            break;
+        if (json_is_object(e))
+            return e;
+        cfg_err(c, *ipath, false, "each entry of %s must be a mapping, not %s", w->key,
+                cfg_type_name(e));
+        free(*ipath);
+    }
+    free(w->base);
+    w->base = NULL;
+    return NULL;
+}
+
 /* The list obj.key of windows; *out owned. Returns the list's length, or -1
  * when absent or not a list. */
 static long oc_windows(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
                        const struct tz *tz, struct recur **out, size_t *n_out)
 {
     const json_t *list, *e;
-    size_t i;
     if (cfg_list(c, obj, path, key, &list) <= 0)
         return -1;
     size_t n = json_array_size(list);
     if (!n)
         return 0;
-    char *base = ck_key_path(c, path, key);
-    *out = calloc(n, sizeof(**out));
-    if (!base || !*out) {
-        ck_oom(c);
-        free(base);
+    struct oc_walk w;
+    char *ipath;
+    if (!(*out = oc_walk_begin(c, list, path, key, sizeof(**out), &w)))
         return (long)n;
-    }
-    json_array_foreach(list, i, e)
-    {
-        char *ipath = ck_index_path(c, base, i);
-        if (!ipath)
-            break;
-        if (!json_is_object(e))
-            cfg_err(c, ipath, false, "each entry of %s must be a mapping, not %s", key,
-                    cfg_type_name(e));
-        else
-            oc_window(c, e, ipath, tz, &(*out)[(*n_out)++]);
+    while ((e = oc_walk_next(c, &w, &ipath))) {
+        oc_window(c, e, ipath, tz, &(*out)[(*n_out)++]);
         free(ipath);
     }
-    free(base);
     return (long)n;
 }
 
@@ -705,7 +741,6 @@ static void oc_user_item(struct oc_build *b, const json_t *item, const char *pat
     const char *s;
     const json_t *list, *e;
     char err[192];
-    size_t i;
 
     cfg_check_keys(c, item, path, keys);
     if (cfg_string(c, item, path, "name", true, &s) > 0) {
@@ -761,26 +796,14 @@ static void oc_user_item(struct oc_build *b, const json_t *item, const char *pat
     }
     if (rc <= 0 || !json_array_size(list))
         return;
-    char *base = ck_key_path(c, path, "contact");
-    u->contacts = calloc(json_array_size(list), sizeof(*u->contacts));
-    if (!base || !u->contacts) {
-        ck_oom(c);
-        free(base);
+    struct oc_walk w;
+    char *ipath;
+    if (!(u->contacts = oc_walk_begin(c, list, path, "contact", sizeof(*u->contacts), &w)))
         return;
-    }
-    json_array_foreach(list, i, e)
-    {
-        char *ipath = ck_index_path(c, base, i);
-        if (!ipath)
-            break;
-        if (!json_is_object(e))
-            cfg_err(c, ipath, false, "each entry of contact must be a mapping, not %s",
-                    cfg_type_name(e));
-        else
-            oc_contact(b, item, e, ipath, &u->contacts[u->n_contacts++]);
+    while ((e = oc_walk_next(c, &w, &ipath))) {
+        oc_contact(b, item, e, ipath, &u->contacts[u->n_contacts++]);
         free(ipath);
     }
-    free(base);
 }
 
 /* ---- Schedules ---- */
@@ -891,7 +914,6 @@ static void oc_schedule_item(struct oc_build *b, const json_t *item, const char 
     struct cfg_schedule *s = &c->cfg->schedules[c->cfg->n_schedules++];
     const char *name;
     const json_t *list, *e;
-    size_t i;
 
     cfg_check_keys(c, item, path, keys);
     if (cfg_string(c, item, path, "name", true, &name) > 0) {
@@ -913,26 +935,14 @@ static void oc_schedule_item(struct oc_build *b, const json_t *item, const char 
         cfg_err_field(c, path, "layers", false, "layers must have at least one layer");
         return;
     }
-    char *base = ck_key_path(c, path, "layers");
-    s->layers = calloc(json_array_size(list), sizeof(*s->layers));
-    if (!base || !s->layers) {
-        ck_oom(c);
-        free(base);
+    struct oc_walk w;
+    char *ipath;
+    if (!(s->layers = oc_walk_begin(c, list, path, "layers", sizeof(*s->layers), &w)))
         return;
-    }
-    json_array_foreach(list, i, e)
-    {
-        char *ipath = ck_index_path(c, base, i);
-        if (!ipath)
-            break;
-        if (!json_is_object(e))
-            cfg_err(c, ipath, false, "each entry of layers must be a mapping, not %s",
-                    cfg_type_name(e));
-        else
-            oc_layer(b, e, ipath, i, s->tz, &s->layers[s->n_layers++]);
+    while ((e = oc_walk_next(c, &w, &ipath))) {
+        oc_layer(b, e, ipath, w.i - 1, s->tz, &s->layers[s->n_layers++]);
         free(ipath);
     }
-    free(base);
 }
 
 /* ---- Teams ---- */
@@ -1058,7 +1068,6 @@ static void oc_policy_item(struct oc_build *b, const json_t *item, const char *p
     const char *s;
     const json_t *list, *e;
     json_int_t v;
-    size_t i;
 
     cfg_check_keys(c, item, path, keys);
     if (cfg_name(c, item, path, &s) == 0) {
@@ -1079,26 +1088,14 @@ static void oc_policy_item(struct oc_build *b, const json_t *item, const char *p
         cfg_err_field(c, path, "levels", false, "levels must have at least one level");
         return;
     }
-    char *base = ck_key_path(c, path, "levels");
-    p->levels = calloc(json_array_size(list), sizeof(*p->levels));
-    if (!base || !p->levels) {
-        ck_oom(c);
-        free(base);
+    struct oc_walk w;
+    char *ipath;
+    if (!(p->levels = oc_walk_begin(c, list, path, "levels", sizeof(*p->levels), &w)))
         return;
-    }
-    json_array_foreach(list, i, e)
-    {
-        char *ipath = ck_index_path(c, base, i);
-        if (!ipath)
-            break;
-        if (!json_is_object(e))
-            cfg_err(c, ipath, false, "each entry of levels must be a mapping, not %s",
-                    cfg_type_name(e));
-        else
-            oc_level(b, e, ipath, i, &p->levels[p->n_levels++]);
+    while ((e = oc_walk_next(c, &w, &ipath))) {
+        oc_level(b, e, ipath, w.i - 1, &p->levels[p->n_levels++]);
         free(ipath);
     }
-    free(base);
 }
 
 /* ---- notifications ---- */
