@@ -108,7 +108,7 @@ else
     NAGIOS_USER=$(id -un)
     NAGIOS_GROUP=$(id -gn)
 fi
-# Stops every process in PIDS and removes WD on exit; wait_quiet.
+# Stops every process in PIDS and removes WD on exit; wait_quiet, stop_pid, start_tocsin.
 . "$HERE/lib.sh"
 
 # ---- helpers built for this run (outside the tree, in the temp dir) ----
@@ -116,18 +116,6 @@ cc -O2 -Wall -Wextra -o "$WD/check_target" "$HERE/check_target.c" || die "cannot
 cc -O2 -I"$ROOT/src" -o "$WD/runner_bench" "$HERE/runner_bench.c" "$ROOT/src/checks/runner.c" ||
     die "cannot build bench/runner_bench.c"
 
-# stop_pid PID: SIGTERM, up to 15 s, then SIGKILL.
-stop_pid() {
-    local p=$1 i
-    kill -TERM "$p" 2>/dev/null || return 0
-    for i in $(seq 1 150); do
-        kill -0 "$p" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-    return 0
-}
 
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
@@ -160,17 +148,9 @@ run_tocsin() {
         echo "scenario=$scen system=tocsin rep=$rep $extra_kv FAILED=config" >>"$ROWS"
         return
     }
-    "$BIN" serve --config "$conf" --data "$data" --listen 127.0.0.1:0 \
-        >"$OUT/$tag.stdout" 2>"$OUT/$tag.stderr" &
-    pid=$!
-    PIDS+=("$pid")
-    url=""
-    for i in $(seq 1 300); do
-        url=$(sed -n 's/^listening on \(http:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$OUT/$tag.stdout" | head -1)
-        [ -n "$url" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    start_tocsin "$BIN" "$conf" "$data" "$OUT/$tag"
+    pid=$TOCSIN_PID
+    url=$TOCSIN_URL
     if [ -z "$url" ]; then
         echo "  $tag: tocsin did not start (see $OUT/$tag.stderr)"
         stop_pid "$pid"

@@ -36,3 +36,34 @@ wait_quiet() {
         if [ "$waited" -ge "$QUIET_MAX" ]; then echo "NOT-QUIET busy=${busy}% waited=${waited}s"; return; fi
     done
 }
+
+# Stops one process: TERM, up to 15 s to finish, then KILL.
+stop_pid() {
+    local p=$1 i
+    kill -TERM "$p" 2>/dev/null || return 0
+    for i in $(seq 1 150); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    return 0
+}
+
+# Starts `BIN serve` with CONF and DATA on a free port, output in
+# OUTBASE.stdout/.stderr; sets TOCSIN_PID and TOCSIN_URL (empty when it did
+# not say "listening on" within 30 s or exited).
+start_tocsin() {
+    local bin=$1 conf=$2 data=$3 outbase=$4 i
+    "$bin" serve --config "$conf" --data "$data" --listen 127.0.0.1:0 \
+        >"$outbase.stdout" 2>"$outbase.stderr" &
+    TOCSIN_PID=$!
+    PIDS+=("$TOCSIN_PID")
+    TOCSIN_URL=""
+    for i in $(seq 1 300); do
+        TOCSIN_URL=$(sed -n 's/^listening on \(http:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$outbase.stdout" | head -1)
+        [ -n "$TOCSIN_URL" ] && break
+        kill -0 "$TOCSIN_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+}

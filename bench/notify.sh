@@ -83,25 +83,13 @@ mkdir -p "$OUT"
 ROWS="$OUT/rows.txt"
 : >"$ROWS"
 WD=$(mktemp -d "${TMPDIR:-/tmp}/tocsin-notify-bench.XXXXXX")
-# Stops every process in PIDS and removes WD on exit; wait_quiet.
+# Stops every process in PIDS and removes WD on exit; wait_quiet, stop_pid, start_tocsin.
 . "$HERE/lib.sh"
 
 # ---- helpers built for this run (outside the tree, in the temp dir) ----
 cc -std=c17 -O2 -Wall -Wextra -o "$WD/webhook_sink" "$HERE/webhook_sink.c" || die "cannot build bench/webhook_sink.c"
 cc -std=c17 -O2 -Wall -Wextra -o "$WD/event_pace" "$HERE/event_pace.c" || die "cannot build bench/event_pace.c"
 
-# stop_pid PID: SIGTERM, up to 15 s, then SIGKILL.
-stop_pid() {
-    local p=$1 i
-    kill -TERM "$p" 2>/dev/null || return 0
-    for i in $(seq 1 150); do
-        kill -0 "$p" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-    return 0
-}
 
 # kv LINE KEY -> value
 kv() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'; }
@@ -197,17 +185,9 @@ start_pair() { # SYNC TAG -> 0 when both run
         { echo "  configuration rejected, see $OUT/$tag.check-config.txt"; return 1; }
     rm -rf "$WD/data"
     mkdir -p "$WD/data"
-    "$BIN" serve --config "$conf" --data "$WD/data" --listen 127.0.0.1:0 \
-        >"$OUT/$tag.stdout" 2>"$OUT/$tag.stderr" &
-    T_PID=$!
-    PIDS+=("$T_PID")
-    T_URL=""
-    for i in $(seq 1 200); do
-        T_URL=$(sed -n 's/^listening on \(http:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$OUT/$tag.stdout" | head -1)
-        [ -n "$T_URL" ] && break
-        kill -0 "$T_PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    start_tocsin "$BIN" "$conf" "$WD/data" "$OUT/$tag"
+    T_PID=$TOCSIN_PID
+    T_URL=$TOCSIN_URL
     [ -n "$T_URL" ] || { echo "  tocsin did not start (see $OUT/$tag.stderr)"; return 1; }
     T_PORT=${T_URL##*:}
     return 0

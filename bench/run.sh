@@ -63,7 +63,7 @@ mkdir -p "$OUT"
 ROWS="$OUT/rows.txt"
 : >"$ROWS"
 WD=$(mktemp -d "${TMPDIR:-/tmp}/tocsin-bench.XXXXXX")
-# Stops every process in PIDS and removes WD on exit; wait_quiet.
+# Stops every process in PIDS and removes WD on exit; wait_quiet, stop_pid, start_tocsin.
 . "$HERE/lib.sh"
 
 # ---- the load generator ----
@@ -101,18 +101,6 @@ free_port() {
     "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# stop_pid PID: SIGTERM, up to 15 s, then SIGKILL.
-stop_pid() {
-    local p=$1 i
-    kill -TERM "$p" 2>/dev/null || return 0
-    for i in $(seq 1 150); do
-        kill -0 "$p" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-    return 0
-}
 
 # load URL BATCH UNIQUE_PCT SECS RATE -> one line of key=value (loadgen's RESULT format).
 # RATE 0 = as fast as possible; a rate needs the C load generator.
@@ -187,17 +175,9 @@ run_tocsin() {
     local rep=$1 batch=$2 uniq=$3 tag="tocsin_b$2_u$3_r$1" data pid url line i idle after hwm open half lat c0 c1
     data="$WD/data-$tag"
     mkdir -p "$data"
-    "$BIN" serve --config "$WD/tocsin.yaml" --data "$data" --listen 127.0.0.1:0 \
-        >"$OUT/$tag.stdout" 2>"$OUT/$tag.stderr" &
-    pid=$!
-    PIDS+=("$pid")
-    url=""
-    for i in $(seq 1 200); do
-        url=$(sed -n 's/^listening on \(http:\/\/[0-9.]*:[0-9]*\).*/\1/p' "$OUT/$tag.stdout" | head -1)
-        [ -n "$url" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    start_tocsin "$BIN" "$WD/tocsin.yaml" "$data" "$OUT/$tag"
+    pid=$TOCSIN_PID
+    url=$TOCSIN_URL
     if [ -z "$url" ]; then
         echo "  tocsin did not start (see $OUT/$tag.stderr)"
         stop_pid "$pid"
