@@ -251,10 +251,14 @@ static bool auth_calendar(struct http_req *req)
     return true;
 }
 
-static bool ends_with(const char *s, const char *suffix)
+/* "NAME.ics" asks for a calendar (auth_calendar), "NAME" for JSON (a
+ * viewer token). Copies NAME into name; false after answering. */
+static bool calendar_or_json(struct http_req *req, char *name, size_t size, bool *ics)
 {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a > b && strcmp(s + a - b, suffix) == 0;
+    size_t n = strlen(req->params[0]);
+    *ics = n > 4 && strcmp(req->params[0] + n - 4, ".ics") == 0;
+    snprintf(name, size, "%.*s", (int)(*ics ? n - 4 : n), req->params[0]);
+    return *ics ? auth_calendar(req) : auth_api(req, ROLE_VIEWER) != NULL;
 }
 
 static void serve_ical(struct http_req *req, const char *calname, const char *user,
@@ -296,11 +300,8 @@ static void serve_ical(struct http_req *req, const char *calname, const char *us
 void api_schedule_get(struct http_req *req)
 {
     char name[128];
-    snprintf(name, sizeof(name), "%s", req->params[0]);
-    bool ics = ends_with(name, ".ics");
-    if (ics)
-        name[strlen(name) - 4] = '\0';
-    if (ics ? !auth_calendar(req) : !auth_api(req, ROLE_VIEWER))
+    bool ics;
+    if (!calendar_or_json(req, name, sizeof(name), &ics))
         return;
     const struct cfg_schedule *s = config_find_schedule(req->cfg, name);
     if (!s) {
@@ -518,11 +519,8 @@ void api_users_list(struct http_req *req)
 void api_user_get(struct http_req *req)
 {
     char name[128];
-    snprintf(name, sizeof(name), "%s", req->params[0]);
-    bool ics = ends_with(name, ".ics");
-    if (ics)
-        name[strlen(name) - 4] = '\0';
-    if (ics ? !auth_calendar(req) : !auth_api(req, ROLE_VIEWER))
+    bool ics;
+    if (!calendar_or_json(req, name, sizeof(name), &ics))
         return;
     const struct cfg_user *u = config_find_user(req->cfg, name);
     if (!u) {
