@@ -244,8 +244,10 @@ void incident_rec_free(struct incident_rec *inc);
 
 /* escalation.c */
 
-/* Starts the escalation of a new incident (its route's or service's policy). */
-int escalation_start(struct engine_state *st, struct incident_rec *inc, int64_t now);
+/* Starts the escalation of a new incident opened by route r (its policy, or
+ * its service's) and tells r's partners. */
+int escalation_start(struct engine_state *st, struct incident_rec *inc, const struct route *r,
+                     int64_t now);
 /* Fires every level that is due. */
 int escalation_tick(struct engine_state *st, int64_t now);
 /* Acknowledged: stop escalating and cancel pages not yet sent. */
@@ -259,9 +261,10 @@ int escalation_on_resolve(struct engine_state *st, struct incident_rec *inc, int
 int escalation_apply_cmd(struct engine_state *st, struct engine_cmd *cmd, int64_t now);
 /* The policy's ack timeout for inc, or 0. */
 int64_t escalation_ack_timeout(const struct engine_state *st, const struct incident_rec *inc);
-/* Tells the route's partner channels about inc (kind "incident.triggered", ...). */
-int escalation_notify_partners(struct engine_state *st, struct incident_rec *inc, const char *kind,
-                               int64_t now);
+/* Tells the partner channels of inc's route (r, or looked up when NULL)
+ * about inc (kind "incident.triggered", ...). */
+int escalation_notify_partners(struct engine_state *st, struct incident_rec *inc,
+                               const struct route *r, const char *kind, int64_t now);
 void escalation_free(struct engine_state *st);
 
 /* outbox.c */

@@ -460,16 +460,16 @@ static int esc_fire(struct engine_state *st, struct incident_rec *inc, int64_t d
     return esc_set(st, inc, next);
 }
 
-int escalation_start(struct engine_state *st, struct incident_rec *inc, int64_t now)
+int escalation_start(struct engine_state *st, struct incident_rec *inc, const struct route *r,
+                     int64_t now)
 {
-    const struct route *r = route_by_id(&st->cfg->root, inc->route);
     const struct cfg_service *svc =
         inc->service ? config_find_service(st->cfg, inc->service) : NULL;
     const char *name = r && r->escalation_policy ? r->escalation_policy
                        : svc                     ? svc->escalation_policy
                                                  : NULL;
     const struct cfg_escalation_policy *p = name ? config_find_policy(st->cfg, name) : NULL;
-    if (escalation_notify_partners(st, inc, "incident.triggered", now))
+    if (escalation_notify_partners(st, inc, r, "incident.triggered", now))
         return -1;
     if (!p)
         return 0;
@@ -516,7 +516,7 @@ int escalation_on_ack(struct engine_state *st, struct incident_rec *inc, int64_t
         if (!inc->assignee || store_incident_set_assignee(st->store, inc->id, inc->assignee))
             return -1;
     }
-    return escalation_notify_partners(st, inc, "incident.acknowledged", now);
+    return escalation_notify_partners(st, inc, NULL, "incident.acknowledged", now);
 }
 
 int escalation_restart(struct engine_state *st, struct incident_rec *inc, int64_t now)
@@ -538,7 +538,7 @@ int escalation_on_resolve(struct engine_state *st, struct incident_rec *inc, int
     if (inc->esc_policy && store_incident_set_escalation(st->store, inc->id, inc->esc_policy,
                                                          inc->esc_level, inc->esc_round, 0))
         return -1;
-    return escalation_notify_partners(st, inc, "incident.resolved", now);
+    return escalation_notify_partners(st, inc, NULL, "incident.resolved", now);
 }
 
 int64_t escalation_ack_timeout(const struct engine_state *st, const struct incident_rec *inc)
@@ -547,10 +547,11 @@ int64_t escalation_ack_timeout(const struct engine_state *st, const struct incid
     return p ? p->ack_timeout_ms : 0;
 }
 
-int escalation_notify_partners(struct engine_state *st, struct incident_rec *inc, const char *kind,
-                               int64_t now)
+int escalation_notify_partners(struct engine_state *st, struct incident_rec *inc,
+                               const struct route *r, const char *kind, int64_t now)
 {
-    const struct route *r = route_by_id(&st->cfg->root, inc->route);
+    if (!r)
+        r = route_by_id(&st->cfg->root, inc->route);
     if (!r || r->n_notify == 0)
         return 0;
     json_t *payload = payload_new(st, inc, kind, NULL, 0, 0, now);

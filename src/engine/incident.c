@@ -161,7 +161,7 @@ struct incident_rec *incident_for_alert(struct engine_state *st, const struct ro
     }
     json_decref(after);
     stat_inc(st, 1);
-    if (escalation_start(st, inc, now)) {
+    if (escalation_start(st, inc, r, now)) {
         *failed = 1;
         return NULL;
     }
