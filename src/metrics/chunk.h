@@ -1,0 +1,78 @@
+/*
+ * chunk.h - the sample codec: a run of (int64 ms timestamp, double value)
+ * pairs in strictly increasing time, compressed. Timestamps use
+ * delta-of-delta coding; values use Gorilla XOR coding, or integer deltas
+ * when the values are integers or decimals with few digits (most counters
+ * and many gauges), whichever is smaller.
+ *
+ * An encoder (struct chunk_enc) lives in the head and takes samples one at
+ * a time; a snapshot of it is a self-contained byte string that the
+ * iterator reads. Encoded chunks are what blocks store on disk, so the format
+ * is versioned by its first byte.
+ *
+ * NaN payloads are kept bit for bit (Prometheus's staleness marker is a NaN).
+ */
+#ifndef TOCSIN_CHUNK_H
+#define TOCSIN_CHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The encoder. Its fields are private to chunk.c; other modules embed it and
+ * use only the functions below.
+ */
+struct chunk_enc {
+    uint8_t *buf; /* owned; encoded so far */
+    size_t len, cap;
+    uint32_t n; /* samples appended */
+    int64_t mint, maxt;
+};
+
+void chunk_enc_init(struct chunk_enc *e);
+void chunk_enc_free(struct chunk_enc *e);
+
+/*
+ * Appends a sample. t must be greater than the last appended timestamp (the
+ * caller enforces the order). Returns 0, or -1 when out of memory (the
+ * encoder is unchanged).
+ */
+int chunk_enc_append(struct chunk_enc *e, int64_t t, double v);
+
+/* Samples appended so far. */
+uint32_t chunk_enc_count(const struct chunk_enc *e);
+
+/*
+ * Encodes everything appended so far as a self-contained chunk. *out is
+ * malloc'd and owned by the caller; the encoder is unchanged and may go on.
+ * Returns 0, or -1 when out of memory.
+ */
+int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen);
+
+/* Heap bytes the encoder holds (for memory accounting). */
+size_t chunk_enc_memory(const struct chunk_enc *e);
+
+/* Reads an encoded chunk. The data is borrowed and must outlive the iterator. */
+struct chunk_iter {
+    const uint8_t *data;
+    size_t len;
+    uint32_t n, i;
+    int64_t t;
+    double v;
+    uint64_t state[8]; /* private decoder state */
+};
+
+/* Returns 0, or -1 when the header is not a chunk this version can read. */
+int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len);
+
+/*
+ * Returns 1 and the next sample, 0 at the end, or -1 when the data is
+ * corrupt. Never reads outside [data, data + len).
+ */
+int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v);
+
+/* Number of samples in an encoded chunk, from its header; 0 when not a chunk. */
+uint32_t chunk_count(const uint8_t *data, size_t len);
+
+#endif
