@@ -485,7 +485,7 @@ static int cfg_matcher_parse(const char *s, struct matcher *m, char *err, size_t
         m->op = MATCH_NRE;
         p += 2;
     } else if (p[0] == '!' && p[1] == '=') {
-        m->op = MATCH_NE;
+        m->op = MATCH_NEQ;
         p += 2;
     } else if (p[0] == '=') {
         m->op = MATCH_EQ;
@@ -541,28 +541,13 @@ static int cfg_matcher_parse(const char *s, struct matcher *m, char *err, size_t
 }
 
 /* Compiles the anchored regex of an =~ / !~ matcher. On failure the matcher
- * is downgraded to = so that config_free does not regfree garbage; the config
- * is discarded anyway because an error was reported. */
+ * has no compiled expression (freeing it stays safe); the config is
+ * discarded anyway because an error was reported. */
 static void cfg_matcher_compile(struct cfg_ctx *c, struct matcher *m, const char *path)
 {
-    if (m->op != MATCH_RE && m->op != MATCH_NRE)
-        return;
-    size_t len = strlen(m->value) + 5;
-    char *pat = malloc(len);
-    if (!pat) {
-        m->op = MATCH_EQ;
-        cfg_errors_add(c->errs, "%s: out of memory", c->file);
-        return;
-    }
-    snprintf(pat, len, "^(%s)$", m->value);
-    int rc = regcomp(&m->re, pat, REG_EXTENDED | REG_NOSUB);
-    free(pat);
-    if (rc != 0) {
-        char why[128];
-        regerror(rc, &m->re, why, sizeof(why));
-        m->op = MATCH_EQ;
-        cfg_err(c, path, false, "invalid regular expression \"%.128s\": %s", m->value, why);
-    }
+    char why[512];
+    if (matcher_compile(m, why, sizeof(why)) != 0)
+        cfg_err(c, path, false, "%s", why);
 }
 
 int config_matcher_parse(const char *text, struct matcher *m, char *err, size_t errlen)
@@ -574,25 +559,8 @@ int config_matcher_parse(const char *text, struct matcher *m, char *err, size_t 
     }
     if (cfg_matcher_parse(text, m, err, errlen) != 0)
         goto fail;
-    if (m->op == MATCH_RE || m->op == MATCH_NRE) {
-        size_t len = strlen(m->value) + 5;
-        char *pat = malloc(len);
-        int rc;
-        if (!pat) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        snprintf(pat, len, "^(%s)$", m->value);
-        rc = regcomp(&m->re, pat, REG_EXTENDED | REG_NOSUB);
-        free(pat);
-        if (rc != 0) {
-            char why[128];
-            regerror(rc, &m->re, why, sizeof(why));
-            snprintf(err, errlen, "invalid regular expression: %s", why);
-            m->op = MATCH_EQ; /* nothing to regfree */
-            goto fail;
-        }
-    }
+    if (matcher_compile(m, err, errlen) != 0)
+        goto fail;
     return 0;
 fail:
     free(m->name);
@@ -603,11 +571,7 @@ fail:
 
 void config_matcher_free(struct matcher *m)
 {
-    if (m->op == MATCH_RE || m->op == MATCH_NRE)
-        regfree(&m->re);
-    free(m->name);
-    free(m->value);
-    memset(m, 0, sizeof(*m));
+    matcher_free(m);
 }
 
 static void cfg_route_matchers(struct cfg_ctx *c, const json_t *obj, const char *path,
@@ -1010,11 +974,7 @@ static void config_route_free(struct route *r)
 {
     free(r->id);
     for (size_t i = 0; i < r->n_matchers; i++) {
-        struct matcher *m = &r->matchers[i];
-        if (m->op == MATCH_RE || m->op == MATCH_NRE)
-            regfree(&m->re);
-        free(m->name);
-        free(m->value);
+        matcher_free(&r->matchers[i]);
     }
     free(r->matchers);
     for (size_t i = 0; i < r->n_group_by; i++)

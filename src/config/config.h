@@ -14,6 +14,7 @@
 #define TOCSIN_CONFIG_H
 
 #include "../base/labels.h"
+#include "../base/matcher.h"
 #include "../base/log.h"
 #include "../base/recur.h"
 #include "../engine/event.h"
@@ -59,14 +60,6 @@ struct cfg_service {
     size_t n_support_hours;
 };
 
-enum match_op { MATCH_EQ = 0, MATCH_NE = 1, MATCH_RE = 2, MATCH_NRE = 3 };
-
-struct matcher {
-    char *name;       /* owned; label name */
-    char *value;      /* owned; literal or regular expression */
-    enum match_op op; /* =, !=, =~, !~ */
-    regex_t re;       /* compiled, anchored (^(...)$) POSIX ERE when op is =~ or !~ */
-};
 
 /*
  * A node of the routing tree. The root is the default route: it matches

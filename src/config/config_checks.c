@@ -1101,7 +1101,7 @@ static bool ck_applies(const struct ck_def *d, const struct cfg_host *h)
         if (!v)
             v = strcmp(m->name, "host") == 0 ? h->name : "";
         bool eq;
-        if (m->op == MATCH_EQ || m->op == MATCH_NE)
+        if (m->op == MATCH_EQ || m->op == MATCH_NEQ)
             eq = strcmp(v, m->value) == 0;
         else
             eq = regexec(&m->re, v, 0, NULL, 0) == 0;

@@ -7,20 +7,7 @@
 
 bool route_matcher_matches(const struct matcher *m, const struct labelset *ls)
 {
-    const char *v = labels_get(ls, m->name);
-    if (!v)
-        v = "";
-    switch (m->op) {
-    case MATCH_EQ:
-        return strcmp(v, m->value) == 0;
-    case MATCH_NE:
-        return strcmp(v, m->value) != 0;
-    case MATCH_RE:
-        return regexec(&m->re, v, 0, NULL, 0) == 0;
-    case MATCH_NRE:
-        return regexec(&m->re, v, 0, NULL, 0) != 0;
-    }
-    return false;
+    return matcher_matches(m, labels_get(ls, m->name));
 }
 
 static bool route_node_matches(const struct route *r, const struct labelset *ls)

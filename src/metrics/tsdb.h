@@ -30,7 +30,7 @@
 #define TOCSIN_TSDB_H
 
 #include "../base/labels.h"
-#include "matcher.h"
+#include "../base/matcher.h"
 
 #include <stdbool.h>
 #include <stddef.h>

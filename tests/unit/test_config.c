@@ -195,7 +195,7 @@ static void test_example(void **state)
     assert_int_equal(shop->routes[0].group_window_ms, 300000);
     assert_int_equal(shop->routes[0].n_matchers, 2);
     assert_int_equal(shop->routes[0].matchers[0].op, MATCH_RE);
-    assert_int_equal(shop->routes[0].matchers[1].op, MATCH_NE);
+    assert_int_equal(shop->routes[0].matchers[1].op, MATCH_NEQ);
     assert_string_equal(shop->routes[0].matchers[1].value, "dev");
     assert_true(cfg->root.routes[1].cont);
     config_free(cfg);

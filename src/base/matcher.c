@@ -9,6 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+int matcher_compile(struct matcher *m, char *err, size_t errlen)
+{
+    if (m->op != MATCH_RE && m->op != MATCH_NRE)
+        return 0;
+    size_t len = strlen(m->value);
+    char *anchored = malloc(len + 5);
+    if (!anchored) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(anchored, len + 5, "^(%s)$", m->value);
+    int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
+    free(anchored);
+    if (rc != 0) {
+        char msg[128];
+        regerror(rc, &m->re, msg, sizeof(msg));
+        snprintf(err, errlen, "invalid regular expression \"%.128s\": %s", m->value, msg);
+        return -1;
+    }
+    m->has_re = true;
+    return 0;
+}
+
 int matcher_init(struct matcher *m, const char *name, enum matcher_op op, const char *value,
                  char *err, size_t errlen)
 {
@@ -21,26 +44,9 @@ int matcher_init(struct matcher *m, const char *name, enum matcher_op op, const 
         matcher_free(m);
         return -1;
     }
-    if (op == MATCH_RE || op == MATCH_NRE) {
-        size_t len = strlen(value);
-        char *anchored = malloc(len + 5);
-        if (!anchored) {
-            snprintf(err, errlen, "out of memory");
-            matcher_free(m);
-            return -1;
-        }
-        snprintf(anchored, len + 5, "^(%s)$", value);
-        int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
-        free(anchored);
-        if (rc != 0) {
-            char msg[128];
-            regerror(rc, &m->re, msg, sizeof(msg));
-            snprintf(err, errlen, "invalid regular expression \"%s\" for label %s: %s", value, name,
-                     msg);
-            matcher_free(m);
-            return -1;
-        }
-        m->has_re = true;
+    if (matcher_compile(m, err, errlen) != 0) {
+        matcher_free(m);
+        return -1;
     }
     return 0;
 }
