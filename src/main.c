@@ -9,6 +9,10 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "http/server.h"
+#include "metrics/perfdata.h"
+#include "metrics/scrape.h"
+#include "metrics/scrape_ingest.h"
+#include "metrics/tsdb.h"
 #include "notify/action_link.h"
 #include "notify/notify.h"
 #include "oncall/overrides.h"
@@ -20,6 +24,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,10 +119,57 @@ struct live {
     const char *path;
     struct engine *engine;
     struct checks *checks;
+    struct tsdb *tsdb;
+    struct scraper *scraper;
+    atomic_bool perfdata; /* metrics.perfdata of the current configuration */
     pthread_mutex_t lock; /* one reload at a time */
     struct config **retired;
     size_t n_retired;
 };
+
+/*
+ * Opens the metrics store in DATA_DIR/metrics with the configured
+ * retention and limits. Returns NULL with a message on failure.
+ */
+static struct tsdb *serve_metrics_open(const struct config *cfg, const char *data_dir, char *err,
+                                       size_t errlen)
+{
+    char dir[4096];
+    struct tsdb *db = NULL;
+    struct tsdb_options o = {0};
+
+    snprintf(dir, sizeof(dir), "%s/metrics", data_dir);
+    o.dir = dir;
+    o.retention_ms = cfg->metrics.retention_ms;
+    o.retention_bytes = cfg->metrics.retention_bytes;
+    o.max_series = cfg->metrics.max_series;
+    o.max_series_per_source = cfg->metrics.max_series_per_source;
+    o.background = true;
+    if (tsdb_open(&o, &db, err, errlen) != 0)
+        return NULL;
+    return db;
+}
+
+/* The metric limits the HTTP handlers read, from cfg. */
+static void serve_metrics_limits(struct server_ctx *ctx, const struct config *cfg)
+{
+    atomic_store(&ctx->metrics_max_write_bytes, cfg->metrics.max_write_bytes);
+    atomic_store(&ctx->metrics_max_samples, cfg->metrics.max_query_samples);
+    atomic_store(&ctx->metrics_lookback_ms, cfg->metrics.lookback_ms);
+}
+
+/* The check result hook: performance data become series (metrics.perfdata). */
+static void serve_perfdata(void *ctx, const struct cfg_check *def, int status, const char *output,
+                           size_t len, int64_t now_ms)
+{
+    struct live *lv = ctx;
+    char err[256];
+    if (!atomic_load(&lv->perfdata))
+        return;
+    if (perfdata_store(lv->tsdb, def->host, def->is_host ? NULL : def->name, status, output, len,
+                       now_ms, err, sizeof(err)) < 0)
+        log_warn("perfdata of %s not stored: %s", def->id, err);
+}
 
 static int serve_reload(struct server_ctx *ctx, struct cfg_errors *errs)
 {
@@ -162,6 +214,9 @@ static int serve_reload(struct server_ctx *ctx, struct cfg_errors *errs)
      * never freed, whatever happened. */
     lv->retired[lv->n_retired++] = cfg;
     if (rc == 0) {
+        scraper_reload(lv->scraper, cfg);
+        serve_metrics_limits(ctx, cfg);
+        atomic_store(&lv->perfdata, cfg->metrics.perfdata);
         atomic_store(&ctx->cfg, cfg);
         log_threshold = cfg->log_level;
         log_info("reload: %s: %zu hosts, %zu checks, %zu heartbeats", lv->path, cfg->n_hosts,
@@ -221,19 +276,24 @@ static int cmd_serve(int argc, char **argv)
     const char *config_path = NULL, *data = NULL, *listen_addr = NULL, *level = NULL;
     struct cfg_errors errs = {0};
     struct config *cfg;
-    struct store *store;
-    struct engine *engine;
-    struct checks *checks;
-    struct notifier *notifier;
+    struct store *store = NULL;
+    struct tsdb *tsdb = NULL;
+    struct engine *engine = NULL;
+    struct checks *checks = NULL;
+    struct notifier *notifier = NULL;
+    struct scraper *scraper = NULL;
+    struct engine_oncall oncall;
     struct live live = {0};
-    struct http_server *http;
+    struct http_server *http = NULL;
     struct server_ctx ctx;
-    char err[512], bound[128];
+    char err[512] = "", bound[128];
     sigset_t sigs;
-    int c, sig = 0;
+    int c, sig = 0, status = 1;
 
     /* An atomic pointer member cannot take a {0} initialiser portably. */
     memset(&ctx, 0, sizeof(ctx));
+    memset(&oncall, 0, sizeof(oncall));
+    pthread_mutex_init(&live.lock, NULL);
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:d:l:L:h", opts, NULL)) != -1) {
@@ -269,12 +329,14 @@ static int cmd_serve(int argc, char **argv)
     if (!cfg) {
         print_errors(&errs);
         cfg_errors_free(&errs);
+        pthread_mutex_destroy(&live.lock);
         return 1;
     }
     log_threshold = cfg->log_level;
     if (level && log_level_parse(level, &log_threshold) != 0) {
         fprintf(stderr, "tocsin serve: --log-level must be debug, info, warn or error\n");
         config_free(cfg);
+        pthread_mutex_destroy(&live.lock);
         return 2;
     }
     if (!config_path)
@@ -290,72 +352,45 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    store = store_open_sqlite(data ? data : cfg->data_dir, cfg->sync_full, err, sizeof(err));
-    if (!store) {
-        fprintf(stderr, "tocsin serve: %s\n", err);
-        config_free(cfg);
-        return 1;
-    }
+    const char *data_dir = data ? data : cfg->data_dir;
+    store = store_open_sqlite(data_dir, cfg->sync_full, err, sizeof(err));
+    if (!store)
+        goto fail;
+    if (!(tsdb = serve_metrics_open(cfg, data_dir, err, sizeof(err))))
+        goto fail;
     /* The scheduler reads the stored check states before the engine
      * thread owns the write connection. */
-    checks = checks_new(cfg, store, err, sizeof(err));
-    if (!checks) {
-        fprintf(stderr, "tocsin serve: %s\n", err);
-        store_close(store);
-        config_free(cfg);
-        return 1;
-    }
-    struct engine_oncall oncall;
+    if (!(checks = checks_new(cfg, store, err, sizeof(err))))
+        goto fail;
+    live.tsdb = tsdb;
+    live.perfdata = cfg->metrics.perfdata;
+    checks_set_result_hook(checks, serve_perfdata, &live);
     memset(&oncall, 0, sizeof(oncall));
-    oncall.overrides = overrides_new();
-    if (!oncall.overrides ||
-        serve_link_key(cfg, data ? data : cfg->data_dir, oncall.link_key, err, sizeof(err))) {
-        fprintf(stderr, "tocsin serve: %s\n", oncall.overrides ? err : "out of memory");
-        overrides_free(oncall.overrides);
-        checks_stop(checks);
-        store_close(store);
-        config_free(cfg);
-        return 1;
+    if (!(oncall.overrides = overrides_new())) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail;
     }
+    if (serve_link_key(cfg, data_dir, oncall.link_key, err, sizeof(err)))
+        goto fail;
     oncall.has_link_key = true;
-    engine = engine_start(cfg, store, &oncall, err, sizeof(err));
-    if (!engine) {
-        fprintf(stderr, "tocsin serve: %s\n", err);
-        checks_stop(checks);
-        store_close(store);
-        config_free(cfg);
-        return 1;
-    }
-    notifier = notifier_start(engine_notify_result, engine, 0, err, sizeof(err));
-    if (!notifier) {
-        fprintf(stderr, "tocsin serve: %s\n", err);
-        engine_stop(engine);
-        checks_stop(checks);
-        store_close(store);
-        overrides_free(oncall.overrides);
-        config_free(cfg);
-        return 1;
-    }
+    if (!(engine = engine_start(cfg, store, &oncall, err, sizeof(err))))
+        goto fail;
+    if (!(notifier = notifier_start(engine_notify_result, engine, 0, err, sizeof(err))))
+        goto fail;
     engine_attach_notifier(engine, notifier);
     if (checks_start(checks, engine) != 0) {
-        fprintf(stderr, "tocsin serve: cannot start the check scheduler\n");
-        engine_attach_notifier(engine, NULL);
-        notifier_stop(notifier);
-        engine_stop(engine);
-        checks_stop(checks);
-        store_close(store);
-        overrides_free(oncall.overrides);
-        config_free(cfg);
-        return 1;
+        snprintf(err, sizeof(err), "cannot start the check scheduler");
+        goto fail;
     }
     live.path = config_path;
     live.engine = engine;
     live.checks = checks;
-    pthread_mutex_init(&live.lock, NULL);
     atomic_store(&ctx.cfg, cfg);
     ctx.store = store;
     ctx.engine = engine;
     ctx.checks = checks;
+    ctx.tsdb = tsdb;
+    serve_metrics_limits(&ctx, cfg);
     ctx.overrides = oncall.overrides;
     memcpy(ctx.link_key, oncall.link_key, sizeof(ctx.link_key));
     ctx.has_link_key = oncall.has_link_key;
@@ -364,23 +399,18 @@ static int cmd_serve(int argc, char **argv)
     ctx.started_at_ms = clock_now_ms();
     http = http_start(&ctx, listen_addr ? listen_addr : cfg->listen, bound, sizeof(bound), err,
                       sizeof(err));
-    if (!http) {
-        fprintf(stderr, "tocsin serve: %s\n", err);
-        checks_stop(checks);
-        engine_attach_notifier(engine, NULL);
-        notifier_stop(notifier);
-        engine_stop(engine);
-        store_close(store);
-        overrides_free(oncall.overrides);
-        config_free(cfg);
-        return 1;
-    }
+    if (!http)
+        goto fail;
+    if (!(scraper = scraper_start(cfg, scrape_ingest, tsdb, err, sizeof(err))))
+        goto fail;
+    live.scraper = scraper;
+    ctx.scraper = scraper;
     char bound_url[160];
     snprintf(bound_url, sizeof(bound_url), "http://%s", bound);
     engine_set_public_url(engine, bound_url);
     ctx.ready = 1;
-    log_info("serving on %s with data in %s (schema version %d)", bound,
-             data ? data : cfg->data_dir, store_schema_version(store));
+    log_info("serving on %s with data in %s (schema version %d)", bound, data_dir,
+             store_schema_version(store));
     printf("listening on http://%s\n", bound);
     fflush(stdout);
 
@@ -399,21 +429,37 @@ static int cmd_serve(int argc, char **argv)
         break;
     }
     log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    status = 0;
+fail:
+    if (status != 0)
+        fprintf(stderr, "tocsin serve: %s\n", err);
     ctx.ready = 0;
-    http_stop(http);     /* in-flight requests finish */
-    checks_stop(checks); /* plugins are stopped; what they reported is sent */
+    if (http)
+        http_stop(http); /* in-flight requests finish */
+    if (scraper)
+        scraper_stop(scraper);
+    if (checks)
+        checks_stop(checks); /* plugins are stopped; what they reported is sent */
     /* Deliveries in flight are abandoned; their rows stay pending and go
      * out after the next start with the same idempotency keys. */
-    engine_attach_notifier(engine, NULL);
-    notifier_stop(notifier);
-    engine_stop(engine); /* the queue drains and commits */
+    if (engine)
+        engine_attach_notifier(engine, NULL);
+    if (notifier)
+        notifier_stop(notifier);
+    if (engine)
+        engine_stop(engine); /* the queue drains and commits */
+    if (tsdb)
+        tsdb_close(tsdb); /* the write-ahead log is synced */
     overrides_free(oncall.overrides);
-    store_close(store);
+    if (store)
+        store_close(store);
     for (size_t i = 0; i < live.n_retired; i++)
         config_free(live.retired[i]);
     free(live.retired);
     pthread_mutex_destroy(&live.lock);
     config_free(cfg);
+    if (status != 0)
+        return 1;
     log_info("stopped cleanly");
     return 0;
 }

@@ -38,6 +38,18 @@ struct checks;
  */
 struct checks *checks_new(const struct config *cfg, struct store *store, char *err, size_t errlen);
 
+/*
+ * Called on the scheduler thread with every result a check gets (active,
+ * passive or stale), so that its performance data can become series. The
+ * output is the plugin's text, perfdata included; it is borrowed for the
+ * call. Must not block for long: checks wait while it runs.
+ */
+typedef void (*checks_result_fn)(void *ctx, const struct cfg_check *def, int status,
+                                 const char *output, size_t len, int64_t now_ms);
+
+/* Sets the result hook (NULL: none). Call before checks_start. */
+void checks_set_result_hook(struct checks *c, checks_result_fn fn, void *ctx);
+
 /* Starts the scheduler thread, which reports to engine. 0 or -1. */
 int checks_start(struct checks *c, struct engine *engine);
 

@@ -170,6 +170,9 @@ struct checks {
     int64_t retry_at; /* when a refused batch may be sent again */
 
     struct checks_stats stats;
+
+    checks_result_fn on_result; /* or NULL; see checks_set_result_hook */
+    void *on_result_ctx;
 };
 
 /* ---- checks_report.c: what goes to the engine ---- */

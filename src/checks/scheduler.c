@@ -204,6 +204,8 @@ static int checks_apply(struct checks *c, struct check_rt *rt, int status, const
     rt->output[out_len] = '\0';
     rt->last_result_ms = now;
     atomic_fetch_add_explicit(&c->stats.results[status], 1, memory_order_relaxed);
+    if (c->on_result)
+        c->on_result(c->on_result_ctx, rt->def, status, rt->output, out_len, now);
 
     check_state_apply(&rt->st, &rt->pol, status, now, &tr);
     if (tr.changed || tr.flap_started || tr.flap_stopped || always_store) {
@@ -1038,6 +1040,12 @@ static void *checks_main(void *arg)
         }
     }
     return NULL;
+}
+
+void checks_set_result_hook(struct checks *c, checks_result_fn fn, void *ctx)
+{
+    c->on_result = fn;
+    c->on_result_ctx = ctx;
 }
 
 int checks_start(struct checks *c, struct engine *engine)

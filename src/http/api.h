@@ -67,6 +67,21 @@ void api_notification_retry(struct http_req *req);
 void api_action_link_get(struct http_req *req);
 void api_action_link_post(struct http_req *req);
 
+/* api_metrics.c */
+void api_metrics_write(struct http_req *req);
+void api_influx_write_v1(struct http_req *req);
+void api_influx_write_v2(struct http_req *req);
+void api_prom_query(struct http_req *req);
+void api_prom_query_range(struct http_req *req);
+void api_prom_series(struct http_req *req);
+void api_prom_labels(struct http_req *req);
+void api_prom_label_values(struct http_req *req);
+void api_prom_targets(struct http_req *req);
+void api_prom_buildinfo(struct http_req *req);
+void api_prom_metadata(struct http_req *req);
+void api_prom_exemplars(struct http_req *req);
+void api_tsdb_flush(struct http_req *req);
+
 /* auth.c */
 
 /* Checks the API token; returns it, or answers 401/403 and returns NULL. */

@@ -5,6 +5,7 @@
 #include "api.h"
 
 #include "../base/clock.h"
+#include "../metrics/tsdb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,41 @@ void api_am_ready(struct http_req *req)
         http_reply_text(req, 200, "text/plain; charset=utf-8", "OK", 2);
     else
         http_reply_text(req, 503, "text/plain; charset=utf-8", "Service Unavailable", 19);
+}
+
+/* The metrics store's own figures. */
+static void api_metrics_tsdb_write(struct tsdb *db, FILE *f)
+{
+    struct tsdb_stats s;
+    tsdb_stats(db, &s);
+    fprintf(f,
+            "# HELP tocsin_tsdb_head_series Series in the metrics head.\n"
+            "# TYPE tocsin_tsdb_head_series gauge\ntocsin_tsdb_head_series %llu\n"
+            "# HELP tocsin_tsdb_samples_appended_total Samples stored since start.\n"
+            "# TYPE tocsin_tsdb_samples_appended_total counter\n"
+            "tocsin_tsdb_samples_appended_total %llu\n"
+            "# HELP tocsin_tsdb_samples_rejected_total Samples refused since start (order, "
+            "limits, names).\n"
+            "# TYPE tocsin_tsdb_samples_rejected_total counter\n"
+            "tocsin_tsdb_samples_rejected_total %llu\n"
+            "# HELP tocsin_tsdb_series_limit_hits_total Samples refused by a series limit.\n"
+            "# TYPE tocsin_tsdb_series_limit_hits_total counter\n"
+            "tocsin_tsdb_series_limit_hits_total %llu\n"
+            "# HELP tocsin_tsdb_head_samples Samples held in memory.\n"
+            "# TYPE tocsin_tsdb_head_samples gauge\ntocsin_tsdb_head_samples %llu\n"
+            "# HELP tocsin_tsdb_blocks Persisted blocks.\n"
+            "# TYPE tocsin_tsdb_blocks gauge\ntocsin_tsdb_blocks %llu\n"
+            "# HELP tocsin_tsdb_disk_bytes Bytes on disk (blocks and log).\n"
+            "# TYPE tocsin_tsdb_disk_bytes gauge\ntocsin_tsdb_disk_bytes %llu\n"
+            "# HELP tocsin_tsdb_wal_bytes Bytes of write-ahead log.\n"
+            "# TYPE tocsin_tsdb_wal_bytes gauge\ntocsin_tsdb_wal_bytes %llu\n"
+            "# HELP tocsin_tsdb_memory_bytes Estimated memory of the head.\n"
+            "# TYPE tocsin_tsdb_memory_bytes gauge\ntocsin_tsdb_memory_bytes %llu\n",
+            (unsigned long long)s.series, (unsigned long long)s.samples_appended,
+            (unsigned long long)s.samples_rejected, (unsigned long long)s.series_limit_hits,
+            (unsigned long long)s.head_samples, (unsigned long long)s.blocks,
+            (unsigned long long)s.disk_bytes, (unsigned long long)s.wal_bytes,
+            (unsigned long long)s.memory_bytes);
 }
 
 void api_metrics(struct http_req *req)
@@ -107,6 +143,8 @@ void api_metrics(struct http_req *req)
             (long long)atomic_load(&s->escalations));
     if (req->ctx->checks)
         checks_metrics_write(req->ctx->checks, f);
+    if (req->ctx->tsdb)
+        api_metrics_tsdb_write(req->ctx->tsdb, f);
     http_metrics_write(f);
     fclose(f);
     http_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);

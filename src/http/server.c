@@ -89,6 +89,24 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/escalation-policies", api_policies_list},
     {"GET", "/api/v1/notifications", api_notifications_list},
     {"POST", "/api/v1/notifications/{}/retry", api_notification_retry},
+    {"POST", "/api/v1/write", api_metrics_write},
+    {"POST", "/write", api_influx_write_v1},
+    {"POST", "/api/v2/write", api_influx_write_v2},
+    {"GET", "/api/v1/query", api_prom_query},
+    {"POST", "/api/v1/query", api_prom_query},
+    {"GET", "/api/v1/query_range", api_prom_query_range},
+    {"POST", "/api/v1/query_range", api_prom_query_range},
+    {"GET", "/api/v1/series", api_prom_series},
+    {"POST", "/api/v1/series", api_prom_series},
+    {"GET", "/api/v1/labels", api_prom_labels},
+    {"POST", "/api/v1/labels", api_prom_labels},
+    {"GET", "/api/v1/label/{}/values", api_prom_label_values},
+    {"GET", "/api/v1/targets", api_prom_targets},
+    {"GET", "/api/v1/status/buildinfo", api_prom_buildinfo},
+    {"GET", "/api/v1/metadata", api_prom_metadata},
+    {"GET", "/api/v1/query_exemplars", api_prom_exemplars},
+    {"POST", "/api/v1/query_exemplars", api_prom_exemplars},
+    {"POST", "/api/v1/admin/tsdb/flush", api_tsdb_flush},
     {"GET", "/a/{}", api_action_link_get},
     {"POST", "/a/{}", api_action_link_post},
 };
@@ -336,13 +354,29 @@ static enum MHD_Result send_reply(struct http_req *req)
     return ret;
 }
 
+/*
+ * Metric writes carry thousands of lines per request, so their endpoints
+ * have their own, larger limit; every other body is bounded by
+ * intake.max_body_bytes.
+ */
+static size_t body_limit(struct server_ctx *ctx, const char *url)
+{
+    if (strcmp(url, "/api/v1/write") == 0 || strcmp(url, "/write") == 0 ||
+        strcmp(url, "/api/v2/write") == 0) {
+        size_t m = atomic_load(&ctx->metrics_max_write_bytes);
+        if (m)
+            return m;
+    }
+    return atomic_load(&ctx->cfg)->max_body_bytes;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
     struct http_server *srv = cls;
     struct http_req *req = *con_cls;
-    size_t max = atomic_load(&srv->ctx->cfg)->max_body_bytes;
+    size_t max = body_limit(srv->ctx, url);
 
     if (!req) {
         /* First call: headers only. Set up the request and, when the

@@ -23,6 +23,8 @@
 struct MHD_Connection;
 struct checks;
 struct overrides;
+struct tsdb;
+struct scraper;
 
 /* Everything a handler can reach; shared read-only by all handler threads. */
 struct server_ctx {
@@ -39,6 +41,12 @@ struct server_ctx {
     struct overrides *overrides; /* borrowed; live schedule overrides, or NULL */
     unsigned char link_key[32];  /* verifies action links */
     bool has_link_key;
+    struct tsdb *tsdb;       /* borrowed; the metrics store, or NULL when it could not open */
+    struct scraper *scraper; /* borrowed; the scrape thread, or NULL */
+    /* Metric limits from the configuration, refreshed on reload. */
+    _Atomic size_t metrics_max_write_bytes; /* body limit of the write endpoints */
+    _Atomic size_t metrics_max_samples;     /* samples one query may load */
+    _Atomic int64_t metrics_lookback_ms;    /* PromQL lookback */
     int64_t started_at_ms;
     volatile int ready; /* 1 once serving, 0 while starting or stopping */
 };

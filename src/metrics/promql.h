@@ -91,6 +91,15 @@ struct promql_expr;
 int promql_parse(const char *query, struct promql_expr **out, char *err, size_t errlen);
 void promql_free(struct promql_expr *e);
 
+/*
+ * Parses a series selector as the metadata endpoints take it in match[]
+ * ('up{job="node"}', '{__name__=~"x.*"}'). At least one matcher must not
+ * match the empty string, as in Prometheus. Returns 0 with *out (an owned
+ * array of *n matchers; free each with matcher_free, then the array), or
+ * PROMQL_EPARSE with a message.
+ */
+int promql_parse_selector(const char *s, struct matcher **out, size_t *n, char *err, size_t errlen);
+
 /* The parsed query printed back in canonical form (owned by the caller). */
 char *promql_format(const struct promql_expr *e);
 
