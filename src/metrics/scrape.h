@@ -37,6 +37,8 @@ struct scrape_result {
     size_t body_len;
     const char *content_type; /* may be NULL */
     bool honor_labels;
+    size_t sample_limit; /* the job's sample_limit; 0 = none. A body with more samples fails
+                            the whole scrape (nothing stored), as in Prometheus */
 };
 
 /*
