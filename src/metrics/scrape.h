@@ -9,7 +9,8 @@
  *
  * THREAD SAFETY NOTES: scraper_start/reload/stop belong to the main thread;
  * scraper_targets_json may be called from any thread. The sink runs on the
- * scrape thread.
+ * scrape thread. curl_global_init must have been called once by the
+ * process (main does).
  */
 #ifndef TOCSIN_SCRAPE_H
 #define TOCSIN_SCRAPE_H

@@ -115,15 +115,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     return reply(conn, 404, "no such page", MHD_RESPMEM_PERSISTENT);
 }
 
-/* A thread per connection, so /slow holds up nobody else. */
-static struct MHD_Daemon *http_start(int *port)
+/* A thread per connection, so /slow holds up nobody else. With key and
+ * cert (PEM), https. */
+static struct MHD_Daemon *http_start_tls(int *port, const char *key, const char *cert)
 {
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
-                                                MHD_USE_THREAD_PER_CONNECTION,
-                                            0, NULL, NULL, handler, NULL, MHD_OPTION_END);
+    unsigned int flags =
+        MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    struct MHD_Daemon *d;
+    if (key)
+        d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handler, NULL,
+                             MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
+                             MHD_OPTION_END);
+    else
+        d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_END);
     if (d)
         *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
     return d;
+}
+
+static struct MHD_Daemon *http_start(int *port)
+{
+    return http_start_tls(port, NULL, NULL);
 }
 
 /* A port nobody listens on: bound, then closed. */
@@ -718,6 +730,77 @@ static void test_targets_json_shape(void **state)
     config_free(cfg);
 }
 
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 65536);
+    size_t n = buf ? fread(buf, 1, 65535, f) : 0;
+    fclose(f);
+    if (buf)
+        buf[n] = 0;
+    return buf;
+}
+
+/* https with a self-signed certificate: accepted only with tls_skip_verify. */
+static void test_https(void **state)
+{
+    if (system("command -v openssl >/dev/null 2>&1") != 0 ||
+        !MHD_is_feature_supported(MHD_FEATURE_TLS))
+        skip();
+    sink_reset();
+    char dir[] = "/tmp/tocsin-scrape-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[512], kp[128], cp[128];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s/key.pem -out %s/cert.pem -days 5 -subj /CN=localhost >/dev/null 2>&1",
+             dir, dir);
+    int rc = system(cmd);
+    snprintf(kp, sizeof(kp), "%s/key.pem", dir);
+    snprintf(cp, sizeof(cp), "%s/cert.pem", dir);
+    char *key = rc == 0 ? slurp(kp) : NULL;
+    char *cert = rc == 0 ? slurp(cp) : NULL;
+    unlink(kp);
+    unlink(cp);
+    rmdir(dir);
+    assert_int_equal(rc, 0);
+    assert_non_null(key);
+    assert_non_null(cert);
+    int port = 0;
+    struct MHD_Daemon *d = http_start_tls(&port, key, cert);
+    assert_non_null(d);
+
+    struct config *cfg =
+        load("scrape:\n"
+             "  - {job: tls-skip, targets: [\"127.0.0.1:%d\"], interval: 200ms,\n"
+             "     scheme: https, tls_skip_verify: true}\n"
+             "  - {job: tls-verify, targets: [\"127.0.0.1:%d\"], interval: 200ms,\n"
+             "     scheme: https}\n",
+             port, port);
+    struct scraper *s = start(cfg);
+    int got_skip = wait_recs("tls-skip", NULL, 1, 3000);
+    int got_verify = wait_recs("tls-verify", NULL, 1, 3000);
+    scraper_stop(s);
+    config_free(cfg);
+    MHD_stop_daemon(d);
+    free(key);
+    free(cert);
+    assert_true(got_skip >= 1);
+    assert_true(got_verify >= 1);
+
+    struct rec r;
+    recs_of("tls-skip", NULL, &r, 1);
+    assert_true(r.ok);
+    assert_string_equal(r.body, metrics_body);
+    recs_of("tls-verify", NULL, &r, 1);
+    assert_false(r.ok);
+    /* curl's words for the failed verification, whatever they are exactly. */
+    assert_true(strlen(r.error) > 0);
+    assert_null(strstr(r.error, "HTTP"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +811,7 @@ int main(void)
         cmocka_unit_test(test_spreading),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_targets_json_shape),
+        cmocka_unit_test(test_https),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
