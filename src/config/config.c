@@ -374,7 +374,7 @@ size_t cfg_items(struct cfg_ctx *c, const json_t *root, const char *key, cfg_ite
 }
 
 static const char *const cfg_role_names[] = {"viewer", "responder", "admin"};
-static const char *const cfg_type_names[] = {"generic", "pagerduty", "alertmanager"};
+static const char *const cfg_type_names[] = {"generic", "pagerduty", "alertmanager", "metrics"};
 static const char *const cfg_impact_names[] = {"high", "medium", "low"};
 const char *const cfg_severity_names[] = {"info", "warning", "error", "critical"};
 
@@ -414,7 +414,7 @@ static void cfg_integration_item(struct cfg_ctx *c, const json_t *item, const ch
     }
     if (!cfg_field(item, "type"))
         cfg_err(c, path, true, "missing required field \"type\"");
-    cfg_enum(c, item, path, "type", cfg_type_names, 3, &type);
+    cfg_enum(c, item, path, "type", cfg_type_names, 4, &type);
     in->type = (enum integration_type)type;
     in->key = cfg_secret(c, item, path, "key");
     if (in->key)
@@ -903,6 +903,8 @@ struct config *config_from_json(const json_t *root, const char *path,
                                        "escalation_policies",
                                        "channels",
                                        "notifications",
+                                       "metrics",
+                                       "scrape",
                                        NULL};
     struct cfg_ctx ctx = {.file = path, .pos = pos, .errs = errs};
     struct cfg_ctx *c = &ctx;
@@ -960,6 +962,7 @@ struct config *config_from_json(const json_t *root, const char *path,
     json_decref(droute_empty);
     cfg_priority_matrix(c, root);
     cfg_checks_build(c, root);
+    cfg_metrics_build(c, root);
 
 out:
     json_decref(empty);
@@ -1017,6 +1020,7 @@ void config_free(struct config *cfg)
     config_route_free(&cfg->root);
     cfg_checks_free(cfg);
     cfg_oncall_free(cfg);
+    cfg_metrics_free(cfg);
     free(cfg);
 }
 
@@ -1085,7 +1089,7 @@ int config_priority(const struct config *cfg, int impact, enum severity sev)
 
 const char *integration_type_name(enum integration_type t)
 {
-    return (unsigned)t < 3 ? cfg_type_names[t] : "unknown";
+    return (unsigned)t < 4 ? cfg_type_names[t] : "unknown";
 }
 
 const char *role_name(enum role r)

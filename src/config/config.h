@@ -38,6 +38,7 @@ enum integration_type {
     INTEGRATION_GENERIC = 0,      /* POST /api/v1/events */
     INTEGRATION_PAGERDUTY = 1,    /* POST /v2/enqueue, /v2/change/enqueue */
     INTEGRATION_ALERTMANAGER = 2, /* POST /api/v2/alerts, /api/v1/integrations/alertmanager */
+    INTEGRATION_METRICS = 3,      /* metric writes: /api/v1/write, /api/v2/write, /write */
 };
 
 struct cfg_integration {
@@ -320,6 +321,55 @@ struct cfg_notify {
     int64_t digest_window_ms; /* default 2m */
 };
 
+/* ---- Metrics (the time-series store and scraping; config_metrics.c) ---- */
+
+/* metrics: how much the time-series store keeps and what one request may cost. */
+struct cfg_metrics {
+    int64_t retention_ms;         /* retention; samples older than this go; default 30d;
+                                     0 = keep forever */
+    uint64_t retention_bytes;     /* retention_size; the oldest blocks go first beyond it;
+                                     0 = no size limit (default) */
+    size_t max_series;            /* series in the store; default 2,000,000; 0 = no limit */
+    size_t max_series_per_source; /* series one writer or scrape job may create; default 0:
+                                     only max_series applies */
+    size_t max_write_bytes;       /* body of one write request; default 32 MiB */
+    size_t max_query_samples;     /* samples one query may load; default 50,000,000 */
+    int64_t lookback_ms;          /* PromQL instant-selector lookback; default 5m */
+    bool perfdata;                /* check perfdata become series; default true */
+};
+
+/* One query parameter of a scrape URL (params: {module: [a, b]} gives two). */
+struct cfg_scrape_param {
+    char *name;  /* owned; not empty */
+    char *value; /* owned; may be empty */
+};
+
+/*
+ * One entry of `scrape`: a job whose targets are fetched the Prometheus way,
+ * scheme://TARGET METRICS_PATH?PARAMS, every interval.
+ */
+struct cfg_scrape_job {
+    char *job;      /* owned; unique; the value of the job label */
+    char **targets; /* owned array of owned "host:port" (the instance label); at least one,
+                       unique within the job */
+    size_t n_targets;
+    int64_t interval_ms;             /* default 60s; at least 100 ms */
+    int64_t timeout_ms;              /* default min(10s, interval); <= interval */
+    struct labelset labels;          /* owned; added to every sample of the job's targets;
+                                        never job, instance or a __ name */
+    char *metrics_path;              /* owned; default "/metrics"; starts with '/' */
+    bool https;                      /* scheme: http (default) or https */
+    struct cfg_scrape_param *params; /* owned array, in file order */
+    size_t n_params;
+    bool honor_labels;    /* the target's own job/instance/... labels win */
+    bool tls_skip_verify; /* https without verifying the peer; default false */
+    char *bearer_token;   /* owned or NULL (env: resolved) */
+    char *basic_user;     /* owned or NULL; basic_auth.username */
+    char *basic_password; /* owned or NULL (env: resolved); basic_auth.password */
+    size_t sample_limit;  /* 0 = none; a scrape with more samples fails */
+    size_t body_limit;    /* bytes of one response body; default 50 MiB */
+};
+
 struct config {
     char *path;     /* owned; the file it came from ("<api>" for API-built objects) */
     char *listen;   /* owned; HOST:PORT, default 127.0.0.1:8080 */
@@ -360,6 +410,10 @@ struct config {
     struct cfg_channel *channels;
     size_t n_channels;
     struct cfg_notify notify;
+
+    struct cfg_metrics metrics;
+    struct cfg_scrape_job *scrape_jobs; /* owned array, in file order */
+    size_t n_scrape_jobs;
 
     /* owned; private look-up tables behind config_find_host, config_find_check
      * and config_find_heartbeat_key (config_checks.c), NULL in a config that
@@ -431,6 +485,7 @@ const struct cfg_team *config_find_team(const struct config *cfg, const char *na
 const struct cfg_schedule *config_find_schedule(const struct config *cfg, const char *name);
 const struct cfg_escalation_policy *config_find_policy(const struct config *cfg, const char *name);
 const struct cfg_channel *config_find_channel(const struct config *cfg, const char *name);
+const struct cfg_scrape_job *config_find_scrape_job(const struct config *cfg, const char *job);
 
 /* Urgency of a severity: critical/error -> 1 (high), warning -> 2, info -> 3. */
 int config_urgency(enum severity sev);

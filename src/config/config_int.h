@@ -131,6 +131,14 @@ void cfg_oncall_service_free(struct cfg_service *s);
 void cfg_oncall_route_free(struct route *r);
 void cfg_oncall_free(struct config *cfg);
 
+/* ---- config_metrics.c: metrics and scrape ---- */
+
+/* Builds cfg->metrics (every default when absent) and cfg->scrape_jobs
+ * from the top-level keys of root, reporting every problem. */
+void cfg_metrics_build(struct cfg_ctx *c, const json_t *root);
+/* Frees what cfg_metrics_build built. */
+void cfg_metrics_free(struct config *cfg);
+
 /* ---- config_hostfile.c: host files, shared with config_checks.c ---- */
 
 /* Host files and the text read from them are bounded by this. */

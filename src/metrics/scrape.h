@@ -9,7 +9,8 @@
  *
  * THREAD SAFETY NOTES: scraper_start/reload/stop belong to the main thread;
  * scraper_targets_json may be called from any thread. The sink runs on the
- * scrape thread.
+ * scrape thread. curl_global_init must have been called once by the
+ * process (main does).
  */
 #ifndef TOCSIN_SCRAPE_H
 #define TOCSIN_SCRAPE_H
@@ -37,6 +38,8 @@ struct scrape_result {
     size_t body_len;
     const char *content_type; /* may be NULL */
     bool honor_labels;
+    size_t sample_limit; /* the job's sample_limit; 0 = none. A body with more samples fails
+                            the whole scrape (nothing stored), as in Prometheus */
 };
 
 /*

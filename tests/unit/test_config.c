@@ -342,8 +342,8 @@ static void test_list_errors(void **state)
                   "t.yaml:10:23: invalid default_severity \"high\" (expected info, warning, "
                   "error or critical)",
                   "t.yaml:11:51: unknown key \"extra\"",
-                  "t.yaml:11:22: invalid type \"smtp\" (expected generic, pagerduty or "
-                  "alertmanager)",
+                  "t.yaml:11:22: invalid type \"smtp\" (expected generic, pagerduty, alertmanager "
+                  "or metrics)",
                   "t.yaml:11:33: duplicate integration key (same as line 7)",
                   "t.yaml:13:23: invalid impact \"huge\" (expected high, medium or low)",
                   "t.yaml:14:12: duplicate service name \"s\" (first defined at line 13)",
