@@ -12,6 +12,9 @@
 /* Room for the sample's labels, the target's, and their renamed clashes. */
 #define INGEST_MAX_LABELS (2 * LABELS_MAX_PAIRS + 2)
 
+/* What ingest_sample returns to stop a parse at the sample limit. */
+#define INGEST_OVER_LIMIT 2
+
 struct ingest_ctx {
     const struct scrape_result *r;
     struct tsdb_appender *app;
@@ -29,6 +32,9 @@ static int ingest_sample(void *ctx, struct expfmt_sample *s)
     size_t n = 0, n_exp = 0;
     char err[256];
 
+    /* Like Prometheus, a target over its sample_limit fails as a whole. */
+    if (ic->r->sample_limit && (size_t)(ic->stored + ic->rejected) >= ic->r->sample_limit)
+        return INGEST_OVER_LIMIT;
     for (size_t i = 0; i < s->n_labels && n < INGEST_MAX_LABELS; i++) {
         const struct tsdb_label *sl = &s->labels[i];
         bool clash = i > 0 && labels_get(tl, sl->name) != NULL;
@@ -98,7 +104,10 @@ long scrape_ingest(void *ctx, const struct scrape_result *r, char *err, size_t e
                               ingest_sample, &ic, err, errlen);
         if (rc != 0) {
             tsdb_rollback(ic.app);
-            if (rc != -1 || !*err)
+            if (rc == INGEST_OVER_LIMIT)
+                snprintf(err, errlen, "sample_limit exceeded: more than %zu samples",
+                         r->sample_limit);
+            else if (rc != -1 || !*err)
                 snprintf(err, errlen, "out of memory");
         } else if (tsdb_commit(ic.app, err, errlen) == 0) {
             up = true;
