@@ -1,13 +1,771 @@
 /*
- * chunk.c - PLACEHOLDER codec: raw little-endian pairs behind a header, so
- * the rest of the engine can be built and tested while the real codec is
- * written. Format: byte 0 = 0x00 (raw), bytes 1..4 = count, then count
- * (int64, double) pairs of 16 bytes.
+ * chunk.c - the sample codec.
+ *
+ * A chunk is a header of whole bytes and then a bit stream (most significant
+ * bit first) of groups of CHUNK_GROUP samples; the last group may be shorter.
+ *
+ *   byte 0      format: 0xD1 decimal values, 0xF1 float values
+ *   uvarint     n, the number of samples
+ *   if n >= 1:
+ *     uvarint   zigzag(t0)
+ *     float:    v0 as 8 bytes of IEEE bits, little endian
+ *     decimal:  1 byte k (values are integers m divided by 10^k),
+ *               uvarint zigzag(m0), uvarint g (the unit of the integer deltas),
+ *               uvarint e, then e exceptions: uvarint gap (the first's index,
+ *               then index - previous index - 1) and 8 bytes of IEEE bits
+ *   groups for samples 1 .. n-1
+ *
+ * A group starts with its headers, each coded against the previous group's:
+ *   time:   '0' same, or '1' + svar(D - previous D) + width code, where D is
+ *           the smallest time delta in the group and each sample stores
+ *           delta - D in wt bits (so regular timestamps cost 0 bits)
+ *   float:  one bit, 0 = integer deltas of the IEEE bits, 1 = XOR
+ *   values (unless XOR): sign/width code, then (float) '0' same shift or
+ *           '1' + 6 bits of shift
+ * followed by the samples, each a time field and then a value field:
+ *   decimal: (m - previous m) / g, in wv bits, raw (sv 0) or zigzag (sv 1)
+ *   float integer deltas: (bits - previous bits) >> sh, the same way
+ *   XOR: '0' same value; '10' + the bits inside the previous window; '11' +
+ *        6 bits leading zeros + 6 bits (length - 1) + the bits (Gorilla)
+ * Width code: '0' same, '10' + 1 bit (down/up by one), '11' + (values: the
+ * sign bit) + 7 bits of width.
+ *
+ * Decimal values are exact: m / 10^k computed in double is correctly rounded,
+ * so it gives back the double that the decimal text (as strtod read it) gave;
+ * the encoder checks every value by doing that division. A value that cannot
+ * be written so (NaN, the staleness marker, infinities, -0.0, full-precision
+ * floats) is an exception stored verbatim, holding the integer where it was;
+ * when there are too many, the chunk uses float mode.
+ *
+ * The encoder packs each group once it is full, with the chunk parameters it
+ * has (mode, k, g). When a new group does not fit them (a value needs more
+ * digits, a delta is not a multiple of g, too many exceptions), it rebuilds the
+ * chunk from its decoded samples with parameters chosen over all of them. That
+ * happens a bounded number of times per chunk (k only grows, g only shrinks,
+ * float mode is final), so appending stays cheap, and a snapshot is a header,
+ * a copy of the packed bytes and the pending samples packed as a last group.
  */
 #include "chunk.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define G         CHUNK_GROUP
+#define FMT_DEC   0xD1
+#define FMT_FLT   0xF1
+#define SCALE_MAX 15
+/* Integers of decimal mode stay within +-2^53, exact in a double. */
+#define M_LIMIT 9007199254740992.0
+
+enum { MODE_NONE = 0, MODE_DEC = 1, MODE_FLT = 2 };
+enum { PREP_OK, PREP_REBUILD, PREP_FLOAT };
+
+/* The most bits one group can take: headers plus 16 * (64 + 2 + 12 + 64). */
+#define GROUP_MAX_BITS (160 + G * 142)
+
+struct chunk_exc {
+    uint64_t bits;
+    uint32_t idx;
+};
+
+static const double p10[SCALE_MAX + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                          1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/* ---- small helpers ---- */
+
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | (uint64_t)p[7];
+}
+
+static inline void store_be64(uint8_t *p, uint64_t x)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)x;
+        x >>= 8;
+    }
+}
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = x << 8 | p[i];
+    return x;
+}
+
+static inline void store_le64(uint8_t *p, uint64_t x)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)x;
+        x >>= 8;
+    }
+}
+
+static inline uint64_t zz(int64_t x)
+{
+    return ((uint64_t)x << 1) ^ (0 - ((uint64_t)x >> 63));
+}
+
+static inline int64_t unzz(uint64_t u)
+{
+    return (int64_t)((u >> 1) ^ (0 - (u & 1)));
+}
+
+static inline unsigned bitlen(uint64_t x)
+{
+    return x ? 64 - (unsigned)__builtin_clzll(x) : 0;
+}
+
+/* Arithmetic shift right without relying on implementation-defined >>. */
+static inline int64_t asr(int64_t x, unsigned s)
+{
+    return x < 0 ? ~(int64_t)((uint64_t)~x >> s) : (int64_t)((uint64_t)x >> s);
+}
+
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    if (a == 0)
+        return b;
+    if (b == 0)
+        return a;
+    unsigned s = (unsigned)__builtin_ctzll(a | b);
+    a >>= __builtin_ctzll(a);
+    do {
+        b >>= __builtin_ctzll(b);
+        if (a > b) {
+            uint64_t t = a;
+            a = b;
+            b = t;
+        }
+        b -= a;
+    } while (b);
+    return a << s;
+}
+
+static inline uint64_t dbits(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    return b;
+}
+
+static inline double bitsd(uint64_t b)
+{
+    double v;
+    memcpy(&v, &b, 8);
+    return v;
+}
+
+static inline double dec_value(uint64_t m, unsigned k)
+{
+    int64_t mi;
+    memcpy(&mi, &m, 8);
+    double d = (double)mi;
+    return k ? d / p10[k] : d;
+}
+
+/*
+ * True when v is exactly m / 10^k for an integer |m| < 2^53, checked with
+ * the very division the decoder does, so the round trip is bit exact.
+ */
+static bool dec_rep(double v, unsigned k, int64_t *m)
+{
+    double x = v * p10[k];
+    if (!(x > -M_LIMIT && x < M_LIMIT))
+        return false;
+    int64_t q = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+    if (dbits(dec_value((uint64_t)q, k)) != dbits(v))
+        return false;
+    *m = q;
+    return true;
+}
+
+/* The fewest decimal digits that represent v, or -1. */
+static int dec_need(double v, int64_t *m)
+{
+    if (!isfinite(v))
+        return -1;
+    double a = fabs(v);
+    for (unsigned k = 0; k <= SCALE_MAX; k++) {
+        if (a * p10[k] >= M_LIMIT)
+            break;
+        if (dec_rep(v, k, m))
+            return (int)k;
+    }
+    return -1;
+}
+
+/* Exceptions a decimal chunk of n samples may hold before float mode is cheaper. */
+static inline uint32_t exc_limit(uint32_t n)
+{
+    return 4 + n / 8;
+}
+
+/* ---- bit writer and reader ---- */
+
+/* The buffer must have 8 bytes beyond the last bit written, all zero. */
+struct bw {
+    uint8_t *p;
+    uint64_t pos;
+};
+
+static inline void bw_put(struct bw *w, uint64_t v, unsigned n)
+{
+    if (n == 0)
+        return;
+    if (n > 56) {
+        bw_put(w, v >> 32, n - 32);
+        v &= 0xffffffffu;
+        n = 32;
+    }
+    uint8_t *p = w->p + (w->pos >> 3);
+    unsigned off = (unsigned)(w->pos & 7);
+    uint64_t x = load_be64(p);
+    x |= (v & ((UINT64_C(1) << n) - 1)) << (64 - off - n);
+    store_be64(p, x);
+    w->pos += n;
+}
+
+struct br {
+    const uint8_t *p;
+    size_t len;
+    uint64_t pos, end;
+};
+
+/* Reads n <= 56 bits that are known to be there. */
+static inline uint64_t br_take(struct br *r, unsigned n)
+{
+    size_t byte = (size_t)(r->pos >> 3);
+    uint64_t x;
+    if (byte + 8 <= r->len) {
+        x = load_be64(r->p + byte);
+    } else {
+        /* Near the end: pad with zeros instead of reading past it. */
+        x = 0;
+        for (size_t i = 0; i < 8; i++)
+            x = x << 8 | (byte + i < r->len ? r->p[byte + i] : 0);
+    }
+    x = (x << (r->pos & 7)) >> (64 - n);
+    r->pos += n;
+    return x;
+}
+
+/* Reads n <= 64 bits; -1 past the end. */
+static inline int br_get(struct br *r, unsigned n, uint64_t *out)
+{
+    if (n > r->end - r->pos)
+        return -1;
+    if (n == 0) {
+        *out = 0;
+    } else if (n <= 56) {
+        *out = br_take(r, n);
+    } else {
+        uint64_t hi = br_take(r, n - 32);
+        *out = hi << 32 | br_take(r, 32);
+    }
+    return 0;
+}
+
+/* ---- varints ---- */
+
+static size_t uv_put(uint8_t *p, uint64_t v)
+{
+    size_t i = 0;
+    while (v >= 0x80) {
+        if (p)
+            p[i] = (uint8_t)(v | 0x80);
+        i++;
+        v >>= 7;
+    }
+    if (p)
+        p[i] = (uint8_t)v;
+    return i + 1;
+}
+
+static int uv_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned s = 0; s < 64; s += 7) {
+        if (*off >= len)
+            return -1;
+        uint8_t b = p[(*off)++];
+        if (s == 63 && b > 1)
+            return -1;
+        r |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ---- group planning and writing ---- */
+
+/* The headers' state, carried from one group to the next. */
+struct gstate {
+    uint64_t tsd;
+    uint8_t wt, wv, sv, sh;
+};
+
+/* One group's samples, ready to be coded. */
+struct grp {
+    unsigned cnt;
+    uint64_t dt[G];  /* time deltas */
+    uint64_t val[G]; /* decimal: integer delta / g (two's complement); float: IEEE bits */
+    uint64_t gcd, last;
+    int64_t lastt;
+    unsigned nexc;
+    struct chunk_exc exc[G];
+};
+
+/* How a group is coded. */
+struct plan {
+    struct gstate st; /* the headers' state after the group */
+    uint64_t bits;    /* bits the group takes */
+    uint64_t tsz;     /* zigzag of the change of D */
+    uint8_t kind;     /* float: 0 integer deltas, 1 XOR */
+    uint64_t f[G];    /* the value fields (unless XOR) */
+};
+
+static unsigned svar_cost(uint64_t z)
+{
+    if (z == 0)
+        return 1;
+    if (z < (UINT64_C(1) << 6))
+        return 8;
+    if (z < (UINT64_C(1) << 13))
+        return 16;
+    if (z < (UINT64_C(1) << 20))
+        return 24;
+    if (z < (UINT64_C(1) << 32))
+        return 37;
+    return 69;
+}
+
+static void svar_put(struct bw *w, uint64_t z)
+{
+    if (z == 0) {
+        bw_put(w, 0, 1);
+    } else if (z < (UINT64_C(1) << 6)) {
+        bw_put(w, 2, 2);
+        bw_put(w, z, 6);
+    } else if (z < (UINT64_C(1) << 13)) {
+        bw_put(w, 6, 3);
+        bw_put(w, z, 13);
+    } else if (z < (UINT64_C(1) << 20)) {
+        bw_put(w, 14, 4);
+        bw_put(w, z, 20);
+    } else if (z < (UINT64_C(1) << 32)) {
+        bw_put(w, 30, 5);
+        bw_put(w, z, 32);
+    } else {
+        bw_put(w, 31, 5);
+        bw_put(w, z, 64);
+    }
+}
+
+static int svar_get(struct br *r, uint64_t *z)
+{
+    static const unsigned widths[] = {6, 13, 20, 32, 64};
+    uint64_t b;
+    unsigned i;
+    for (i = 0; i < 5; i++) {
+        if (br_get(r, 1, &b) != 0)
+            return -1;
+        if (!b)
+            break;
+    }
+    if (i == 0) {
+        *z = 0;
+        return 0;
+    }
+    return br_get(r, widths[i - 1], z);
+}
+
+/* Cost of the width code; with_sign says whether the sign/raw bit is part of it. */
+static inline unsigned wcode_cost(unsigned pw, unsigned ps, unsigned w, unsigned s, bool with_sign)
+{
+    if (w == pw && s == ps)
+        return 1;
+    if (s == ps && (w == pw + 1 || w + 1 == pw))
+        return 3;
+    return with_sign ? 10 : 9;
+}
+
+static void wcode_put(struct bw *b, unsigned pw, unsigned ps, unsigned w, unsigned s,
+                      bool with_sign)
+{
+    if (w == pw && s == ps) {
+        bw_put(b, 0, 1);
+    } else if (s == ps && (w == pw + 1 || w + 1 == pw)) {
+        bw_put(b, 2, 2);
+        bw_put(b, w > pw, 1);
+    } else {
+        bw_put(b, 3, 2);
+        if (with_sign)
+            bw_put(b, s, 1);
+        bw_put(b, w, 7);
+    }
+}
+
+static int wcode_get(struct br *r, uint8_t *w, uint8_t *s, bool with_sign)
+{
+    uint64_t b, x;
+    if (br_get(r, 1, &b) != 0)
+        return -1;
+    if (!b)
+        return 0;
+    if (br_get(r, 1, &b) != 0)
+        return -1;
+    if (!b) {
+        if (br_get(r, 1, &b) != 0)
+            return -1;
+        if (b ? *w >= 64 : *w == 0)
+            return -1;
+        *w = (uint8_t)(b ? *w + 1 : *w - 1);
+        return 0;
+    }
+    if (with_sign) {
+        if (br_get(r, 1, &b) != 0)
+            return -1;
+        *s = (uint8_t)b;
+    }
+    if (br_get(r, 7, &x) != 0 || x > 64)
+        return -1;
+    *w = (uint8_t)x;
+    return 0;
+}
+
+/*
+ * Gorilla XOR of one value against the previous one: cost in bits, and the
+ * window (leading zeros, length) updated. The writer makes the same choices.
+ */
+static inline unsigned xor_step(uint64_t x, unsigned *wlz, unsigned *wlen)
+{
+    if (x == 0)
+        return 1;
+    unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
+    unsigned len = 64 - lz - tz;
+    if (*wlen && lz >= *wlz && tz >= 64 - *wlz - *wlen && *wlen <= len + 12)
+        return 2 + *wlen;
+    *wlz = lz;
+    *wlen = len;
+    return 14 + len;
+}
+
+static void xor_put(struct bw *w, uint64_t x, unsigned *wlz, unsigned *wlen)
+{
+    if (x == 0) {
+        bw_put(w, 0, 1);
+        return;
+    }
+    unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
+    unsigned len = 64 - lz - tz;
+    if (*wlen && lz >= *wlz && tz >= 64 - *wlz - *wlen && *wlen <= len + 12) {
+        bw_put(w, 2, 2);
+        bw_put(w, x >> (64 - *wlz - *wlen), *wlen);
+        return;
+    }
+    *wlz = lz;
+    *wlen = len;
+    bw_put(w, 3, 2);
+    bw_put(w, lz, 6);
+    bw_put(w, len - 1, 6);
+    bw_put(w, x >> tz, len);
+}
+
+/* Chooses the cheapest (raw or zigzag, width) for the fields q[]. */
+static unsigned plan_fields(const struct gstate *ps, const int64_t *q, unsigned cnt, uint8_t *s_out,
+                            uint8_t *w_out)
+{
+    uint64_t maxraw = 0, maxzz = 0;
+    bool neg = false;
+    for (unsigned j = 0; j < cnt; j++) {
+        if (q[j] < 0)
+            neg = true;
+        else if ((uint64_t)q[j] > maxraw)
+            maxraw = (uint64_t)q[j];
+        uint64_t z = zz(q[j]);
+        if (z > maxzz)
+            maxzz = z;
+    }
+    unsigned w1 = bitlen(maxzz);
+    unsigned best = wcode_cost(ps->wv, ps->sv, w1, 1, true) + cnt * w1;
+    *s_out = 1;
+    *w_out = (uint8_t)w1;
+    if (!neg) {
+        unsigned w0 = bitlen(maxraw);
+        unsigned c0 = wcode_cost(ps->wv, ps->sv, w0, 0, true) + cnt * w0;
+        if (c0 < best) {
+            best = c0;
+            *s_out = 0;
+            *w_out = (uint8_t)w0;
+        }
+    }
+    return best;
+}
+
+static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, uint64_t prevv,
+                       struct plan *pl)
+{
+    unsigned cnt = gp->cnt;
+    uint64_t d = gp->dt[0], maxf = 0;
+    for (unsigned j = 1; j < cnt; j++)
+        if (gp->dt[j] < d)
+            d = gp->dt[j];
+    for (unsigned j = 0; j < cnt; j++)
+        if (gp->dt[j] - d > maxf)
+            maxf = gp->dt[j] - d;
+    pl->st = *ps;
+    pl->st.tsd = d;
+    pl->st.wt = (uint8_t)bitlen(maxf);
+    pl->tsz = zz((int64_t)(d - ps->tsd));
+    uint64_t bits;
+    if (pl->tsz == 0 && pl->st.wt == ps->wt)
+        bits = 1;
+    else
+        bits = 1 + svar_cost(pl->tsz) + wcode_cost(ps->wt, 0, pl->st.wt, 0, false);
+    bits += (uint64_t)cnt * pl->st.wt;
+
+    int64_t q[G] = {0};
+    pl->kind = 0;
+    if (mode == MODE_DEC) {
+        for (unsigned j = 0; j < cnt; j++)
+            q[j] = (int64_t)gp->val[j];
+        bits += plan_fields(ps, q, cnt, &pl->st.sv, &pl->st.wv);
+        for (unsigned j = 0; j < cnt; j++)
+            pl->f[j] = pl->st.sv ? zz(q[j]) : (uint64_t)q[j];
+        pl->bits = bits;
+        return;
+    }
+
+    /* Float: integer deltas of the IEEE bits with a common shift, or XOR. */
+    uint64_t prev = prevv, all = 0;
+    for (unsigned j = 0; j < cnt; j++) {
+        uint64_t dd = gp->val[j] - prev;
+        all |= dd;
+        q[j] = (int64_t)dd;
+        prev = gp->val[j];
+    }
+    unsigned sh = all ? (unsigned)__builtin_ctzll(all) : ps->sh;
+    for (unsigned j = 0; j < cnt; j++)
+        q[j] = asr(q[j], sh);
+    uint8_t sv, wv;
+    unsigned cint = 1 + plan_fields(ps, q, cnt, &sv, &wv) + (sh == ps->sh ? 1 : 7);
+
+    unsigned wlz = 0, wlen = 0, cxor = 1;
+    prev = prevv;
+    for (unsigned j = 0; j < cnt; j++) {
+        cxor += xor_step(gp->val[j] ^ prev, &wlz, &wlen);
+        prev = gp->val[j];
+    }
+    if (cxor < cint) {
+        pl->kind = 1;
+        pl->bits = bits + cxor;
+        return;
+    }
+    pl->st.sv = sv;
+    pl->st.wv = wv;
+    pl->st.sh = (uint8_t)sh;
+    for (unsigned j = 0; j < cnt; j++)
+        pl->f[j] = sv ? zz(q[j]) : (uint64_t)q[j];
+    pl->bits = bits + cint;
+}
+
+static void write_group(struct bw *w, const struct gstate *ps, const struct grp *gp, int mode,
+                        uint64_t prevv, const struct plan *pl)
+{
+    unsigned cnt = gp->cnt, wt = pl->st.wt;
+    uint64_t d = pl->st.tsd;
+    if (pl->tsz == 0 && wt == ps->wt) {
+        bw_put(w, 0, 1);
+    } else {
+        bw_put(w, 1, 1);
+        svar_put(w, pl->tsz);
+        wcode_put(w, ps->wt, 0, wt, 0, false);
+    }
+    if (mode == MODE_FLT)
+        bw_put(w, pl->kind, 1);
+    if (pl->kind == 1) {
+        unsigned wlz = 0, wlen = 0;
+        uint64_t prev = prevv;
+        for (unsigned j = 0; j < cnt; j++) {
+            bw_put(w, gp->dt[j] - d, wt);
+            xor_put(w, gp->val[j] ^ prev, &wlz, &wlen);
+            prev = gp->val[j];
+        }
+        return;
+    }
+    wcode_put(w, ps->wv, ps->sv, pl->st.wv, pl->st.sv, true);
+    if (mode == MODE_FLT) {
+        if (pl->st.sh == ps->sh) {
+            bw_put(w, 0, 1);
+        } else {
+            bw_put(w, 1, 1);
+            bw_put(w, pl->st.sh, 6);
+        }
+    }
+    unsigned wv = pl->st.wv;
+    for (unsigned j = 0; j < cnt; j++) {
+        bw_put(w, gp->dt[j] - d, wt);
+        bw_put(w, pl->f[j], wv);
+    }
+}
+
+/* ---- encoder ---- */
+
+static void enc_state(const struct chunk_enc *e, struct gstate *s)
+{
+    s->tsd = e->tsd;
+    s->wt = e->wt;
+    s->wv = e->wv;
+    s->sv = e->sv;
+    s->sh = e->sh;
+}
+
+/*
+ * Turns the pending samples into a group under the encoder's parameters.
+ * Returns PREP_REBUILD when they do not fit them (the chunk must be rebuilt),
+ * PREP_FLOAT when decimal mode has too many exceptions.
+ */
+static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
+{
+    unsigned cnt = e->npend;
+    int64_t prevt = e->lastt;
+    gp->cnt = cnt;
+    gp->nexc = 0;
+    gp->gcd = e->gcd;
+    for (unsigned j = 0; j < cnt; j++) {
+        gp->dt[j] = (uint64_t)e->pend_t[j] - (uint64_t)prevt;
+        prevt = e->pend_t[j];
+    }
+    gp->lastt = prevt;
+    if (e->mode != MODE_DEC) {
+        memcpy(gp->val, e->pend_v, cnt * sizeof(uint64_t));
+        gp->last = e->pend_v[cnt - 1];
+        return PREP_OK;
+    }
+
+    int64_t prev = (int64_t)e->lastv, m, need;
+    uint64_t g = e->gcd;
+    uint32_t base = e->n - cnt;
+    for (unsigned j = 0; j < cnt; j++) {
+        double v = bitsd(e->pend_v[j]);
+        bool ok = dec_rep(v, e->scale, &m);
+        if (!ok && !e->locked && (need = dec_need(v, &m)) > (int)e->scale)
+            return PREP_REBUILD;
+        if (ok && m != prev) {
+            int64_t dd = m - prev;
+            uint64_t ad = dd < 0 ? 0 - (uint64_t)dd : (uint64_t)dd;
+            if (g == 0) {
+                g = ad;
+            } else if (ad % g) {
+                if (!e->locked)
+                    return PREP_REBUILD;
+                ok = false;
+            }
+        }
+        if (!ok) {
+            gp->exc[gp->nexc].bits = e->pend_v[j];
+            gp->exc[gp->nexc].idx = base + j;
+            gp->nexc++;
+            m = prev;
+        }
+        gp->val[j] = (uint64_t)(m - prev);
+        prev = m;
+    }
+    if (!e->locked && e->nexc + gp->nexc > exc_limit(e->n))
+        return PREP_FLOAT;
+    for (unsigned j = 0; j < cnt; j++)
+        gp->val[j] = g ? (uint64_t)((int64_t)gp->val[j] / (int64_t)g) : 0;
+    gp->gcd = g;
+    gp->last = (uint64_t)prev;
+    return PREP_OK;
+}
+
+/* Writes (p != NULL) or measures the header of a chunk of n samples. */
+static size_t hdr_put(uint8_t *p, const struct chunk_enc *e, uint32_t n, uint64_t gcd,
+                      const struct grp *gp)
+{
+    size_t o = 0;
+    int mode = e->mode == MODE_DEC ? MODE_DEC : MODE_FLT;
+    if (p)
+        p[0] = mode == MODE_DEC ? FMT_DEC : FMT_FLT;
+    o = 1;
+    o += uv_put(p ? p + o : NULL, n);
+    if (n == 0)
+        return o;
+    o += uv_put(p ? p + o : NULL, zz(e->mint));
+    if (mode == MODE_FLT) {
+        if (p)
+            store_le64(p + o, e->first);
+        return o + 8;
+    }
+    if (p)
+        p[o] = e->scale;
+    o++;
+    o += uv_put(p ? p + o : NULL, zz((int64_t)e->first));
+    o += uv_put(p ? p + o : NULL, gcd);
+    uint32_t ne = e->nexc + (gp ? gp->nexc : 0), prev = 0;
+    o += uv_put(p ? p + o : NULL, ne);
+    for (uint32_t i = 0; i < ne; i++) {
+        const struct chunk_exc *x = i < e->nexc ? &e->exc[i] : &gp->exc[i - e->nexc];
+        o += uv_put(p ? p + o : NULL, i ? x->idx - prev - 1 : x->idx);
+        if (p)
+            store_le64(p + o, x->bits);
+        o += 8;
+        prev = x->idx;
+    }
+    return o;
+}
+
+/* Encodes the packed groups, plus the pending ones when gp is given. */
+static int enc_emit(const struct chunk_enc *e, const struct grp *gp, const struct plan *pl,
+                    uint8_t **out, size_t *outlen)
+{
+    uint32_t n = gp ? e->n : e->n - e->npend;
+    uint64_t gcd = gp ? gp->gcd : e->gcd;
+    size_t hlen = hdr_put(NULL, e, n, gcd, gp);
+    uint8_t scratch[GROUP_MAX_BITS / 8 + 16];
+    size_t nscratch = 0;
+    unsigned off = (unsigned)(e->nbits & 7);
+
+    if (gp) {
+        struct gstate st;
+        enc_state(e, &st);
+        memset(scratch, 0, sizeof(scratch));
+        struct bw w = {scratch, off};
+        write_group(&w, &st, gp, e->mode, e->lastv, pl);
+        nscratch = (size_t)((w.pos + 7) / 8);
+    }
+    size_t total = hlen + (size_t)((e->nbits + (gp ? pl->bits : 0) + 7) / 8);
+    uint8_t *b = malloc(total ? total : 1);
+    if (!b)
+        return -1;
+    hdr_put(b, e, n, gcd, gp);
+    size_t o = hlen;
+    if (e->len) {
+        memcpy(b + o, e->buf, e->len);
+        o += e->len;
+    }
+    if (nscratch) {
+        size_t s = 0;
+        if (off) {
+            b[o - 1] |= scratch[0];
+            s = 1;
+        }
+        memcpy(b + o, scratch + s, nscratch - s);
+    }
+    *out = b;
+    *outlen = total;
+    return 0;
+}
 
 void chunk_enc_init(struct chunk_enc *e)
 {
@@ -17,26 +775,212 @@ void chunk_enc_init(struct chunk_enc *e)
 void chunk_enc_free(struct chunk_enc *e)
 {
     free(e->buf);
+    free(e->exc);
     memset(e, 0, sizeof(*e));
+}
+
+/* Makes room for a bit stream of `bits` bits plus the writer's 8 spare bytes. */
+static int enc_reserve(struct chunk_enc *e, uint64_t bits)
+{
+    size_t need = (size_t)((bits + 7) / 8) + 8;
+    if (need <= e->cap)
+        return 0;
+    /* A quarter more: few reallocations, and little slack in every series. */
+    size_t cap = e->cap + e->cap / 4 + 64;
+    if (cap < need)
+        cap = need;
+    uint8_t *nb = realloc(e->buf, cap);
+    if (!nb)
+        return -1;
+    memset(nb + e->cap, 0, cap - e->cap);
+    e->buf = nb;
+    e->cap = cap;
+    return 0;
+}
+
+/* Decodes every sample the encoder holds into t[] and v[] (e->n of each). */
+static int enc_collect(const struct chunk_enc *e, int64_t *t, double *v)
+{
+    uint32_t k = 0;
+    if (e->mode == MODE_NONE) {
+        t[0] = e->mint;
+        v[0] = bitsd(e->first);
+        k = 1;
+    } else {
+        uint8_t *c;
+        size_t clen;
+        struct chunk_iter it;
+        if (enc_emit(e, NULL, NULL, &c, &clen) != 0)
+            return -1;
+        int r = chunk_iter_init(&it, c, clen);
+        while (r == 0 && k < e->n - e->npend && chunk_iter_next(&it, &t[k], &v[k]) == 1)
+            k++;
+        free(c);
+        if (r != 0 || k != e->n - e->npend)
+            return -1;
+    }
+    for (unsigned j = 0; j < e->npend; j++, k++) {
+        t[k] = e->pend_t[j];
+        v[k] = bitsd(e->pend_v[j]);
+    }
+    return 0;
+}
+
+/* Chooses the value coding for the samples v[0..n). */
+static void enc_choose(struct chunk_enc *e, const double *v, uint32_t n, bool allow_dec)
+{
+    int64_t m, prev = 0;
+    int k = -1;
+    uint32_t bad = 0, limit = exc_limit(n);
+    uint64_t g = 0;
+
+    e->mode = MODE_FLT;
+    if (!allow_dec || n == 0)
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        int need = dec_need(v[i], &m);
+        if (need < 0 && ++bad > limit)
+            return;
+        if (need > k)
+            k = need;
+    }
+    if (k < 0)
+        return;
+    bad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!dec_rep(v[i], (unsigned)k, &m)) {
+            if (++bad > limit)
+                return;
+            continue;
+        }
+        if (i > 0) {
+            int64_t dd = m - prev;
+            g = gcd64(g, dd < 0 ? 0 - (uint64_t)dd : (uint64_t)dd);
+        }
+        prev = m;
+    }
+    e->mode = MODE_DEC;
+    e->scale = (uint8_t)k;
+    e->gcd = g;
+}
+
+/* Encodes t[], v[] into a fresh encoder with parameters fixed from all of them. */
+static int enc_build(struct chunk_enc *d, const int64_t *t, const double *v, uint32_t n,
+                     bool allow_dec)
+{
+    chunk_enc_init(d);
+    enc_choose(d, v, n, allow_dec);
+    d->locked = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (chunk_enc_append(d, t[i], v[i]) != 0) {
+            chunk_enc_free(d);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Re-encodes the encoder with parameters that fit all its samples. */
+static int enc_rebuild(struct chunk_enc *e, bool allow_dec)
+{
+    int64_t *t = malloc((size_t)e->n * sizeof(*t));
+    double *v = malloc((size_t)e->n * sizeof(*v));
+    struct chunk_enc d;
+    int rc = -1;
+
+    if (!t || !v || enc_collect(e, t, v) != 0)
+        goto out;
+    if (enc_build(&d, t, v, e->n, allow_dec) != 0)
+        goto out;
+    d.locked = 0;
+    chunk_enc_free(e);
+    *e = d;
+    rc = 0;
+out:
+    free(t);
+    free(v);
+    return rc;
+}
+
+/* Packs the full pending group. On failure the encoder is as it was. */
+static int enc_flush(struct chunk_enc *e)
+{
+    struct grp gp;
+    struct plan pl;
+    struct gstate st;
+
+    if (e->mode == MODE_NONE)
+        return enc_rebuild(e, true);
+    int r = grp_prepare(e, &gp);
+    if (r != PREP_OK)
+        return enc_rebuild(e, r == PREP_REBUILD);
+    enc_state(e, &st);
+    plan_group(&st, &gp, e->mode, e->lastv, &pl);
+    if (enc_reserve(e, e->nbits + pl.bits) != 0)
+        return -1;
+    if (gp.nexc) {
+        struct chunk_exc *x = realloc(e->exc, (e->nexc + gp.nexc) * sizeof(*x));
+        if (!x)
+            return -1;
+        e->exc = x;
+        memcpy(x + e->nexc, gp.exc, gp.nexc * sizeof(*x));
+        e->nexc += gp.nexc;
+    }
+    struct bw w = {e->buf, e->nbits};
+    write_group(&w, &st, &gp, e->mode, e->lastv, &pl);
+    e->nbits = w.pos;
+    e->len = (size_t)((e->nbits + 7) / 8);
+    e->tsd = pl.st.tsd;
+    e->wt = pl.st.wt;
+    e->wv = pl.st.wv;
+    e->sv = pl.st.sv;
+    e->sh = pl.st.sh;
+    e->gcd = gp.gcd;
+    e->lastv = gp.last;
+    e->lastt = gp.lastt;
+    e->npend = 0;
+    return 0;
 }
 
 int chunk_enc_append(struct chunk_enc *e, int64_t t, double v)
 {
-    if (e->len + 16 > e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 256;
-        uint8_t *nb = realloc(e->buf, cap);
-        if (!nb)
-            return -1;
-        e->buf = nb;
-        e->cap = cap;
+    uint64_t bits = dbits(v);
+    if (e->n == UINT32_MAX)
+        return -1;
+    if (e->n == 0) {
+        uint64_t first = bits;
+        if (e->mode == MODE_DEC) {
+            int64_t m;
+            if (dec_rep(v, e->scale, &m)) {
+                first = (uint64_t)m;
+            } else {
+                struct chunk_exc *x = realloc(e->exc, (e->nexc + 1) * sizeof(*x));
+                if (!x)
+                    return -1;
+                e->exc = x;
+                x[e->nexc].bits = bits;
+                x[e->nexc].idx = 0;
+                e->nexc++;
+                first = 0;
+            }
+        }
+        e->first = e->lastv = first;
+        e->mint = e->maxt = e->lastt = t;
+        e->n = 1;
+        return 0;
     }
-    memcpy(e->buf + e->len, &t, 8);
-    memcpy(e->buf + e->len + 8, &v, 8);
-    e->len += 16;
-    if (e->n == 0)
-        e->mint = t;
-    e->maxt = t;
+    int64_t oldmax = e->maxt;
+    e->pend_t[e->npend] = t;
+    e->pend_v[e->npend] = bits;
+    e->npend++;
     e->n++;
+    e->maxt = t;
+    if (e->npend == G && enc_flush(e) != 0) {
+        e->npend--;
+        e->n--;
+        e->maxt = oldmax;
+        return -1;
+    }
     return 0;
 }
 
@@ -47,52 +991,248 @@ uint32_t chunk_enc_count(const struct chunk_enc *e)
 
 int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
 {
-    uint8_t *b = malloc(5 + e->len);
-    if (!b)
-        return -1;
-    b[0] = 0;
-    memcpy(b + 1, &e->n, 4);
-    if (e->len)
-        memcpy(b + 5, e->buf, e->len);
-    *out = b;
-    *outlen = 5 + e->len;
-    return 0;
+    struct grp gp;
+    struct plan pl;
+    struct gstate st;
+
+    if (e->n == 0) {
+        uint8_t *b = malloc(2);
+        if (!b)
+            return -1;
+        b[0] = FMT_FLT;
+        b[1] = 0;
+        *out = b;
+        *outlen = 2;
+        return 0;
+    }
+    if (e->mode != MODE_NONE) {
+        if (e->npend == 0)
+            return enc_emit(e, NULL, NULL, out, outlen);
+        if (grp_prepare(e, &gp) == PREP_OK) {
+            enc_state(e, &st);
+            plan_group(&st, &gp, e->mode, e->lastv, &pl);
+            return enc_emit(e, &gp, &pl, out, outlen);
+        }
+    }
+    if (e->locked)
+        return -1; /* cannot happen: a locked encoder takes every sample */
+
+    /* The pending samples need other parameters: encode everything afresh. */
+    int64_t *t = malloc((size_t)e->n * sizeof(*t));
+    double *v = malloc((size_t)e->n * sizeof(*v));
+    struct chunk_enc d;
+    int rc = -1;
+    if (t && v && enc_collect(e, t, v) == 0 && enc_build(&d, t, v, e->n, true) == 0) {
+        rc = chunk_enc_snapshot(&d, out, outlen);
+        chunk_enc_free(&d);
+    }
+    free(t);
+    free(v);
+    return rc;
 }
 
 size_t chunk_enc_memory(const struct chunk_enc *e)
 {
-    return e->cap;
+    return e->cap + (size_t)e->nexc * sizeof(struct chunk_exc);
+}
+
+/* ---- decoder ---- */
+
+/* Parses the header up to the sample count. */
+static int hdr_count(const uint8_t *data, size_t len, size_t *off, uint32_t *n, int *mode)
+{
+    uint64_t x;
+    if (!data || len < 2 || (data[0] != FMT_DEC && data[0] != FMT_FLT))
+        return -1;
+    *mode = data[0] == FMT_DEC ? MODE_DEC : MODE_FLT;
+    *off = 1;
+    if (uv_get(data, len, off, &x) != 0 || x > UINT32_MAX)
+        return -1;
+    /* Every group takes at least two bits: refuse counts the data cannot hold. */
+    if (x > 1 && ((x - 1 + G - 1) / G) * 2 > (uint64_t)(len - *off) * 8)
+        return -1;
+    *n = (uint32_t)x;
+    return 0;
 }
 
 uint32_t chunk_count(const uint8_t *data, size_t len)
 {
+    size_t off;
     uint32_t n;
-    if (len < 5 || data[0] != 0)
-        return 0;
-    memcpy(&n, data + 1, 4);
-    return (size_t)n * 16 == len - 5 ? n : 0;
+    int mode;
+    return hdr_count(data, len, &off, &n, &mode) == 0 ? n : 0;
 }
 
 int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
 {
+    size_t off;
+    uint32_t n;
+    int mode;
+    uint64_t x;
+
     memset(it, 0, sizeof(*it));
-    if (len < 5 || data[0] != 0)
+    it->err = 1;
+    if (hdr_count(data, len, &off, &n, &mode) != 0)
         return -1;
     it->data = data;
     it->len = len;
-    memcpy(&it->n, data + 1, 4);
-    if ((size_t)it->n * 16 != len - 5)
+    it->n = n;
+    it->mode = (uint8_t)mode;
+    it->excidx = UINT32_MAX;
+    if (n > 0) {
+        if (uv_get(data, len, &off, &x) != 0)
+            return -1;
+        it->t0 = unzz(x);
+        if (mode == MODE_FLT) {
+            if (len - off < 8)
+                return -1;
+            it->v0 = load_le64(data + off);
+            off += 8;
+        } else {
+            uint64_t ne, gap;
+            if (off >= len || data[off] > SCALE_MAX)
+                return -1;
+            it->scale = data[off++];
+            if (uv_get(data, len, &off, &x) != 0 || uv_get(data, len, &off, &it->gcd) != 0 ||
+                uv_get(data, len, &off, &ne) != 0 || ne > n)
+                return -1;
+            it->v0 = (uint64_t)unzz(x);
+            it->nexc = (uint32_t)ne;
+            uint64_t idx = 0;
+            for (uint64_t i = 0; i < ne; i++) {
+                if (uv_get(data, len, &off, &gap) != 0 || gap >= n)
+                    return -1;
+                idx = i ? idx + 1 + gap : gap;
+                if (idx >= n || len - off < 8)
+                    return -1;
+                if (i == 0) {
+                    it->excidx = (uint32_t)idx;
+                    it->excpos = off;
+                }
+                off += 8;
+            }
+        }
+    }
+    it->pos = (uint64_t)off * 8;
+    it->end = (uint64_t)len * 8;
+    it->err = 0;
+    return 0;
+}
+
+static int it_group(struct chunk_iter *it, struct br *r)
+{
+    uint64_t b, z;
+    if (br_get(r, 1, &b) != 0)
         return -1;
+    if (b) {
+        if (svar_get(r, &z) != 0)
+            return -1;
+        it->tsd += (uint64_t)unzz(z);
+        uint8_t s = 0;
+        if (wcode_get(r, &it->wt, &s, false) != 0)
+            return -1;
+    }
+    it->kind = 0;
+    if (it->mode == MODE_FLT) {
+        if (br_get(r, 1, &b) != 0)
+            return -1;
+        it->kind = (uint8_t)b;
+    }
+    if (it->kind == 0) {
+        if (wcode_get(r, &it->wv, &it->sv, true) != 0)
+            return -1;
+        if (it->mode == MODE_FLT) {
+            if (br_get(r, 1, &b) != 0)
+                return -1;
+            if (b) {
+                if (br_get(r, 6, &z) != 0)
+                    return -1;
+                it->sh = (uint8_t)z;
+            }
+        }
+    }
+    it->xlz = it->xlen = 0;
+    uint32_t rest = it->n - it->i;
+    it->left = (uint8_t)(rest < G ? rest : G);
     return 0;
 }
 
 int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
 {
+    if (it->err)
+        return -1;
     if (it->i >= it->n)
         return 0;
-    const uint8_t *p = it->data + 5 + (size_t)it->i * 16;
-    memcpy(t, p, 8);
-    memcpy(v, p + 8, 8);
+
+    uint64_t val;
+    if (it->i == 0) {
+        it->t = it->t0;
+        it->prev = it->v0;
+        val = it->mode == MODE_DEC ? dbits(dec_value(it->v0, it->scale)) : it->v0;
+    } else {
+        struct br r = {it->data, it->len, it->pos, it->end};
+        uint64_t f;
+        if (it->left == 0 && it_group(it, &r) != 0)
+            goto corrupt;
+        if (br_get(&r, it->wt, &f) != 0)
+            goto corrupt;
+        it->t = (int64_t)((uint64_t)it->t + it->tsd + f);
+        if (it->kind == 0) {
+            if (br_get(&r, it->wv, &f) != 0)
+                goto corrupt;
+            uint64_t q = it->sv ? (uint64_t)unzz(f) : f;
+            if (it->mode == MODE_DEC) {
+                it->prev += q * it->gcd;
+                val = dbits(dec_value(it->prev, it->scale));
+            } else {
+                it->prev += q << it->sh;
+                val = it->prev;
+            }
+        } else {
+            uint64_t x = 0, b;
+            if (br_get(&r, 1, &b) != 0)
+                goto corrupt;
+            if (b) {
+                if (br_get(&r, 1, &b) != 0)
+                    goto corrupt;
+                if (b) {
+                    uint64_t lz, l1;
+                    if (br_get(&r, 6, &lz) != 0 || br_get(&r, 6, &l1) != 0 || lz + l1 + 1 > 64)
+                        goto corrupt;
+                    it->xlz = (uint8_t)lz;
+                    it->xlen = (uint8_t)(l1 + 1);
+                } else if (it->xlen == 0) {
+                    goto corrupt;
+                }
+                if (br_get(&r, it->xlen, &x) != 0)
+                    goto corrupt;
+                x <<= 64 - it->xlz - it->xlen;
+            }
+            it->prev ^= x;
+            val = it->prev;
+        }
+        it->pos = r.pos;
+        it->left--;
+    }
+    if (it->i == it->excidx) {
+        size_t off = it->excpos + 8;
+        uint64_t gap;
+        val = load_le64(it->data + it->excpos);
+        if (--it->nexc) {
+            if (uv_get(it->data, it->len, &off, &gap) != 0)
+                goto corrupt;
+            it->excidx += (uint32_t)gap + 1;
+            it->excpos = off;
+        } else {
+            it->excidx = UINT32_MAX;
+        }
+    }
+    it->v = bitsd(val);
     it->i++;
+    *t = it->t;
+    *v = it->v;
     return 1;
+corrupt:
+    it->err = 1;
+    return -1;
 }

@@ -23,11 +23,31 @@
  * The encoder. Its fields are private to chunk.c; other modules embed it and
  * use only the functions below.
  */
+struct chunk_exc;
+
+/* Samples the encoder packs at a time; fewer than this wait in pend_t/pend_v. */
+#define CHUNK_GROUP 16
+
 struct chunk_enc {
-    uint8_t *buf; /* owned; encoded so far */
+    uint8_t *buf; /* owned; the packed groups (bit stream) encoded so far */
     size_t len, cap;
     uint32_t n; /* samples appended */
     int64_t mint, maxt;
+
+    /* Private to chunk.c. */
+    struct chunk_exc *exc; /* owned; decimal mode: samples kept verbatim */
+    uint32_t nexc;
+    uint64_t nbits;         /* bits used in buf */
+    uint64_t first;         /* first value: IEEE bits, or its integer in decimal mode */
+    uint64_t lastv;         /* value of the last packed sample (same coding as first) */
+    uint64_t gcd;           /* decimal mode: common divisor of the integer deltas */
+    uint64_t tsd;           /* smallest time delta of the last packed group */
+    int64_t lastt;          /* time of the last packed sample */
+    uint8_t mode, scale;    /* value coding, decimal digits */
+    uint8_t wt, wv, sv, sh; /* field widths and coding of the last packed group */
+    uint8_t npend, locked;  /* samples waiting; parameters fixed (rebuilding) */
+    int64_t pend_t[CHUNK_GROUP];
+    uint64_t pend_v[CHUNK_GROUP]; /* IEEE bits */
 };
 
 void chunk_enc_init(struct chunk_enc *e);
@@ -60,7 +80,18 @@ struct chunk_iter {
     uint32_t n, i;
     int64_t t;
     double v;
-    uint64_t state[8]; /* private decoder state */
+
+    /* Private decoder state. */
+    uint64_t pos, end;         /* bit position in data, bits in data */
+    uint64_t prev;             /* previous value: integer (decimal mode) or IEEE bits */
+    uint64_t gcd, tsd, v0;     /* integer delta unit; group's smallest time delta; first value */
+    int64_t t0;                /* first time */
+    size_t excpos;             /* byte offset of the next exception's value */
+    uint32_t excidx, nexc;     /* index of the next exception, exceptions left */
+    uint8_t mode, scale, kind; /* value coding, decimal digits, group kind */
+    uint8_t wt, wv, sv, sh;    /* field widths and coding of the current group */
+    uint8_t left, xlz, xlen;   /* samples left in the group; XOR window */
+    uint8_t err;               /* set once corruption was seen */
 };
 
 /* Returns 0, or -1 when the header is not a chunk this version can read. */
