@@ -52,8 +52,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define G         CHUNK_GROUP
-#define FMT_DEC   0xD1
+#define G CHUNK_GROUP
+/* Decimal: 0x80 | k << 2 | FMT_GCD (g > 1 follows) | FMT_EXC (exceptions follow). */
+#define FMT_DEC   0x80
+#define FMT_GCD   0x02
+#define FMT_EXC   0x01
 #define FMT_FLT   0xF1
 #define SCALE_MAX 15
 /* Integers of decimal mode stay within +-2^53, exact in a double. */
@@ -62,8 +65,10 @@
 enum { MODE_NONE = 0, MODE_DEC = 1, MODE_FLT = 2 };
 enum { PREP_OK, PREP_REBUILD, PREP_FLOAT };
 
-/* The most bits one group can take: headers plus 16 * (64 + 2 + 12 + 64). */
-#define GROUP_MAX_BITS (160 + G * 142)
+/* The most bits one group can take: headers plus 16 * (64 + 20 + 64). */
+#define GROUP_MAX_BITS (160 + G * 148)
+/* Rice codes of values >= this many times 2^k escape to 64 raw bits. */
+#define RICE_LIMIT 20
 
 struct chunk_exc {
     uint64_t bits;
@@ -237,8 +242,8 @@ struct br {
     uint64_t pos, end;
 };
 
-/* Reads n <= 56 bits that are known to be there. */
-static inline uint64_t br_take(struct br *r, unsigned n)
+/* The next n (1..56) bits, known to be there, without consuming them. */
+static inline uint64_t br_peek(const struct br *r, unsigned n)
 {
     size_t byte = (size_t)(r->pos >> 3);
     uint64_t x;
@@ -250,7 +255,13 @@ static inline uint64_t br_take(struct br *r, unsigned n)
         for (size_t i = 0; i < 8; i++)
             x = x << 8 | (byte + i < r->len ? r->p[byte + i] : 0);
     }
-    x = (x << (r->pos & 7)) >> (64 - n);
+    return (x << (r->pos & 7)) >> (64 - n);
+}
+
+/* Reads n (1..56) bits that are known to be there. */
+static inline uint64_t br_take(struct br *r, unsigned n)
+{
+    uint64_t x = br_peek(r, n);
     r->pos += n;
     return x;
 }
@@ -310,7 +321,7 @@ static int uv_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 /* The headers' state, carried from one group to the next. */
 struct gstate {
     uint64_t tsd;
-    uint8_t wt, wv, sv, sh;
+    uint8_t wt, wv, sv, sh, kind;
 };
 
 /* One group's samples, ready to be coded. */
@@ -329,7 +340,7 @@ struct plan {
     struct gstate st; /* the headers' state after the group */
     uint64_t bits;    /* bits the group takes */
     uint64_t tsz;     /* zigzag of the change of D */
-    uint8_t kind;     /* float: 0 integer deltas, 1 XOR */
+    uint8_t same;     /* every header as in the previous group */
     uint64_t f[G];    /* the value fields (unless XOR) */
 };
 
@@ -388,33 +399,35 @@ static int svar_get(struct br *r, uint64_t *z)
     return br_get(r, widths[i - 1], z);
 }
 
-/* Cost of the width code; with_sign says whether the sign/raw bit is part of it. */
-static inline unsigned wcode_cost(unsigned pw, unsigned ps, unsigned w, unsigned s, bool with_sign)
+/*
+ * Cost of the width code for width w and coding c (cbits bits of it: 2 for
+ * values, none for times) after pw and pc.
+ */
+static inline unsigned wcode_cost(unsigned pw, unsigned pc, unsigned w, unsigned c, unsigned cbits)
 {
-    if (w == pw && s == ps)
+    if (w == pw && c == pc)
         return 1;
-    if (s == ps && (w == pw + 1 || w + 1 == pw))
+    if (c == pc && (w == pw + 1 || w + 1 == pw))
         return 3;
-    return with_sign ? 10 : 9;
+    return 9 + cbits;
 }
 
-static void wcode_put(struct bw *b, unsigned pw, unsigned ps, unsigned w, unsigned s,
-                      bool with_sign)
+static void wcode_put(struct bw *b, unsigned pw, unsigned pc, unsigned w, unsigned c,
+                      unsigned cbits)
 {
-    if (w == pw && s == ps) {
+    if (w == pw && c == pc) {
         bw_put(b, 0, 1);
-    } else if (s == ps && (w == pw + 1 || w + 1 == pw)) {
+    } else if (c == pc && (w == pw + 1 || w + 1 == pw)) {
         bw_put(b, 2, 2);
         bw_put(b, w > pw, 1);
     } else {
         bw_put(b, 3, 2);
-        if (with_sign)
-            bw_put(b, s, 1);
+        bw_put(b, c, cbits);
         bw_put(b, w, 7);
     }
 }
 
-static int wcode_get(struct br *r, uint8_t *w, uint8_t *s, bool with_sign)
+static int wcode_get(struct br *r, uint8_t *w, uint8_t *c, unsigned cbits)
 {
     uint64_t b, x;
     if (br_get(r, 1, &b) != 0)
@@ -431,11 +444,9 @@ static int wcode_get(struct br *r, uint8_t *w, uint8_t *s, bool with_sign)
         *w = (uint8_t)(b ? *w + 1 : *w - 1);
         return 0;
     }
-    if (with_sign) {
-        if (br_get(r, 1, &b) != 0)
-            return -1;
-        *s = (uint8_t)b;
-    }
+    if (br_get(r, cbits, &b) != 0)
+        return -1;
+    *c = (uint8_t)b;
     if (br_get(r, 7, &x) != 0 || x > 64)
         return -1;
     *w = (uint8_t)x;
@@ -480,37 +491,117 @@ static void xor_put(struct bw *w, uint64_t x, unsigned *wlz, unsigned *wlen)
     bw_put(w, x >> tz, len);
 }
 
-/* Chooses the cheapest (raw or zigzag, width) for the fields q[]. */
-static unsigned plan_fields(const struct gstate *ps, const int64_t *q, unsigned cnt, uint8_t *s_out,
-                            uint8_t *w_out)
+/* Bits of a Rice code of z with parameter k. */
+static inline unsigned rice_cost(uint64_t z, unsigned k)
 {
-    uint64_t maxraw = 0, maxzz = 0;
+    uint64_t q = z >> k;
+    return q < RICE_LIMIT ? (unsigned)q + 1 + k : RICE_LIMIT + 64;
+}
+
+static void rice_put(struct bw *w, uint64_t z, unsigned k)
+{
+    uint64_t q = z >> k;
+    if (q < RICE_LIMIT) {
+        bw_put(w, (UINT64_C(1) << (q + 1)) - 2, (unsigned)q + 1);
+        bw_put(w, z, k);
+    } else {
+        bw_put(w, (UINT64_C(1) << RICE_LIMIT) - 1, RICE_LIMIT);
+        bw_put(w, z, 64);
+    }
+}
+
+/* The cheapest Rice parameter for z[0..cnt); its cost in *cost. */
+static unsigned rice_best(const uint64_t *z, unsigned cnt, unsigned *cost)
+{
+    uint64_t sum = 0;
+    for (unsigned j = 0; j < cnt; j++)
+        sum += z[j] >> 4;
+    /* The mean is about sum * 16 / cnt; the best k is near its bit length. */
+    int mid = (int)bitlen(sum) + 4 - (int)bitlen(cnt);
+    unsigned bestk = 0, best = UINT32_MAX;
+    for (int k = mid - 3; k <= mid + 1; k++) {
+        if (k < 0 || k > 63)
+            continue;
+        unsigned c = 0;
+        for (unsigned j = 0; j < cnt; j++)
+            c += rice_cost(z[j], (unsigned)k);
+        if (c < best) {
+            best = c;
+            bestk = (unsigned)k;
+        }
+    }
+    *cost = best;
+    return bestk;
+}
+
+/* Value field codings: bits of the coding code. */
+#define VC_ZIGZAG 1 /* zigzag, else raw (all >= 0) */
+#define VC_RICE   2 /* Rice code with parameter w, else w bits */
+#define VC_FLAGS  4 /* a bit per sample: 0 is a zero delta without a field */
+#define VC_BITS   3
+
+/*
+ * Chooses the cheapest coding for the fields q[]: raw (all >= 0) or zigzag,
+ * each at a fixed width or Rice coded, each for every sample or behind a
+ * flag that marks zeros (repeated values). Fills f[] with the fields.
+ */
+static unsigned plan_fields(const struct gstate *ps, const int64_t *q, unsigned cnt, uint8_t *c_out,
+                            uint8_t *w_out, uint64_t *f, unsigned *hcost)
+{
+    uint64_t z[4][G], max[4] = {0, 0, 0, 0};
+    unsigned nz = 0, nn[4];
     bool neg = false;
+    unsigned best = UINT32_MAX;
     for (unsigned j = 0; j < cnt; j++) {
         if (q[j] < 0)
             neg = true;
-        else if ((uint64_t)q[j] > maxraw)
-            maxraw = (uint64_t)q[j];
-        uint64_t z = zz(q[j]);
-        if (z > maxzz)
-            maxzz = z;
-    }
-    unsigned w1 = bitlen(maxzz);
-    unsigned best = wcode_cost(ps->wv, ps->sv, w1, 1, true) + cnt * w1;
-    *s_out = 1;
-    *w_out = (uint8_t)w1;
-    if (!neg) {
-        unsigned w0 = bitlen(maxraw);
-        unsigned c0 = wcode_cost(ps->wv, ps->sv, w0, 0, true) + cnt * w0;
-        if (c0 < best) {
-            best = c0;
-            *s_out = 0;
-            *w_out = (uint8_t)w0;
+        z[0][j] = (uint64_t)q[j];
+        z[1][j] = zz(q[j]);
+        if (q[j]) {
+            z[2][nz] = z[0][j];
+            z[3][nz] = z[1][j];
+            nz++;
         }
     }
+    nn[0] = nn[1] = cnt;
+    nn[2] = nn[3] = nz;
+    for (unsigned a = 0; a < 4; a++)
+        for (unsigned j = 0; j < nn[a]; j++)
+            if (z[a][j] > max[a])
+                max[a] = z[a][j];
+    /* Flags pay only for zeros among wide fields. */
+    unsigned last = nz < cnt && bitlen(max[1]) >= 2 ? 4 : 2;
+    for (unsigned a = neg ? 1 : 0; a < last; a += neg ? 2 : 1) {
+        unsigned s = a & 1, fl = a & 2 ? VC_FLAGS : 0, base = fl ? cnt : 0;
+        unsigned w = bitlen(max[a]);
+        unsigned c = wcode_cost(ps->wv, ps->sv, w, s | fl, VC_BITS) + base + nn[a] * w;
+        if (c < best) {
+            best = c;
+            *c_out = (uint8_t)(s | fl);
+            *w_out = (uint8_t)w;
+        }
+        /* Rice pays when the values spread unevenly below the largest. */
+        if (w >= 2) {
+            unsigned rc;
+            unsigned k = rice_best(z[a], nn[a], &rc);
+            rc += wcode_cost(ps->wv, ps->sv, k, s | fl | VC_RICE, VC_BITS) + base;
+            if (rc < best) {
+                best = rc;
+                *c_out = (uint8_t)(s | fl | VC_RICE);
+                *w_out = (uint8_t)k;
+            }
+        }
+    }
+    memcpy(f, z[*c_out & VC_ZIGZAG], cnt * sizeof(uint64_t));
+    *hcost = wcode_cost(ps->wv, ps->sv, *w_out, *c_out, VC_BITS);
     return best;
 }
 
+/*
+ * Chooses how to code a group. Headers: a bit, 0 when every header is as in
+ * the previous group; else the time header, (float) the kind bit, and unless
+ * XOR the value coding and (float) the shift.
+ */
 static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, uint64_t prevv,
                        struct plan *pl)
 {
@@ -525,23 +616,20 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
     pl->st = *ps;
     pl->st.tsd = d;
     pl->st.wt = (uint8_t)bitlen(maxf);
+    pl->st.kind = 0;
     pl->tsz = zz((int64_t)(d - ps->tsd));
-    uint64_t bits;
-    if (pl->tsz == 0 && pl->st.wt == ps->wt)
-        bits = 1;
-    else
-        bits = 1 + svar_cost(pl->tsz) + wcode_cost(ps->wt, 0, pl->st.wt, 0, false);
-    bits += (uint64_t)cnt * pl->st.wt;
-
+    bool tsame = pl->tsz == 0 && pl->st.wt == ps->wt;
+    unsigned th = tsame ? 1 : 1 + svar_cost(pl->tsz) + wcode_cost(ps->wt, 0, pl->st.wt, 0, 0);
+    uint64_t tbits = (uint64_t)cnt * pl->st.wt;
     int64_t q[G] = {0};
-    pl->kind = 0;
+    unsigned hc, fc;
+
     if (mode == MODE_DEC) {
         for (unsigned j = 0; j < cnt; j++)
             q[j] = (int64_t)gp->val[j];
-        bits += plan_fields(ps, q, cnt, &pl->st.sv, &pl->st.wv);
-        for (unsigned j = 0; j < cnt; j++)
-            pl->f[j] = pl->st.sv ? zz(q[j]) : (uint64_t)q[j];
-        pl->bits = bits;
+        fc = plan_fields(ps, q, cnt, &pl->st.sv, &pl->st.wv, pl->f, &hc) - hc;
+        pl->same = tsame && pl->st.sv == ps->sv && pl->st.wv == ps->wv;
+        pl->bits = tbits + fc + (pl->same ? 1 : 1 + th + hc);
         return;
     }
 
@@ -557,42 +645,60 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
     for (unsigned j = 0; j < cnt; j++)
         q[j] = asr(q[j], sh);
     uint8_t sv, wv;
-    unsigned cint = 1 + plan_fields(ps, q, cnt, &sv, &wv) + (sh == ps->sh ? 1 : 7);
+    fc = plan_fields(ps, q, cnt, &sv, &wv, pl->f, &hc) - hc;
+    bool isame = tsame && ps->kind == 0 && sv == ps->sv && wv == ps->wv && sh == ps->sh;
+    uint64_t cint = fc + (isame ? 1 : 1 + th + 1 + hc + (sh == ps->sh ? 1 : 7));
 
-    unsigned wlz = 0, wlen = 0, cxor = 1;
+    unsigned wlz = 0, wlen = 0, fx = 0;
     prev = prevv;
     for (unsigned j = 0; j < cnt; j++) {
-        cxor += xor_step(gp->val[j] ^ prev, &wlz, &wlen);
+        fx += xor_step(gp->val[j] ^ prev, &wlz, &wlen);
         prev = gp->val[j];
     }
+    bool xsame = tsame && ps->kind == 1;
+    uint64_t cxor = fx + (xsame ? 1 : 1 + th + 1);
     if (cxor < cint) {
-        pl->kind = 1;
-        pl->bits = bits + cxor;
+        pl->st.kind = 1;
+        pl->same = xsame;
+        pl->bits = tbits + cxor;
         return;
     }
     pl->st.sv = sv;
     pl->st.wv = wv;
     pl->st.sh = (uint8_t)sh;
-    for (unsigned j = 0; j < cnt; j++)
-        pl->f[j] = sv ? zz(q[j]) : (uint64_t)q[j];
-    pl->bits = bits + cint;
+    pl->same = isame;
+    pl->bits = tbits + cint;
 }
 
 static void write_group(struct bw *w, const struct gstate *ps, const struct grp *gp, int mode,
                         uint64_t prevv, const struct plan *pl)
 {
-    unsigned cnt = gp->cnt, wt = pl->st.wt;
+    unsigned cnt = gp->cnt, wt = pl->st.wt, kind = pl->st.kind;
     uint64_t d = pl->st.tsd;
-    if (pl->tsz == 0 && wt == ps->wt) {
-        bw_put(w, 0, 1);
-    } else {
-        bw_put(w, 1, 1);
-        svar_put(w, pl->tsz);
-        wcode_put(w, ps->wt, 0, wt, 0, false);
+    bw_put(w, !pl->same, 1);
+    if (!pl->same) {
+        if (pl->tsz == 0 && wt == ps->wt) {
+            bw_put(w, 0, 1);
+        } else {
+            bw_put(w, 1, 1);
+            svar_put(w, pl->tsz);
+            wcode_put(w, ps->wt, 0, wt, 0, 0);
+        }
+        if (mode == MODE_FLT)
+            bw_put(w, kind, 1);
+        if (kind == 0) {
+            wcode_put(w, ps->wv, ps->sv, pl->st.wv, pl->st.sv, VC_BITS);
+            if (mode == MODE_FLT) {
+                if (pl->st.sh == ps->sh) {
+                    bw_put(w, 0, 1);
+                } else {
+                    bw_put(w, 1, 1);
+                    bw_put(w, pl->st.sh, 6);
+                }
+            }
+        }
     }
-    if (mode == MODE_FLT)
-        bw_put(w, pl->kind, 1);
-    if (pl->kind == 1) {
+    if (kind == 1) {
         unsigned wlz = 0, wlen = 0;
         uint64_t prev = prevv;
         for (unsigned j = 0; j < cnt; j++) {
@@ -602,19 +708,19 @@ static void write_group(struct bw *w, const struct gstate *ps, const struct grp 
         }
         return;
     }
-    wcode_put(w, ps->wv, ps->sv, pl->st.wv, pl->st.sv, true);
-    if (mode == MODE_FLT) {
-        if (pl->st.sh == ps->sh) {
-            bw_put(w, 0, 1);
-        } else {
-            bw_put(w, 1, 1);
-            bw_put(w, pl->st.sh, 6);
-        }
-    }
     unsigned wv = pl->st.wv;
+    bool rice = pl->st.sv & VC_RICE, flags = pl->st.sv & VC_FLAGS;
     for (unsigned j = 0; j < cnt; j++) {
         bw_put(w, gp->dt[j] - d, wt);
-        bw_put(w, pl->f[j], wv);
+        if (flags) {
+            bw_put(w, pl->f[j] != 0, 1);
+            if (pl->f[j] == 0)
+                continue;
+        }
+        if (rice)
+            rice_put(w, pl->f[j], wv);
+        else
+            bw_put(w, pl->f[j], wv);
     }
 }
 
@@ -627,6 +733,7 @@ static void enc_state(const struct chunk_enc *e, struct gstate *s)
     s->wv = e->wv;
     s->sv = e->sv;
     s->sh = e->sh;
+    s->kind = e->kind;
 }
 
 /*
@@ -693,27 +800,27 @@ static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
 static size_t hdr_put(uint8_t *p, const struct chunk_enc *e, uint32_t n, uint64_t gcd,
                       const struct grp *gp)
 {
-    size_t o = 0;
-    int mode = e->mode == MODE_DEC ? MODE_DEC : MODE_FLT;
+    size_t o = 1;
+    uint32_t ne = e->nexc + (gp ? gp->nexc : 0), prev = 0;
+    bool dec = e->mode == MODE_DEC && n > 0;
     if (p)
-        p[0] = mode == MODE_DEC ? FMT_DEC : FMT_FLT;
-    o = 1;
+        p[0] =
+            dec ? (uint8_t)(FMT_DEC | e->scale << 2 | (gcd > 1 ? FMT_GCD : 0) | (ne ? FMT_EXC : 0))
+                : FMT_FLT;
     o += uv_put(p ? p + o : NULL, n);
     if (n == 0)
         return o;
     o += uv_put(p ? p + o : NULL, zz(e->mint));
-    if (mode == MODE_FLT) {
+    if (!dec) {
         if (p)
             store_le64(p + o, e->first);
         return o + 8;
     }
-    if (p)
-        p[o] = e->scale;
-    o++;
     o += uv_put(p ? p + o : NULL, zz((int64_t)e->first));
-    o += uv_put(p ? p + o : NULL, gcd);
-    uint32_t ne = e->nexc + (gp ? gp->nexc : 0), prev = 0;
-    o += uv_put(p ? p + o : NULL, ne);
+    if (gcd > 1)
+        o += uv_put(p ? p + o : NULL, gcd);
+    if (ne)
+        o += uv_put(p ? p + o : NULL, ne);
     for (uint32_t i = 0; i < ne; i++) {
         const struct chunk_exc *x = i < e->nexc ? &e->exc[i] : &gp->exc[i - e->nexc];
         o += uv_put(p ? p + o : NULL, i ? x->idx - prev - 1 : x->idx);
@@ -935,6 +1042,7 @@ static int enc_flush(struct chunk_enc *e)
     e->wv = pl.st.wv;
     e->sv = pl.st.sv;
     e->sh = pl.st.sh;
+    e->kind = pl.st.kind;
     e->gcd = gp.gcd;
     e->lastv = gp.last;
     e->lastt = gp.lastt;
@@ -1039,17 +1147,16 @@ size_t chunk_enc_memory(const struct chunk_enc *e)
 /* ---- decoder ---- */
 
 /* Parses the header up to the sample count. */
-static int hdr_count(const uint8_t *data, size_t len, size_t *off, uint32_t *n, int *mode)
+static int hdr_count(const uint8_t *data, size_t len, size_t *off, uint32_t *n)
 {
     uint64_t x;
-    if (!data || len < 2 || (data[0] != FMT_DEC && data[0] != FMT_FLT))
+    if (!data || len < 2 || (data[0] != FMT_FLT && (data[0] & 0xC0) != FMT_DEC))
         return -1;
-    *mode = data[0] == FMT_DEC ? MODE_DEC : MODE_FLT;
     *off = 1;
     if (uv_get(data, len, off, &x) != 0 || x > UINT32_MAX)
         return -1;
-    /* Every group takes at least two bits: refuse counts the data cannot hold. */
-    if (x > 1 && ((x - 1 + G - 1) / G) * 2 > (uint64_t)(len - *off) * 8)
+    /* Every group takes at least a bit: refuse counts the data cannot hold. */
+    if (x > 1 && (x - 1 + G - 1) / G > (uint64_t)(len - *off) * 8)
         return -1;
     *n = (uint32_t)x;
     return 0;
@@ -1059,42 +1166,42 @@ uint32_t chunk_count(const uint8_t *data, size_t len)
 {
     size_t off;
     uint32_t n;
-    int mode;
-    return hdr_count(data, len, &off, &n, &mode) == 0 ? n : 0;
+    return hdr_count(data, len, &off, &n) == 0 ? n : 0;
 }
 
 int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
 {
     size_t off;
     uint32_t n;
-    int mode;
     uint64_t x;
 
     memset(it, 0, sizeof(*it));
     it->err = 1;
-    if (hdr_count(data, len, &off, &n, &mode) != 0)
+    if (hdr_count(data, len, &off, &n) != 0)
         return -1;
     it->data = data;
     it->len = len;
     it->n = n;
-    it->mode = (uint8_t)mode;
+    it->mode = data[0] == FMT_FLT ? MODE_FLT : MODE_DEC;
     it->excidx = UINT32_MAX;
     if (n > 0) {
         if (uv_get(data, len, &off, &x) != 0)
             return -1;
         it->t0 = unzz(x);
-        if (mode == MODE_FLT) {
+        if (it->mode == MODE_FLT) {
             if (len - off < 8)
                 return -1;
             it->v0 = load_le64(data + off);
             off += 8;
         } else {
-            uint64_t ne, gap;
-            if (off >= len || data[off] > SCALE_MAX)
+            uint64_t ne = 0, gap;
+            it->scale = (data[0] >> 2) & 0x0f;
+            it->gcd = 1;
+            if (uv_get(data, len, &off, &x) != 0)
                 return -1;
-            it->scale = data[off++];
-            if (uv_get(data, len, &off, &x) != 0 || uv_get(data, len, &off, &it->gcd) != 0 ||
-                uv_get(data, len, &off, &ne) != 0 || ne > n)
+            if ((data[0] & FMT_GCD) && uv_get(data, len, &off, &it->gcd) != 0)
+                return -1;
+            if ((data[0] & FMT_EXC) && (uv_get(data, len, &off, &ne) != 0 || ne > n))
                 return -1;
             it->v0 = (uint64_t)unzz(x);
             it->nexc = (uint32_t)ne;
@@ -1119,18 +1226,21 @@ int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
     return 0;
 }
 
-static int it_group(struct chunk_iter *it, struct br *r)
+/* Reads a group's headers. */
+static int it_header(struct chunk_iter *it, struct br *r)
 {
     uint64_t b, z;
+    uint8_t c = 0;
+    if (br_get(r, 1, &b) != 0)
+        return -1;
+    if (!b)
+        return 0;
     if (br_get(r, 1, &b) != 0)
         return -1;
     if (b) {
-        if (svar_get(r, &z) != 0)
+        if (svar_get(r, &z) != 0 || wcode_get(r, &it->wt, &c, 0) != 0)
             return -1;
         it->tsd += (uint64_t)unzz(z);
-        uint8_t s = 0;
-        if (wcode_get(r, &it->wt, &s, false) != 0)
-            return -1;
     }
     it->kind = 0;
     if (it->mode == MODE_FLT) {
@@ -1139,7 +1249,7 @@ static int it_group(struct chunk_iter *it, struct br *r)
         it->kind = (uint8_t)b;
     }
     if (it->kind == 0) {
-        if (wcode_get(r, &it->wv, &it->sv, true) != 0)
+        if (wcode_get(r, &it->wv, &it->sv, VC_BITS) != 0 || ((it->sv & VC_RICE) && it->wv > 63))
             return -1;
         if (it->mode == MODE_FLT) {
             if (br_get(r, 1, &b) != 0)
@@ -1151,9 +1261,113 @@ static int it_group(struct chunk_iter *it, struct br *r)
             }
         }
     }
-    it->xlz = it->xlen = 0;
+    return 0;
+}
+
+/*
+ * Reads n (0..64) bits without a bounds check: past the end it reads zeros
+ * and never touches memory outside the data; the caller checks the position
+ * once the group is decoded.
+ */
+static inline uint64_t br_any(struct br *r, unsigned n)
+{
+    if (n == 0)
+        return 0;
+    if (n <= 56)
+        return br_take(r, n);
+    uint64_t hi = br_take(r, n - 32);
+    return hi << 32 | br_take(r, 32);
+}
+
+/* A value field of the current group (see write_group). */
+static inline uint64_t it_field(struct br *r, unsigned sv, unsigned wv)
+{
+    if ((sv & VC_FLAGS) && !br_take(r, 1))
+        return 0;
+    if (!(sv & VC_RICE))
+        return br_any(r, wv);
+    /* Unary quotient: ones ended by a zero, or an escape of RICE_LIMIT ones. */
+    uint64_t y = ~(br_peek(r, RICE_LIMIT + 1) << (63 - RICE_LIMIT));
+    unsigned u = (unsigned)__builtin_clzll(y);
+    if (u >= RICE_LIMIT) {
+        r->pos += RICE_LIMIT;
+        return br_any(r, 64);
+    }
+    r->pos += u + 1;
+    return (uint64_t)u << wv | br_any(r, wv);
+}
+
+/* Decodes the next group into bt[], bv[]. */
+static int it_group(struct chunk_iter *it)
+{
+    struct br r = {it->data, it->len, it->pos, it->end};
     uint32_t rest = it->n - it->i;
-    it->left = (uint8_t)(rest < G ? rest : G);
+    unsigned cnt = rest < G ? rest : G;
+    uint64_t t = (uint64_t)it->tlast, prev = it->prev;
+
+    if (it_header(it, &r) != 0)
+        return -1;
+    unsigned wt = it->wt, wv = it->wv, sv = it->sv;
+    uint64_t tsd = it->tsd;
+    if (it->kind == 1) {
+        unsigned wlz = 0, wlen = 0;
+        for (unsigned j = 0; j < cnt; j++) {
+            t += tsd + br_any(&r, wt);
+            it->bt[j] = (int64_t)t;
+            if (br_take(&r, 1)) {
+                if (br_take(&r, 1)) {
+                    wlz = (unsigned)br_take(&r, 6);
+                    wlen = (unsigned)br_take(&r, 6) + 1;
+                    if (wlz + wlen > 64)
+                        return -1;
+                } else if (wlen == 0) {
+                    return -1;
+                }
+                prev ^= br_any(&r, wlen) << (64 - wlz - wlen);
+            }
+            it->bv[j] = prev;
+        }
+    } else if (it->mode == MODE_DEC) {
+        uint64_t g = it->gcd;
+        unsigned k = it->scale;
+        for (unsigned j = 0; j < cnt; j++) {
+            t += tsd + br_any(&r, wt);
+            it->bt[j] = (int64_t)t;
+            uint64_t f = it_field(&r, sv, wv);
+            prev += (sv & VC_ZIGZAG ? (uint64_t)unzz(f) : f) * g;
+            it->bv[j] = dbits(dec_value(prev, k));
+        }
+    } else {
+        unsigned sh = it->sh;
+        for (unsigned j = 0; j < cnt; j++) {
+            t += tsd + br_any(&r, wt);
+            it->bt[j] = (int64_t)t;
+            uint64_t f = it_field(&r, sv, wv);
+            prev += (sv & VC_ZIGZAG ? (uint64_t)unzz(f) : f) << sh;
+            it->bv[j] = prev;
+        }
+    }
+    if (r.pos > r.end)
+        return -1;
+    /* Exceptions in this group replace the decoded values. */
+    while (it->excidx < it->i + cnt) {
+        size_t off = it->excpos + 8;
+        uint64_t gap;
+        it->bv[it->excidx - it->i] = load_le64(it->data + it->excpos);
+        if (--it->nexc == 0) {
+            it->excidx = UINT32_MAX;
+            break;
+        }
+        if (uv_get(it->data, it->len, &off, &gap) != 0)
+            return -1;
+        it->excidx += (uint32_t)gap + 1;
+        it->excpos = off;
+    }
+    it->pos = r.pos;
+    it->tlast = (int64_t)t;
+    it->prev = prev;
+    it->bn = (uint8_t)cnt;
+    it->bi = 0;
     return 0;
 }
 
@@ -1161,78 +1375,47 @@ int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
 {
     if (it->err)
         return -1;
-    if (it->i >= it->n)
+    if (it->bi < it->bn) {
+        it->t = it->bt[it->bi];
+        it->v = bitsd(it->bv[it->bi]);
+        it->bi++;
+    } else if (it->i >= it->n) {
         return 0;
-
-    uint64_t val;
-    if (it->i == 0) {
-        it->t = it->t0;
-        it->prev = it->v0;
-        val = it->mode == MODE_DEC ? dbits(dec_value(it->v0, it->scale)) : it->v0;
-    } else {
-        struct br r = {it->data, it->len, it->pos, it->end};
-        uint64_t f;
-        if (it->left == 0 && it_group(it, &r) != 0)
-            goto corrupt;
-        if (br_get(&r, it->wt, &f) != 0)
-            goto corrupt;
-        it->t = (int64_t)((uint64_t)it->t + it->tsd + f);
-        if (it->kind == 0) {
-            if (br_get(&r, it->wv, &f) != 0)
-                goto corrupt;
-            uint64_t q = it->sv ? (uint64_t)unzz(f) : f;
-            if (it->mode == MODE_DEC) {
-                it->prev += q * it->gcd;
-                val = dbits(dec_value(it->prev, it->scale));
+    } else if (it->i == 0) {
+        uint64_t val = it->mode == MODE_DEC ? dbits(dec_value(it->v0, it->scale)) : it->v0;
+        if (it->excidx == 0) {
+            size_t off = it->excpos + 8;
+            uint64_t gap;
+            val = load_le64(it->data + it->excpos);
+            if (--it->nexc == 0) {
+                it->excidx = UINT32_MAX;
+            } else if (uv_get(it->data, it->len, &off, &gap) == 0) {
+                it->excidx = (uint32_t)gap + 1;
+                it->excpos = off;
             } else {
-                it->prev += q << it->sh;
-                val = it->prev;
+                it->err = 1;
+                return -1;
             }
-        } else {
-            uint64_t x = 0, b;
-            if (br_get(&r, 1, &b) != 0)
-                goto corrupt;
-            if (b) {
-                if (br_get(&r, 1, &b) != 0)
-                    goto corrupt;
-                if (b) {
-                    uint64_t lz, l1;
-                    if (br_get(&r, 6, &lz) != 0 || br_get(&r, 6, &l1) != 0 || lz + l1 + 1 > 64)
-                        goto corrupt;
-                    it->xlz = (uint8_t)lz;
-                    it->xlen = (uint8_t)(l1 + 1);
-                } else if (it->xlen == 0) {
-                    goto corrupt;
-                }
-                if (br_get(&r, it->xlen, &x) != 0)
-                    goto corrupt;
-                x <<= 64 - it->xlz - it->xlen;
-            }
-            it->prev ^= x;
-            val = it->prev;
         }
-        it->pos = r.pos;
-        it->left--;
-    }
-    if (it->i == it->excidx) {
-        size_t off = it->excpos + 8;
-        uint64_t gap;
-        val = load_le64(it->data + it->excpos);
-        if (--it->nexc) {
-            if (uv_get(it->data, it->len, &off, &gap) != 0)
-                goto corrupt;
-            it->excidx += (uint32_t)gap + 1;
-            it->excpos = off;
-        } else {
-            it->excidx = UINT32_MAX;
+        it->t = it->tlast = it->t0;
+        it->prev = it->v0;
+        it->v = bitsd(val);
+        it->bn = it->bi = 0;
+        it->i = 1;
+        *t = it->t;
+        *v = it->v;
+        return 1;
+    } else {
+        if (it_group(it) != 0) {
+            it->err = 1;
+            return -1;
         }
+        it->t = it->bt[0];
+        it->v = bitsd(it->bv[0]);
+        it->bi = 1;
+        it->i += it->bn;
     }
-    it->v = bitsd(val);
-    it->i++;
     *t = it->t;
     *v = it->v;
     return 1;
-corrupt:
-    it->err = 1;
-    return -1;
 }

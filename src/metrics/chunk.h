@@ -35,17 +35,18 @@ struct chunk_enc {
     int64_t mint, maxt;
 
     /* Private to chunk.c. */
-    struct chunk_exc *exc; /* owned; decimal mode: samples kept verbatim */
-    uint32_t nexc;
+    struct chunk_exc *exc;  /* owned; decimal mode: samples kept verbatim */
+    uint32_t nexc;          /* exceptions in exc */
+    uint8_t mode, scale;    /* value coding, decimal digits */
+    uint8_t npend, locked;  /* samples waiting; parameters fixed (rebuilding) */
     uint64_t nbits;         /* bits used in buf */
     uint64_t first;         /* first value: IEEE bits, or its integer in decimal mode */
     uint64_t lastv;         /* value of the last packed sample (same coding as first) */
     uint64_t gcd;           /* decimal mode: common divisor of the integer deltas */
     uint64_t tsd;           /* smallest time delta of the last packed group */
     int64_t lastt;          /* time of the last packed sample */
-    uint8_t mode, scale;    /* value coding, decimal digits */
-    uint8_t wt, wv, sv, sh; /* field widths and coding of the last packed group */
-    uint8_t npend, locked;  /* samples waiting; parameters fixed (rebuilding) */
+    uint8_t wt, wv, sv, sh; /* field widths and codings of the last packed group */
+    uint8_t kind;           /* its kind (float mode: integer deltas or XOR) */
     int64_t pend_t[CHUNK_GROUP];
     uint64_t pend_v[CHUNK_GROUP]; /* IEEE bits */
 };
@@ -81,17 +82,22 @@ struct chunk_iter {
     int64_t t;
     double v;
 
-    /* Private decoder state. */
+    /*
+     * Private decoder state: the iterator decodes a group of samples at a
+     * time into bt[] and bv[].
+     */
     uint64_t pos, end;         /* bit position in data, bits in data */
-    uint64_t prev;             /* previous value: integer (decimal mode) or IEEE bits */
+    uint64_t prev;             /* last decoded value: integer (decimal mode) or IEEE bits */
     uint64_t gcd, tsd, v0;     /* integer delta unit; group's smallest time delta; first value */
-    int64_t t0;                /* first time */
+    int64_t t0, tlast;         /* first time, last decoded time */
     size_t excpos;             /* byte offset of the next exception's value */
     uint32_t excidx, nexc;     /* index of the next exception, exceptions left */
     uint8_t mode, scale, kind; /* value coding, decimal digits, group kind */
-    uint8_t wt, wv, sv, sh;    /* field widths and coding of the current group */
-    uint8_t left, xlz, xlen;   /* samples left in the group; XOR window */
+    uint8_t wt, wv, sv, sh;    /* field widths and codings of the current group */
+    uint8_t bn, bi;            /* samples in bt/bv, next one to return */
     uint8_t err;               /* set once corruption was seen */
+    int64_t bt[CHUNK_GROUP];
+    uint64_t bv[CHUNK_GROUP];
 };
 
 /* Returns 0, or -1 when the header is not a chunk this version can read. */

@@ -173,30 +173,38 @@ static void test_empty(void **state)
 static void test_exact_bytes(void **state)
 {
     (void)state;
-    /* One integer sample: decimal mode, k 0, m0 5, no exceptions. */
+    /*
+     * One integer sample: format byte 0x80 (decimal, k 0, g 1, no
+     * exceptions), n 1, zigzag(1000) = 2000 and zigzag(m0 = 5) as varints.
+     */
     int64_t t[2] = {1000, 11000};
     double v[2] = {5.0, 7.0};
     size_t len;
     uint8_t *c = encode(t, v, 1, &len);
-    const uint8_t one[] = {0xD1, 0x01, 0xD0, 0x0F, 0x00, 0x0A, 0x00, 0x00};
+    const uint8_t one[] = {0x80, 0x01, 0xD0, 0x0F, 0x0A};
     assert_int_equal(len, sizeof(one));
     assert_memory_equal(c, one, sizeof(one));
     free(c);
 
     /*
-     * Two samples: the header (g 2 now) and one group of 30 bits: time header
-     * '1', svar(zigzag(10000) = 20000) as '1110' + 20 bits, width code '0'
-     * (still 0); value header '10' + '1' (width one up, raw); then a 0-bit
+     * Two samples: the header now says g follows (0x82) and gives it (2).
+     * One group of 31 bits: '1' (new headers), time header '1',
+     * svar(zigzag(10000) = 20000) as '1110' + 20 bits, width code '0'
+     * (still 0); value coding '10' + '1' (width one up, raw); then a 0-bit
      * time field and the 1-bit value field 1 ((7 - 5) / 2).
      */
     c = encode(t, v, 2, &len);
-    assert_int_equal(len, 8 + 4);
-    const uint8_t grp[] = {0xF0, 0x27, 0x10, 0x2C};
-    assert_memory_equal(c + 8, grp, sizeof(grp));
-    assert_int_equal(c[0], 0xD1);
-    assert_int_equal(c[1], 2);
-    assert_int_equal(c[6], 2); /* g */
+    const uint8_t two[] = {0x82, 0x02, 0xD0, 0x0F, 0x0A, 0x02, 0xF8, 0x13, 0x88, 0x16};
+    assert_int_equal(len, sizeof(two));
+    assert_memory_equal(c, two, sizeof(two));
     check_decode(c, len, t, v, 2);
+    free(c);
+
+    /* Decimal scale: 0.25 is 25 / 10^2, k 2 in bits 2-5 of the format byte. */
+    v[0] = 0.25;
+    c = encode(t, v, 1, &len);
+    assert_int_equal(c[0], 0x80 | 2 << 2);
+    check_decode(c, len, t, v, 1);
     free(c);
 
     /* A float sample keeps its 8 bytes verbatim. */
@@ -394,7 +402,7 @@ static void test_stale_marker_keeps_decimal_mode(void **state)
     v[719] = bits_to_double(STALE_NAN);
     size_t len;
     uint8_t *c = encode(t, v, 720, &len);
-    assert_int_equal(c[0], 0xD1);
+    assert_int_equal(c[0], 0x83); /* decimal, g (3) and exceptions follow */
     /* The counter's deltas take 2 bits; the marker its 8 bytes and an index. */
     assert_true(len < 14 + 720 * 2 / 8 + 12 + 20);
     check_decode(c, len, t, v, 720);
@@ -597,7 +605,7 @@ static void test_truncated_and_corrupt(void **state)
         size_t len = 1 + rng_below(sizeof(buf) - 1);
         for (size_t i = 0; i < len; i++)
             buf[i] = (uint8_t)rng();
-        buf[0] = rng_below(2) ? 0xD1 : 0xF1;
+        buf[0] = rng_below(2) ? (uint8_t)(0x80 | rng_below(64)) : 0xF1;
         uint8_t *p = malloc(len);
         memcpy(p, buf, len);
         struct chunk_iter it;
