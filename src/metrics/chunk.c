@@ -726,6 +726,12 @@ static void write_group(struct bw *w, const struct gstate *ps, const struct grp 
 
 /* ---- encoder ---- */
 
+/* The time delta of pending sample j. */
+static inline uint64_t pend_delta(const struct chunk_enc *e, unsigned j)
+{
+    return e->pend_dt[j] != UINT32_MAX ? e->pend_dt[j] : e->pend_wide[j];
+}
+
 static void enc_state(const struct chunk_enc *e, struct gstate *s)
 {
     s->tsd = e->tsd;
@@ -744,15 +750,12 @@ static void enc_state(const struct chunk_enc *e, struct gstate *s)
 static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
 {
     unsigned cnt = e->npend;
-    int64_t prevt = e->lastt;
     gp->cnt = cnt;
     gp->nexc = 0;
     gp->gcd = e->gcd;
-    for (unsigned j = 0; j < cnt; j++) {
-        gp->dt[j] = (uint64_t)e->pend_t[j] - (uint64_t)prevt;
-        prevt = e->pend_t[j];
-    }
-    gp->lastt = prevt;
+    for (unsigned j = 0; j < cnt; j++)
+        gp->dt[j] = pend_delta(e, j);
+    gp->lastt = e->maxt;
     if (e->mode != MODE_DEC) {
         memcpy(gp->val, e->pend_v, cnt * sizeof(uint64_t));
         gp->last = e->pend_v[cnt - 1];
@@ -883,6 +886,7 @@ void chunk_enc_free(struct chunk_enc *e)
 {
     free(e->buf);
     free(e->exc);
+    free(e->pend_wide);
     memset(e, 0, sizeof(*e));
 }
 
@@ -892,8 +896,8 @@ static int enc_reserve(struct chunk_enc *e, uint64_t bits)
     size_t need = (size_t)((bits + 7) / 8) + 8;
     if (need <= e->cap)
         return 0;
-    /* A quarter more: few reallocations, and little slack in every series. */
-    size_t cap = e->cap + e->cap / 4 + 64;
+    /* An eighth more: few reallocations, and little slack in every series. */
+    size_t cap = e->cap + e->cap / 8 + 32;
     if (cap < need)
         cap = need;
     uint8_t *nb = realloc(e->buf, cap);
@@ -926,8 +930,10 @@ static int enc_collect(const struct chunk_enc *e, int64_t *t, double *v)
         if (r != 0 || k != e->n - e->npend)
             return -1;
     }
+    uint64_t pt = (uint64_t)e->lastt;
     for (unsigned j = 0; j < e->npend; j++, k++) {
-        t[k] = e->pend_t[j];
+        pt += pend_delta(e, j);
+        t[k] = (int64_t)pt;
         v[k] = bitsd(e->pend_v[j]);
     }
     return 0;
@@ -1078,7 +1084,16 @@ int chunk_enc_append(struct chunk_enc *e, int64_t t, double v)
         return 0;
     }
     int64_t oldmax = e->maxt;
-    e->pend_t[e->npend] = t;
+    uint64_t dt = (uint64_t)t - (uint64_t)e->maxt;
+    if (dt < UINT32_MAX) {
+        e->pend_dt[e->npend] = (uint32_t)dt;
+    } else {
+        /* Gaps of 49 days and more, and times going back, are rare: keep them aside. */
+        if (!e->pend_wide && !(e->pend_wide = malloc(G * sizeof(uint64_t))))
+            return -1;
+        e->pend_dt[e->npend] = UINT32_MAX;
+        e->pend_wide[e->npend] = dt;
+    }
     e->pend_v[e->npend] = bits;
     e->npend++;
     e->n++;
@@ -1141,7 +1156,8 @@ int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
 
 size_t chunk_enc_memory(const struct chunk_enc *e)
 {
-    return e->cap + (size_t)e->nexc * sizeof(struct chunk_exc);
+    return e->cap + (size_t)e->nexc * sizeof(struct chunk_exc) +
+           (e->pend_wide ? G * sizeof(uint64_t) : 0);
 }
 
 /* ---- decoder ---- */

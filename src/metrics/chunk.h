@@ -25,7 +25,7 @@
  */
 struct chunk_exc;
 
-/* Samples the encoder packs at a time; fewer than this wait in pend_t/pend_v. */
+/* Samples the encoder packs at a time; fewer than this wait in pend_dt/pend_v. */
 #define CHUNK_GROUP 16
 
 struct chunk_enc {
@@ -34,21 +34,26 @@ struct chunk_enc {
     uint32_t n; /* samples appended */
     int64_t mint, maxt;
 
-    /* Private to chunk.c. */
+    /*
+     * Private to chunk.c. Up to CHUNK_GROUP - 1 samples wait here to be
+     * packed: their time deltas (UINT32_MAX: the delta is in pend_wide) and
+     * the IEEE bits of their values.
+     */
     struct chunk_exc *exc;  /* owned; decimal mode: samples kept verbatim */
+    uint64_t *pend_wide;    /* owned; time deltas that do not fit 32 bits */
     uint32_t nexc;          /* exceptions in exc */
     uint8_t mode, scale;    /* value coding, decimal digits */
     uint8_t npend, locked;  /* samples waiting; parameters fixed (rebuilding) */
+    uint8_t wt, wv, sv, sh; /* field widths and codings of the last packed group */
+    uint8_t kind;           /* its kind (float mode: integer deltas or XOR) */
     uint64_t nbits;         /* bits used in buf */
     uint64_t first;         /* first value: IEEE bits, or its integer in decimal mode */
     uint64_t lastv;         /* value of the last packed sample (same coding as first) */
     uint64_t gcd;           /* decimal mode: common divisor of the integer deltas */
     uint64_t tsd;           /* smallest time delta of the last packed group */
     int64_t lastt;          /* time of the last packed sample */
-    uint8_t wt, wv, sv, sh; /* field widths and codings of the last packed group */
-    uint8_t kind;           /* its kind (float mode: integer deltas or XOR) */
-    int64_t pend_t[CHUNK_GROUP];
-    uint64_t pend_v[CHUNK_GROUP]; /* IEEE bits */
+    uint32_t pend_dt[CHUNK_GROUP];
+    uint64_t pend_v[CHUNK_GROUP];
 };
 
 void chunk_enc_init(struct chunk_enc *e);
