@@ -321,6 +321,7 @@ static int uv_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 /* The headers' state, carried from one group to the next. */
 struct gstate {
     uint64_t tsd;
+    uint64_t lastd; /* the last delta: decimal q, float the IEEE bits' delta */
     uint8_t wt, wv, sv, sh, kind;
 };
 
@@ -537,64 +538,98 @@ static unsigned rice_best(const uint64_t *z, unsigned cnt, unsigned *cost)
 /* Value field codings: bits of the coding code. */
 #define VC_ZIGZAG 1 /* zigzag, else raw (all >= 0) */
 #define VC_RICE   2 /* Rice code with parameter w, else w bits */
-#define VC_FLAGS  4 /* a bit per sample: 0 is a zero delta without a field */
-#define VC_BITS   3
+#define VC_FLAGS  4 /* a bit per sample: 0 is a zero field, not written */
+#define VC_DOD    8 /* fields are differences of the deltas (steady rates) */
+#define VC_BITS   4
 
-/*
- * Chooses the cheapest coding for the fields q[]: raw (all >= 0) or zigzag,
- * each at a fixed width or Rice coded, each for every sample or behind a
- * flag that marks zeros (repeated values). Fills f[] with the fields.
- */
-static unsigned plan_fields(const struct gstate *ps, const int64_t *q, unsigned cnt, uint8_t *c_out,
-                            uint8_t *w_out, uint64_t *f, unsigned *hcost)
+struct fchoice {
+    unsigned cost;
+    uint8_t c, w;
+};
+
+/* Tries z[0..n) at a fixed width and Rice coded; base: bits of flags. */
+static void try_fields(const struct gstate *ps, const uint64_t *z, unsigned n, unsigned base,
+                       unsigned c, struct fchoice *b)
 {
-    uint64_t z[4][G], max[4] = {0, 0, 0, 0};
-    unsigned nz = 0, nn[4];
+    uint64_t all = 0;
+    for (unsigned j = 0; j < n; j++)
+        all |= z[j];
+    unsigned w = bitlen(all);
+    unsigned cost = wcode_cost(ps->wv, ps->sv, w, c, VC_BITS) + base + n * w;
+    if (cost < b->cost) {
+        b->cost = cost;
+        b->c = (uint8_t)c;
+        b->w = (uint8_t)w;
+    }
+    /* Rice pays when the values spread unevenly below the largest. */
+    if (w >= 2) {
+        unsigned rc;
+        unsigned k = rice_best(z, n, &rc);
+        rc += wcode_cost(ps->wv, ps->sv, k, c | VC_RICE, VC_BITS) + base;
+        if (rc < b->cost) {
+            b->cost = rc;
+            b->c = (uint8_t)(c | VC_RICE);
+            b->w = (uint8_t)k;
+        }
+    }
+}
+
+/* Tries the signed fields x[0..cnt) raw, zigzag, and either behind flags. */
+static void try_seq(const struct gstate *ps, const int64_t *x, unsigned cnt, unsigned dod,
+                    struct fchoice *b)
+{
+    uint64_t z[2][G], nzv[2][G];
+    unsigned nz = 0;
     bool neg = false;
-    unsigned best = UINT32_MAX;
     for (unsigned j = 0; j < cnt; j++) {
-        if (q[j] < 0)
-            neg = true;
-        z[0][j] = (uint64_t)q[j];
-        z[1][j] = zz(q[j]);
-        if (q[j]) {
-            z[2][nz] = z[0][j];
-            z[3][nz] = z[1][j];
+        neg |= x[j] < 0;
+        z[0][j] = (uint64_t)x[j];
+        z[1][j] = zz(x[j]);
+        if (x[j]) {
+            nzv[0][nz] = z[0][j];
+            nzv[1][nz] = z[1][j];
             nz++;
         }
     }
-    nn[0] = nn[1] = cnt;
-    nn[2] = nn[3] = nz;
-    for (unsigned a = 0; a < 4; a++)
-        for (unsigned j = 0; j < nn[a]; j++)
-            if (z[a][j] > max[a])
-                max[a] = z[a][j];
-    /* Flags pay only for zeros among wide fields. */
-    unsigned last = nz < cnt && bitlen(max[1]) >= 2 ? 4 : 2;
-    for (unsigned a = neg ? 1 : 0; a < last; a += neg ? 2 : 1) {
-        unsigned s = a & 1, fl = a & 2 ? VC_FLAGS : 0, base = fl ? cnt : 0;
-        unsigned w = bitlen(max[a]);
-        unsigned c = wcode_cost(ps->wv, ps->sv, w, s | fl, VC_BITS) + base + nn[a] * w;
-        if (c < best) {
-            best = c;
-            *c_out = (uint8_t)(s | fl);
-            *w_out = (uint8_t)w;
-        }
-        /* Rice pays when the values spread unevenly below the largest. */
-        if (w >= 2) {
-            unsigned rc;
-            unsigned k = rice_best(z[a], nn[a], &rc);
-            rc += wcode_cost(ps->wv, ps->sv, k, s | fl | VC_RICE, VC_BITS) + base;
-            if (rc < best) {
-                best = rc;
-                *c_out = (uint8_t)(s | fl | VC_RICE);
-                *w_out = (uint8_t)k;
-            }
-        }
+    for (unsigned s = neg; s < 2; s++) {
+        try_fields(ps, z[s], cnt, 0, dod | s, b);
+        /* Flags pay only for zeros among wider fields. */
+        if (nz < cnt && nz > 0)
+            try_fields(ps, nzv[s], nz, cnt, dod | s | VC_FLAGS, b);
     }
-    memcpy(f, z[*c_out & VC_ZIGZAG], cnt * sizeof(uint64_t));
-    *hcost = wcode_cost(ps->wv, ps->sv, *w_out, *c_out, VC_BITS);
-    return best;
+}
+
+/*
+ * Chooses the cheapest coding for the fields q[] (ref: the delta before
+ * them, for VC_DOD): raw (all >= 0) or zigzag, at a fixed width or Rice
+ * coded, for every sample or behind flags that mark zeros (repeated values),
+ * of q or of its differences. Fills f[] with the fields.
+ */
+static unsigned plan_fields(const struct gstate *ps, const int64_t *q, int64_t ref, unsigned cnt,
+                            uint8_t *c_out, uint8_t *w_out, uint64_t *f, unsigned *hcost)
+{
+    struct fchoice b = {UINT32_MAX, 0, 0};
+    int64_t dq[G];
+    uint64_t oq = 0, od = 0;
+    unsigned zq = 0, zd = 0;
+    for (unsigned j = 0; j < cnt; j++) {
+        dq[j] = (int64_t)((uint64_t)q[j] - (uint64_t)(j ? q[j - 1] : ref));
+        oq |= zz(q[j]);
+        od |= zz(dq[j]);
+        zq += q[j] == 0;
+        zd += dq[j] == 0;
+    }
+    try_seq(ps, q, cnt, 0, &b);
+    /* Differences pay for steady rates: narrower, or more often zero. */
+    if (bitlen(od) < bitlen(oq) || zd > zq)
+        try_seq(ps, dq, cnt, VC_DOD, &b);
+    const int64_t *x = b.c & VC_DOD ? dq : q;
+    for (unsigned j = 0; j < cnt; j++)
+        f[j] = b.c & VC_ZIGZAG ? zz(x[j]) : (uint64_t)x[j];
+    *c_out = b.c;
+    *w_out = b.w;
+    *hcost = wcode_cost(ps->wv, ps->sv, b.w, b.c, VC_BITS);
+    return b.cost;
 }
 
 /*
@@ -627,7 +662,8 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
     if (mode == MODE_DEC) {
         for (unsigned j = 0; j < cnt; j++)
             q[j] = (int64_t)gp->val[j];
-        fc = plan_fields(ps, q, cnt, &pl->st.sv, &pl->st.wv, pl->f, &hc) - hc;
+        fc = plan_fields(ps, q, (int64_t)ps->lastd, cnt, &pl->st.sv, &pl->st.wv, pl->f, &hc) - hc;
+        pl->st.lastd = (uint64_t)q[cnt - 1];
         pl->same = tsame && pl->st.sv == ps->sv && pl->st.wv == ps->wv;
         pl->bits = tbits + fc + (pl->same ? 1 : 1 + th + hc);
         return;
@@ -641,11 +677,12 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
         q[j] = (int64_t)dd;
         prev = gp->val[j];
     }
+    pl->st.lastd = (uint64_t)q[cnt - 1];
     unsigned sh = all ? (unsigned)__builtin_ctzll(all) : ps->sh;
     for (unsigned j = 0; j < cnt; j++)
         q[j] = asr(q[j], sh);
     uint8_t sv, wv;
-    fc = plan_fields(ps, q, cnt, &sv, &wv, pl->f, &hc) - hc;
+    fc = plan_fields(ps, q, asr((int64_t)ps->lastd, sh), cnt, &sv, &wv, pl->f, &hc) - hc;
     bool isame = tsame && ps->kind == 0 && sv == ps->sv && wv == ps->wv && sh == ps->sh;
     uint64_t cint = fc + (isame ? 1 : 1 + th + 1 + hc + (sh == ps->sh ? 1 : 7));
 
@@ -740,6 +777,7 @@ static void enc_state(const struct chunk_enc *e, struct gstate *s)
     s->sv = e->sv;
     s->sh = e->sh;
     s->kind = e->kind;
+    s->lastd = e->lastd;
 }
 
 /*
@@ -1049,6 +1087,7 @@ static int enc_flush(struct chunk_enc *e)
     e->sv = pl.st.sv;
     e->sh = pl.st.sh;
     e->kind = pl.st.kind;
+    e->lastd = pl.st.lastd;
     e->gcd = gp.gcd;
     e->lastv = gp.last;
     e->lastt = gp.lastt;
@@ -1215,7 +1254,7 @@ int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
             it->gcd = 1;
             if (uv_get(data, len, &off, &x) != 0)
                 return -1;
-            if ((data[0] & FMT_GCD) && uv_get(data, len, &off, &it->gcd) != 0)
+            if ((data[0] & FMT_GCD) && (uv_get(data, len, &off, &it->gcd) != 0 || it->gcd < 2))
                 return -1;
             if ((data[0] & FMT_EXC) && (uv_get(data, len, &off, &ne) != 0 || ne > n))
                 return -1;
@@ -1324,12 +1363,13 @@ static int it_group(struct chunk_iter *it)
     if (it_header(it, &r) != 0)
         return -1;
     unsigned wt = it->wt, wv = it->wv, sv = it->sv;
-    uint64_t tsd = it->tsd;
+    uint64_t tsd = it->tsd, lastd = it->lastd;
     if (it->kind == 1) {
         unsigned wlz = 0, wlen = 0;
         for (unsigned j = 0; j < cnt; j++) {
             t += tsd + br_any(&r, wt);
             it->bt[j] = (int64_t)t;
+            lastd = prev;
             if (br_take(&r, 1)) {
                 if (br_take(&r, 1)) {
                     wlz = (unsigned)br_take(&r, 6);
@@ -1341,25 +1381,33 @@ static int it_group(struct chunk_iter *it)
                 }
                 prev ^= br_any(&r, wlen) << (64 - wlz - wlen);
             }
+            lastd = prev - lastd;
             it->bv[j] = prev;
         }
     } else if (it->mode == MODE_DEC) {
-        uint64_t g = it->gcd;
+        uint64_t g = it->gcd, q = lastd;
         unsigned k = it->scale;
         for (unsigned j = 0; j < cnt; j++) {
             t += tsd + br_any(&r, wt);
             it->bt[j] = (int64_t)t;
             uint64_t f = it_field(&r, sv, wv);
-            prev += (sv & VC_ZIGZAG ? (uint64_t)unzz(f) : f) * g;
+            f = sv & VC_ZIGZAG ? (uint64_t)unzz(f) : f;
+            q = sv & VC_DOD ? q + f : f;
+            prev += q * g;
             it->bv[j] = dbits(dec_value(prev, k));
         }
+        lastd = q;
     } else {
         unsigned sh = it->sh;
+        uint64_t q = (uint64_t)asr((int64_t)lastd, sh);
         for (unsigned j = 0; j < cnt; j++) {
             t += tsd + br_any(&r, wt);
             it->bt[j] = (int64_t)t;
             uint64_t f = it_field(&r, sv, wv);
-            prev += (sv & VC_ZIGZAG ? (uint64_t)unzz(f) : f) << sh;
+            f = sv & VC_ZIGZAG ? (uint64_t)unzz(f) : f;
+            q = sv & VC_DOD ? q + f : f;
+            lastd = q << sh;
+            prev += lastd;
             it->bv[j] = prev;
         }
     }
@@ -1382,6 +1430,7 @@ static int it_group(struct chunk_iter *it)
     it->pos = r.pos;
     it->tlast = (int64_t)t;
     it->prev = prev;
+    it->lastd = lastd;
     it->bn = (uint8_t)cnt;
     it->bi = 0;
     return 0;

@@ -51,6 +51,7 @@ struct chunk_enc {
     uint64_t lastv;         /* value of the last packed sample (same coding as first) */
     uint64_t gcd;           /* decimal mode: common divisor of the integer deltas */
     uint64_t tsd;           /* smallest time delta of the last packed group */
+    uint64_t lastd;         /* the last packed value delta (see chunk.c) */
     int64_t lastt;          /* time of the last packed sample */
     uint32_t pend_dt[CHUNK_GROUP];
     uint64_t pend_v[CHUNK_GROUP];
@@ -94,6 +95,7 @@ struct chunk_iter {
     uint64_t pos, end;         /* bit position in data, bits in data */
     uint64_t prev;             /* last decoded value: integer (decimal mode) or IEEE bits */
     uint64_t gcd, tsd, v0;     /* integer delta unit; group's smallest time delta; first value */
+    uint64_t lastd;            /* the last value delta (see chunk.c) */
     int64_t t0, tlast;         /* first time, last decoded time */
     size_t excpos;             /* byte offset of the next exception's value */
     uint32_t excidx, nexc;     /* index of the next exception, exceptions left */

@@ -283,6 +283,37 @@ static void test_constant_and_regular_is_tiny(void **state)
     assert_true(len <= 20 + 4 + 24);
 }
 
+static void test_steady_rates(void **state)
+{
+    (void)state;
+    static int64_t t[720];
+    static double v[720];
+    fill_regular(t, 720, 1700000000000LL, 15000);
+
+    /* A counter growing by exactly 15 a scrape costs nothing beyond the headers. */
+    for (size_t i = 0; i < 720; i++)
+        v[i] = 1e6 + 15.0 * (double)i;
+    size_t len = roundtrip(t, v, 720);
+    assert_true(len <= 16 + 720 / 16 / 8 + 8);
+
+    /* A steady rate with a little noise: the differences of the deltas are small. */
+    rng_seed(41);
+    double x = 123456789;
+    for (size_t i = 0; i < 720; i++) {
+        x += 4000 + (double)rng_below(16);
+        v[i] = x;
+    }
+    len = roundtrip(t, v, 720);
+    assert_true(len <= 720 * 5 / 8 + 50);
+    roundtrip_prefixes(t, v, 720);
+
+    /* The same for floats: a linear ramp in binary fractions. */
+    for (size_t i = 0; i < 720; i++)
+        v[i] = 1.0 + (double)i / 1024.0;
+    len = roundtrip(t, v, 720);
+    assert_true(len <= 40);
+}
+
 static void test_decimals(void **state)
 {
     (void)state;
@@ -685,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_small_counts),
         cmocka_unit_test(test_integer_counters),
         cmocka_unit_test(test_constant_and_regular_is_tiny),
+        cmocka_unit_test(test_steady_rates),
         cmocka_unit_test(test_decimals),
         cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_stale_marker_keeps_decimal_mode),
