@@ -2,40 +2,48 @@
  * chunk.c - the sample codec.
  *
  * A chunk is a header of whole bytes and then a bit stream (most significant
- * bit first) of groups of CHUNK_GROUP samples; the last group may be shorter.
+ * bit first) of groups of CHUNK_GROUP samples, the last one maybe shorter.
  *
- *   byte 0      format: 0xD1 decimal values, 0xF1 float values
+ *   byte 0      format: 0xF1 float values, or 0x80 | k << 2 | flags for
+ *               decimal values (m / 10^k for integers m); flag 2: g follows,
+ *               flag 1: exceptions follow
  *   uvarint     n, the number of samples
  *   if n >= 1:
  *     uvarint   zigzag(t0)
  *     float:    v0 as 8 bytes of IEEE bits, little endian
- *     decimal:  1 byte k (values are integers m divided by 10^k),
- *               uvarint zigzag(m0), uvarint g (the unit of the integer deltas),
- *               uvarint e, then e exceptions: uvarint gap (the first's index,
- *               then index - previous index - 1) and 8 bytes of IEEE bits
+ *     decimal:  uvarint zigzag(m0); [uvarint g >= 2, the unit of the integer
+ *               deltas, else 1]; [uvarint e, then e exceptions: uvarint gap
+ *               (the first's index, then index - previous index - 1) and 8
+ *               bytes of IEEE bits]
  *   groups for samples 1 .. n-1
  *
- * A group starts with its headers, each coded against the previous group's:
- *   time:   '0' same, or '1' + svar(D - previous D) + width code, where D is
- *           the smallest time delta in the group and each sample stores
- *           delta - D in wt bits (so regular timestamps cost 0 bits)
- *   float:  one bit, 0 = integer deltas of the IEEE bits, 1 = XOR
- *   values (unless XOR): sign/width code, then (float) '0' same shift or
- *           '1' + 6 bits of shift
- * followed by the samples, each a time field and then a value field:
- *   decimal: (m - previous m) / g, in wv bits, raw (sv 0) or zigzag (sv 1)
- *   float integer deltas: (bits - previous bits) >> sh, the same way
- *   XOR: '0' same value; '10' + the bits inside the previous window; '11' +
- *        6 bits leading zeros + 6 bits (length - 1) + the bits (Gorilla)
- * Width code: '0' same, '10' + 1 bit (down/up by one), '11' + (values: the
- * sign bit) + 7 bits of width.
+ * A group starts with one bit: 0 when its headers are all as in the previous
+ * group, else 1 and the headers, each coded against the previous group's:
+ *   time:   '0' same, or '1' + svar(D - previous D) + width code (D is the
+ *           smallest time delta of the group; each sample stores delta - D in
+ *           wt bits, so regular timestamps cost nothing)
+ *   float:  a bit, 0 = integer deltas of the IEEE bits, 1 = XOR
+ *   unless XOR: the value coding and width (width code with 4 coding bits:
+ *           1 zigzag, 2 Rice, 4 zero flags, 8 differences), and for floats
+ *           the shift: '0' same or '1' + 6 bits
+ * Then each sample: its time field, then its value field:
+ *   decimal: q = (m - previous m) / g; float: q = (bits - previous bits) >> sh;
+ *            with "differences" the field is q - previous q; the field is
+ *            raw or zigzag, in w bits or Rice coded with parameter w (unary
+ *            quotient, RICE_LIMIT ones escape to 64 raw bits), and with
+ *            "zero flags" preceded by a bit that is 0 for a zero field
+ *   XOR:     '0' same value; '10' + the bits inside the previous window; '11'
+ *            + 6 bits leading zeros + 6 bits (length - 1) + the bits
+ * Width code: '0' same, '10' + a bit (one down, one up), '11' + the coding
+ * bits + 7 bits of width. svar: '0' 0, '10' + 6 bits, '110' + 13, '1110' +
+ * 20, '11110' + 32, '11111' + 64.
  *
  * Decimal values are exact: m / 10^k computed in double is correctly rounded,
  * so it gives back the double that the decimal text (as strtod read it) gave;
- * the encoder checks every value by doing that division. A value that cannot
- * be written so (NaN, the staleness marker, infinities, -0.0, full-precision
- * floats) is an exception stored verbatim, holding the integer where it was;
- * when there are too many, the chunk uses float mode.
+ * the encoder checks every value by doing that very division. A value that
+ * cannot be written so (NaN, the staleness marker, infinities, -0.0, full
+ * precision floats) is an exception stored verbatim, holding the integer
+ * where it was; when there are too many, the chunk uses float mode.
  *
  * The encoder packs each group once it is full, with the chunk parameters it
  * has (mode, k, g). When a new group does not fit them (a value needs more
@@ -44,6 +52,7 @@
  * happens a bounded number of times per chunk (k only grows, g only shrinks,
  * float mode is final), so appending stays cheap, and a snapshot is a header,
  * a copy of the packed bytes and the pending samples packed as a last group.
+ * Each group's coding is the cheapest of those above, counted exactly.
  */
 #include "chunk.h"
 

@@ -1,9 +1,12 @@
 /*
  * chunk.h - the sample codec: a run of (int64 ms timestamp, double value)
- * pairs in strictly increasing time, compressed. Timestamps use
- * delta-of-delta coding; values use Gorilla XOR coding, or integer deltas
- * when the values are integers or decimals with few digits (most counters
- * and many gauges), whichever is smaller.
+ * pairs in strictly increasing time, compressed. Timestamps are deltas
+ * against the smallest delta of each group of 16 samples (regular scrapes
+ * cost nothing but a bit a group). Values that are integers or decimals with
+ * few digits (most counters and many gauges) become integer deltas, divided
+ * by their common factor; other floats become integer deltas of their IEEE
+ * bits or Gorilla XOR. Each group of 16 takes the cheapest of fixed-width,
+ * Rice, zero-flagged and delta-of-delta codings. chunk.c describes the format.
  *
  * An encoder (struct chunk_enc) lives in the head and takes samples one at
  * a time; a snapshot of it is a self-contained byte string that the
@@ -19,15 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- * The encoder. Its fields are private to chunk.c; other modules embed it and
- * use only the functions below.
- */
 struct chunk_exc;
 
 /* Samples the encoder packs at a time; fewer than this wait in pend_dt/pend_v. */
 #define CHUNK_GROUP 16
 
+/*
+ * The encoder. Its fields are private to chunk.c; other modules embed it and
+ * use only the functions below. It holds sizeof(struct chunk_enc) bytes
+ * inline (328 on 64-bit) plus chunk_enc_memory() on the heap.
+ */
 struct chunk_enc {
     uint8_t *buf; /* owned; the packed groups (bit stream) encoded so far */
     size_t len, cap;
@@ -73,14 +77,19 @@ uint32_t chunk_enc_count(const struct chunk_enc *e);
 /*
  * Encodes everything appended so far as a self-contained chunk. *out is
  * malloc'd and owned by the caller; the encoder is unchanged and may go on.
- * Returns 0, or -1 when out of memory.
+ * Costs about a microsecond: a header, a copy of the packed bytes and the
+ * last partial group. Returns 0, or -1 when out of memory.
  */
 int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen);
 
-/* Heap bytes the encoder holds (for memory accounting). */
+/* Heap bytes the encoder holds (for memory accounting; the struct is extra). */
 size_t chunk_enc_memory(const struct chunk_enc *e);
 
-/* Reads an encoded chunk. The data is borrowed and must outlive the iterator. */
+/*
+ * Reads an encoded chunk. The data is borrowed and must outlive the iterator.
+ * n is the sample count, i the samples decoded so far (a group at a time),
+ * t and v the sample last returned.
+ */
 struct chunk_iter {
     const uint8_t *data;
     size_t len;
