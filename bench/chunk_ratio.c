@@ -1,5 +1,4 @@
-/* Build: cc -O2 -Isrc bench/chunk_ratio.c src/metrics/chunk.c -lm -o /tmp/chunk_ratio; run:
- * /tmp/chunk_ratio FILE.om [SAMPLES_PER_CHUNK=720] */
+/* cc -O2 -Isrc bench/chunk_ratio.c src/metrics/chunk.c -lm -o /tmp/cr && /tmp/cr FILE.om [N] */
 /*
  * chunk_ratio.c - bytes per sample and speed of the sample codec on an
  * OpenMetrics / Prometheus text file (lines `name{labels} value timestamp`,
@@ -8,8 +7,11 @@
  * chunks of N samples; every chunk is encoded (appends, then a snapshot),
  * decoded and compared bit for bit with the input. Bytes are grouped by the
  * metric kinds of the generator (bench_icounter, bench_fcounter, bench_fgauge,
- * bench_bytes, bench_temp; anything else is "other").
+ * bench_bytes, bench_temp; anything else is "other"). N is the samples per
+ * chunk, 720 unless given. Times are CPU time of the thread.
  */
+#define _POSIX_C_SOURCE 200809L /* getline, strdup, clock_gettime */
+
 #include "metrics/chunk.h"
 
 #include <math.h>
