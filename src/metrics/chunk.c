@@ -1,13 +1,928 @@
 /*
- * chunk.c - PLACEHOLDER codec: raw little-endian pairs behind a header, so
- * the rest of the engine can be built and tested while the real codec is
- * written. Format: byte 0 = 0x00 (raw), bytes 1..4 = count, then count
- * (int64, double) pairs of 16 bytes.
+ * chunk.c - the sample codec.
+ *
+ * A chunk is a header of whole bytes and then a bit stream (most significant
+ * bit first) of groups of CHUNK_GROUP samples, the last one maybe shorter.
+ *
+ *   byte 0      format: 0xF1 float values, or 0x80 | k << 2 | flags for
+ *               decimal values (m / 10^k for integers m); flag 2: g follows,
+ *               flag 1: exceptions follow
+ *   uvarint     n, the number of samples
+ *   if n >= 1:
+ *     uvarint   zigzag(t0)
+ *     float:    v0 as 8 bytes of IEEE bits, little endian
+ *     decimal:  uvarint zigzag(m0); [uvarint g >= 2, the unit of the integer
+ *               deltas, else 1]; [uvarint e, then e exceptions: uvarint gap
+ *               (the first's index, then index - previous index - 1) and 8
+ *               bytes of IEEE bits]
+ *   groups for samples 1 .. n-1
+ *
+ * A group starts with one bit: 0 when its headers are all as in the previous
+ * group, else 1 and the headers, each coded against the previous group's:
+ *   time:   '0' same, or '1' + svar(D - previous D) + width code (D is the
+ *           smallest time delta of the group; each sample stores delta - D in
+ *           wt bits, so regular timestamps cost nothing)
+ *   float:  a bit, 0 = integer deltas of the IEEE bits, 1 = XOR
+ *   unless XOR: the value coding and width (width code with 4 coding bits:
+ *           1 zigzag, 2 Rice, 4 zero flags, 8 differences), and for floats
+ *           the shift: '0' same or '1' + 6 bits
+ * Then each sample: its time field, then its value field:
+ *   decimal: q = (m - previous m) / g; float: q = (bits - previous bits) >> sh;
+ *            with "differences" the field is q - previous q; the field is
+ *            raw or zigzag, in w bits or Rice coded with parameter w (unary
+ *            quotient, RICE_LIMIT ones escape to 64 raw bits), and with
+ *            "zero flags" preceded by a bit that is 0 for a zero field
+ *   XOR:     '0' same value; '10' + the bits inside the previous window; '11'
+ *            + 6 bits leading zeros + 6 bits (length - 1) + the bits
+ * Width code: '0' same, '10' + a bit (one down, one up), '11' + the coding
+ * bits + 7 bits of width. svar: '0' 0, '10' + 6 bits, '110' + 13, '1110' +
+ * 20, '11110' + 32, '11111' + 64.
+ *
+ * Decimal values are exact: m / 10^k computed in double is correctly rounded,
+ * so it gives back the double that the decimal text (as strtod read it) gave;
+ * the encoder checks every value by doing that very division. A value that
+ * cannot be written so (NaN, the staleness marker, infinities, -0.0, full
+ * precision floats) is an exception stored verbatim, holding the integer
+ * where it was; when there are too many, the chunk uses float mode.
+ *
+ * The encoder packs each group once it is full, with the chunk parameters it
+ * has (mode, k, g). When a new group does not fit them (a value needs more
+ * digits, a delta is not a multiple of g, too many exceptions), it rebuilds the
+ * chunk from its decoded samples with parameters chosen over all of them. That
+ * happens a bounded number of times per chunk (k only grows, g only shrinks,
+ * float mode is final), so appending stays cheap, and a snapshot is a header,
+ * a copy of the packed bytes and the pending samples packed as a last group.
+ * Each group's coding is the cheapest of those above, counted exactly.
  */
 #include "chunk.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define G CHUNK_GROUP
+/* Decimal: 0x80 | k << 2 | FMT_GCD (g > 1 follows) | FMT_EXC (exceptions follow). */
+#define FMT_DEC   0x80
+#define FMT_GCD   0x02
+#define FMT_EXC   0x01
+#define FMT_FLT   0xF1
+#define SCALE_MAX 15
+/* Integers of decimal mode stay within +-2^53, exact in a double. */
+#define M_LIMIT 9007199254740992.0
+
+enum { MODE_NONE = 0, MODE_DEC = 1, MODE_FLT = 2 };
+enum { PREP_OK, PREP_REBUILD, PREP_FLOAT };
+
+/* The most bits one group can take: headers plus 16 * (64 + 20 + 64). */
+#define GROUP_MAX_BITS (160 + G * 148)
+/* Rice codes of values >= this many times 2^k escape to 64 raw bits. */
+#define RICE_LIMIT 20
+
+struct chunk_exc {
+    uint64_t bits;
+    uint32_t idx;
+};
+
+static const double p10[SCALE_MAX + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                          1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/* ---- small helpers ---- */
+
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | (uint64_t)p[7];
+}
+
+static inline void store_be64(uint8_t *p, uint64_t x)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)x;
+        x >>= 8;
+    }
+}
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = x << 8 | p[i];
+    return x;
+}
+
+static inline void store_le64(uint8_t *p, uint64_t x)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)x;
+        x >>= 8;
+    }
+}
+
+static inline uint64_t zz(int64_t x)
+{
+    return ((uint64_t)x << 1) ^ (0 - ((uint64_t)x >> 63));
+}
+
+static inline int64_t unzz(uint64_t u)
+{
+    return (int64_t)((u >> 1) ^ (0 - (u & 1)));
+}
+
+static inline unsigned bitlen(uint64_t x)
+{
+    return x ? 64 - (unsigned)__builtin_clzll(x) : 0;
+}
+
+/* Arithmetic shift right without relying on implementation-defined >>. */
+static inline int64_t asr(int64_t x, unsigned s)
+{
+    return x < 0 ? ~(int64_t)((uint64_t)~x >> s) : (int64_t)((uint64_t)x >> s);
+}
+
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    if (a == 0)
+        return b;
+    if (b == 0)
+        return a;
+    unsigned s = (unsigned)__builtin_ctzll(a | b);
+    a >>= __builtin_ctzll(a);
+    do {
+        b >>= __builtin_ctzll(b);
+        if (a > b) {
+            uint64_t t = a;
+            a = b;
+            b = t;
+        }
+        b -= a;
+    } while (b);
+    return a << s;
+}
+
+static inline uint64_t dbits(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    return b;
+}
+
+static inline double bitsd(uint64_t b)
+{
+    double v;
+    memcpy(&v, &b, 8);
+    return v;
+}
+
+static inline double dec_value(uint64_t m, unsigned k)
+{
+    int64_t mi;
+    memcpy(&mi, &m, 8);
+    double d = (double)mi;
+    return k ? d / p10[k] : d;
+}
+
+/*
+ * True when v is exactly m / 10^k for an integer |m| < 2^53, checked with
+ * the very division the decoder does, so the round trip is bit exact.
+ */
+static bool dec_rep(double v, unsigned k, int64_t *m)
+{
+    double x = v * p10[k];
+    if (!(x > -M_LIMIT && x < M_LIMIT))
+        return false;
+    int64_t q = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+    if (dbits(dec_value((uint64_t)q, k)) != dbits(v))
+        return false;
+    *m = q;
+    return true;
+}
+
+/* The fewest decimal digits that represent v, or -1. */
+static int dec_need(double v, int64_t *m)
+{
+    if (!isfinite(v))
+        return -1;
+    double a = fabs(v);
+    for (unsigned k = 0; k <= SCALE_MAX; k++) {
+        if (a * p10[k] >= M_LIMIT)
+            break;
+        if (dec_rep(v, k, m))
+            return (int)k;
+    }
+    return -1;
+}
+
+/* Exceptions a decimal chunk of n samples may hold before float mode is cheaper. */
+static inline uint32_t exc_limit(uint32_t n)
+{
+    return 4 + n / 8;
+}
+
+/* ---- bit writer and reader ---- */
+
+/* The buffer must have 8 bytes beyond the last bit written, all zero. */
+struct bw {
+    uint8_t *p;
+    uint64_t pos;
+};
+
+static inline void bw_put(struct bw *w, uint64_t v, unsigned n)
+{
+    if (n == 0)
+        return;
+    if (n > 56) {
+        bw_put(w, v >> 32, n - 32);
+        v &= 0xffffffffu;
+        n = 32;
+    }
+    uint8_t *p = w->p + (w->pos >> 3);
+    unsigned off = (unsigned)(w->pos & 7);
+    uint64_t x = load_be64(p);
+    x |= (v & ((UINT64_C(1) << n) - 1)) << (64 - off - n);
+    store_be64(p, x);
+    w->pos += n;
+}
+
+struct br {
+    const uint8_t *p;
+    size_t len;
+    uint64_t pos, end;
+};
+
+/* The next n (1..56) bits, known to be there, without consuming them. */
+static inline uint64_t br_peek(const struct br *r, unsigned n)
+{
+    size_t byte = (size_t)(r->pos >> 3);
+    uint64_t x;
+    if (byte + 8 <= r->len) {
+        x = load_be64(r->p + byte);
+    } else {
+        /* Near the end: pad with zeros instead of reading past it. */
+        x = 0;
+        for (size_t i = 0; i < 8; i++)
+            x = x << 8 | (byte + i < r->len ? r->p[byte + i] : 0);
+    }
+    return (x << (r->pos & 7)) >> (64 - n);
+}
+
+/* Reads n (1..56) bits that are known to be there. */
+static inline uint64_t br_take(struct br *r, unsigned n)
+{
+    uint64_t x = br_peek(r, n);
+    r->pos += n;
+    return x;
+}
+
+/* Reads n <= 64 bits; -1 past the end. */
+static inline int br_get(struct br *r, unsigned n, uint64_t *out)
+{
+    if (n > r->end - r->pos)
+        return -1;
+    if (n == 0) {
+        *out = 0;
+    } else if (n <= 56) {
+        *out = br_take(r, n);
+    } else {
+        uint64_t hi = br_take(r, n - 32);
+        *out = hi << 32 | br_take(r, 32);
+    }
+    return 0;
+}
+
+/* ---- varints ---- */
+
+static size_t uv_put(uint8_t *p, uint64_t v)
+{
+    size_t i = 0;
+    while (v >= 0x80) {
+        if (p)
+            p[i] = (uint8_t)(v | 0x80);
+        i++;
+        v >>= 7;
+    }
+    if (p)
+        p[i] = (uint8_t)v;
+    return i + 1;
+}
+
+static int uv_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned s = 0; s < 64; s += 7) {
+        if (*off >= len)
+            return -1;
+        uint8_t b = p[(*off)++];
+        if (s == 63 && b > 1)
+            return -1;
+        r |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ---- group planning and writing ---- */
+
+/* The headers' state, carried from one group to the next. */
+struct gstate {
+    uint64_t tsd;
+    uint64_t lastd; /* the last delta: decimal q, float the IEEE bits' delta */
+    uint8_t wt, wv, sv, sh, kind;
+};
+
+/* One group's samples, ready to be coded. */
+struct grp {
+    unsigned cnt;
+    uint64_t dt[G];  /* time deltas */
+    uint64_t val[G]; /* decimal: integer delta / g (two's complement); float: IEEE bits */
+    uint64_t gcd, last;
+    int64_t lastt;
+    unsigned nexc;
+    struct chunk_exc exc[G];
+};
+
+/* How a group is coded. */
+struct plan {
+    struct gstate st; /* the headers' state after the group */
+    uint64_t bits;    /* bits the group takes */
+    uint64_t tsz;     /* zigzag of the change of D */
+    uint8_t same;     /* every header as in the previous group */
+    uint64_t f[G];    /* the value fields (unless XOR) */
+};
+
+static unsigned svar_cost(uint64_t z)
+{
+    if (z == 0)
+        return 1;
+    if (z < (UINT64_C(1) << 6))
+        return 8;
+    if (z < (UINT64_C(1) << 13))
+        return 16;
+    if (z < (UINT64_C(1) << 20))
+        return 24;
+    if (z < (UINT64_C(1) << 32))
+        return 37;
+    return 69;
+}
+
+static void svar_put(struct bw *w, uint64_t z)
+{
+    if (z == 0) {
+        bw_put(w, 0, 1);
+    } else if (z < (UINT64_C(1) << 6)) {
+        bw_put(w, 2, 2);
+        bw_put(w, z, 6);
+    } else if (z < (UINT64_C(1) << 13)) {
+        bw_put(w, 6, 3);
+        bw_put(w, z, 13);
+    } else if (z < (UINT64_C(1) << 20)) {
+        bw_put(w, 14, 4);
+        bw_put(w, z, 20);
+    } else if (z < (UINT64_C(1) << 32)) {
+        bw_put(w, 30, 5);
+        bw_put(w, z, 32);
+    } else {
+        bw_put(w, 31, 5);
+        bw_put(w, z, 64);
+    }
+}
+
+static int svar_get(struct br *r, uint64_t *z)
+{
+    static const unsigned widths[] = {6, 13, 20, 32, 64};
+    uint64_t b;
+    unsigned i;
+    for (i = 0; i < 5; i++) {
+        if (br_get(r, 1, &b) != 0)
+            return -1;
+        if (!b)
+            break;
+    }
+    if (i == 0) {
+        *z = 0;
+        return 0;
+    }
+    return br_get(r, widths[i - 1], z);
+}
+
+/*
+ * Cost of the width code for width w and coding c (cbits bits of it: 2 for
+ * values, none for times) after pw and pc.
+ */
+static inline unsigned wcode_cost(unsigned pw, unsigned pc, unsigned w, unsigned c, unsigned cbits)
+{
+    if (w == pw && c == pc)
+        return 1;
+    if (c == pc && (w == pw + 1 || w + 1 == pw))
+        return 3;
+    return 9 + cbits;
+}
+
+static void wcode_put(struct bw *b, unsigned pw, unsigned pc, unsigned w, unsigned c,
+                      unsigned cbits)
+{
+    if (w == pw && c == pc) {
+        bw_put(b, 0, 1);
+    } else if (c == pc && (w == pw + 1 || w + 1 == pw)) {
+        bw_put(b, 2, 2);
+        bw_put(b, w > pw, 1);
+    } else {
+        bw_put(b, 3, 2);
+        bw_put(b, c, cbits);
+        bw_put(b, w, 7);
+    }
+}
+
+static int wcode_get(struct br *r, uint8_t *w, uint8_t *c, unsigned cbits)
+{
+    uint64_t b, x;
+    if (br_get(r, 1, &b) != 0)
+        return -1;
+    if (!b)
+        return 0;
+    if (br_get(r, 1, &b) != 0)
+        return -1;
+    if (!b) {
+        if (br_get(r, 1, &b) != 0)
+            return -1;
+        if (b ? *w >= 64 : *w == 0)
+            return -1;
+        *w = (uint8_t)(b ? *w + 1 : *w - 1);
+        return 0;
+    }
+    if (br_get(r, cbits, &b) != 0)
+        return -1;
+    *c = (uint8_t)b;
+    if (br_get(r, 7, &x) != 0 || x > 64)
+        return -1;
+    *w = (uint8_t)x;
+    return 0;
+}
+
+/*
+ * Gorilla XOR of one value against the previous one: cost in bits, and the
+ * window (leading zeros, length) updated. The writer makes the same choices.
+ */
+static inline unsigned xor_step(uint64_t x, unsigned *wlz, unsigned *wlen)
+{
+    if (x == 0)
+        return 1;
+    unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
+    unsigned len = 64 - lz - tz;
+    if (*wlen && lz >= *wlz && tz >= 64 - *wlz - *wlen && *wlen <= len + 12)
+        return 2 + *wlen;
+    *wlz = lz;
+    *wlen = len;
+    return 14 + len;
+}
+
+static void xor_put(struct bw *w, uint64_t x, unsigned *wlz, unsigned *wlen)
+{
+    if (x == 0) {
+        bw_put(w, 0, 1);
+        return;
+    }
+    unsigned lz = (unsigned)__builtin_clzll(x), tz = (unsigned)__builtin_ctzll(x);
+    unsigned len = 64 - lz - tz;
+    if (*wlen && lz >= *wlz && tz >= 64 - *wlz - *wlen && *wlen <= len + 12) {
+        bw_put(w, 2, 2);
+        bw_put(w, x >> (64 - *wlz - *wlen), *wlen);
+        return;
+    }
+    *wlz = lz;
+    *wlen = len;
+    bw_put(w, 3, 2);
+    bw_put(w, lz, 6);
+    bw_put(w, len - 1, 6);
+    bw_put(w, x >> tz, len);
+}
+
+/* Bits of a Rice code of z with parameter k. */
+static inline unsigned rice_cost(uint64_t z, unsigned k)
+{
+    uint64_t q = z >> k;
+    return q < RICE_LIMIT ? (unsigned)q + 1 + k : RICE_LIMIT + 64;
+}
+
+static void rice_put(struct bw *w, uint64_t z, unsigned k)
+{
+    uint64_t q = z >> k;
+    if (q < RICE_LIMIT) {
+        bw_put(w, (UINT64_C(1) << (q + 1)) - 2, (unsigned)q + 1);
+        bw_put(w, z, k);
+    } else {
+        bw_put(w, (UINT64_C(1) << RICE_LIMIT) - 1, RICE_LIMIT);
+        bw_put(w, z, 64);
+    }
+}
+
+/* The cheapest Rice parameter for z[0..cnt); its cost in *cost. */
+static unsigned rice_best(const uint64_t *z, unsigned cnt, unsigned *cost)
+{
+    uint64_t sum = 0;
+    for (unsigned j = 0; j < cnt; j++)
+        sum += z[j] >> 4;
+    /* The mean is about sum * 16 / cnt; the best k is near its bit length. */
+    int mid = (int)bitlen(sum) + 4 - (int)bitlen(cnt);
+    unsigned bestk = 0, best = UINT32_MAX;
+    for (int k = mid - 3; k <= mid + 1; k++) {
+        if (k < 0 || k > 63)
+            continue;
+        unsigned c = 0;
+        for (unsigned j = 0; j < cnt; j++)
+            c += rice_cost(z[j], (unsigned)k);
+        if (c < best) {
+            best = c;
+            bestk = (unsigned)k;
+        }
+    }
+    *cost = best;
+    return bestk;
+}
+
+/* Value field codings: bits of the coding code. */
+#define VC_ZIGZAG 1 /* zigzag, else raw (all >= 0) */
+#define VC_RICE   2 /* Rice code with parameter w, else w bits */
+#define VC_FLAGS  4 /* a bit per sample: 0 is a zero field, not written */
+#define VC_DOD    8 /* fields are differences of the deltas (steady rates) */
+#define VC_BITS   4
+
+struct fchoice {
+    unsigned cost;
+    uint8_t c, w;
+};
+
+/* Tries z[0..n) at a fixed width and Rice coded; base: bits of flags. */
+static void try_fields(const struct gstate *ps, const uint64_t *z, unsigned n, unsigned base,
+                       unsigned c, struct fchoice *b)
+{
+    uint64_t all = 0;
+    for (unsigned j = 0; j < n; j++)
+        all |= z[j];
+    unsigned w = bitlen(all);
+    unsigned cost = wcode_cost(ps->wv, ps->sv, w, c, VC_BITS) + base + n * w;
+    if (cost < b->cost) {
+        b->cost = cost;
+        b->c = (uint8_t)c;
+        b->w = (uint8_t)w;
+    }
+    /* Rice pays when the values spread unevenly below the largest. */
+    if (w >= 2) {
+        unsigned rc;
+        unsigned k = rice_best(z, n, &rc);
+        rc += wcode_cost(ps->wv, ps->sv, k, c | VC_RICE, VC_BITS) + base;
+        if (rc < b->cost) {
+            b->cost = rc;
+            b->c = (uint8_t)(c | VC_RICE);
+            b->w = (uint8_t)k;
+        }
+    }
+}
+
+/* Tries the signed fields x[0..cnt) raw, zigzag, and either behind flags. */
+static void try_seq(const struct gstate *ps, const int64_t *x, unsigned cnt, unsigned dod,
+                    struct fchoice *b)
+{
+    uint64_t z[2][G], nzv[2][G];
+    unsigned nz = 0;
+    bool neg = false;
+    for (unsigned j = 0; j < cnt; j++) {
+        neg |= x[j] < 0;
+        z[0][j] = (uint64_t)x[j];
+        z[1][j] = zz(x[j]);
+        if (x[j]) {
+            nzv[0][nz] = z[0][j];
+            nzv[1][nz] = z[1][j];
+            nz++;
+        }
+    }
+    for (unsigned s = neg; s < 2; s++) {
+        try_fields(ps, z[s], cnt, 0, dod | s, b);
+        /* Flags pay only for zeros among wider fields. */
+        if (nz < cnt && nz > 0)
+            try_fields(ps, nzv[s], nz, cnt, dod | s | VC_FLAGS, b);
+    }
+}
+
+/*
+ * Chooses the cheapest coding for the fields q[] (ref: the delta before
+ * them, for VC_DOD): raw (all >= 0) or zigzag, at a fixed width or Rice
+ * coded, for every sample or behind flags that mark zeros (repeated values),
+ * of q or of its differences. Fills f[] with the fields.
+ */
+static unsigned plan_fields(const struct gstate *ps, const int64_t *q, int64_t ref, unsigned cnt,
+                            uint8_t *c_out, uint8_t *w_out, uint64_t *f, unsigned *hcost)
+{
+    struct fchoice b = {UINT32_MAX, 0, 0};
+    int64_t dq[G];
+    uint64_t oq = 0, od = 0;
+    unsigned zq = 0, zd = 0;
+    for (unsigned j = 0; j < cnt; j++) {
+        dq[j] = (int64_t)((uint64_t)q[j] - (uint64_t)(j ? q[j - 1] : ref));
+        oq |= zz(q[j]);
+        od |= zz(dq[j]);
+        zq += q[j] == 0;
+        zd += dq[j] == 0;
+    }
+    try_seq(ps, q, cnt, 0, &b);
+    /* Differences pay for steady rates: narrower, or more often zero. */
+    if (bitlen(od) < bitlen(oq) || zd > zq)
+        try_seq(ps, dq, cnt, VC_DOD, &b);
+    const int64_t *x = b.c & VC_DOD ? dq : q;
+    for (unsigned j = 0; j < cnt; j++)
+        f[j] = b.c & VC_ZIGZAG ? zz(x[j]) : (uint64_t)x[j];
+    *c_out = b.c;
+    *w_out = b.w;
+    *hcost = wcode_cost(ps->wv, ps->sv, b.w, b.c, VC_BITS);
+    return b.cost;
+}
+
+/*
+ * Chooses how to code a group. Headers: a bit, 0 when every header is as in
+ * the previous group; else the time header, (float) the kind bit, and unless
+ * XOR the value coding and (float) the shift.
+ */
+static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, uint64_t prevv,
+                       struct plan *pl)
+{
+    unsigned cnt = gp->cnt;
+    uint64_t d = gp->dt[0], maxf = 0;
+    for (unsigned j = 1; j < cnt; j++)
+        if (gp->dt[j] < d)
+            d = gp->dt[j];
+    for (unsigned j = 0; j < cnt; j++)
+        if (gp->dt[j] - d > maxf)
+            maxf = gp->dt[j] - d;
+    pl->st = *ps;
+    pl->st.tsd = d;
+    pl->st.wt = (uint8_t)bitlen(maxf);
+    pl->st.kind = 0;
+    pl->tsz = zz((int64_t)(d - ps->tsd));
+    bool tsame = pl->tsz == 0 && pl->st.wt == ps->wt;
+    unsigned th = tsame ? 1 : 1 + svar_cost(pl->tsz) + wcode_cost(ps->wt, 0, pl->st.wt, 0, 0);
+    uint64_t tbits = (uint64_t)cnt * pl->st.wt;
+    int64_t q[G] = {0};
+    unsigned hc, fc;
+
+    if (mode == MODE_DEC) {
+        for (unsigned j = 0; j < cnt; j++)
+            q[j] = (int64_t)gp->val[j];
+        fc = plan_fields(ps, q, (int64_t)ps->lastd, cnt, &pl->st.sv, &pl->st.wv, pl->f, &hc) - hc;
+        pl->st.lastd = (uint64_t)q[cnt - 1];
+        pl->same = tsame && pl->st.sv == ps->sv && pl->st.wv == ps->wv;
+        pl->bits = tbits + fc + (pl->same ? 1 : 1 + th + hc);
+        return;
+    }
+
+    /* Float: integer deltas of the IEEE bits with a common shift, or XOR. */
+    uint64_t prev = prevv, all = 0;
+    for (unsigned j = 0; j < cnt; j++) {
+        uint64_t dd = gp->val[j] - prev;
+        all |= dd;
+        q[j] = (int64_t)dd;
+        prev = gp->val[j];
+    }
+    pl->st.lastd = (uint64_t)q[cnt - 1];
+    unsigned sh = all ? (unsigned)__builtin_ctzll(all) : ps->sh;
+    for (unsigned j = 0; j < cnt; j++)
+        q[j] = asr(q[j], sh);
+    uint8_t sv, wv;
+    fc = plan_fields(ps, q, asr((int64_t)ps->lastd, sh), cnt, &sv, &wv, pl->f, &hc) - hc;
+    bool isame = tsame && ps->kind == 0 && sv == ps->sv && wv == ps->wv && sh == ps->sh;
+    uint64_t cint = fc + (isame ? 1 : 1 + th + 1 + hc + (sh == ps->sh ? 1 : 7));
+
+    unsigned wlz = 0, wlen = 0, fx = 0;
+    prev = prevv;
+    for (unsigned j = 0; j < cnt; j++) {
+        fx += xor_step(gp->val[j] ^ prev, &wlz, &wlen);
+        prev = gp->val[j];
+    }
+    bool xsame = tsame && ps->kind == 1;
+    uint64_t cxor = fx + (xsame ? 1 : 1 + th + 1);
+    if (cxor < cint) {
+        pl->st.kind = 1;
+        pl->same = xsame;
+        pl->bits = tbits + cxor;
+        return;
+    }
+    pl->st.sv = sv;
+    pl->st.wv = wv;
+    pl->st.sh = (uint8_t)sh;
+    pl->same = isame;
+    pl->bits = tbits + cint;
+}
+
+static void write_group(struct bw *w, const struct gstate *ps, const struct grp *gp, int mode,
+                        uint64_t prevv, const struct plan *pl)
+{
+    unsigned cnt = gp->cnt, wt = pl->st.wt, kind = pl->st.kind;
+    uint64_t d = pl->st.tsd;
+    bw_put(w, !pl->same, 1);
+    if (!pl->same) {
+        if (pl->tsz == 0 && wt == ps->wt) {
+            bw_put(w, 0, 1);
+        } else {
+            bw_put(w, 1, 1);
+            svar_put(w, pl->tsz);
+            wcode_put(w, ps->wt, 0, wt, 0, 0);
+        }
+        if (mode == MODE_FLT)
+            bw_put(w, kind, 1);
+        if (kind == 0) {
+            wcode_put(w, ps->wv, ps->sv, pl->st.wv, pl->st.sv, VC_BITS);
+            if (mode == MODE_FLT) {
+                if (pl->st.sh == ps->sh) {
+                    bw_put(w, 0, 1);
+                } else {
+                    bw_put(w, 1, 1);
+                    bw_put(w, pl->st.sh, 6);
+                }
+            }
+        }
+    }
+    if (kind == 1) {
+        unsigned wlz = 0, wlen = 0;
+        uint64_t prev = prevv;
+        for (unsigned j = 0; j < cnt; j++) {
+            bw_put(w, gp->dt[j] - d, wt);
+            xor_put(w, gp->val[j] ^ prev, &wlz, &wlen);
+            prev = gp->val[j];
+        }
+        return;
+    }
+    unsigned wv = pl->st.wv;
+    bool rice = pl->st.sv & VC_RICE, flags = pl->st.sv & VC_FLAGS;
+    for (unsigned j = 0; j < cnt; j++) {
+        bw_put(w, gp->dt[j] - d, wt);
+        if (flags) {
+            bw_put(w, pl->f[j] != 0, 1);
+            if (pl->f[j] == 0)
+                continue;
+        }
+        if (rice)
+            rice_put(w, pl->f[j], wv);
+        else
+            bw_put(w, pl->f[j], wv);
+    }
+}
+
+/* ---- encoder ---- */
+
+/* The time delta of pending sample j. */
+static inline uint64_t pend_delta(const struct chunk_enc *e, unsigned j)
+{
+    return e->pend_dt[j] != UINT32_MAX ? e->pend_dt[j] : e->pend_wide[j];
+}
+
+static void enc_state(const struct chunk_enc *e, struct gstate *s)
+{
+    s->tsd = e->tsd;
+    s->wt = e->wt;
+    s->wv = e->wv;
+    s->sv = e->sv;
+    s->sh = e->sh;
+    s->kind = e->kind;
+    s->lastd = e->lastd;
+}
+
+/*
+ * Turns the pending samples into a group under the encoder's parameters.
+ * Returns PREP_REBUILD when they do not fit them (the chunk must be rebuilt),
+ * PREP_FLOAT when decimal mode has too many exceptions.
+ */
+static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
+{
+    unsigned cnt = e->npend;
+    gp->cnt = cnt;
+    gp->nexc = 0;
+    gp->gcd = e->gcd;
+    for (unsigned j = 0; j < cnt; j++)
+        gp->dt[j] = pend_delta(e, j);
+    gp->lastt = e->maxt;
+    if (e->mode != MODE_DEC) {
+        memcpy(gp->val, e->pend_v, cnt * sizeof(uint64_t));
+        gp->last = e->pend_v[cnt - 1];
+        return PREP_OK;
+    }
+
+    int64_t prev = (int64_t)e->lastv, m, need;
+    uint64_t g = e->gcd;
+    uint32_t base = e->n - cnt;
+    for (unsigned j = 0; j < cnt; j++) {
+        double v = bitsd(e->pend_v[j]);
+        bool ok = dec_rep(v, e->scale, &m);
+        if (!ok && !e->locked && (need = dec_need(v, &m)) > (int)e->scale)
+            return PREP_REBUILD;
+        if (ok && m != prev) {
+            int64_t dd = m - prev;
+            uint64_t ad = dd < 0 ? 0 - (uint64_t)dd : (uint64_t)dd;
+            if (g == 0) {
+                g = ad;
+            } else if (ad % g) {
+                if (!e->locked)
+                    return PREP_REBUILD;
+                ok = false;
+            }
+        }
+        if (!ok) {
+            gp->exc[gp->nexc].bits = e->pend_v[j];
+            gp->exc[gp->nexc].idx = base + j;
+            gp->nexc++;
+            m = prev;
+        }
+        gp->val[j] = (uint64_t)(m - prev);
+        prev = m;
+    }
+    if (!e->locked && e->nexc + gp->nexc > exc_limit(e->n))
+        return PREP_FLOAT;
+    for (unsigned j = 0; j < cnt; j++)
+        gp->val[j] = g ? (uint64_t)((int64_t)gp->val[j] / (int64_t)g) : 0;
+    gp->gcd = g;
+    gp->last = (uint64_t)prev;
+    return PREP_OK;
+}
+
+/* Writes (p != NULL) or measures the header of a chunk of n samples. */
+static size_t hdr_put(uint8_t *p, const struct chunk_enc *e, uint32_t n, uint64_t gcd,
+                      const struct grp *gp)
+{
+    size_t o = 1;
+    uint32_t ne = e->nexc + (gp ? gp->nexc : 0), prev = 0;
+    bool dec = e->mode == MODE_DEC && n > 0;
+    if (p)
+        p[0] =
+            dec ? (uint8_t)(FMT_DEC | e->scale << 2 | (gcd > 1 ? FMT_GCD : 0) | (ne ? FMT_EXC : 0))
+                : FMT_FLT;
+    o += uv_put(p ? p + o : NULL, n);
+    if (n == 0)
+        return o;
+    o += uv_put(p ? p + o : NULL, zz(e->mint));
+    if (!dec) {
+        if (p)
+            store_le64(p + o, e->first);
+        return o + 8;
+    }
+    o += uv_put(p ? p + o : NULL, zz((int64_t)e->first));
+    if (gcd > 1)
+        o += uv_put(p ? p + o : NULL, gcd);
+    if (ne)
+        o += uv_put(p ? p + o : NULL, ne);
+    for (uint32_t i = 0; i < ne; i++) {
+        const struct chunk_exc *x = i < e->nexc ? &e->exc[i] : &gp->exc[i - e->nexc];
+        o += uv_put(p ? p + o : NULL, i ? x->idx - prev - 1 : x->idx);
+        if (p)
+            store_le64(p + o, x->bits);
+        o += 8;
+        prev = x->idx;
+    }
+    return o;
+}
+
+/* Encodes the packed groups, plus the pending ones when gp is given. */
+static int enc_emit(const struct chunk_enc *e, const struct grp *gp, const struct plan *pl,
+                    uint8_t **out, size_t *outlen)
+{
+    uint32_t n = gp ? e->n : e->n - e->npend;
+    uint64_t gcd = gp ? gp->gcd : e->gcd;
+    size_t hlen = hdr_put(NULL, e, n, gcd, gp);
+    uint8_t scratch[GROUP_MAX_BITS / 8 + 16];
+    size_t nscratch = 0;
+    unsigned off = (unsigned)(e->nbits & 7);
+
+    if (gp) {
+        struct gstate st;
+        enc_state(e, &st);
+        memset(scratch, 0, sizeof(scratch));
+        struct bw w = {scratch, off};
+        write_group(&w, &st, gp, e->mode, e->lastv, pl);
+        nscratch = (size_t)((w.pos + 7) / 8);
+    }
+    size_t total = hlen + (size_t)((e->nbits + (gp ? pl->bits : 0) + 7) / 8);
+    uint8_t *b = malloc(total ? total : 1);
+    if (!b)
+        return -1;
+    hdr_put(b, e, n, gcd, gp);
+    size_t o = hlen;
+    if (e->len) {
+        memcpy(b + o, e->buf, e->len);
+        o += e->len;
+    }
+    if (nscratch) {
+        size_t s = 0;
+        if (off) {
+            b[o - 1] |= scratch[0];
+            s = 1;
+        }
+        memcpy(b + o, scratch + s, nscratch - s);
+    }
+    *out = b;
+    *outlen = total;
+    return 0;
+}
 
 void chunk_enc_init(struct chunk_enc *e)
 {
@@ -17,26 +932,226 @@ void chunk_enc_init(struct chunk_enc *e)
 void chunk_enc_free(struct chunk_enc *e)
 {
     free(e->buf);
+    free(e->exc);
+    free(e->pend_wide);
     memset(e, 0, sizeof(*e));
+}
+
+/* Makes room for a bit stream of `bits` bits plus the writer's 8 spare bytes. */
+static int enc_reserve(struct chunk_enc *e, uint64_t bits)
+{
+    size_t need = (size_t)((bits + 7) / 8) + 8;
+    if (need <= e->cap)
+        return 0;
+    /* An eighth more: few reallocations, and little slack in every series. */
+    size_t cap = e->cap + e->cap / 8 + 32;
+    if (cap < need)
+        cap = need;
+    uint8_t *nb = realloc(e->buf, cap);
+    if (!nb)
+        return -1;
+    memset(nb + e->cap, 0, cap - e->cap);
+    e->buf = nb;
+    e->cap = cap;
+    return 0;
+}
+
+/* Decodes every sample the encoder holds into t[] and v[] (e->n of each). */
+static int enc_collect(const struct chunk_enc *e, int64_t *t, double *v)
+{
+    uint32_t k = 0;
+    if (e->mode == MODE_NONE) {
+        t[0] = e->mint;
+        v[0] = bitsd(e->first);
+        k = 1;
+    } else {
+        uint8_t *c;
+        size_t clen;
+        struct chunk_iter it;
+        if (enc_emit(e, NULL, NULL, &c, &clen) != 0)
+            return -1;
+        int r = chunk_iter_init(&it, c, clen);
+        while (r == 0 && k < e->n - e->npend && chunk_iter_next(&it, &t[k], &v[k]) == 1)
+            k++;
+        free(c);
+        if (r != 0 || k != e->n - e->npend)
+            return -1;
+    }
+    uint64_t pt = (uint64_t)e->lastt;
+    for (unsigned j = 0; j < e->npend; j++, k++) {
+        pt += pend_delta(e, j);
+        t[k] = (int64_t)pt;
+        v[k] = bitsd(e->pend_v[j]);
+    }
+    return 0;
+}
+
+/* Chooses the value coding for the samples v[0..n). */
+static void enc_choose(struct chunk_enc *e, const double *v, uint32_t n, bool allow_dec)
+{
+    int64_t m, prev = 0;
+    int k = -1;
+    uint32_t bad = 0, limit = exc_limit(n);
+    uint64_t g = 0;
+
+    e->mode = MODE_FLT;
+    if (!allow_dec || n == 0)
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        int need = dec_need(v[i], &m);
+        if (need < 0 && ++bad > limit)
+            return;
+        if (need > k)
+            k = need;
+    }
+    if (k < 0)
+        return;
+    bad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!dec_rep(v[i], (unsigned)k, &m)) {
+            if (++bad > limit)
+                return;
+            continue;
+        }
+        if (i > 0) {
+            int64_t dd = m - prev;
+            g = gcd64(g, dd < 0 ? 0 - (uint64_t)dd : (uint64_t)dd);
+        }
+        prev = m;
+    }
+    e->mode = MODE_DEC;
+    e->scale = (uint8_t)k;
+    e->gcd = g;
+}
+
+/* Encodes t[], v[] into a fresh encoder with parameters fixed from all of them. */
+static int enc_build(struct chunk_enc *d, const int64_t *t, const double *v, uint32_t n,
+                     bool allow_dec)
+{
+    chunk_enc_init(d);
+    enc_choose(d, v, n, allow_dec);
+    d->locked = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (chunk_enc_append(d, t[i], v[i]) != 0) {
+            chunk_enc_free(d);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Re-encodes the encoder with parameters that fit all its samples. */
+static int enc_rebuild(struct chunk_enc *e, bool allow_dec)
+{
+    int64_t *t = malloc((size_t)e->n * sizeof(*t));
+    double *v = malloc((size_t)e->n * sizeof(*v));
+    struct chunk_enc d;
+    int rc = -1;
+
+    if (!t || !v || enc_collect(e, t, v) != 0)
+        goto out;
+    if (enc_build(&d, t, v, e->n, allow_dec) != 0)
+        goto out;
+    d.locked = 0;
+    chunk_enc_free(e);
+    *e = d;
+    rc = 0;
+out:
+    free(t);
+    free(v);
+    return rc;
+}
+
+/* Packs the full pending group. On failure the encoder is as it was. */
+static int enc_flush(struct chunk_enc *e)
+{
+    struct grp gp;
+    struct plan pl;
+    struct gstate st;
+
+    if (e->mode == MODE_NONE)
+        return enc_rebuild(e, true);
+    int r = grp_prepare(e, &gp);
+    if (r != PREP_OK)
+        return enc_rebuild(e, r == PREP_REBUILD);
+    enc_state(e, &st);
+    plan_group(&st, &gp, e->mode, e->lastv, &pl);
+    if (enc_reserve(e, e->nbits + pl.bits) != 0)
+        return -1;
+    if (gp.nexc) {
+        struct chunk_exc *x = realloc(e->exc, (e->nexc + gp.nexc) * sizeof(*x));
+        if (!x)
+            return -1;
+        e->exc = x;
+        memcpy(x + e->nexc, gp.exc, gp.nexc * sizeof(*x));
+        e->nexc += gp.nexc;
+    }
+    struct bw w = {e->buf, e->nbits};
+    write_group(&w, &st, &gp, e->mode, e->lastv, &pl);
+    e->nbits = w.pos;
+    e->len = (size_t)((e->nbits + 7) / 8);
+    e->tsd = pl.st.tsd;
+    e->wt = pl.st.wt;
+    e->wv = pl.st.wv;
+    e->sv = pl.st.sv;
+    e->sh = pl.st.sh;
+    e->kind = pl.st.kind;
+    e->lastd = pl.st.lastd;
+    e->gcd = gp.gcd;
+    e->lastv = gp.last;
+    e->lastt = gp.lastt;
+    e->npend = 0;
+    return 0;
 }
 
 int chunk_enc_append(struct chunk_enc *e, int64_t t, double v)
 {
-    if (e->len + 16 > e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 256;
-        uint8_t *nb = realloc(e->buf, cap);
-        if (!nb)
-            return -1;
-        e->buf = nb;
-        e->cap = cap;
+    uint64_t bits = dbits(v);
+    if (e->n == UINT32_MAX)
+        return -1;
+    if (e->n == 0) {
+        uint64_t first = bits;
+        if (e->mode == MODE_DEC) {
+            int64_t m;
+            if (dec_rep(v, e->scale, &m)) {
+                first = (uint64_t)m;
+            } else {
+                struct chunk_exc *x = realloc(e->exc, (e->nexc + 1) * sizeof(*x));
+                if (!x)
+                    return -1;
+                e->exc = x;
+                x[e->nexc].bits = bits;
+                x[e->nexc].idx = 0;
+                e->nexc++;
+                first = 0;
+            }
+        }
+        e->first = e->lastv = first;
+        e->mint = e->maxt = e->lastt = t;
+        e->n = 1;
+        return 0;
     }
-    memcpy(e->buf + e->len, &t, 8);
-    memcpy(e->buf + e->len + 8, &v, 8);
-    e->len += 16;
-    if (e->n == 0)
-        e->mint = t;
-    e->maxt = t;
+    int64_t oldmax = e->maxt;
+    uint64_t dt = (uint64_t)t - (uint64_t)e->maxt;
+    if (dt < UINT32_MAX) {
+        e->pend_dt[e->npend] = (uint32_t)dt;
+    } else {
+        /* Gaps of 49 days and more, and times going back, are rare: keep them aside. */
+        if (!e->pend_wide && !(e->pend_wide = malloc(G * sizeof(uint64_t))))
+            return -1;
+        e->pend_dt[e->npend] = UINT32_MAX;
+        e->pend_wide[e->npend] = dt;
+    }
+    e->pend_v[e->npend] = bits;
+    e->npend++;
     e->n++;
+    e->maxt = t;
+    if (e->npend == G && enc_flush(e) != 0) {
+        e->npend--;
+        e->n--;
+        e->maxt = oldmax;
+        return -1;
+    }
     return 0;
 }
 
@@ -47,52 +1162,334 @@ uint32_t chunk_enc_count(const struct chunk_enc *e)
 
 int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
 {
-    uint8_t *b = malloc(5 + e->len);
-    if (!b)
-        return -1;
-    b[0] = 0;
-    memcpy(b + 1, &e->n, 4);
-    if (e->len)
-        memcpy(b + 5, e->buf, e->len);
-    *out = b;
-    *outlen = 5 + e->len;
-    return 0;
+    struct grp gp;
+    struct plan pl;
+    struct gstate st;
+
+    if (e->n == 0) {
+        uint8_t *b = malloc(2);
+        if (!b)
+            return -1;
+        b[0] = FMT_FLT;
+        b[1] = 0;
+        *out = b;
+        *outlen = 2;
+        return 0;
+    }
+    if (e->mode != MODE_NONE) {
+        if (e->npend == 0)
+            return enc_emit(e, NULL, NULL, out, outlen);
+        if (grp_prepare(e, &gp) == PREP_OK) {
+            enc_state(e, &st);
+            plan_group(&st, &gp, e->mode, e->lastv, &pl);
+            return enc_emit(e, &gp, &pl, out, outlen);
+        }
+    }
+    if (e->locked)
+        return -1; /* cannot happen: a locked encoder takes every sample */
+
+    /* The pending samples need other parameters: encode everything afresh. */
+    int64_t *t = malloc((size_t)e->n * sizeof(*t));
+    double *v = malloc((size_t)e->n * sizeof(*v));
+    struct chunk_enc d;
+    int rc = -1;
+    if (t && v && enc_collect(e, t, v) == 0 && enc_build(&d, t, v, e->n, true) == 0) {
+        rc = chunk_enc_snapshot(&d, out, outlen);
+        chunk_enc_free(&d);
+    }
+    free(t);
+    free(v);
+    return rc;
 }
 
 size_t chunk_enc_memory(const struct chunk_enc *e)
 {
-    return e->cap;
+    return e->cap + (size_t)e->nexc * sizeof(struct chunk_exc) +
+           (e->pend_wide ? G * sizeof(uint64_t) : 0);
+}
+
+/* ---- decoder ---- */
+
+/* Parses the header up to the sample count. */
+static int hdr_count(const uint8_t *data, size_t len, size_t *off, uint32_t *n)
+{
+    uint64_t x;
+    if (!data || len < 2 || (data[0] != FMT_FLT && (data[0] & 0xC0) != FMT_DEC))
+        return -1;
+    *off = 1;
+    if (uv_get(data, len, off, &x) != 0 || x > UINT32_MAX)
+        return -1;
+    /* Every group takes at least a bit: refuse counts the data cannot hold. */
+    if (x > 1 && (x - 1 + G - 1) / G > (uint64_t)(len - *off) * 8)
+        return -1;
+    *n = (uint32_t)x;
+    return 0;
 }
 
 uint32_t chunk_count(const uint8_t *data, size_t len)
 {
+    size_t off;
     uint32_t n;
-    if (len < 5 || data[0] != 0)
-        return 0;
-    memcpy(&n, data + 1, 4);
-    return (size_t)n * 16 == len - 5 ? n : 0;
+    return hdr_count(data, len, &off, &n) == 0 ? n : 0;
 }
 
 int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
 {
+    size_t off;
+    uint32_t n;
+    uint64_t x;
+
     memset(it, 0, sizeof(*it));
-    if (len < 5 || data[0] != 0)
+    it->err = 1;
+    if (hdr_count(data, len, &off, &n) != 0)
         return -1;
     it->data = data;
     it->len = len;
-    memcpy(&it->n, data + 1, 4);
-    if ((size_t)it->n * 16 != len - 5)
+    it->n = n;
+    it->mode = data[0] == FMT_FLT ? MODE_FLT : MODE_DEC;
+    it->excidx = UINT32_MAX;
+    if (n > 0) {
+        if (uv_get(data, len, &off, &x) != 0)
+            return -1;
+        it->t0 = unzz(x);
+        if (it->mode == MODE_FLT) {
+            if (len - off < 8)
+                return -1;
+            it->v0 = load_le64(data + off);
+            off += 8;
+        } else {
+            uint64_t ne = 0, gap;
+            it->scale = (data[0] >> 2) & 0x0f;
+            it->gcd = 1;
+            if (uv_get(data, len, &off, &x) != 0)
+                return -1;
+            if ((data[0] & FMT_GCD) && (uv_get(data, len, &off, &it->gcd) != 0 || it->gcd < 2))
+                return -1;
+            if ((data[0] & FMT_EXC) && (uv_get(data, len, &off, &ne) != 0 || ne > n))
+                return -1;
+            it->v0 = (uint64_t)unzz(x);
+            it->nexc = (uint32_t)ne;
+            uint64_t idx = 0;
+            for (uint64_t i = 0; i < ne; i++) {
+                if (uv_get(data, len, &off, &gap) != 0 || gap >= n)
+                    return -1;
+                idx = i ? idx + 1 + gap : gap;
+                if (idx >= n || len - off < 8)
+                    return -1;
+                if (i == 0) {
+                    it->excidx = (uint32_t)idx;
+                    it->excpos = off;
+                }
+                off += 8;
+            }
+        }
+    }
+    it->pos = (uint64_t)off * 8;
+    it->end = (uint64_t)len * 8;
+    it->err = 0;
+    return 0;
+}
+
+/* Reads a group's headers. */
+static int it_header(struct chunk_iter *it, struct br *r)
+{
+    uint64_t b, z;
+    uint8_t c = 0;
+    if (br_get(r, 1, &b) != 0)
         return -1;
+    if (!b)
+        return 0;
+    if (br_get(r, 1, &b) != 0)
+        return -1;
+    if (b) {
+        if (svar_get(r, &z) != 0 || wcode_get(r, &it->wt, &c, 0) != 0)
+            return -1;
+        it->tsd += (uint64_t)unzz(z);
+    }
+    it->kind = 0;
+    if (it->mode == MODE_FLT) {
+        if (br_get(r, 1, &b) != 0)
+            return -1;
+        it->kind = (uint8_t)b;
+    }
+    if (it->kind == 0) {
+        if (wcode_get(r, &it->wv, &it->sv, VC_BITS) != 0 || ((it->sv & VC_RICE) && it->wv > 63))
+            return -1;
+        if (it->mode == MODE_FLT) {
+            if (br_get(r, 1, &b) != 0)
+                return -1;
+            if (b) {
+                if (br_get(r, 6, &z) != 0)
+                    return -1;
+                it->sh = (uint8_t)z;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * Reads n (0..64) bits without a bounds check: past the end it reads zeros
+ * and never touches memory outside the data; the caller checks the position
+ * once the group is decoded.
+ */
+static inline uint64_t br_any(struct br *r, unsigned n)
+{
+    if (n == 0)
+        return 0;
+    if (n <= 56)
+        return br_take(r, n);
+    uint64_t hi = br_take(r, n - 32);
+    return hi << 32 | br_take(r, 32);
+}
+
+/* A value field of the current group (see write_group). */
+static inline uint64_t it_field(struct br *r, unsigned sv, unsigned wv)
+{
+    if ((sv & VC_FLAGS) && !br_take(r, 1))
+        return 0;
+    if (!(sv & VC_RICE))
+        return br_any(r, wv);
+    /* Unary quotient: ones ended by a zero, or an escape of RICE_LIMIT ones. */
+    uint64_t y = ~(br_peek(r, RICE_LIMIT + 1) << (63 - RICE_LIMIT));
+    unsigned u = (unsigned)__builtin_clzll(y);
+    if (u >= RICE_LIMIT) {
+        r->pos += RICE_LIMIT;
+        return br_any(r, 64);
+    }
+    r->pos += u + 1;
+    return (uint64_t)u << wv | br_any(r, wv);
+}
+
+/* Decodes the next group into bt[], bv[]. */
+static int it_group(struct chunk_iter *it)
+{
+    struct br r = {it->data, it->len, it->pos, it->end};
+    uint32_t rest = it->n - it->i;
+    unsigned cnt = rest < G ? rest : G;
+    uint64_t t = (uint64_t)it->tlast, prev = it->prev;
+
+    if (it_header(it, &r) != 0)
+        return -1;
+    unsigned wt = it->wt, wv = it->wv, sv = it->sv;
+    uint64_t tsd = it->tsd, lastd = it->lastd;
+    if (it->kind == 1) {
+        unsigned wlz = 0, wlen = 0;
+        for (unsigned j = 0; j < cnt; j++) {
+            t += tsd + br_any(&r, wt);
+            it->bt[j] = (int64_t)t;
+            lastd = prev;
+            if (br_take(&r, 1)) {
+                if (br_take(&r, 1)) {
+                    wlz = (unsigned)br_take(&r, 6);
+                    wlen = (unsigned)br_take(&r, 6) + 1;
+                    if (wlz + wlen > 64)
+                        return -1;
+                } else if (wlen == 0) {
+                    return -1;
+                }
+                prev ^= br_any(&r, wlen) << (64 - wlz - wlen);
+            }
+            lastd = prev - lastd;
+            it->bv[j] = prev;
+        }
+    } else if (it->mode == MODE_DEC) {
+        uint64_t g = it->gcd, q = lastd;
+        unsigned k = it->scale;
+        for (unsigned j = 0; j < cnt; j++) {
+            t += tsd + br_any(&r, wt);
+            it->bt[j] = (int64_t)t;
+            uint64_t f = it_field(&r, sv, wv);
+            f = sv & VC_ZIGZAG ? (uint64_t)unzz(f) : f;
+            q = sv & VC_DOD ? q + f : f;
+            prev += q * g;
+            it->bv[j] = dbits(dec_value(prev, k));
+        }
+        lastd = q;
+    } else {
+        unsigned sh = it->sh;
+        uint64_t q = (uint64_t)asr((int64_t)lastd, sh);
+        for (unsigned j = 0; j < cnt; j++) {
+            t += tsd + br_any(&r, wt);
+            it->bt[j] = (int64_t)t;
+            uint64_t f = it_field(&r, sv, wv);
+            f = sv & VC_ZIGZAG ? (uint64_t)unzz(f) : f;
+            q = sv & VC_DOD ? q + f : f;
+            lastd = q << sh;
+            prev += lastd;
+            it->bv[j] = prev;
+        }
+    }
+    if (r.pos > r.end)
+        return -1;
+    /* Exceptions in this group replace the decoded values. */
+    while (it->excidx < it->i + cnt) {
+        size_t off = it->excpos + 8;
+        uint64_t gap;
+        it->bv[it->excidx - it->i] = load_le64(it->data + it->excpos);
+        if (--it->nexc == 0) {
+            it->excidx = UINT32_MAX;
+            break;
+        }
+        if (uv_get(it->data, it->len, &off, &gap) != 0)
+            return -1;
+        it->excidx += (uint32_t)gap + 1;
+        it->excpos = off;
+    }
+    it->pos = r.pos;
+    it->tlast = (int64_t)t;
+    it->prev = prev;
+    it->lastd = lastd;
+    it->bn = (uint8_t)cnt;
+    it->bi = 0;
     return 0;
 }
 
 int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
 {
-    if (it->i >= it->n)
+    if (it->err)
+        return -1;
+    if (it->bi < it->bn) {
+        it->t = it->bt[it->bi];
+        it->v = bitsd(it->bv[it->bi]);
+        it->bi++;
+    } else if (it->i >= it->n) {
         return 0;
-    const uint8_t *p = it->data + 5 + (size_t)it->i * 16;
-    memcpy(t, p, 8);
-    memcpy(v, p + 8, 8);
-    it->i++;
+    } else if (it->i == 0) {
+        uint64_t val = it->mode == MODE_DEC ? dbits(dec_value(it->v0, it->scale)) : it->v0;
+        if (it->excidx == 0) {
+            size_t off = it->excpos + 8;
+            uint64_t gap;
+            val = load_le64(it->data + it->excpos);
+            if (--it->nexc == 0) {
+                it->excidx = UINT32_MAX;
+            } else if (uv_get(it->data, it->len, &off, &gap) == 0) {
+                it->excidx = (uint32_t)gap + 1;
+                it->excpos = off;
+            } else {
+                it->err = 1;
+                return -1;
+            }
+        }
+        it->t = it->tlast = it->t0;
+        it->prev = it->v0;
+        it->v = bitsd(val);
+        it->bn = it->bi = 0;
+        it->i = 1;
+        *t = it->t;
+        *v = it->v;
+        return 1;
+    } else {
+        if (it_group(it) != 0) {
+            it->err = 1;
+            return -1;
+        }
+        it->t = it->bt[0];
+        it->v = bitsd(it->bv[0]);
+        it->bi = 1;
+        it->i += it->bn;
+    }
+    *t = it->t;
+    *v = it->v;
     return 1;
 }

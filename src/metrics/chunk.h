@@ -1,9 +1,12 @@
 /*
  * chunk.h - the sample codec: a run of (int64 ms timestamp, double value)
- * pairs in strictly increasing time, compressed. Timestamps use
- * delta-of-delta coding; values use Gorilla XOR coding, or integer deltas
- * when the values are integers or decimals with few digits (most counters
- * and many gauges), whichever is smaller.
+ * pairs in strictly increasing time, compressed. Timestamps are deltas
+ * against the smallest delta of each group of 16 samples (regular scrapes
+ * cost nothing but a bit a group). Values that are integers or decimals with
+ * few digits (most counters and many gauges) become integer deltas, divided
+ * by their common factor; other floats become integer deltas of their IEEE
+ * bits or Gorilla XOR. Each group of 16 takes the cheapest of fixed-width,
+ * Rice, zero-flagged and delta-of-delta codings. chunk.c describes the format.
  *
  * An encoder (struct chunk_enc) lives in the head and takes samples one at
  * a time; a snapshot of it is a self-contained byte string that the
@@ -19,15 +22,43 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct chunk_exc;
+
+/* Samples the encoder packs at a time; fewer than this wait in pend_dt/pend_v. */
+#define CHUNK_GROUP 16
+
 /*
  * The encoder. Its fields are private to chunk.c; other modules embed it and
- * use only the functions below.
+ * use only the functions below. It holds sizeof(struct chunk_enc) bytes
+ * inline (328 on 64-bit) plus chunk_enc_memory() on the heap.
  */
 struct chunk_enc {
-    uint8_t *buf; /* owned; encoded so far */
+    uint8_t *buf; /* owned; the packed groups (bit stream) encoded so far */
     size_t len, cap;
     uint32_t n; /* samples appended */
     int64_t mint, maxt;
+
+    /*
+     * Private to chunk.c. Up to CHUNK_GROUP - 1 samples wait here to be
+     * packed: their time deltas (UINT32_MAX: the delta is in pend_wide) and
+     * the IEEE bits of their values.
+     */
+    struct chunk_exc *exc;  /* owned; decimal mode: samples kept verbatim */
+    uint64_t *pend_wide;    /* owned; time deltas that do not fit 32 bits */
+    uint32_t nexc;          /* exceptions in exc */
+    uint8_t mode, scale;    /* value coding, decimal digits */
+    uint8_t npend, locked;  /* samples waiting; parameters fixed (rebuilding) */
+    uint8_t wt, wv, sv, sh; /* field widths and codings of the last packed group */
+    uint8_t kind;           /* its kind (float mode: integer deltas or XOR) */
+    uint64_t nbits;         /* bits used in buf */
+    uint64_t first;         /* first value: IEEE bits, or its integer in decimal mode */
+    uint64_t lastv;         /* value of the last packed sample (same coding as first) */
+    uint64_t gcd;           /* decimal mode: common divisor of the integer deltas */
+    uint64_t tsd;           /* smallest time delta of the last packed group */
+    uint64_t lastd;         /* the last packed value delta (see chunk.c) */
+    int64_t lastt;          /* time of the last packed sample */
+    uint32_t pend_dt[CHUNK_GROUP];
+    uint64_t pend_v[CHUNK_GROUP];
 };
 
 void chunk_enc_init(struct chunk_enc *e);
@@ -46,21 +77,43 @@ uint32_t chunk_enc_count(const struct chunk_enc *e);
 /*
  * Encodes everything appended so far as a self-contained chunk. *out is
  * malloc'd and owned by the caller; the encoder is unchanged and may go on.
- * Returns 0, or -1 when out of memory.
+ * Costs about a microsecond: a header, a copy of the packed bytes and the
+ * last partial group. Returns 0, or -1 when out of memory.
  */
 int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen);
 
-/* Heap bytes the encoder holds (for memory accounting). */
+/* Heap bytes the encoder holds (for memory accounting; the struct is extra). */
 size_t chunk_enc_memory(const struct chunk_enc *e);
 
-/* Reads an encoded chunk. The data is borrowed and must outlive the iterator. */
+/*
+ * Reads an encoded chunk. The data is borrowed and must outlive the iterator.
+ * n is the sample count, i the samples decoded so far (a group at a time),
+ * t and v the sample last returned.
+ */
 struct chunk_iter {
     const uint8_t *data;
     size_t len;
     uint32_t n, i;
     int64_t t;
     double v;
-    uint64_t state[8]; /* private decoder state */
+
+    /*
+     * Private decoder state: the iterator decodes a group of samples at a
+     * time into bt[] and bv[].
+     */
+    uint64_t pos, end;         /* bit position in data, bits in data */
+    uint64_t prev;             /* last decoded value: integer (decimal mode) or IEEE bits */
+    uint64_t gcd, tsd, v0;     /* integer delta unit; group's smallest time delta; first value */
+    uint64_t lastd;            /* the last value delta (see chunk.c) */
+    int64_t t0, tlast;         /* first time, last decoded time */
+    size_t excpos;             /* byte offset of the next exception's value */
+    uint32_t excidx, nexc;     /* index of the next exception, exceptions left */
+    uint8_t mode, scale, kind; /* value coding, decimal digits, group kind */
+    uint8_t wt, wv, sv, sh;    /* field widths and codings of the current group */
+    uint8_t bn, bi;            /* samples in bt/bv, next one to return */
+    uint8_t err;               /* set once corruption was seen */
+    int64_t bt[CHUNK_GROUP];
+    uint64_t bv[CHUNK_GROUP];
 };
 
 /* Returns 0, or -1 when the header is not a chunk this version can read. */
