@@ -355,6 +355,11 @@ run_queries() {
     echo "system=prometheus rep=$rep $(timeout 300 "$PY" "$HERE/metrics_summary.py" query "$purl" \
         selector_series 1 /api/v1/series "match[]=$SELECTOR" start="$T0" end="$TEND")" >>"$ROWS"
     tail -1 "$ROWS" | sed 's/^/  /'
+    if [ -n "$turl" ]; then
+        echo "system=tocsin rep=$rep $(BENCH_TOKEN=$TOKEN timeout 300 "$PY" "$HERE/metrics_summary.py" \
+            query "$turl" selector_series 1 /api/v1/series "match[]=$SELECTOR" start="$T0" end="$TEND")" >>"$ROWS"
+        tail -1 "$ROWS" | sed 's/^/  /'
+    fi
     echo "[$(date +%T)] rep $rep/$REPS queries: $(wait_quiet)"
     if [ -n "$turl" ]; then
         query_all tocsin "$turl" "$rep"
