@@ -214,7 +214,7 @@ def main(argv=None):
         week = {"name": WEEK_NAME, "samples": week_samples, "t0": wt0, "t_end": t_end,
                 "inline": False, "om": a.prefix + ".week.om", "lp": a.prefix + ".week.lp"}
     meta = {"series": a.series, "samples_per_series": a.samples, "samples": samples,
-            "step_s": step, "t0": t0, "t_end": t_end, "seed": a.seed,
+            "step_s": step, "step": step, "t0": t0, "t_end": t_end, "seed": a.seed,
             "families": kinds, "per_family": PER_FAMILY,
             "om": a.prefix + ".om", "lp": a.prefix + ".lp", "week": week,
             "gen_seconds": round(time.time() - started, 1)}

@@ -178,6 +178,7 @@ run_tocsin_ingest() {
         echo "system=tocsin rep=$rep $DSKV FAILED=config" >>"$ROWS"
         return 1
     }
+    : >"$OUT/$tag.stdout"
     start_tocsin "$BIN" "$WD/tocsin.yaml" "$data" "$OUT/$tag"
     pid=$TOCSIN_PID
     url=$TOCSIN_URL
@@ -347,6 +348,7 @@ run_queries() {
     fi
     local turl=""
     if [ "$SKIP_TOCSIN" != 1 ] && [ -d "$tdata" ]; then
+        : >"$OUT/tocsin_query_r$rep.stdout"
         start_tocsin "$BIN" "$WD/tocsin.yaml" "$tdata" "$OUT/tocsin_query_r$rep"
         turl=$TOCSIN_URL
         [ -n "$turl" ] || echo "  tocsin did not restart on its data (see $OUT/tocsin_query_r$rep.stderr)"

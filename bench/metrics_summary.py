@@ -25,6 +25,7 @@ Standard library only.
 import http.client
 import json
 import math
+import socket
 import statistics
 import sys
 import time
@@ -51,6 +52,8 @@ def query(argv):
     if tok:
         headers["Authorization"] = "Bearer " + tok
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+    conn.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     times, last = [], None
     for i in range(reps + 2):
         t0 = time.perf_counter()

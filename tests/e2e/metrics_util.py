@@ -8,7 +8,6 @@ import random
 import subprocess
 import time
 
-import pytest
 import requests
 
 from conftest import ADMIN_TOKEN, config_text
@@ -353,19 +352,6 @@ def compare_results(ref, got, what):
     if float(ref[0]) != float(got[0]) or not same_value(ref[1], got[1]):
         diffs.append(f"{what}: scalar {ref} vs {got}")
     return diffs
-
-
-def wait_series(t, query, timeout=30.0, at=None):
-    """Polls an instant query until it returns at least one series."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        st, body = api(t, "/api/v1/query", query=query, **({"time": str(at)} if at else {}))
-        last = (st, body)
-        if st == 200 and body["data"]["result"]:
-            return body["data"]["result"]
-        time.sleep(0.3)
-    pytest.fail(f"no result for {query} within {timeout}s; last: {last}")
 
 
 class ModuleTocsin:
