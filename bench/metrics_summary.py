@@ -176,6 +176,12 @@ def summary(path):
     line("ingest peak RSS MiB", ratio(med(tt, "peak_kb"), 1024), ratio(med(pt, "peak_kb"), 1024),
          "%.0f")
     line("ingest CPU s", med(tt, "cpu_s"), med(pt, "cpu_s"), "%.1f")
+    # CPU time is steadier than wall time on a shared machine.
+    def per_cpu(rs):
+        return med([{"x": num(r["samples"]) / num(r["cpu_s"])} for r in rs
+                    if num(r.get("samples")) and num(r.get("cpu_s"))], "x")
+
+    line("  samples per CPU s (information)", per_cpu(tt), per_cpu(pt), "%.0f")
     mps = med(tt, "mem_per_series_b")
     print("%-34s %14s %14s %9s  (target < 2048 B)  %s" % (
         "memory per active series B", fmt(mps, "%.0f"), "", "",
