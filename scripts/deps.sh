@@ -14,6 +14,7 @@ PKGS=(
   python3 python3-pytest python3-requests python3-aiosmtpd curl sqlite3
   # real peers: Alertmanager sends webhooks, Prometheus fires rules at us
   prometheus prometheus-alertmanager
+  prometheus-node-exporter  # metrics: a real scrape target for the scrape tests
   # real Nagios plugins for check tests; nagios4 is the peer of the checks bench
   monitoring-plugins-basic monitoring-plugins-standard nagios4 tzdata
   # benchmarks
