@@ -62,6 +62,7 @@
 
 #include "parse_num.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,24 +137,44 @@ static bool ef_grow(void **buf, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
+/* Character classes of names: one table lookup per byte on the hot path. */
+#define EF_LABEL_FIRST  1 /* [a-zA-Z_] */
+#define EF_LABEL_CHAR   2 /* [a-zA-Z0-9_] */
+#define EF_METRIC_FIRST 4 /* [a-zA-Z_:] */
+#define EF_METRIC_CHAR  8 /* [a-zA-Z0-9_:] */
+
+static unsigned char ef_cls[256];
+static pthread_once_t ef_cls_once = PTHREAD_ONCE_INIT;
+
+static void ef_cls_init(void)
+{
+    for (int c = 0; c < 256; c++) {
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        bool digit = c >= '0' && c <= '9';
+        ef_cls[c] = (unsigned char)((alpha ? EF_LABEL_FIRST | EF_METRIC_FIRST : 0) |
+                                    (alpha || digit ? EF_LABEL_CHAR | EF_METRIC_CHAR : 0) |
+                                    (c == ':' ? EF_METRIC_FIRST | EF_METRIC_CHAR : 0));
+    }
+}
+
 static bool ef_metric_first(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+    return ef_cls[(unsigned char)c] & EF_METRIC_FIRST;
 }
 
 static bool ef_metric_char(char c)
 {
-    return ef_metric_first(c) || (c >= '0' && c <= '9');
+    return ef_cls[(unsigned char)c] & EF_METRIC_CHAR;
 }
 
 static bool ef_label_first(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    return ef_cls[(unsigned char)c] & EF_LABEL_FIRST;
 }
 
 static bool ef_label_char(char c)
 {
-    return ef_label_first(c) || (c >= '0' && c <= '9');
+    return ef_cls[(unsigned char)c] & EF_LABEL_CHAR;
 }
 
 static bool ef_blank(char c)
@@ -713,6 +734,7 @@ int expfmt_parse(const char *buf, size_t len, bool openmetrics, expfmt_sample_fn
 
     if (err && errlen > 0)
         err[0] = '\0';
+    pthread_once(&ef_cls_once, ef_cls_init);
     P = calloc(1, sizeof(*P));
     if (!P) {
         if (err && errlen > 0)

@@ -188,7 +188,11 @@ static bool lp_grow(void **buf, size_t *cap, size_t need, size_t elem)
  */
 static const char *lp_line_end(const char *p, const char *end)
 {
-    const char *nl;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+    /* Only a quoted string can hold a newline: without a quote the first newline ends the line. */
+    if (!memchr(p, '"', (size_t)((nl ? nl : end) - p)))
+        return nl ? nl : end;
 
     /* Measurement and tags: up to the first unescaped space. */
     while (p < end && *p != '\n' && *p != ' ') {
@@ -276,8 +280,9 @@ static bool lp_name_char(unsigned char c, bool metric, bool first)
 
 /*
  * Writes s[0..n) with every character outside the name set replaced by '_'
- * (one '_' for each UTF-8 sequence) into the arena. whole: s starts the
- * name, so a leading digit gets a '_' in front.
+ * (one '_' for each UTF-8 sequence) into the arena, or returns s itself
+ * when it is a valid name already. whole: s starts the name, so a leading
+ * digit gets a '_' in front.
  */
 static const char *lp_sanitise(struct lp_parser *P, const char *s, size_t n, bool metric,
                                bool whole, size_t *len)
@@ -285,6 +290,14 @@ static const char *lp_sanitise(struct lp_parser *P, const char *s, size_t n, boo
     char *dst = P->arena + P->arena_used, *o = dst;
     size_t i = 0;
 
+    /* Most names are valid as they are: then s (NUL-terminated in the arena) is the result. */
+    for (i = 0; i < n && lp_name_char((unsigned char)s[i], metric, whole && i == 0); i++)
+        ;
+    if (i == n && s[n] == '\0') {
+        *len = n;
+        return s;
+    }
+    i = 0;
     if (whole && n > 0 && s[0] >= '0' && s[0] <= '9') {
         *o++ = '_';
         whole = false; /* the digit is no longer first */

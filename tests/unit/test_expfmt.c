@@ -183,8 +183,8 @@ static void test_spec_example(void **state)
     static const char *want[] = {
         "http_requests_total{method=\"post\",code=\"200\"} 1027 @1395066363000 counter #3",
         "http_requests_total{method=\"post\",code=\"400\"} 3 @1395066363000 counter #4",
-        "msdos_file_access_time_seconds{path=\"C:\\DIR\\FILE.TXT\",error=\"Cannot find "
-        "file:\n\"FILE.TXT\"\"} 1458255915 untyped #7",
+        ("msdos_file_access_time_seconds{path=\"C:\\DIR\\FILE.TXT\",error=\"Cannot find "
+         "file:\n\"FILE.TXT\"\"} 1458255915 untyped #7"),
         "metric_without_timestamp_and_labels{} 12.470000000000001 untyped #10",
         "something_weird{problem=\"division by zero\"} inf @-3982045 untyped #13",
         "http_request_duration_seconds_bucket{le=\"0.05\"} 24054 histogram #18",
@@ -728,7 +728,7 @@ static int count_sample(void *ctx, struct expfmt_sample *s)
 
 static void test_speed(void **state)
 {
-    size_t len, count = 0, rounds = 200;
+    size_t len, count = 0, rounds = 1000;
     char *body = read_fixture("node_exporter.prom", &len);
     char err[256];
     struct timespec a, b;
