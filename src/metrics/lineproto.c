@@ -16,8 +16,10 @@
  *   number. A lone "\r" before the newline is dropped (CRLF bodies).
  * - Blank lines and lines whose first non-blank character is '#' are skipped
  *   and not counted in lp_result.lines. Leading spaces and tabs are ignored;
- *   the three sections are separated by one or more spaces; trailing spaces
- *   and tabs after the timestamp (or the fields) are ignored.
+ *   the three sections are separated by one or more spaces (a tab is not a
+ *   separator: "f=1\t5" is a bad value); spaces after the fields and spaces
+ *   and tabs after the timestamp are ignored. A line may be up to
+ *   LP_MAX_LINE bytes, not counting its newline (and "\r").
  * - Field values: floats as Go reads them without NaN, Inf, hexadecimal or
  *   '+' (1, -1.5, .5, 1., 1e3, 1E-3; 1e400 is out of range), integers with
  *   a trailing 'i' (int64 range), unsigned with 'u' (uint64 range), the ten
