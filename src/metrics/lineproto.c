@@ -665,6 +665,12 @@ static int lp_line(struct lp_parser *P, const char *s, const char *e, enum lp_pr
     }
     if (nnum > 1 && (rc = lp_check_field_names(P)) != 0)
         return rc;
+    /* Nothing of such a line could be stored: say so rather than drop it quietly. */
+    if (nnum == 0)
+        return lp_bad(P,
+                      "only string fields (%zu): Tocsin stores numbers, so nothing of this "
+                      "line was stored",
+                      nstrings);
 
     res->string_fields += nstrings;
     P->labels[0].name = "__name__";

@@ -15,8 +15,9 @@
  * measurement + "_" + field, or the measurement alone when the field is
  * "value"; tags become labels; names are sanitised to [a-zA-Z_:][a-zA-Z0-9_:]*
  * by replacing other characters with '_'. Booleans become 0 and 1. String
- * fields cannot be stored as samples: they are counted and reported, not
- * silently dropped.
+ * fields cannot be stored as samples: beside numeric fields they are counted
+ * (lp_result.string_fields, which the write API reports); a line with only
+ * string fields is a bad line, so that nothing is dropped without a word.
  */
 #ifndef TOCSIN_LINEPROTO_H
 #define TOCSIN_LINEPROTO_H

@@ -286,12 +286,14 @@ static void test_string_fields(void **state)
     assert_int_equal(res.samples, 1);
     assert_string_equal(g.samples[0], "m_f{} 2 @1700000000123 #1");
 
-    /* Only strings: counted, nothing delivered, not an error. */
+    /* Only strings: nothing can be stored, so the line is reported. */
     res = parse(&g, "m s=\"x\",t=\"y\" 1000000000\n");
     assert_int_equal(res.lines, 1);
-    assert_int_equal(res.string_fields, 2);
     assert_int_equal(res.samples, 0);
-    assert_int_equal(res.lines_bad, 0);
+    assert_int_equal(res.lines_bad, 1);
+    assert_int_equal(g.nerr, 1);
+    assert_string_equal(g.errors[0], "1: only string fields (2): Tocsin stores numbers, so nothing "
+                                     "of this line was stored");
 
     /* A newline inside a string belongs to it; later lines keep their numbers. */
     res = parse(&g, "m s=\"one\ntwo\\\"\nthree\",f=1\nn g=2\n\nbad\nk h=3\n");
