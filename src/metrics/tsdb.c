@@ -61,6 +61,7 @@ struct app_sample {
     struct mseries *s;
     int64_t t;
     double v;
+    uint32_t id; /* s->id, so encoding the log record does not touch s */
 };
 
 /* One series the appender touched: pinned until commit or rollback. */
@@ -80,9 +81,15 @@ struct tsdb_appender {
     size_t nents, capents;
     uint32_t *slots; /* open addressing over ents: index + 1, 0 empty */
     size_t nslots;
-    struct tbuf ser, enc;
+    struct tbuf ser, enc, key;
     uint64_t rejected, limit_hits;
+    size_t last_e; /* index + 1 of the previous sample's entry, 0: none */
 };
+
+static bool key_eq(const struct mseries *s, const char *key, size_t len)
+{
+    return s->lablen == len && memcmp(s->lab, key, len) == 0;
+}
 
 static struct app_ent *app_find(struct tsdb_appender *a, const struct mseries *s)
 {
@@ -130,6 +137,17 @@ static struct app_ent *app_insert(struct tsdb_appender *a, struct mseries *s)
     return e;
 }
 
+static void app_destroy(struct tsdb_appender *a)
+{
+    free(a->smp);
+    free(a->ents);
+    free(a->slots);
+    tbuf_free(&a->ser);
+    tbuf_free(&a->enc);
+    tbuf_free(&a->key);
+    free(a);
+}
+
 struct tsdb_appender *tsdb_appender_new(struct tsdb *db, const char *source)
 {
     struct tsdb_appender *a = NULL;
@@ -151,9 +169,10 @@ struct tsdb_appender *tsdb_appender_new(struct tsdb *db, const char *source)
         pthread_rwlock_unlock(&db->lock);
     }
     if (!a->src) {
-        free(a);
+        app_destroy(a);
         return NULL;
     }
+    a->last_e = 0;
     return a;
 }
 
@@ -166,6 +185,7 @@ size_t tsdb_appender_count(const struct tsdb_appender *a)
 static void app_finish(struct tsdb_appender *a)
 {
     struct tsdb *db = a->db;
+    a->last_e = 0;
     for (size_t i = 0; i < a->nents; i++)
         tsdb_unpin(a->ents[i].s);
     if (a->rejected)
@@ -184,6 +204,7 @@ static void app_finish(struct tsdb_appender *a)
         free(a->slots);
         tbuf_free(&a->ser);
         tbuf_free(&a->enc);
+        tbuf_free(&a->key);
         a->smp = NULL;
         a->ents = NULL;
         a->slots = NULL;
@@ -195,14 +216,8 @@ static void app_finish(struct tsdb_appender *a)
         a = NULL;
     }
     pthread_mutex_unlock(&db->pool_mu);
-    if (a) {
-        free(a->smp);
-        free(a->ents);
-        free(a->slots);
-        tbuf_free(&a->ser);
-        tbuf_free(&a->enc);
-        free(a);
-    }
+    if (a)
+        app_destroy(a);
 }
 
 void tsdb_rollback(struct tsdb_appender *a)
@@ -281,18 +296,44 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
                       " ms before %" PRId64 ")",
                       t_ms, db->opt.retention_ms, now);
 
-    uint64_t h = tsdb_labels_hash(db->hash_seed, lv, k);
-    struct app_ent *e = NULL;
-    pthread_rwlock_rdlock(&db->lock);
-    struct mseries *s = smap_find(&db->map, h, lv, k);
-    if (s && s->in_head && !(e = app_find(a, s))) {
-        tsdb_pin(s);
-        if (!(e = app_insert(a, s)))
-            tsdb_unpin(s);
-    }
-    pthread_rwlock_unlock(&db->lock);
-    if (s && s->in_head && !e)
+    if (tsdb_pack_labels(&a->key, lv, k) != 0)
         return reject(a, TSDB_ENOMEM, lv, k, err, errlen, "out of memory");
+    const char *key = (const char *)a->key.p;
+    size_t klen = a->key.len;
+    uint64_t h = 0;
+    struct app_ent *e = NULL;
+    struct mseries *s = NULL;
+    if (a->last_e && key_eq(a->ents[a->last_e - 1].s, key, klen)) {
+        /* The same series as the previous sample (a backfill): pinned by
+         * this appender already, so no lock is needed. */
+        e = &a->ents[a->last_e - 1];
+        s = e->s;
+    } else {
+        struct mseries *prev = a->last_e ? a->ents[a->last_e - 1].s : NULL;
+        pthread_rwlock_rdlock(&db->lock);
+        uint64_t gen = __atomic_load_n(&db->gc_gen, __ATOMIC_RELAXED);
+        if (prev && __atomic_load_n(&prev->hint_gen, __ATOMIC_RELAXED) == gen) {
+            struct mseries *hint = __atomic_load_n(&prev->next_hint, __ATOMIC_RELAXED);
+            if (hint && key_eq(hint, key, klen))
+                s = hint;
+        }
+        if (!s) {
+            h = tsdb_labels_hash(db->hash_seed, key, klen);
+            s = smap_find(&db->map, h, key, klen);
+            if (s && prev) {
+                __atomic_store_n(&prev->next_hint, s, __ATOMIC_RELAXED);
+                __atomic_store_n(&prev->hint_gen, gen, __ATOMIC_RELAXED);
+            }
+        }
+        if (s && s->in_head && !(e = app_find(a, s))) {
+            tsdb_pin(s);
+            if (!(e = app_insert(a, s)))
+                tsdb_unpin(s);
+        }
+        pthread_rwlock_unlock(&db->lock);
+        if (s && s->in_head && !e)
+            return reject(a, TSDB_ENOMEM, lv, k, err, errlen, "out of memory");
+    }
 
     if (!e) {
         /* A new series, or one that only blocks hold: check, count it against
@@ -301,8 +342,9 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
         if (!s && tsdb_labels_check(lv, k, why, sizeof(why)) != 0)
             return reject(a, TSDB_EINVAL, lv, k, err, errlen, "%s", why);
         int rc = TSDB_OK;
+        h = tsdb_labels_hash(db->hash_seed, key, klen);
         pthread_rwlock_wrlock(&db->lock);
-        s = smap_find(&db->map, h, lv, k);
+        s = smap_find(&db->map, h, key, klen);
         if (!s || !s->in_head) {
             if (db->opt.max_series && db->head_series >= db->opt.max_series) {
                 rc = TSDB_ELIMIT;
@@ -319,7 +361,7 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
                          " active series, its limit (max_series_per_source); the series was "
                          "not created",
                          a->src->name, a->src->nseries);
-            } else if (!s && !(s = tsdb_reg_get_or_create(db, lv, k, h))) {
+            } else if (!s && !(s = tsdb_reg_get_or_create(db, key, klen, (uint32_t)k, h))) {
                 rc = TSDB_ENOMEM;
                 snprintf(why, sizeof(why), "out of memory");
             } else {
@@ -382,7 +424,8 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
         a->smp = ns;
         a->cap = nc;
     }
-    a->smp[a->n++] = (struct app_sample){s, t_ms, v};
+    a->smp[a->n++] = (struct app_sample){s, t_ms, v, s->id};
+    a->last_e = (size_t)(e - a->ents) + 1;
     e->has = true;
     e->t = t_ms;
     e->v = bits;
@@ -414,11 +457,11 @@ int tsdb_commit(struct tsdb_appender *a, char *err, size_t errlen)
     int64_t pref = 0, pt = 0;
     for (size_t i = 0; i < a->n; i++) {
         const struct app_sample *x = &a->smp[i];
-        tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)x->s->id - pref));
+        tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)x->id - pref));
         tbuf_uvarint(&a->enc, tsdb_zigzag(x->t - pt));
         tsdb_put_u64(a->enc.p + a->enc.len, tsdb_dbits(x->v));
         a->enc.len += 8;
-        pref = x->s->id;
+        pref = x->id;
         pt = x->t;
     }
 
@@ -720,15 +763,8 @@ void tsdb_close(struct tsdb *db)
     for (size_t i = 0; i < db->nblocks; i++)
         tsdb_block_unref(db->blocks[i]);
     free(db->blocks);
-    for (size_t i = 0; i < db->npool; i++) {
-        struct tsdb_appender *a = db->pool[i];
-        free(a->smp);
-        free(a->ents);
-        free(a->slots);
-        tbuf_free(&a->ser);
-        tbuf_free(&a->enc);
-        free(a);
-    }
+    for (size_t i = 0; i < db->npool; i++)
+        app_destroy(db->pool[i]);
     for (size_t i = 0; i < db->nsources; i++)
         free(db->sources[i]);
     free(db->sources);

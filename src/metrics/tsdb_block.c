@@ -398,6 +398,7 @@ int tsdb_block_load(struct tsdb *db, const char *path, uint32_t *gids, struct ts
     struct tsdb_block *b = calloc(1, sizeof(*b));
     uint32_t *symoff = NULL;
     struct bseries *bs = NULL;
+    struct tbuf key = {0};
     char perr[200];
     int fd = -1;
 
@@ -446,8 +447,11 @@ int tsdb_block_load(struct tsdb *db, const char *path, uint32_t *gids, struct ts
                 snprintf(err, errlen, "%s: series %u is damaged", path, i);
                 goto fail;
             }
-            uint64_t h = tsdb_labels_hash(db->hash_seed, bs->lv, bs->nlab);
-            struct mseries *s = tsdb_reg_get_or_create(db, bs->lv, bs->nlab, h);
+            struct mseries *s = NULL;
+            if (tsdb_pack_labels(&key, bs->lv, bs->nlab) == 0) {
+                uint64_t h = tsdb_labels_hash(db->hash_seed, (const char *)key.p, key.len);
+                s = tsdb_reg_get_or_create(db, (const char *)key.p, key.len, bs->nlab, h);
+            }
             if (!s) {
                 snprintf(err, errlen, "out of memory");
                 goto fail;
@@ -475,9 +479,11 @@ int tsdb_block_load(struct tsdb *db, const char *path, uint32_t *gids, struct ts
     b->refs = 1;
     free(symoff);
     free(bs);
+    tbuf_free(&key);
     *out = b;
     return 0;
 fail:
+    tbuf_free(&key);
     free(gids);
     free(symoff);
     free(bs);

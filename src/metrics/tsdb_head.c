@@ -23,24 +23,6 @@ void tsdb_series_views(const struct mseries *s, struct lview *lv)
     }
 }
 
-bool tsdb_series_equal(const struct mseries *s, const struct lview *lv, size_t n)
-{
-    if (s->nlab != n)
-        return false;
-    const char *q = s->lab, *end = s->lab + s->lablen;
-    for (size_t i = 0; i < n; i++) {
-        if ((size_t)(end - q) < (size_t)lv[i].nlen + 1 || memcmp(q, lv[i].name, lv[i].nlen) != 0 ||
-            q[lv[i].nlen] != '\0')
-            return false;
-        q += lv[i].nlen + 1;
-        if ((size_t)(end - q) < (size_t)lv[i].vlen + 1 || memcmp(q, lv[i].value, lv[i].vlen) != 0 ||
-            q[lv[i].vlen] != '\0')
-            return false;
-        q += lv[i].vlen + 1;
-    }
-    return true;
-}
-
 const char *tsdb_series_get(const struct mseries *s, const char *name)
 {
     const char *q = s->lab;
@@ -74,31 +56,20 @@ int tsdb_series_labelset(const struct mseries *s, struct labelset *out)
     return 0;
 }
 
-struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const struct lview *lv, size_t n,
-                                       uint64_t hash)
+struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size_t lablen,
+                                       uint32_t nlab, uint64_t hash)
 {
-    struct mseries *s = smap_find(&db->map, hash, lv, n);
+    struct mseries *s = smap_find(&db->map, hash, packed, lablen);
     if (s)
         return s;
     if (db->ids.next_id == UINT32_MAX)
         return NULL;
-    size_t lablen = 0;
-    for (size_t i = 0; i < n; i++)
-        lablen += (size_t)lv[i].nlen + lv[i].vlen + 2;
     s = calloc(1, sizeof(*s) + lablen);
     if (!s)
         return NULL;
-    char *q = s->lab;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(q, lv[i].name, lv[i].nlen);
-        q[lv[i].nlen] = '\0';
-        q += lv[i].nlen + 1;
-        memcpy(q, lv[i].value, lv[i].vlen);
-        q[lv[i].vlen] = '\0';
-        q += lv[i].vlen + 1;
-    }
+    memcpy(s->lab, packed, lablen);
     s->hash = hash;
-    s->nlab = (uint16_t)n;
+    s->nlab = (uint16_t)nlab;
     s->lablen = (uint32_t)lablen;
     s->id = db->ids.next_id;
     s->last_t = TSDB_NO_TIME;

@@ -24,14 +24,16 @@
 
 /* ---- smap ---- */
 
-struct mseries *smap_find(const struct smap *m, uint64_t hash, const struct lview *lv, size_t n)
+struct mseries *smap_find(const struct smap *m, uint64_t hash, const char *packed, size_t len)
 {
     if (m->len == 0)
         return NULL;
     size_t mask = m->cap - 1;
-    for (size_t i = (size_t)hash & mask; m->slots[i].hash; i = (i + 1) & mask)
-        if (m->slots[i].hash == hash && tsdb_series_equal(m->slots[i].s, lv, n))
+    for (size_t i = (size_t)hash & mask; m->slots[i].hash; i = (i + 1) & mask) {
+        const struct mseries *s = m->slots[i].s;
+        if (m->slots[i].hash == hash && s->lablen == len && memcmp(s->lab, packed, len) == 0)
             return m->slots[i].s;
+    }
     return NULL;
 }
 

@@ -180,7 +180,13 @@ struct lview {
     uint32_t nlen, vlen;
 };
 
-uint64_t tsdb_labels_hash(uint64_t seed, const struct lview *lv, size_t n);
+/*
+ * A label set's key is its packed form: name\0value\0... in name order (NUL
+ * cannot occur inside names or values, so the form is unambiguous). The
+ * registry hashes and compares keys as plain bytes.
+ */
+int tsdb_pack_labels(struct tbuf *b, const struct lview *lv, size_t n);
+uint64_t tsdb_labels_hash(uint64_t seed, const char *packed, size_t len);
 
 /*
  * Checks a sorted label set: names valid ([a-zA-Z_][a-zA-Z0-9_]*, the value of
@@ -216,8 +222,19 @@ struct hchunk {
  */
 struct mseries {
     uint64_t hash;
-    struct tsdb_source *src; /* who created it (stable pointer) */
+    uint32_t lablen; /* first: what a lookup compares, beside the hash */
     uint32_t id;
+    struct tsdb_source *src; /* who created it (stable pointer) */
+    /*
+     * The series appended right after this one last time (a hint, written
+     * and read under the registry read lock with relaxed atomics). Scrapes
+     * and writers send series in the same order every time, so the appender
+     * checks the hint before the hash map and saves the map's cache miss.
+     * It is valid while hint_gen equals db->gc_gen: only the GC frees
+     * series, and it bumps gc_gen (under the write lock) first.
+     */
+    struct mseries *next_hint;
+    uint64_t hint_gen;
     uint32_t block_refs;   /* blocks holding the series; registry write lock */
     uint32_t pins;         /* atomic */
     uint32_t logged_epoch; /* the log epoch that holds its series record; wal.mu */
@@ -232,7 +249,6 @@ struct mseries {
     uint16_t nlab;
     uint8_t in_head;
     uint8_t last_v_known; /* false when last_t came from a block's metadata */
-    uint32_t lablen;
     char lab[];
 };
 
@@ -240,8 +256,6 @@ struct mseries {
 
 /* Fills lv (room for s->nlab) from the packed labels. */
 void tsdb_series_views(const struct mseries *s, struct lview *lv);
-/* Whether s has exactly these labels. */
-bool tsdb_series_equal(const struct mseries *s, const struct lview *lv, size_t n);
 /* An owned labelset copy; -1 when out of memory. */
 int tsdb_series_labelset(const struct mseries *s, struct labelset *out);
 const char *tsdb_series_get(const struct mseries *s, const char *name);
@@ -286,7 +300,7 @@ struct pindex {
     size_t bytes;
 };
 
-struct mseries *smap_find(const struct smap *m, uint64_t hash, const struct lview *lv, size_t n);
+struct mseries *smap_find(const struct smap *m, uint64_t hash, const char *packed, size_t len);
 int smap_insert(struct smap *m, struct mseries *s);
 void smap_remove(struct smap *m, struct mseries *s);
 void smap_free(struct smap *m);
@@ -534,6 +548,7 @@ struct tsdb {
 
     /* Counters, atomic. */
     uint64_t samples_appended, samples_rejected, series_limit_hits, head_samples;
+    uint64_t gc_gen; /* bumped (under the write lock) before series are freed */
     uint64_t chunk_bytes;
     int64_t head_mint, head_maxt;
 
@@ -560,8 +575,8 @@ static inline pthread_mutex_t *tsdb_stripe(struct tsdb *db, const struct mseries
  * Finds or creates (not in the head) the series with these sorted, checked
  * labels. The caller holds the write lock. NULL when out of memory.
  */
-struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const struct lview *lv, size_t n,
-                                       uint64_t hash);
+struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size_t len,
+                                       uint32_t nlab, uint64_t hash);
 /* Moves a series into the head (write lock). */
 void tsdb_head_enter(struct tsdb *db, struct mseries *s, struct tsdb_source *src);
 /* The source named name, made if new (write lock); NULL when out of memory. */

@@ -600,8 +600,10 @@ void tsdb_gc_series(struct tsdb *db)
             all[ndead++] = s;
         }
     }
-    if (ndead > 0)
+    if (ndead > 0) {
+        __atomic_fetch_add(&db->gc_gen, 1, __ATOMIC_RELEASE);
         pindex_remove(&db->ix, id_dead, db);
+    }
     for (size_t i = 0; i < ndead; i++)
         tsdb_mseries_free(db, all[i]);
     pthread_rwlock_unlock(&db->lock);

@@ -55,43 +55,47 @@ uint32_t tsdb_crc32c(uint32_t crc, const void *data, size_t len)
 }
 
 /*
- * The registry hash: eight bytes per multiply, with every string's length
- * mixed in so ("ab", "c") and ("a", "bc") differ. The seed is random per
- * database, so label values chosen to collide cannot be prepared in advance.
+ * The registry hash over a packed label set: eight bytes per multiply, the
+ * length mixed in, and a final avalanche. The seed is random per database,
+ * so label values chosen to collide cannot be prepared in advance.
  */
-static inline uint64_t hmix(uint64_t h, uint64_t x)
+uint64_t tsdb_labels_hash(uint64_t seed, const char *p, size_t len)
 {
-    h ^= x;
-    h *= 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 32);
-}
-
-static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
-{
-    size_t len = n;
-    while (n >= 8) {
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = seed ^ (len * k);
+    while (len >= 8) {
         uint64_t w;
-        memcpy(&w, s, 8);
-        h = hmix(h, w);
-        s += 8;
-        n -= 8;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+        p += 8;
+        len -= 8;
     }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
-    return hmix(h, w ^ ((uint64_t)len << 40));
-}
-
-uint64_t tsdb_labels_hash(uint64_t seed, const struct lview *lv, size_t n)
-{
-    uint64_t h = seed ^ n;
-    for (size_t i = 0; i < n; i++) {
-        h = hash_bytes(h, lv[i].name, lv[i].nlen);
-        h = hash_bytes(h, lv[i].value, lv[i].vlen);
-    }
+    uint64_t w = (uint64_t)len << 56;
+    for (size_t i = 0; i < len; i++)
+        w |= (uint64_t)(uint8_t)p[i] << (8 * i);
+    h = (h ^ w) * k;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
     return h ? h : 1;
+}
+
+int tsdb_pack_labels(struct tbuf *b, const struct lview *lv, size_t n)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        need += (size_t)lv[i].nlen + lv[i].vlen + 2;
+    b->len = 0;
+    if (tbuf_reserve(b, need) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        tbuf_bytes(b, lv[i].name, lv[i].nlen);
+        b->p[b->len++] = 0;
+        tbuf_bytes(b, lv[i].value, lv[i].vlen);
+        b->p[b->len++] = 0;
+    }
+    return 0;
 }
 
 int tbuf_reserve(struct tbuf *b, size_t extra)

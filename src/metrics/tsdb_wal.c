@@ -179,8 +179,13 @@ static int replay_series(struct tsdb *db, struct rd *r, bool apply, struct refma
     src[n] = '\0';
     if (memchr(src, 0, n))
         src[0] = '\0';
-    uint64_t h = tsdb_labels_hash(db->hash_seed, lv, nlab);
-    struct mseries *s = tsdb_reg_get_or_create(db, lv, nlab, h);
+    struct tbuf key = {0};
+    struct mseries *s = NULL;
+    if (tsdb_pack_labels(&key, lv, nlab) == 0) {
+        uint64_t h = tsdb_labels_hash(db->hash_seed, (const char *)key.p, key.len);
+        s = tsdb_reg_get_or_create(db, (const char *)key.p, key.len, (uint32_t)nlab, h);
+    }
+    tbuf_free(&key);
     struct tsdb_source *so = tsdb_source_intern(db, src);
     if (!s || !so)
         return -1;
