@@ -5,6 +5,7 @@
  */
 #include "promql_int.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,9 @@ bool pq_op_is_set(enum pq_op op)
 static void shortest_digits(double v, char digits[24], int *ndigits, int *exp10)
 {
     char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
+    /* Subnormal numbers have fewer digits of precision: search from one digit up. */
+    int first = v < DBL_MIN ? 1 : 15;
+    for (int prec = first; prec <= 17; prec++) {
         snprintf(buf, sizeof(buf), "%.*e", prec - 1, v);
         if (prec == 17 || strtod(buf, NULL) == v)
             break;

@@ -629,6 +629,10 @@ static double date_part(enum pq_fn fn, double v)
     }
 }
 
+/* 1/ln(2) and 1/ln(10) rounded once, as Go's constant arithmetic gives them. */
+#define GO_INV_LN2  1.44269504088896340735992468100189213742664595415298593413544940
+#define GO_INV_LN10 0.43429448190325182765112891891660508229439700580366656611445378
+
 static bool math_apply(enum pq_fn fn, double v, double a, double b, double *out)
 {
     switch (fn) {
@@ -650,11 +654,15 @@ static bool math_apply(enum pq_fn fn, double v, double a, double b, double *out)
     case F_LN:
         *out = log(v);
         break;
-    case F_LOG2:
-        *out = log2(v);
+    case F_LOG2: {
+        /* Go's math.Log2, which can differ from C's in the last bit. */
+        int e;
+        double frac = frexp(v, &e);
+        *out = frac == 0.5 ? (double)(e - 1) : log(frac) * GO_INV_LN2 + (double)e;
         break;
+    }
     case F_LOG10:
-        *out = log10(v);
+        *out = log(v) * GO_INV_LN10; /* Go's math.Log10 */
         break;
     case F_SIN:
         *out = sin(v);
