@@ -335,13 +335,19 @@ static void format_selector(struct sbuf *b, const struct promql_expr *e)
     }
 }
 
-static void format_expr(struct sbuf *b, const struct promql_expr *e)
+/* Apart from format_expr, so that its 400 bytes are not on the stack at every level. */
+static __attribute__((noinline)) void format_number(struct sbuf *b, double v)
 {
     char num[400];
+    pq_format_float(v, 'f', num);
+    sb_str(b, num);
+}
+
+static void format_expr(struct sbuf *b, const struct promql_expr *e)
+{
     switch (e->kind) {
     case N_NUMBER:
-        pq_format_float(e->num, 'f', num);
-        sb_str(b, num);
+        format_number(b, e->num);
         break;
     case N_STRING:
         sb_quote(b, e->str);
@@ -360,7 +366,17 @@ static void format_expr(struct sbuf *b, const struct promql_expr *e)
         format_expr(b, e->a[0]);
         break;
     case N_BINARY:
-        format_expr(b, e->a[0]);
+        /*
+         * A literal written with a sign ("+Inf", "-1") left of ^ would read
+         * back as a unary operator over the whole power: keep it apart.
+         */
+        if (e->op == PQ_POW && e->a[0]->kind == N_NUMBER &&
+            (signbit(e->a[0]->num) || isinf(e->a[0]->num))) {
+            sb_str(b, "(");
+            format_expr(b, e->a[0]);
+            sb_str(b, ")");
+        } else
+            format_expr(b, e->a[0]);
         sb_str(b, " ");
         sb_str(b, pq_op_str(e->op));
         if (e->ret_bool)

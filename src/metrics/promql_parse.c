@@ -112,6 +112,22 @@ static bool tok_is(const struct parser *p, enum pq_tok t)
     return p->tok.type == t;
 }
 
+/*
+ * Makes room for element n of the array *v, doubling its size whenever n
+ * reaches a power of two, so that long lists cost linear time.
+ */
+static bool grow(void **v, size_t n, size_t elem)
+{
+    if (n >= 4 && (n & (n - 1)) != 0)
+        return true;
+    size_t cap = n < 4 ? 4 : n * 2;
+    void *nv = realloc(*v, cap * elem);
+    if (!nv)
+        return false;
+    *v = nv;
+    return true;
+}
+
 static struct promql_expr *node_new(struct parser *p, enum pq_node kind, size_t pos)
 {
     struct promql_expr *e = calloc(1, sizeof(*e));
@@ -153,13 +169,11 @@ void promql_free(struct promql_expr *e)
 /* Appends child to e (which takes it over) and updates e's depth. */
 static bool add_child(struct parser *p, struct promql_expr *e, struct promql_expr *child)
 {
-    struct promql_expr **na = realloc(e->a, (e->na + 1) * sizeof(*na));
-    if (!na) {
+    if (!grow((void **)&e->a, e->na, sizeof(*e->a))) {
         promql_free(child);
         oom(p);
         return false;
     }
-    e->a = na;
     e->a[e->na++] = child;
     if (child->depth + 1 > e->depth)
         e->depth = child->depth + 1;
@@ -226,13 +240,11 @@ static bool parse_label_list(struct parser *p, struct pq_names *out, const char 
         char *name = tok_text(p);
         if (!name)
             return false;
-        char **nv = realloc(out->v, (out->n + 1) * sizeof(*nv));
-        if (!nv) {
+        if (!grow((void **)&out->v, out->n, sizeof(*out->v))) {
             free(name);
             oom(p);
             return false;
         }
-        out->v = nv;
         out->v[out->n++] = name;
         advance(p);
         if (tok_is(p, T_COMMA))
@@ -250,13 +262,8 @@ static bool parse_label_list(struct parser *p, struct pq_names *out, const char 
 
 /* ---- numbers and durations ---- */
 
-static bool parse_number_text(const char *s, size_t len, double *out)
+static bool number_text(const char *buf, size_t len, double *out)
 {
-    char buf[128];
-    if (len == 0 || len >= sizeof(buf))
-        return false;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
     if (strcasecmp(buf, "inf") == 0) {
         *out = INFINITY;
         return true;
@@ -284,12 +291,24 @@ static bool parse_number_text(const char *s, size_t len, double *out)
             return true;
         }
     }
-    errno = 0;
     double d = strtod(buf, &end);
     if (*end != '\0')
         return false;
     *out = d; /* out of range reads as ±Inf or 0, as in Go (which also reports it) */
     return true;
+}
+
+/* 1: a number, 0: not one, -1: out of memory. */
+static int parse_number_text(const char *s, size_t len, double *out)
+{
+    if (len == 0)
+        return 0;
+    char *buf = strndup(s, len);
+    if (!buf)
+        return -1;
+    bool ok = number_text(buf, len, out);
+    free(buf);
+    return ok ? 1 : 0;
 }
 
 int promql_parse_duration(const char *s, int64_t *ms)
@@ -470,13 +489,11 @@ static struct promql_expr *parse_selector(struct parser *p, size_t pos, char *na
             free(value);
             goto fail;
         }
-        struct matcher *nm = realloc(e->m, (e->nm + 1) * sizeof(*nm));
-        if (!nm) {
+        if (!grow((void **)&e->m, e->nm, sizeof(*e->m))) {
             free(lname);
             free(value);
             goto nomem;
         }
-        e->m = nm;
         int rc = matcher_init(&e->m[e->nm], lname, op, value, err, sizeof(err));
         free(lname);
         free(value);
@@ -662,7 +679,12 @@ static struct promql_expr *parse_primary(struct parser *p)
         if (!e)
             return NULL;
         e->type = PROMQL_SCALAR;
-        if (!parse_number_text(p->q + pos, p->tok.len, &e->num)) {
+        int ok = parse_number_text(p->q + pos, p->tok.len, &e->num);
+        if (ok < 0) {
+            promql_free(e);
+            return oom(p);
+        }
+        if (ok == 0) {
             promql_free(e);
             return perr(p, pos, PROMQL_EPARSE, "invalid number \"%.*s\"",
                         (int)(p->tok.len > 40 ? 40 : p->tok.len), p->q + pos);

@@ -41,7 +41,7 @@ static inline double fake_stale(void)
     return d;
 }
 
-static int fake_ls_cmp(const struct labelset *a, const struct labelset *b)
+static inline int fake_ls_cmp(const struct labelset *a, const struct labelset *b)
 {
     size_t n = a->n < b->n ? a->n : b->n;
     for (size_t i = 0; i < n; i++) {
@@ -55,13 +55,13 @@ static int fake_ls_cmp(const struct labelset *a, const struct labelset *b)
     return (a->n > b->n) - (a->n < b->n);
 }
 
-static int fake_cmp(const void *a, const void *b)
+static inline int fake_cmp(const void *a, const void *b)
 {
     return fake_ls_cmp(&((const struct fake_series *)a)->ls, &((const struct fake_series *)b)->ls);
 }
 
 /* Parses 'name{a="1",b="2"}' (no escapes). Returns 0 or -1. */
-static int fake_parse_labels(const char *desc, struct labelset *ls)
+static inline int fake_parse_labels(const char *desc, struct labelset *ls)
 {
     memset(ls, 0, sizeof(*ls));
     const char *c = desc;
@@ -98,7 +98,7 @@ static int fake_parse_labels(const char *desc, struct labelset *ls)
     return 0;
 }
 
-static void fake_push(struct fake_series *s, int64_t t, double v)
+static inline void fake_push(struct fake_series *s, int64_t t, double v)
 {
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 16;
@@ -111,7 +111,7 @@ static void fake_push(struct fake_series *s, int64_t t, double v)
     s->v[s->n++] = v;
 }
 
-static struct fake_series *fake_series_for(struct fake *f, const char *desc)
+static inline struct fake_series *fake_series_for(struct fake *f, const char *desc)
 {
     struct labelset ls;
     if (fake_parse_labels(desc, &ls) != 0)
@@ -134,8 +134,8 @@ static struct fake_series *fake_series_for(struct fake *f, const char *desc)
  * value notation: numbers (also NaN, Inf, -Inf), "_" for a gap, "stale" for a
  * staleness marker, "a+bxN" / "a-bxN" for a, a+b, ..., a+N*b, "_xN" for N gaps.
  */
-static void fake_add(struct fake *f, const char *desc, const char *values, int64_t start_ms,
-                     int64_t interval_ms)
+static inline void fake_add(struct fake *f, const char *desc, const char *values, int64_t start_ms,
+                            int64_t interval_ms)
 {
     struct fake_series *s = fake_series_for(f, desc);
     int64_t t = start_ms;
@@ -185,7 +185,7 @@ static void fake_add(struct fake *f, const char *desc, const char *values, int64
     qsort(f->s, f->n, sizeof(*f->s), fake_cmp);
 }
 
-static void fake_free(struct fake *f)
+static inline void fake_free(struct fake *f)
 {
     for (size_t i = 0; i < f->n; i++) {
         labels_free(&f->s[i].ls);
@@ -196,7 +196,7 @@ static void fake_free(struct fake *f)
     memset(f, 0, sizeof(*f));
 }
 
-static int fake_copy_labels(struct labelset *dst, const struct labelset *src)
+static inline int fake_copy_labels(struct labelset *dst, const struct labelset *src)
 {
     memset(dst, 0, sizeof(*dst));
     for (size_t i = 0; i < src->n; i++)
@@ -205,9 +205,9 @@ static int fake_copy_labels(struct labelset *dst, const struct labelset *src)
     return 0;
 }
 
-static int fake_select(void *ctx, const struct matcher *m, size_t nm, int64_t mint, int64_t maxt,
-                       size_t max_samples, struct tsdb_series **out, size_t *n_out, char *err,
-                       size_t errlen)
+static inline int fake_select(void *ctx, const struct matcher *m, size_t nm, int64_t mint,
+                              int64_t maxt, size_t max_samples, struct tsdb_series **out,
+                              size_t *n_out, char *err, size_t errlen)
 {
     struct fake *f = ctx;
     f->selects++;
@@ -257,7 +257,7 @@ static int fake_select(void *ctx, const struct matcher *m, size_t nm, int64_t mi
     return 0;
 }
 
-static int64_t fake_floor(int64_t a, int64_t b)
+static inline int64_t fake_floor(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     if (a % b != 0 && (a < 0) != (b < 0))
@@ -266,10 +266,10 @@ static int64_t fake_floor(int64_t a, int64_t b)
 }
 
 /* Buckets computed from the raw samples, as the tsdb computes them for its head. */
-static int fake_select_rollup(void *ctx, int64_t res_ms, const struct matcher *m, size_t nm,
-                              int64_t mint, int64_t maxt, size_t max_buckets,
-                              struct tsdb_rollup_series **out, size_t *n_out, char *err,
-                              size_t errlen)
+static inline int fake_select_rollup(void *ctx, int64_t res_ms, const struct matcher *m, size_t nm,
+                                     int64_t mint, int64_t maxt, size_t max_buckets,
+                                     struct tsdb_rollup_series **out, size_t *n_out, char *err,
+                                     size_t errlen)
 {
     struct fake *f = ctx;
     f->rollup_selects++;
