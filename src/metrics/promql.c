@@ -15,12 +15,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Times and durations are kept far from int64's ends (about 73 million
+ * years either way), so that t - offset - range - lookback cannot overflow.
+ */
+#define PQ_MAX_TIME (1LL << 61)
+#define PQ_MAX_SPAN (1LL << 56)
+
 static void ctx_init(struct pq_ctx *c, const struct promql_storage *st, const struct promql_opts *o,
                      char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
     c->st = st;
     c->lookback = (o && o->lookback_ms > 0) ? o->lookback_ms : PQ_DEFAULT_LB;
+    if (c->lookback > PQ_MAX_SPAN)
+        c->lookback = PQ_MAX_SPAN;
     c->max_samples = (o && o->max_samples > 0) ? o->max_samples : PQ_DEFAULT_LIMIT;
     c->err = err;
     c->errlen = errlen;
@@ -167,6 +176,10 @@ int promql_eval_instant(const struct promql_storage *st, const struct promql_exp
         snprintf(err, errlen, "no storage or no query");
         return PROMQL_EEXEC;
     }
+    if (t_ms > PQ_MAX_TIME || t_ms < -PQ_MAX_TIME) {
+        snprintf(err, errlen, "evaluation time out of range");
+        return PROMQL_EPARSE;
+    }
     ctx_init(&c, st, o, err, errlen);
     c.start = c.end = t_ms;
     c.step = 1;
@@ -205,6 +218,11 @@ int promql_eval_range(const struct promql_storage *st, const struct promql_expr 
         snprintf(err, errlen,
                  "zero or negative query resolution step widths are not accepted. Try a positive "
                  "integer");
+        return PROMQL_EPARSE;
+    }
+    if (start_ms > PQ_MAX_TIME || start_ms < -PQ_MAX_TIME || end_ms > PQ_MAX_TIME ||
+        end_ms < -PQ_MAX_TIME) {
+        snprintf(err, errlen, "start or end time out of range");
         return PROMQL_EPARSE;
     }
     if (end_ms < start_ms) {

@@ -997,6 +997,10 @@ static int eval_label_fn(struct pq_ctx *c, const struct promql_expr *e, struct p
             return pq_fail(c, PROMQL_EEXEC, "%s() takes string literals", e->fn->name);
     if (replace) {
         const char *regex = unparen(e->a[4])->str;
+        char rerr[128];
+        if (pq_regex_check(regex, rerr, sizeof(rerr)) != 0)
+            return pq_fail(c, PROMQL_EEXEC, "invalid regular expression in label_replace(): %s",
+                           regex);
         size_t len = strlen(regex);
         char *anchored = malloc(len + 5);
         if (!anchored)

@@ -143,6 +143,13 @@ bool pq_is_keyword(const char *s, size_t len);
  */
 char *pq_unquote(const char *tok, size_t len, char *err, size_t errlen);
 
+/*
+ * Refuses regular expressions whose counted repetitions would make regcomp
+ * build an enormous automaton (Go's rule: at most 1000 copies, nested
+ * repetitions multiplied). Returns 0, or -1 with a message.
+ */
+int pq_regex_check(const char *re, char *err, size_t errlen);
+
 /* ---- functions ---- */
 
 enum pq_fn {

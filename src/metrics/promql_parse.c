@@ -494,6 +494,14 @@ static struct promql_expr *parse_selector(struct parser *p, size_t pos, char *na
             free(value);
             goto nomem;
         }
+        char rerr[128];
+        if ((op == MATCH_RE || op == MATCH_NRE) && pq_regex_check(value, rerr, sizeof(rerr)) != 0) {
+            perr(p, mpos, PROMQL_EPARSE, "invalid regular expression \"%.64s\" for label %.64s: %s",
+                 value, lname, rerr);
+            free(lname);
+            free(value);
+            goto fail;
+        }
         int rc = matcher_init(&e->m[e->nm], lname, op, value, err, sizeof(err));
         free(lname);
         free(value);

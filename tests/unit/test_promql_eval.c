@@ -366,6 +366,8 @@ static void test_exec_errors(void **state)
            "ERR(-3) invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000");
     expect(&f, "label_replace(a, \"x\", \"$1\", \"x\", \"(\")", 60000,
            "ERR(-3) invalid regular expression in label_replace(): (");
+    expect(&f, "label_replace(a, \"x\", \"$1\", \"x\", \"(a{100}){100}\")", 60000,
+           "ERR(-3) invalid regular expression in label_replace(): (a{100}){100}");
     expect(&f, "label_replace(a, \"1x\", \"$1\", \"x\", \"(.*)\")", 60000,
            "ERR(-3) invalid destination label name in label_replace(): 1x");
     expect(&f, "label_join(a, \"j\", \",\", \"a-b\")", 60000,

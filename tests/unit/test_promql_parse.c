@@ -506,6 +506,33 @@ static void test_format_value(void **state)
     assert_string_equal(big, "0.00000015");
 }
 
+static void test_regex_bounds(void **state)
+{
+    (void)state;
+    /* Go's regexp refuses more than 1000 copies, nested repetitions multiplied; so does Tocsin. */
+    expect_canon("foo{a=~\"x{1000}\"}", "foo{a=~\"x{1000}\"}");
+    expect_canon("foo{a=~\"(x{10}y{10}){100}\"}", "foo{a=~\"(x{10}y{10}){100}\"}");
+    expect_canon("foo{a=~\"[{]{5}\\\\{9999}\"}", "foo{a=~\"[{]{5}\\\\{9999}\"}");
+    expect_err("foo{a=~\"x{1001}\"}", PROMQL_EPARSE,
+               "position 5: invalid regular expression \"x{1001}\" for label a: invalid repeat "
+               "count");
+    expect_err("foo{a!~\"((x{10}){10}){11}\"}", PROMQL_EPARSE,
+               "position 5: invalid regular expression \"((x{10}){10}){11}\" for label a: invalid "
+               "repeat count");
+    expect_err("foo{a=~\"(x{2,1000}){2,}\"}", PROMQL_EPARSE,
+               "position 5: invalid regular expression \"(x{2,1000}){2,}\" for label a: invalid "
+               "repeat count");
+    /* Many repetitions side by side are bounded by the expanded size. */
+    char q[8192] = "foo{a=~\"";
+    for (int i = 0; i < 300; i++)
+        strcat(q, "(ab){1000}");
+    strcat(q, "\"}");
+    struct promql_expr *e = NULL;
+    char err[512];
+    assert_int_equal(promql_parse(q, &e, err, sizeof(err)), PROMQL_EPARSE);
+    assert_non_null(strstr(err, "regular expression too large"));
+}
+
 static void test_lexer_tokens(void **state)
 {
     (void)state;
@@ -532,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_errors),         cmocka_unit_test(test_unsupported),
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_format_value),   cmocka_unit_test(test_lexer_tokens),
+        cmocka_unit_test(test_regex_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
