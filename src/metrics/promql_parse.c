@@ -1018,3 +1018,25 @@ int promql_parse(const char *query, struct promql_expr **out, char *err, size_t 
     *out = e;
     return PROMQL_OK;
 }
+
+int promql_parse_selector(const char *s, struct matcher **out, size_t *n, char *err, size_t errlen)
+{
+    struct promql_expr *e = NULL;
+    *out = NULL;
+    *n = 0;
+    int rc = promql_parse(s, &e, err, errlen);
+    if (rc != PROMQL_OK)
+        return PROMQL_EPARSE;
+    if (e->kind != N_VECSEL || e->has_offset) {
+        snprintf(err, errlen, "\"%.200s\" is not a series selector such as up{job=\"node\"}", s);
+        promql_free(e);
+        return PROMQL_EPARSE;
+    }
+    /* The matchers move out of the tree, which is then freed without them. */
+    *out = e->m;
+    *n = e->nm;
+    e->m = NULL;
+    e->nm = 0;
+    promql_free(e);
+    return PROMQL_OK;
+}

@@ -313,7 +313,7 @@ static void test_errors(void **state)
                "position 1: unary expression only allowed on expressions of type scalar or "
                "instant vector");
     expect_err("foo{a=~\"(\"}", PROMQL_EPARSE,
-               "position 5: invalid regular expression \"(\" for label a: Unmatched ( or \\(");
+               "position 5: invalid regular expression \"(\": Unmatched ( or \\(");
     expect_err("foo == == foo", PROMQL_EPARSE, "position 8: unexpected \"==\"");
     expect_err("foo ! foo", PROMQL_EPARSE, "position 5: unexpected character after '!': ' '");
     expect_err("foo $ 1", PROMQL_EPARSE, "position 5: unexpected character: '$'");
