@@ -686,7 +686,8 @@ void api_prom_series(struct http_req *req)
             goto out;
         }
         all = grown;
-        memcpy(all + n_all, ls, n * sizeof(*ls));
+        if (n)
+            memcpy(all + n_all, ls, n * sizeof(*ls));
         n_all += n;
         free(ls); /* the pairs moved into all */
     }
@@ -742,7 +743,8 @@ static void label_values(struct http_req *req, const char *name)
             goto out;
         }
         all = grown;
-        memcpy(all + n_all, v, n * sizeof(*v));
+        if (n)
+            memcpy(all + n_all, v, n * sizeof(*v));
         n_all += n;
         free(v);
     }

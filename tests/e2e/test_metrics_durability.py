@@ -126,7 +126,7 @@ def test_flush_then_kill9(tocsin_factory, flush_first):
     assert r.status_code == 204, r.text
     if flush_first:
         r = t.req("POST", "/api/v1/admin/tsdb/flush", token=ADMIN_TOKEN)
-        assert r.status_code == 200 and r.json() == {"status": "success"}, r.text
+        assert r.status_code == 200 and r.json()["status"] == "success", r.text
     second = "".join(f"flush_t,s=a value={i} {base + 10 * i}\n" for i in range(300, 400))
     r = t.req("POST", "/api/v1/write", token=ADMIN_TOKEN, headers=h, data=second,
               params={"precision": "s"})
@@ -147,4 +147,4 @@ def test_flush_needs_admin(tocsin_factory):
     assert t.req("POST", "/api/v1/admin/tsdb/flush", token=VIEWER_TOKEN).status_code == 403
     assert t.req("POST", "/api/v1/admin/tsdb/flush", token=RESPONDER_TOKEN).status_code == 403
     r = t.req("POST", "/api/v1/admin/tsdb/flush", token=ADMIN_TOKEN)
-    assert r.status_code == 200 and r.json() == {"status": "success"}, r.text
+    assert r.status_code == 200 and r.json()["status"] == "success", r.text

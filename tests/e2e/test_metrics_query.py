@@ -223,7 +223,6 @@ def test_range_errors_like_prometheus(pair, bad):
 @pytest.mark.parametrize("query,names", [
     ("rate(test_requests_total[5m])[30m:1m]", ("subquery",)),
     ("max_over_time(rate(test_requests_total[5m])[30m:1m])", ("subquery",)),
-    ("holt_winters(test_load_ratio[10m], 0.5, 0.5)", ("holt_winters",)),
     ("test_load_ratio @ end()", ("@",)),
 ])
 def test_unsupported_constructs_are_named(pair, query, names):

@@ -328,10 +328,10 @@ static void test_unsupported(void **state)
 {
     (void)state;
     expect_err("rate(foo[5m])[1h:5m]", PROMQL_EUNSUPPORTED,
-               "position 14: subqueries are not supported");
-    expect_err("foo[1h:]", PROMQL_EUNSUPPORTED, "position 4: subqueries are not supported");
+               "position 14: subquery [range:step] is not supported by Tocsin");
+    expect_err("foo[1h:]", PROMQL_EUNSUPPORTED, "position 4: subquery [range:step] is not supported by Tocsin");
     expect_err("max_over_time(rate(foo[5m])[1h:1m])", PROMQL_EUNSUPPORTED,
-               "position 28: subqueries are not supported");
+               "position 28: subquery [range:step] is not supported by Tocsin");
     expect_err("foo @ 1700000000", PROMQL_EUNSUPPORTED,
                "position 5: the @ modifier is not supported");
     expect_err("foo[5m] @ end()", PROMQL_EUNSUPPORTED,
