@@ -458,7 +458,7 @@ int tsdb_commit(struct tsdb_appender *a, char *err, size_t errlen)
     for (size_t i = 0; i < a->n; i++) {
         const struct app_sample *x = &a->smp[i];
         tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)x->id - pref));
-        tbuf_uvarint(&a->enc, tsdb_zigzag(x->t - pt));
+        tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)((uint64_t)x->t - (uint64_t)pt)));
         tsdb_put_u64(a->enc.p + a->enc.len, tsdb_dbits(x->v));
         a->enc.len += 8;
         pref = x->id;

@@ -64,7 +64,10 @@ static int query_match(struct query *q, struct tsdb *db, const struct matcher *m
     memset(q, 0, sizeof(*q));
     q->db = db;
     q->bs = malloc(sizeof(*q->bs));
-    if (!q->bs)
+    /* Never NULL, so q->cr + offset is always defined. */
+    q->capcr = 64;
+    q->cr = malloc(q->capcr * sizeof(*q->cr));
+    if (!q->bs || !q->cr)
         goto oom;
     pthread_rwlock_rdlock(&db->lock);
     if (pindex_select_cb(&db->ix, m, nm, value_of, db, &ids, &nids) != 0) {
