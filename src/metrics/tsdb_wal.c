@@ -697,7 +697,7 @@ int tsdb_wal_checkpoint(struct tsdb *db, char *err, size_t errlen)
     }
     w->first_seg = ck;
     __atomic_fetch_add(&w->bytes, c.bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_sub(&w->bytes, removed < w->bytes ? removed : w->bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&w->bytes, removed, __ATOMIC_RELAXED);
     rc = 0;
 out:
     if (c.fd >= 0) {
