@@ -621,6 +621,7 @@ static int rollup_series(struct query *q, size_t i, int ri, int64_t t0, int64_t 
                 tsdb_rollup_rec_parse(q->bs->roll, q->bs->roll_len, &bl->info, &rec) == 0 &&
                 rec.has[ri] && tsdb_rollup_rec_buckets(&rec, ri, &bk, &nb) == 0) {
                 double first;
+                __atomic_fetch_add(&q->db->stored_rollup_reads, 1, __ATOMIC_RELAXED);
                 if (nb > 0 && bk[0].t >= t0 && acc->have_prev &&
                     block_first_value(q, bl, sg->local, &first))
                     bk[0].inc += tsdb_counter_delta(acc->prev, first);
