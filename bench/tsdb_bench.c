@@ -302,10 +302,13 @@ static void run_scale(size_t nser, int rounds)
 
     uint64_t rss1 = rss_bytes();
     tsdb_stats(db, &st);
+    uint64_t chunks = __atomic_load_n(&db->chunk_bytes, __ATOMIC_RELAXED);
     printf("series=%zu head_samples_per_series=%d rss_per_series_bytes=%.0f "
-           "engine_estimate_per_series_bytes=%.0f\n",
+           "engine_estimate_per_series_bytes=%.0f of_which_chunks=%.0f "
+           "engine_overhead_per_series_bytes=%.0f\n",
            nser, rounds, (double)(rss1 - rss0) / (double)nser,
-           (double)st.memory_bytes / (double)nser);
+           (double)st.memory_bytes / (double)nser, (double)chunks / (double)nser,
+           (double)(st.memory_bytes - chunks) / (double)nser);
 
     size_t ns, nsm;
     double q = time_select(db, "__name__", MATCH_EQ, "bench_icounter_001_total", INT64_MIN,
@@ -317,6 +320,13 @@ static void run_scale(size_t nser, int rounds)
            q * 1000, ns, nsm);
 
     char err[512];
+    tsdb_close(db);
+    t0 = now_s();
+    db = open_db(dir);
+    dt = now_s() - t0;
+    tsdb_stats(db, &st);
+    printf("series=%zu log_replay_s=%.2f (%" PRIu64 " samples, %.0f samples/s)\n", nser, dt,
+           st.head_samples, (double)st.head_samples / dt);
     t0 = now_s();
     if (tsdb_flush(db, err, sizeof(err)) != 0)
         die("flush", err);

@@ -565,6 +565,8 @@ struct tsdb {
     bool thread_started, stop;
     pthread_mutex_t thread_mu;
     pthread_cond_t thread_cv;
+
+    int lock_fd; /* DIR/lock, flock'ed while open */
 };
 
 static inline pthread_mutex_t *tsdb_stripe(struct tsdb *db, const struct mseries *s)

@@ -712,6 +712,12 @@ static void test_background_thread(void **state)
     struct tsdb_series *s;
     assert_int_equal(sel(db, "bg", T0, T0, &s), 1);
     tsdb_series_free(s, 1);
+    /* One process (one open database) per directory. */
+    struct tsdb *second;
+    char err[512] = "";
+    struct tsdb_options o2 = {.dir = dir};
+    assert_int_equal(tsdb_open(&o2, &second, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "in use"));
     tsdb_close(db);
     tdir_remove(dir);
 }
