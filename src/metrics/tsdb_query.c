@@ -600,7 +600,7 @@ static int rollup_series(struct query *q, size_t i, int ri, int64_t t0, int64_t 
         return acc->oom ? -1 : 0;
     }
 
-    double pv;
+    double pv = 0;
     if (prev.block >= 0 && block_last_value(q, q->blocks[prev.block], prev.local, &pv)) {
         acc->prev = pv;
         acc->have_prev = true;
