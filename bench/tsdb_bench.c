@@ -29,8 +29,12 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "metrics/tsdb.h"
+#include "metrics/tsdb_int.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <sys/mman.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -298,10 +302,13 @@ static void run_scale(size_t nser, int rounds)
 
     uint64_t rss1 = rss_bytes();
     tsdb_stats(db, &st);
+    uint64_t chunks = __atomic_load_n(&db->chunk_bytes, __ATOMIC_RELAXED);
     printf("series=%zu head_samples_per_series=%d rss_per_series_bytes=%.0f "
-           "engine_estimate_per_series_bytes=%.0f\n",
+           "engine_estimate_per_series_bytes=%.0f of_which_chunks=%.0f "
+           "engine_overhead_per_series_bytes=%.0f\n",
            nser, rounds, (double)(rss1 - rss0) / (double)nser,
-           (double)st.memory_bytes / (double)nser);
+           (double)st.memory_bytes / (double)nser, (double)chunks / (double)nser,
+           (double)(st.memory_bytes - chunks) / (double)nser);
 
     size_t ns, nsm;
     double q = time_select(db, "__name__", MATCH_EQ, "bench_icounter_001_total", INT64_MIN,
@@ -313,6 +320,13 @@ static void run_scale(size_t nser, int rounds)
            q * 1000, ns, nsm);
 
     char err[512];
+    tsdb_close(db);
+    t0 = now_s();
+    db = open_db(dir);
+    dt = now_s() - t0;
+    tsdb_stats(db, &st);
+    printf("series=%zu log_replay_s=%.2f (%" PRIu64 " samples, %.0f samples/s)\n", nser, dt,
+           st.head_samples, (double)st.head_samples / dt);
     t0 = now_s();
     if (tsdb_flush(db, err, sizeof(err)) != 0)
         die("flush", err);
@@ -321,6 +335,45 @@ static void run_scale(size_t nser, int rounds)
     tsdb_close(db);
     free(s);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Where a block's bytes go, per series: chunks, rollups, labels, the rest. */
+static void block_breakdown(const char *dir, double nser)
+{
+    char path[512], file[1024], err[256];
+    uint64_t sec[BSEC_N] = {0}, total = 0;
+    snprintf(path, sizeof(path), "%s/blocks", dir);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (!strstr(e->d_name, ".blk"))
+            continue;
+        snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+        int fd = open(file, O_RDONLY);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0)
+            continue;
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        struct block_info info;
+        if (m != MAP_FAILED &&
+            tsdb_block_parse(m, (size_t)st.st_size, true, &info, err, sizeof(err)) == 0) {
+            for (int i = 0; i < BSEC_N; i++)
+                sec[i] += info.len[i];
+            total += (uint64_t)st.st_size;
+        }
+        if (m != MAP_FAILED)
+            munmap(m, (size_t)st.st_size);
+        close(fd);
+    }
+    if (d)
+        closedir(d);
+    uint64_t other = total - sec[BSEC_CHUNKS] - sec[BSEC_ROLLUPS] - sec[BSEC_SYMBOLS] -
+                     sec[BSEC_SERIES] - sec[BSEC_SEROFF];
+    printf("disk_case block_bytes_per_series chunks=%.1f rollups=%.1f series_entries=%.1f "
+           "series_offsets=%.1f symbols=%.2f header_footer=%.2f\n",
+           (double)sec[BSEC_CHUNKS] / nser, (double)sec[BSEC_ROLLUPS] / nser,
+           (double)sec[BSEC_SERIES] / nser, (double)sec[BSEC_SEROFF] / nser,
+           (double)sec[BSEC_SYMBOLS] / nser, (double)other / nser);
 }
 
 /* The benchmark's disk case: 10k series x 720 samples at 10 s, two days old,
@@ -364,6 +417,7 @@ static void run_disk(void)
     printf("disk_case bytes_per_sample_total=%.3f bytes_per_sample_blocks=%.3f wal_bytes=%" PRIu64
            " blocks=%" PRIu64 "\n",
            (double)du_bytes / samples, (double)du_chunks / samples, st.wal_bytes, st.blocks);
+    block_breakdown(dir, (double)nser);
     t1 = now_s();
     db = open_db(dir);
     double reopen = now_s() - t1;

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -458,7 +459,7 @@ int tsdb_commit(struct tsdb_appender *a, char *err, size_t errlen)
     for (size_t i = 0; i < a->n; i++) {
         const struct app_sample *x = &a->smp[i];
         tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)x->id - pref));
-        tbuf_uvarint(&a->enc, tsdb_zigzag(x->t - pt));
+        tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)((uint64_t)x->t - (uint64_t)pt)));
         tsdb_put_u64(a->enc.p + a->enc.len, tsdb_dbits(x->v));
         a->enc.len += 8;
         pref = x->id;
@@ -665,6 +666,7 @@ int tsdb_open(const struct tsdb_options *opt, struct tsdb **out, char *err, size
     snprintf(path, sizeof(path), "%s/wal", opt->dir);
     db->wal.dir = strdup(path);
     db->wal.fd = -1;
+    db->lock_fd = -1;
     db->wal.epoch = 1;
     db->next_seq = 1;
     db->head_mint = INT64_MAX;
@@ -690,6 +692,18 @@ int tsdb_open(const struct tsdb_options *opt, struct tsdb **out, char *err, size
     }
     if (mkdir_p(db->dir) != 0 || mkdir_p(db->blocks_dir) != 0 || mkdir_p(db->wal.dir) != 0) {
         snprintf(err, errlen, "cannot create %s: %s", db->dir, strerror(errno));
+        goto fail;
+    }
+    /* Two processes on one directory would each replay and rewrite the
+     * other's log; the lock goes with the process, even on kill -9. */
+    snprintf(path, sizeof(path), "%s/lock", opt->dir);
+    db->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (db->lock_fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, "%s is in use by another process (%s is locked)", opt->dir, path);
         goto fail;
     }
     int64_t t0 = clock_mono_us();
@@ -753,6 +767,8 @@ void tsdb_close(struct tsdb *db)
         pthread_join(db->thread, NULL);
     }
     tsdb_wal_close(&db->wal);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
     struct mseries **all;
     size_t n;
     if (idtab_list(&db->ids, false, &all, &n) == 0) {

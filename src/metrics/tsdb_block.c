@@ -24,12 +24,23 @@
  * A rollup record: u8 flags (bit 0: 5 min buckets, bit 1: 1 h buckets),
  * then per resolution present varint bucket count, varint byte length and
  * the buckets: varint bucket index delta (the first from the block's first
- * bucket, later ones minus one), varint count, then last, min, max, sum and
- * inc XOR-coded (tbuf_xor) against, in order, the previous bucket's last,
- * this bucket's last, this bucket's last, the previous sum and the previous
- * inc. Labels cost a few bytes per series through the symbol table, chunk
- * metadata about ten, and the rollups of a 2 h block 40 to 100, so a block
- * adds well under 0.2 bytes per sample to its chunks at a 10 s interval.
+ * bucket, later ones minus one), zigzag varint count minus the previous
+ * count, then last, min, max, sum and inc XOR-coded (tbuf_xor) against, in
+ * order, the previous bucket's last, this bucket's last, this bucket's last,
+ * the previous sum and the increase the bucket would have without a reset
+ * (inc_base). A bucket of a counter costs 10 to 20 bytes.
+ *
+ * Which rollups a block stores: a resolution when the block's range holds
+ * at least TSDB_ROLLUP_MIN_BUCKETS buckets of it, and for a series when its
+ * buckets average at least TSDB_ROLLUP_MIN_PER_BUCKET samples, so stored
+ * rollups stay under a tenth of the raw data's size. A fresh 2 h block
+ * therefore stores none (two 1 h buckets are not worth 60 bytes per series;
+ * its raw samples are rolled up when read), while compacted blocks of 6 h
+ * and more store 1 h buckets for series sampled every 20 s or faster, and 5
+ * min buckets for those sampled about every second.
+ *
+ * Labels cost about a dozen bytes per series through the symbol table, its
+ * entry with one chunk's metadata about thirty, and its offset four.
  */
 #include "tsdb_int.h"
 
@@ -334,6 +345,19 @@ int tsdb_rollup_rec_parse(const uint8_t *p, size_t len, const struct block_info 
     return rd.p == rd.end ? 0 : -1;
 }
 
+/*
+ * What a counter's increase would be with no reset: the bucket's last minus
+ * its first sample (which for a counter is its minimum) in the block's first
+ * bucket, else minus the previous bucket's last. The increase is coded
+ * against this, so a counter's costs one byte. A NaN (from infinities) is
+ * replaced by 0, whose bits do not depend on the CPU.
+ */
+static uint64_t inc_base(bool first, uint64_t last, uint64_t min, uint64_t plast)
+{
+    double p = tsdb_bitsd(last) - tsdb_bitsd(first ? min : plast);
+    return p == p ? tsdb_dbits(p) : 0;
+}
+
 int tsdb_rollup_rec_buckets(struct rollup_rec *r, int ri, struct tsdb_bucket **out, size_t *n)
 {
     *out = NULL;
@@ -346,11 +370,12 @@ int tsdb_rollup_rec_buckets(struct rollup_rec *r, int ri, struct tsdb_bucket **o
         return -1;
     int64_t res = tsdb_rollup_res[ri], idx = r->base[ri] - 1;
     int64_t max_idx = tsdb_floor_div(r->maxt, res);
-    uint64_t plast = 0, psum = 0, pinc = 0;
+    uint64_t plast = 0, psum = 0;
+    int64_t pcount = 0;
     for (uint32_t i = 0; i < r->nb[ri]; i++) {
         uint64_t d = rd_uvarint(&rd);
-        uint64_t count = rd_uvarint(&rd);
-        if (rd.bad || idx >= max_idx || d > (uint64_t)(max_idx - idx - 1) || count == 0 ||
+        int64_t count = pcount + rd_varint(&rd);
+        if (rd.bad || idx >= max_idx || d > (uint64_t)(max_idx - idx - 1) || count <= 0 ||
             count > UINT32_MAX)
             goto bad;
         idx += (int64_t)d + 1;
@@ -358,7 +383,7 @@ int tsdb_rollup_rec_buckets(struct rollup_rec *r, int ri, struct tsdb_bucket **o
         uint64_t min = rd_xor(&rd, last);
         uint64_t max = rd_xor(&rd, last);
         uint64_t sum = rd_xor(&rd, psum);
-        uint64_t inc = rd_xor(&rd, pinc);
+        uint64_t inc = rd_xor(&rd, inc_base(i == 0, last, min, plast));
         if (rd.bad)
             goto bad;
         b[i].t = idx * res;
@@ -370,7 +395,7 @@ int tsdb_rollup_rec_buckets(struct rollup_rec *r, int ri, struct tsdb_bucket **o
         b[i].count = (uint32_t)count;
         plast = last;
         psum = sum;
-        pinc = inc;
+        pcount = count;
     }
     if (rd.p != rd.end)
         goto bad;
@@ -617,7 +642,8 @@ static int64_t bw_symbol(struct tsdb_bwriter *w, const char *s)
 static int bw_buckets(struct tsdb_bwriter *w, const struct rollup_acc *a, int ri)
 {
     int64_t res = tsdb_rollup_res[ri], prev = tsdb_floor_div(w->mint, res) - 1;
-    uint64_t plast = 0, psum = 0, pinc = 0;
+    uint64_t plast = 0, psum = 0;
+    int64_t pcount = 0;
     w->enc.len = 0;
     if (tbuf_reserve(&w->enc, a->n * (20 + 5 * 9)) != 0)
         return -1;
@@ -625,16 +651,16 @@ static int bw_buckets(struct tsdb_bwriter *w, const struct rollup_acc *a, int ri
         const struct tsdb_bucket *b = &a->b[i];
         int64_t idx = tsdb_floor_div(b->t, res);
         tbuf_uvarint(&w->enc, (uint64_t)(idx - prev - 1));
-        tbuf_uvarint(&w->enc, b->count);
-        uint64_t last = tsdb_dbits(b->last), sum = tsdb_dbits(b->sum), inc = tsdb_dbits(b->inc);
+        tbuf_uvarint(&w->enc, tsdb_zigzag((int64_t)b->count - pcount));
+        uint64_t last = tsdb_dbits(b->last), sum = tsdb_dbits(b->sum), min = tsdb_dbits(b->min);
         tbuf_xor(&w->enc, last, plast);
-        tbuf_xor(&w->enc, tsdb_dbits(b->min), last);
+        tbuf_xor(&w->enc, min, last);
         tbuf_xor(&w->enc, tsdb_dbits(b->max), last);
         tbuf_xor(&w->enc, sum, psum);
-        tbuf_xor(&w->enc, inc, pinc);
+        tbuf_xor(&w->enc, tsdb_dbits(b->inc), inc_base(i == 0, last, min, plast));
         plast = last;
         psum = sum;
-        pinc = inc;
+        pcount = b->count;
         prev = idx;
     }
     return 0;
@@ -660,7 +686,9 @@ static int bw_rollups(struct tsdb_bwriter *w, const int64_t *t, const double *v,
     for (int ri = 0; ri < TSDB_NRES; ri++) {
         if (acc[ri].oom)
             goto out;
-        if (acc[ri].n > 0 && real >= (size_t)TSDB_ROLLUP_MIN_PER_BUCKET * acc[ri].n)
+        int64_t buckets = (w->maxt - w->mint + 1) / tsdb_rollup_res[ri];
+        if (acc[ri].n > 0 && buckets >= TSDB_ROLLUP_MIN_BUCKETS &&
+            real >= (size_t)TSDB_ROLLUP_MIN_PER_BUCKET * acc[ri].n)
             flags |= (uint8_t)(1u << ri);
     }
     rc = 0;

@@ -216,7 +216,7 @@ int tsdb_head_append(struct tsdb *db, struct mseries *s, int64_t t, double v, ui
         s->open_mint = t;
     __atomic_store_n(&s->last_t, t, __ATOMIC_RELAXED);
     __atomic_store_n(&s->last_v, tsdb_dbits(v), __ATOMIC_RELAXED);
-    s->last_v_known = 1;
+    __atomic_store_n(&s->last_v_known, 1, __ATOMIC_RELAXED);
     size_t after = chunk_enc_memory(&s->open);
     if (after != before)
         __atomic_fetch_add(&db->chunk_bytes, (uint64_t)(after - before), __ATOMIC_RELAXED);

@@ -54,9 +54,11 @@
  * block arithmetic never overflows. */
 #define TSDB_T_LIMIT (INT64_C(1) << 62)
 /* A block stores a series' rollup at a resolution only when its buckets
- * average at least this many samples: a bucket costs about as many bytes as
- * 15 raw samples, so below this the raw data is as cheap to read. */
-#define TSDB_ROLLUP_MIN_PER_BUCKET 48
+ * average at least this many samples (a bucket costs about as many bytes as
+ * 15 raw samples, so this keeps rollups under a tenth of the raw size) and
+ * its range spans at least TSDB_ROLLUP_MIN_BUCKETS buckets. */
+#define TSDB_ROLLUP_MIN_PER_BUCKET 180
+#define TSDB_ROLLUP_MIN_BUCKETS    4
 /* The default block range. */
 #define TSDB_DEFAULT_BLOCK_MS (2 * 3600 * 1000LL)
 /* Compacted blocks span at most this. */
@@ -548,7 +550,8 @@ struct tsdb {
 
     /* Counters, atomic. */
     uint64_t samples_appended, samples_rejected, series_limit_hits, head_samples;
-    uint64_t gc_gen; /* bumped (under the write lock) before series are freed */
+    uint64_t gc_gen;              /* bumped (under the write lock) before series are freed */
+    uint64_t stored_rollup_reads; /* rollup records used by queries (tests check it) */
     uint64_t chunk_bytes;
     int64_t head_mint, head_maxt;
 
@@ -562,6 +565,8 @@ struct tsdb {
     bool thread_started, stop;
     pthread_mutex_t thread_mu;
     pthread_cond_t thread_cv;
+
+    int lock_fd; /* DIR/lock, flock'ed while open */
 };
 
 static inline pthread_mutex_t *tsdb_stripe(struct tsdb *db, const struct mseries *s)

@@ -64,7 +64,10 @@ static int query_match(struct query *q, struct tsdb *db, const struct matcher *m
     memset(q, 0, sizeof(*q));
     q->db = db;
     q->bs = malloc(sizeof(*q->bs));
-    if (!q->bs)
+    /* Never NULL, so q->cr + offset is always defined. */
+    q->capcr = 64;
+    q->cr = malloc(q->capcr * sizeof(*q->cr));
+    if (!q->bs || !q->cr)
         goto oom;
     pthread_rwlock_rdlock(&db->lock);
     if (pindex_select_cb(&db->ix, m, nm, value_of, db, &ids, &nids) != 0) {
@@ -597,7 +600,7 @@ static int rollup_series(struct query *q, size_t i, int ri, int64_t t0, int64_t 
         return acc->oom ? -1 : 0;
     }
 
-    double pv;
+    double pv = 0;
     if (prev.block >= 0 && block_last_value(q, q->blocks[prev.block], prev.local, &pv)) {
         acc->prev = pv;
         acc->have_prev = true;
@@ -618,6 +621,7 @@ static int rollup_series(struct query *q, size_t i, int ri, int64_t t0, int64_t 
                 tsdb_rollup_rec_parse(q->bs->roll, q->bs->roll_len, &bl->info, &rec) == 0 &&
                 rec.has[ri] && tsdb_rollup_rec_buckets(&rec, ri, &bk, &nb) == 0) {
                 double first;
+                __atomic_fetch_add(&q->db->stored_rollup_reads, 1, __ATOMIC_RELAXED);
                 if (nb > 0 && bk[0].t >= t0 && acc->have_prev &&
                     block_first_value(q, bl, sg->local, &first))
                     bk[0].inc += tsdb_counter_delta(acc->prev, first);

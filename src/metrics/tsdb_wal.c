@@ -214,7 +214,7 @@ static int replay_payload(struct tsdb *db, const uint8_t *p, size_t len, bool ap
     int64_t ref = 0, t = 0;
     uint64_t applied = 0, rejected = 0;
     for (uint64_t i = 0; i < n; i++) {
-        ref += rd_varint(&r);
+        ref = (int64_t)((uint64_t)ref + (uint64_t)rd_varint(&r)); /* wraps, never traps */
         t = (int64_t)((uint64_t)t + (uint64_t)rd_varint(&r));
         uint64_t bits = rd_u64(&r);
         if (r.bad)
@@ -599,7 +599,7 @@ static int ckpt_series(struct tsdb *db, struct ckpt *c, struct mseries *s, uint3
             if (tbuf_reserve(&c->samples, 30) != 0)
                 return -1;
             tbuf_uvarint(&c->samples, tsdb_zigzag((int64_t)s->id - c->prev_ref));
-            tbuf_uvarint(&c->samples, tsdb_zigzag(t - c->prev_t));
+            tbuf_uvarint(&c->samples, tsdb_zigzag((int64_t)((uint64_t)t - (uint64_t)c->prev_t)));
             tsdb_put_u64(c->samples.p + c->samples.len, tsdb_dbits(v));
             c->samples.len += 8;
             c->prev_ref = s->id;
@@ -697,7 +697,7 @@ int tsdb_wal_checkpoint(struct tsdb *db, char *err, size_t errlen)
     }
     w->first_seg = ck;
     __atomic_fetch_add(&w->bytes, c.bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_sub(&w->bytes, removed < w->bytes ? removed : w->bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&w->bytes, removed, __ATOMIC_RELAXED);
     rc = 0;
 out:
     if (c.fd >= 0) {

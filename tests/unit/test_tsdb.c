@@ -15,6 +15,7 @@
 #include "test_tsdb_util.h"
 
 #include <pthread.h>
+#include <time.h>
 
 struct fix {
     char dir[64];
@@ -507,7 +508,7 @@ static void test_max_samples(void **state)
 struct conc {
     struct tsdb *db;
     int id;
-    volatile int *stop;
+    int *stop; /* atomic */
 };
 
 #define CONC_SERIES 100
@@ -538,7 +539,7 @@ static void *conc_writer(void *arg)
 static void *conc_reader(void *arg)
 {
     struct conc *c = arg;
-    while (!*c->stop) {
+    while (!__atomic_load_n(c->stop, __ATOMIC_ACQUIRE)) {
         struct matcher m;
         struct tsdb_series *s;
         struct labelset *ls;
@@ -566,7 +567,7 @@ static void *conc_reader(void *arg)
 static void test_concurrency(void **state)
 {
     struct fix *f = *state;
-    volatile int stop = 0;
+    int stop = 0;
     struct conc c[3] = {{f->db, 0, &stop}, {f->db, 1, &stop}, {f->db, 2, &stop}};
     pthread_t th[3];
     struct tsdb_series *s;
@@ -575,7 +576,7 @@ static void test_concurrency(void **state)
     pthread_create(&th[1], NULL, conc_writer, &c[1]);
     pthread_join(th[0], NULL);
     pthread_join(th[1], NULL);
-    stop = 1;
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     pthread_join(th[2], NULL);
     size_t n = sel(f->db, "conc", T0, T0 + HOUR, &s);
     assert_int_equal(n, 2 * CONC_SERIES);
@@ -591,6 +592,136 @@ static void test_concurrency(void **state)
     tsdb_series_free(s, n);
 }
 
+/* Appends, queries and maintenance passes (persist, checkpoint, compaction,
+ * series GC) all at once, with simulated time advancing with the writers. */
+struct mconc {
+    struct tsdb *db;
+    int id;
+    int *round; /* atomic: the first writer's progress */
+    int *stop;  /* atomic */
+};
+
+#define MC_SERIES 50
+#define MC_ROUNDS 240
+
+static void *mc_writer(void *arg)
+{
+    struct mconc *c = arg;
+    char inst[16], job[8];
+    snprintf(job, sizeof(job), "w%d", c->id);
+    for (int r = 0; r < MC_ROUNDS; r++) {
+        struct tsdb_appender *a = tsdb_appender_new(c->db, job);
+        for (int i = 0; i < MC_SERIES; i++) {
+            snprintf(inst, sizeof(inst), "i%d", i);
+            if (add(a, "mc", T0 + r * MIN_MS, r * 100 + i, "job", job, "inst", inst, NULL) != 0)
+                abort();
+        }
+        char err[256];
+        if (tsdb_commit(a, err, sizeof(err)) != 0)
+            abort();
+        if (c->id == 0)
+            __atomic_store_n(c->round, r, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void *mc_maint(void *arg)
+{
+    struct mconc *c = arg;
+    char err[512];
+    while (!__atomic_load_n(c->stop, __ATOMIC_ACQUIRE)) {
+        /* Behind the writers, so no sample of theirs is ever too late. */
+        int64_t now = T0 + __atomic_load_n(c->round, __ATOMIC_ACQUIRE) * MIN_MS - 20 * MIN_MS;
+        if (tsdb_maintain(c->db, now, err, sizeof(err)) != 0)
+            fail_msg("maintain: %s", err);
+        struct tsdb_rollup_series *r;
+        struct matcher m;
+        size_t n;
+        mk(&m, "job", MATCH_EQ, "w1");
+        if (tsdb_select_rollup(c->db, TSDB_ROLLUP_5M, &m, 1, T0, T0 + 10 * HOUR, 0, &r, &n, err,
+                               sizeof(err)) != 0)
+            abort();
+        tsdb_rollup_series_free(r, n);
+        matcher_free(&m);
+    }
+    return NULL;
+}
+
+static void test_concurrent_maintenance(void **state)
+{
+    (void)state;
+    char dir[64];
+    tdir_make(dir, sizeof(dir));
+    struct tsdb_options o = {.dir = dir, .block_ms = 10 * MIN_MS};
+    struct tsdb *db = db_open_opts(&o);
+    int stop = 0, round = 0;
+    struct mconc c[3] = {{db, 0, &round, &stop}, {db, 1, &round, &stop}, {db, 2, &round, &stop}};
+    struct conc rd = {db, 2, &stop};
+    pthread_t th[4];
+    pthread_create(&th[0], NULL, mc_writer, &c[0]);
+    pthread_create(&th[1], NULL, mc_writer, &c[1]);
+    pthread_create(&th[2], NULL, mc_maint, &c[2]);
+    pthread_create(&th[3], NULL, conc_reader, &rd);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th[2], NULL);
+    pthread_join(th[3], NULL);
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    assert_true(st.blocks > 0);
+    for (int pass = 0; pass < 2; pass++) {
+        struct tsdb_series *s;
+        size_t n = sel(db, "mc", INT64_MIN, INT64_MAX, &s);
+        assert_int_equal(n, 2 * MC_SERIES);
+        for (size_t k = 0; k < n; k++) {
+            int i = atoi(labels_get(&s[k].ls, "inst") + 1);
+            if (s[k].n != MC_ROUNDS)
+                fail_msg("series %zu: %zu samples, want %d", k, s[k].n, MC_ROUNDS);
+            for (int r = 0; r < MC_ROUNDS; r++) {
+                assert_int_equal(s[k].t[r], T0 + r * MIN_MS);
+                assert_true(s[k].v[r] == r * 100 + i);
+            }
+        }
+        tsdb_series_free(s, n);
+        /* Again after a restart: blocks plus the checkpointed log. */
+        tsdb_close(db);
+        db = db_open_opts(&o);
+    }
+    tsdb_close(db);
+    tdir_remove(dir);
+}
+
+/* The background thread starts with the database and stops with it at once. */
+static void test_background_thread(void **state)
+{
+    (void)state;
+    char dir[64];
+    tdir_make(dir, sizeof(dir));
+    struct tsdb_options o = {.dir = dir, .background = true};
+    struct tsdb *db = db_open_opts(&o);
+    struct tsdb_appender *a = tsdb_appender_new(db, "test");
+    add_ok(a, "bg", T0, 1, NULL);
+    commit_ok(a);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tsdb_close(db);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 2);
+    db = db_open(dir);
+    struct tsdb_series *s;
+    assert_int_equal(sel(db, "bg", T0, T0, &s), 1);
+    tsdb_series_free(s, 1);
+    /* One process (one open database) per directory. */
+    struct tsdb *second;
+    char err[512] = "";
+    struct tsdb_options o2 = {.dir = dir};
+    assert_int_equal(tsdb_open(&o2, &second, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "in use"));
+    tsdb_close(db);
+    tdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -604,6 +735,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_samples, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
+        cmocka_unit_test(test_concurrent_maintenance),
+        cmocka_unit_test(test_background_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

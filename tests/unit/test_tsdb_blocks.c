@@ -467,43 +467,55 @@ static void rollup_vs_ref(struct tsdb *db, const int64_t *t, const double *v, si
     }
 }
 
-static void rollup_stored_case(int64_t block_ms)
+/*
+ * A counter sampled every second (so blocks of 4 h and more store both
+ * resolutions), with resets, some of them right at block boundaries; the
+ * rollups must equal the naive computation from the head, from stored
+ * rollups plus raw head data, and after a reopen.
+ */
+static void rollup_stored_case(int64_t block_ms, int64_t hours, int64_t persisted)
 {
     char dir[64];
     tdir_make(dir, sizeof(dir));
     struct tsdb_options o = {.dir = dir, .block_ms = block_ms};
     struct tsdb *db = db_open_opts(&o);
-    /* 4.5 h at 5 s: a counter with resets, 60 samples per 5 min bucket. */
-    size_t n = 3240;
+    size_t n = (size_t)(hours * 3600);
     int64_t *t = malloc(n * sizeof(*t));
     double *v = malloc(n * sizeof(*v));
     double c = 1000;
     for (size_t i = 0; i < n; i++) {
-        t[i] = T0 + (int64_t)i * 5 * SEC;
-        c = (i == 700 || i == 2000) ? 3 : c + (double)(i % 7);
+        t[i] = T0 + (int64_t)i * SEC;
+        bool reset = i == 700 || i == 2000 || i == 7200 || i == 12600 || i == 20000;
+        c = reset ? 3 : c + (double)(i % 7);
         v[i] = c;
     }
     struct tsdb_appender *a = tsdb_appender_new(db, "test");
     for (size_t i = 0; i < n; i++)
         add_ok(a, "dense", t[i], v[i], NULL);
     commit_ok(a);
-    const int64_t ranges[][2] = {{T0, T0 + 5 * HOUR},
+    const int64_t ranges[][2] = {{T0, T0 + (hours + 1) * HOUR},
                                  {T0 + HOUR + 7 * MIN_MS, T0 + 3 * HOUR},
                                  {T0 + 2 * HOUR, T0 + 2 * HOUR},
-                                 {T0 + 4 * HOUR - 5 * MIN_MS, T0 + 4 * HOUR + 20 * MIN_MS},
+                                 {T0 + 3 * HOUR, T0 + 4 * HOUR},
+                                 {T0 + persisted - 5 * MIN_MS, T0 + persisted + 20 * MIN_MS},
+                                 {T0 + persisted - MIN_MS, T0 + persisted + MIN_MS},
                                  {T0 - HOUR, T0 + 30 * MIN_MS}};
-    for (size_t k = 0; k < 5; k++)
+    const size_t nr = sizeof(ranges) / sizeof(ranges[0]);
+    for (size_t k = 0; k < nr; k++)
         rollup_vs_ref(db, t, v, n, ranges[k][0], ranges[k][1]);
-    maintain_ok(db, T0 + 4 * HOUR + block_ms / 2 + 5 * MIN_MS); /* persists the first 4 h */
+    /* Persists everything before T0 + persisted. */
+    maintain_ok(db, T0 + persisted + block_ms / 2 + 5 * MIN_MS);
     struct tsdb_stats st;
     tsdb_stats(db, &st);
-    assert_int_equal(st.head_samples, 360);
+    assert_int_equal(st.head_samples, (hours * HOUR - persisted) / SEC);
     assert_true(blocks_have_rollups(dir));
-    for (size_t k = 0; k < 5; k++)
+    for (size_t k = 0; k < nr; k++)
         rollup_vs_ref(db, t, v, n, ranges[k][0], ranges[k][1]);
+    /* The blocks' stored buckets were used, not only raw samples. */
+    assert_true(__atomic_load_n(&db->stored_rollup_reads, __ATOMIC_RELAXED) >= 2 * nr - 4);
     tsdb_close(db);
     db = db_open_opts(&o);
-    for (size_t k = 0; k < 5; k++)
+    for (size_t k = 0; k < nr; k++)
         rollup_vs_ref(db, t, v, n, ranges[k][0], ranges[k][1]);
     tsdb_close(db);
     free(t);
@@ -514,9 +526,10 @@ static void rollup_stored_case(int64_t block_ms)
 static void test_rollup_stored(void **state)
 {
     (void)state;
-    rollup_stored_case(2 * HOUR);
-    /* Half-hour blocks: every 1 h bucket is split across two blocks. */
-    rollup_stored_case(30 * MIN_MS);
+    /* 4 h blocks start 2 h before T0: [T0+2h, T0+6h) is the second. */
+    rollup_stored_case(4 * HOUR, 7, 6 * HOUR);
+    /* 4.5 h blocks start 1 h before T0; T0+3.5h splits a 1 h bucket. */
+    rollup_stored_case(4 * HOUR + 30 * MIN_MS, 9, 8 * HOUR);
 }
 
 int main(void)
