@@ -290,7 +290,8 @@ static void test_retention_size(void **state)
     maintain_ok(db, T0 + 10 * HOUR + 32 * MIN_MS);
     tsdb_stats(db, &st);
     assert_true(st.disk_bytes <= o.retention_bytes);
-    assert_true(st.blocks >= 4 && st.blocks <= 6);
+    /* Blocks differ in size with the values they hold, so the count is a range. */
+    assert_true(st.blocks >= 4 && st.blocks <= 7);
     /* The newest data stays, the oldest went. */
     size_t n = sel(db, "z", INT64_MIN, INT64_MAX, &s);
     assert_int_equal(n, 20);
