@@ -175,7 +175,7 @@ static void test_example(void **state)
     assert_int_equal(cfg->tokens[0].role, ROLE_ADMIN);
     assert_int_equal(cfg->tokens[1].role, ROLE_RESPONDER);
     assert_int_equal(cfg->tokens[2].role, ROLE_VIEWER);
-    assert_int_equal(cfg->n_integrations, 3);
+    assert_int_equal(cfg->n_integrations, 4);
     assert_int_equal(cfg->integrations[0].type, INTEGRATION_ALERTMANAGER);
     assert_int_equal(cfg->integrations[1].type, INTEGRATION_PAGERDUTY);
     assert_int_equal(cfg->integrations[1].default_severity, SEV_ERROR);
