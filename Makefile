@@ -60,6 +60,7 @@ bench: build
 	bash bench/run.sh $(BUILD)/tocsin
 	bash bench/checks.sh $(BUILD)/tocsin
 	bash bench/notify.sh $(BUILD)/tocsin
+	bash bench/metrics.sh $(BUILD)/tocsin
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(CLANG_BUILD)
