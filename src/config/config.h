@@ -61,7 +61,6 @@ struct cfg_service {
     size_t n_support_hours;
 };
 
-
 /*
  * A node of the routing tree. The root is the default route: it matches
  * everything, and the configured `routes` are its children. Settings that a

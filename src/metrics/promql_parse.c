@@ -777,7 +777,8 @@ static struct promql_expr *parse_postfix(struct parser *p, struct promql_expr *e
                 goto fail;
             /* Outside brackets ':' starts a name, so "[1h:5m]" shows up as ":5m". */
             if (tok_is(p, T_COLON) || (p->tok.len > 0 && p->q[p->tok.pos] == ':')) {
-                perr(p, bpos, PROMQL_EUNSUPPORTED, "subquery [range:step] is not supported by Tocsin");
+                perr(p, bpos, PROMQL_EUNSUPPORTED,
+                     "subquery [range:step] is not supported by Tocsin");
                 goto fail;
             }
             if (!tok_is(p, T_RBRACKET)) {

@@ -657,7 +657,8 @@ static void test_check_errors(void **state)
         "t.yaml:19:12: check names must not contain '!' or '$'",
         "t.yaml:19:40: unknown key \"bogus\"",
         "t.yaml:20:67: invalid regular expression \"(\": Unmatched ( or \\(",
-        "t.yaml:21:23: invalid matcher \"role=~\"(\"\": invalid regular expression \"(\": Unmatched ( or "
+        "t.yaml:21:23: invalid matcher \"role=~\"(\"\": invalid regular expression \"(\": "
+        "Unmatched ( or "
         "\\(",
         "t.yaml:21:65: stale_state must be ok, warning, critical or unknown",
         "t.yaml:22:52: check \"h!r\" cannot depend on itself",
@@ -802,7 +803,8 @@ static void test_downtimes(void **state)
         "t.yaml:5:77: at must be a time of day \"HH:MM\" (00:00 to 23:59)",
         "t.yaml:7:22: unknown check \"h!nosuch\"", "t.yaml:8:11: end must be after start",
         "t.yaml:9:5: missing required field \"end\"",
-        "t.yaml:9:26: invalid matcher \"site=~\"(\"\": invalid regular expression \"(\": Unmatched ( or "
+        "t.yaml:9:26: invalid matcher \"site=~\"(\"\": invalid regular expression \"(\": Unmatched "
+        "( or "
         "\\(",
         "t.yaml:9:40: children applies to a host downtime only",
         "t.yaml:9:63: start must be an RFC 3339 time such as \"2026-12-01T22:00:00Z\"",

@@ -329,7 +329,8 @@ static void test_unsupported(void **state)
     (void)state;
     expect_err("rate(foo[5m])[1h:5m]", PROMQL_EUNSUPPORTED,
                "position 14: subquery [range:step] is not supported by Tocsin");
-    expect_err("foo[1h:]", PROMQL_EUNSUPPORTED, "position 4: subquery [range:step] is not supported by Tocsin");
+    expect_err("foo[1h:]", PROMQL_EUNSUPPORTED,
+               "position 4: subquery [range:step] is not supported by Tocsin");
     expect_err("max_over_time(rate(foo[5m])[1h:1m])", PROMQL_EUNSUPPORTED,
                "position 28: subquery [range:step] is not supported by Tocsin");
     expect_err("foo @ 1700000000", PROMQL_EUNSUPPORTED,
