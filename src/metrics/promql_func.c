@@ -494,8 +494,7 @@ static int eval_range_call(struct pq_ctx *c, const struct promql_expr *e, struct
             }
             struct win w = {r->t + lo,     r->v + lo,       hi - lo,      rstart,       rend,
                             sel->range_ms, pq_step_t(c, i), a ? a[i] : 0, b ? b[i] : 0, scratch};
-            if (fn == F_HOLT_WINTERS && w.n >= 2 &&
-                (!(w.a > 0 && w.a < 1) || !(w.b > 0 && w.b < 1))) {
+            if (fn == F_HOLT_WINTERS && (!(w.a > 0 && w.a < 1) || !(w.b > 0 && w.b < 1))) {
                 bool bad_sf = !(w.a > 0 && w.a < 1);
                 rc = pq_fail(c, PROMQL_EEXEC, "invalid %s factor. Expected: 0 < %s < 1, got: %f",
                              bad_sf ? "smoothing" : "trend", bad_sf ? "sf" : "tf",

@@ -133,9 +133,6 @@ struct pq_lexer {
  */
 void pq_lex_next(struct pq_lexer *lx, bool in_braces, struct pq_token *tok);
 
-/* Whether s (len bytes) is a keyword or aggregation name, which cannot name a metric. */
-bool pq_is_keyword(const char *s, size_t len);
-
 /*
  * Decodes a string literal token (with its quotes) into a new NUL-terminated
  * string. Returns NULL with a message in err when an escape is invalid, the

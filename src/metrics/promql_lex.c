@@ -107,11 +107,6 @@ static const struct keyword *find_keyword(const char *s, size_t len)
     return NULL;
 }
 
-bool pq_is_keyword(const char *s, size_t len)
-{
-    return find_keyword(s, len) != NULL;
-}
-
 /*
  * A number as Prometheus 2.42 scans it: [0x]digits[.digits][e[+-]digits],
  * not followed by a letter or digit. Returns false (with lx->pos moved past

@@ -523,6 +523,26 @@ static void test_regex_bounds(void **state)
     expect_err("foo{a=~\"(x{2,1000}){2,}\"}", PROMQL_EPARSE,
                "position 5: invalid regular expression \"(x{2,1000}){2,}\" for label a: invalid "
                "repeat count");
+    /* Go's other refusals: stacked repetition operators, back-references. */
+    expect_err("foo{a=~\".*+++++\"}", PROMQL_EPARSE,
+               "position 5: invalid regular expression \".*+++++\" for label a: invalid nested "
+               "repetition operator");
+    expect_err("foo{a=~\"a{2}*\"}", PROMQL_EPARSE,
+               "position 5: invalid regular expression \"a{2}*\" for label a: invalid nested "
+               "repetition operator");
+    expect_err("foo{a=~\"(a)\\\\1\"}", PROMQL_EPARSE,
+               "position 5: invalid regular expression \"(a)\\1\" for label a: invalid escape "
+               "sequence \\1");
+    expect_canon("foo{a=~\"x.*?y+?z??\"}", "foo{a=~\"x.*?y+?z??\"}");
+    /* Repeating what can match "" over a nested repetition makes regcomp exponential. */
+    expect_err("foo{a=~\"((a*)*){30}\"}", PROMQL_EPARSE,
+               "position 5: invalid regular expression \"((a*)*){30}\" for label a: regular "
+               "expression too complex");
+    expect_err("foo{a=~\"(a|){101}\"}", PROMQL_EPARSE,
+               "position 5: invalid regular expression \"(a|){101}\" for label a: regular "
+               "expression too complex");
+    expect_canon("foo{a=~\"(.*){100}(x(a*)*){1000}\"}", "foo{a=~\"(.*){100}(x(a*)*){1000}\"}");
+    expect_canon("foo{a=~\"((((.*)*)*)*)*\"}", "foo{a=~\"((((.*)*)*)*)*\"}");
     /* Many repetitions side by side are bounded by the expanded size. */
     char q[8192] = "foo{a=~\"";
     for (int i = 0; i < 300; i++)
