@@ -675,6 +675,8 @@ int tsdb_open(const struct tsdb_options *opt, struct tsdb **out, char *err, size
     db->dir = strdup(opt->dir);
     db->opt.dir = db->dir;
     db->block_ms = opt->block_ms > 0 ? opt->block_ms : TSDB_DEFAULT_BLOCK_MS;
+    if (db->block_ms > TSDB_MAX_BLOCK_MS)
+        db->block_ms = TSDB_MAX_BLOCK_MS;
     snprintf(path, sizeof(path), "%s/blocks", opt->dir);
     db->blocks_dir = strdup(path);
     snprintf(path, sizeof(path), "%s/wal", opt->dir);
