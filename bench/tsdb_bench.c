@@ -18,7 +18,8 @@
  *
  * Run:
  *
- *   ./tsdb_bench                 10k and 100k series, then the disk case
+ *   ./tsdb_bench                 10k and 100k series, the disk case, a week
+ *   ./tsdb_bench --week          only the week of history (rollups vs raw)
  *   ./tsdb_bench --big           also 1M series (about 2 GB of memory)
  *   ./tsdb_bench import FILE DIR ingest an OpenMetrics file as written by
  *                                gen_openmetrics.py into DIR and flush (the
@@ -442,6 +443,74 @@ static void run_disk(void)
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A week at 15 s for 500 series, maintained as the background thread would
+ * (blocks cut and compacted as time passes): how long a week of 1 h buckets
+ * and a week of raw samples take to read. */
+static void run_week(void)
+{
+    const size_t nser = 500;
+    const int64_t step = 15000, week = 7 * 86400000LL;
+    char dir[256], err[512];
+    scratch_dir(dir, sizeof(dir));
+    struct ser *s = make_series(nser);
+    struct tsdb_options o = {.dir = dir, .retention_ms = 15 * 86400000LL};
+    struct tsdb *db;
+    if (tsdb_open(&o, &db, err, sizeof(err)) != 0)
+        die("open", err);
+    int64_t t0 = (clock_now_ms() / 7200000) * 7200000 - week;
+    double w0 = now_s();
+    for (int64_t t = t0; t < t0 + week; t += step) {
+        struct tsdb_appender *a = tsdb_appender_new(db, "scrape");
+        for (size_t i = 0; i < nser; i++)
+            append(a, &s[i], t, next_value(&s[i]));
+        commit(a);
+        if ((t - t0) % (3600000LL) == 0 && tsdb_maintain(db, t, err, sizeof(err)) != 0)
+            die("maintain", err);
+    }
+    double ingest = now_s() - w0;
+    if (tsdb_maintain(db, t0 + week, err, sizeof(err)) != 0)
+        die("maintain", err);
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    printf("week_case series=%zu samples=%.0f ingest_with_maintenance_s=%.1f blocks=%" PRIu64
+           " disk_bytes_per_sample=%.3f\n",
+           nser, (double)nser * (double)(week / step), ingest, st.blocks,
+           (double)st.disk_bytes / ((double)nser * (double)(week / step)));
+    struct matcher m;
+    struct tsdb_rollup_series *r;
+    size_t nr, nb = 0;
+    matcher_init(&m, "job", MATCH_EQ, "node", err, sizeof(err));
+    double q0 = now_s();
+    if (tsdb_select_rollup(db, TSDB_ROLLUP_1H, &m, 1, t0, t0 + week, 0, &r, &nr, err,
+                           sizeof(err)) != 0)
+        die("select_rollup", err);
+    double q1 = now_s();
+    for (size_t i = 0; i < nr; i++)
+        nb += r[i].n;
+    tsdb_rollup_series_free(r, nr);
+    size_t ns, nsm;
+    double raw = time_select(db, "job", MATCH_EQ, "node", t0, t0 + week, &ns, &nsm);
+    printf("week_case select_rollup_1h_ms=%.1f (%zu series, %zu buckets) select_raw_ms=%.1f (%zu "
+           "samples) stored_rollup_records_read=%" PRIu64 "\n",
+           (q1 - q0) * 1000, nr, nb, raw * 1000, nsm,
+           __atomic_load_n(&db->stored_rollup_reads, __ATOMIC_RELAXED));
+    q0 = now_s();
+    if (tsdb_select_rollup(db, TSDB_ROLLUP_5M, &m, 1, t0, t0 + week, 0, &r, &nr, err,
+                           sizeof(err)) != 0)
+        die("select_rollup", err);
+    nb = 0;
+    for (size_t i = 0; i < nr; i++)
+        nb += r[i].n;
+    printf("week_case select_rollup_5m_ms=%.1f (%zu series, %zu buckets, from raw: 20 samples "
+           "per bucket)\n",
+           (now_s() - q0) * 1000, nr, nb);
+    tsdb_rollup_series_free(r, nr);
+    matcher_free(&m);
+    tsdb_close(db);
+    free(s);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* ---- import of an OpenMetrics text file (gen_openmetrics.py's subset) ---- */
 
 static int import_file(const char *path, const char *dir)
@@ -519,6 +588,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--big") == 0) {
             big = true;
+        } else if (strcmp(argv[i], "--week") == 0) {
+            run_week();
+            return 0;
         } else if (strcmp(argv[i], "--series") == 0 && i + 1 < argc) {
             /* One scale alone (for profiling). */
             run_scale((size_t)atol(argv[i + 1]), 240);
@@ -533,5 +605,6 @@ int main(int argc, char **argv)
     if (big)
         run_scale(1000000, 60);
     run_disk();
+    run_week();
     return 0;
 }

@@ -5,12 +5,26 @@
  * write-ahead log, cut into immutable blocks that are compacted and expire.
  * See tsdb_int.h for the files and the lock order.
  *
+ * Decisions the contract leaves open:
+ *
  * Late data: the head takes any sample that is newer than its series' newest
  * sample and within the retention, however old, so backfilling a fresh
  * database works. Samples older than the head's persisted range go into the
  * head like any other and are persisted into a block of their own range at
  * the next maintenance pass; blocks may therefore overlap, queries merge
  * them (equal timestamps count once) and compaction merges them for good.
+ * A series' newest sample is remembered after its data left the head (and
+ * after a restart, from the blocks), so out-of-order stays out of order.
+ *
+ * "Now" for the retention check (TSDB_EOLD) is the time of the last
+ * maintenance pass (the wall clock at open when the background thread
+ * runs); before any pass nothing is refused as old.
+ *
+ * Series limits count series in the head: a series whose samples were all
+ * persisted and that takes no new ones leaves the head at the next
+ * maintenance pass (and stats.series), and comes back with its next sample.
+ *
+ * tsdb_appender_count counts the samples the appender holds for commit.
  */
 #include "tsdb_int.h"
 
@@ -661,6 +675,8 @@ int tsdb_open(const struct tsdb_options *opt, struct tsdb **out, char *err, size
     db->dir = strdup(opt->dir);
     db->opt.dir = db->dir;
     db->block_ms = opt->block_ms > 0 ? opt->block_ms : TSDB_DEFAULT_BLOCK_MS;
+    if (db->block_ms > TSDB_MAX_BLOCK_MS)
+        db->block_ms = TSDB_MAX_BLOCK_MS;
     snprintf(path, sizeof(path), "%s/blocks", opt->dir);
     db->blocks_dir = strdup(path);
     snprintf(path, sizeof(path), "%s/wal", opt->dir);

@@ -22,7 +22,8 @@
  *            footer so far, "TOCSBLKF"
  *
  * A rollup record: u8 flags (bit 0: 5 min buckets, bit 1: 1 h buckets),
- * then per resolution present varint bucket count, varint byte length and
+ * the series' first (non-NaN) value in the block XOR-coded against 0, then
+ * per resolution present varint bucket count, varint byte length and
  * the buckets: varint bucket index delta (the first from the block's first
  * bucket, later ones minus one), zigzag varint count minus the previous
  * count, then last, min, max, sum and inc XOR-coded (tbuf_xor) against, in
@@ -326,9 +327,11 @@ int tsdb_rollup_rec_parse(const uint8_t *p, size_t len, const struct block_info 
     struct rd rd = {p, p + len, false};
     memset(r, 0, sizeof(*r));
     const uint8_t *flags = rd_bytes(&rd, 1);
-    if (!flags || (*flags & ~3u))
+    if (!flags || (*flags & ~3u) || !*flags)
         return -1;
     r->maxt = info->maxt;
+    r->first = tsdb_bitsd(rd_xor(&rd, 0));
+    r->has_first = !rd.bad;
     for (int ri = 0; ri < TSDB_NRES; ri++) {
         if (!(*flags & (1u << ri)))
             continue;
@@ -695,9 +698,16 @@ static int bw_rollups(struct tsdb_bwriter *w, const int64_t *t, const double *v,
     if (!flags)
         goto out;
     rc = -1;
-    if (tbuf_reserve(&w->rollups, 1) != 0)
+    if (tbuf_reserve(&w->rollups, 10) != 0)
         goto out;
     w->rollups.p[w->rollups.len++] = flags;
+    /* The first value, for the increase across the previous block's end. */
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == v[i]) {
+            tbuf_xor(&w->rollups, tsdb_dbits(v[i]), 0);
+            break;
+        }
+    }
     for (int ri = 0; ri < TSDB_NRES; ri++) {
         if (!(flags & (1u << ri)))
             continue;

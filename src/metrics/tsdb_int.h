@@ -495,9 +495,11 @@ void tsdb_wal_close(struct tsdb_wal *w);
 int tsdb_wal_replay(struct tsdb *db, char *err, size_t errlen);
 /*
  * Replays one segment image. Returns the length of its valid prefix; a torn
- * or corrupt record ends it (the caller truncates). Exposed for fuzzing.
+ * or corrupt record ends it (the caller truncates). *oom tells a record that
+ * could not be applied for lack of memory (the caller must not truncate).
  */
-size_t tsdb_wal_replay_buf(struct tsdb *db, const uint8_t *data, size_t len, void *refmap);
+size_t tsdb_wal_replay_buf(struct tsdb *db, const uint8_t *data, size_t len, void *refmap,
+                           bool *oom);
 /* Writes a prepared record (header filled in here) and applies nothing. */
 int tsdb_wal_write(struct tsdb *db, const struct iovec *iov, int iovcnt, size_t payload_len,
                    uint32_t crc, char *err, size_t errlen);

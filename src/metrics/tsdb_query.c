@@ -442,29 +442,6 @@ void tsdb_rollup_series_free(struct tsdb_rollup_series *s, size_t n)
     free(s);
 }
 
-/* The first non-NaN value of series local in b. */
-static bool block_first_value(struct query *q, const struct tsdb_block *b, uint32_t local,
-                              double *out)
-{
-    struct bchunk c;
-    if (tsdb_block_series(b->map, &b->info, NULL, local, q->bs) != 0)
-        return false;
-    while (tsdb_bseries_next_chunk(b->map, &b->info, q->bs, &c) == 1) {
-        struct chunk_iter it;
-        int64_t t;
-        double v;
-        if (!tsdb_bchunk_ok(&c) || chunk_iter_init(&it, c.data, c.len) != 0)
-            return false;
-        while (chunk_iter_next(&it, &t, &v) == 1) {
-            if (v == v) {
-                *out = v;
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
 /* The last non-NaN value of series local in b: from its stored rollups when
  * it has any, else from its chunks. */
 static bool block_last_value(struct query *q, const struct tsdb_block *b, uint32_t local,
@@ -620,11 +597,9 @@ static int rollup_series(struct query *q, size_t i, int ri, int64_t t0, int64_t 
             if (tsdb_block_series(bl->map, &bl->info, NULL, sg->local, q->bs) == 0 && q->bs->roll &&
                 tsdb_rollup_rec_parse(q->bs->roll, q->bs->roll_len, &bl->info, &rec) == 0 &&
                 rec.has[ri] && tsdb_rollup_rec_buckets(&rec, ri, &bk, &nb) == 0) {
-                double first;
                 __atomic_fetch_add(&q->db->stored_rollup_reads, 1, __ATOMIC_RELAXED);
-                if (nb > 0 && bk[0].t >= t0 && acc->have_prev &&
-                    block_first_value(q, bl, sg->local, &first))
-                    bk[0].inc += tsdb_counter_delta(acc->prev, first);
+                if (nb > 0 && bk[0].t >= t0 && acc->have_prev && rec.has_first)
+                    bk[0].inc += tsdb_counter_delta(acc->prev, rec.first);
                 for (size_t x = 0; x < nb; x++) {
                     if (bk[x].t < t0) {
                         acc->prev = bk[x].last;

@@ -94,6 +94,10 @@ struct refmap {
     size_t cap, len;
 };
 
+/* The value of a ref whose series entry was unusable (an empty slot is
+ * NULL, so the map needs a distinct marker). */
+static struct mseries refmap_none;
+
 static struct mseries *refmap_get(const struct refmap *m, uint32_t ref)
 {
     if (m->cap == 0)
@@ -101,7 +105,7 @@ static struct mseries *refmap_get(const struct refmap *m, uint32_t ref)
     size_t mask = m->cap - 1;
     for (size_t i = (ref * 0x9e3779b9u) & mask; m->vals[i]; i = (i + 1) & mask)
         if (m->keys[i] == ref)
-            return m->vals[i];
+            return m->vals[i] == &refmap_none ? NULL : m->vals[i];
     return NULL;
 }
 
@@ -149,7 +153,8 @@ static void refmap_free(struct refmap *m)
 }
 
 /* One series entry, read (and with apply, registered). Returns -1 when the
- * entry is malformed; an entry with invalid labels is read and skipped. */
+ * entry is malformed, -2 when out of memory; an entry with invalid labels is
+ * read and skipped. */
 static int replay_series(struct tsdb *db, struct rd *r, bool apply, struct refmap *refs)
 {
     struct lview lv[LABELS_MAX_PAIRS];
@@ -172,7 +177,7 @@ static int replay_series(struct tsdb *db, struct rd *r, bool apply, struct refma
         return 0;
     if (tsdb_labels_check(lv, nlab, err, sizeof(err)) != 0) {
         log_warn("tsdb: log: skipping a series with bad labels: %s", err);
-        return refmap_put(refs, (uint32_t)ref, NULL) == 0 ? 0 : -1;
+        return refmap_put(refs, (uint32_t)ref, &refmap_none) == 0 ? 0 : -2;
     }
     size_t n = sl < sizeof(src) ? sl : sizeof(src) - 1;
     memcpy(src, sp, n);
@@ -188,12 +193,13 @@ static int replay_series(struct tsdb *db, struct rd *r, bool apply, struct refma
     tbuf_free(&key);
     struct tsdb_source *so = tsdb_source_intern(db, src);
     if (!s || !so)
-        return -1;
+        return -2;
     tsdb_head_enter(db, s, so);
-    return refmap_put(refs, (uint32_t)ref, s);
+    return refmap_put(refs, (uint32_t)ref, s) == 0 ? 0 : -2;
 }
 
-/* Reads one payload; applies it only when apply (after a clean read). */
+/* Reads one payload; applies it only when apply (after a clean read).
+ * Returns 0, -1 when malformed or -2 when out of memory. */
 static int replay_payload(struct tsdb *db, const uint8_t *p, size_t len, bool apply,
                           struct refmap *refs)
 {
@@ -204,9 +210,11 @@ static int replay_payload(struct tsdb *db, const uint8_t *p, size_t len, bool ap
     uint64_t ns = rd_uvarint(&r);
     if (r.bad || ns > len)
         return -1;
-    for (uint64_t i = 0; i < ns; i++)
-        if (replay_series(db, &r, apply, refs) != 0)
-            return -1;
+    for (uint64_t i = 0; i < ns; i++) {
+        int rc = replay_series(db, &r, apply, refs);
+        if (rc != 0)
+            return rc;
+    }
     uint64_t n = rd_uvarint(&r);
     /* A sample takes at least ten bytes. */
     if (r.bad || n > (uint64_t)(r.end - r.p) / 10)
@@ -227,6 +235,8 @@ static int replay_payload(struct tsdb *db, const uint8_t *p, size_t len, bool ap
             continue;
         }
         int rc = tsdb_head_append(db, s, t, tsdb_bitsd(bits), db->wal.epoch);
+        if (rc == TSDB_ENOMEM)
+            return -2;
         if (rc == HEAD_APPLIED) {
             applied++;
             if (t < db->head_mint)
@@ -244,9 +254,11 @@ static int replay_payload(struct tsdb *db, const uint8_t *p, size_t len, bool ap
     return 0;
 }
 
-size_t tsdb_wal_replay_buf(struct tsdb *db, const uint8_t *data, size_t len, void *refmap)
+size_t tsdb_wal_replay_buf(struct tsdb *db, const uint8_t *data, size_t len, void *refmap,
+                           bool *oom)
 {
     size_t off = 0;
+    *oom = false;
     while (len - off >= TSDB_WAL_HDR) {
         uint32_t plen = tsdb_get_u32(data + off), crc = tsdb_get_u32(data + off + 4);
         if (plen == 0 || plen > TSDB_WAL_MAX_RECORD || plen > len - off - TSDB_WAL_HDR)
@@ -256,8 +268,10 @@ size_t tsdb_wal_replay_buf(struct tsdb *db, const uint8_t *data, size_t len, voi
             break;
         if (replay_payload(db, p, plen, false, refmap) != 0)
             break;
-        if (replay_payload(db, p, plen, true, refmap) != 0)
-            break; /* out of memory part way: stop here, like a torn record */
+        if (replay_payload(db, p, plen, true, refmap) != 0) {
+            *oom = true; /* a clean record: only memory can fail it */
+            break;
+        }
         off += TSDB_WAL_HDR + plen;
     }
     return off;
@@ -362,8 +376,15 @@ int tsdb_wal_replay(struct tsdb *db, char *err, size_t errlen)
             rc = -1;
             break;
         }
-        size_t good = tsdb_wal_replay_buf(db, data, len, &refs);
+        bool oom;
+        size_t good = tsdb_wal_replay_buf(db, data, len, &refs, &oom);
         free(data);
+        if (oom) {
+            /* Not the log's fault: keep it whole and refuse to open. */
+            snprintf(err, errlen, "out of memory while replaying %s", path);
+            rc = -1;
+            break;
+        }
         if (good < len) {
             log_warn("tsdb: log segment %s: damaged or incomplete record at byte %zu; "
                      "dropping the last %zu bytes (a crash during a write leaves this)",

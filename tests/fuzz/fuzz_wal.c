@@ -30,6 +30,11 @@ static void clean(const char *sub)
         abort();
 }
 
+static void remove_dir(void)
+{
+    clean("");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[128], err[512];
@@ -40,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(dir, sizeof(dir), "/tmp/fuzz-wal-XXXXXX");
         if (!mkdtemp(dir))
             abort();
+        atexit(remove_dir);
     }
     clean("wal");
     clean("blocks");

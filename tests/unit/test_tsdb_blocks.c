@@ -74,6 +74,30 @@ static void test_persist_reopen(void **state)
     tsdb_stats(db, &st);
     assert_int_equal(st.blocks, 2);
     assert_int_equal(st.head_samples, 360);
+    /* Listings see block-only series, with exact time filtering. */
+    struct labelset *ls;
+    char **v, err[256];
+    size_t n;
+    assert_int_equal(tsdb_series_labels(db, NULL, 0, T0 + 49 * MIN_MS, T0 + 49 * MIN_MS, 0, &ls, &n,
+                                        err, sizeof(err)),
+                     0);
+    assert_int_equal(n, 2);
+    assert_string_equal(labels_get(&ls[0], "__name__"), "a");
+    assert_string_equal(labels_get(&ls[1], "__name__"), "idle");
+    tsdb_labelsets_free(ls, n);
+    assert_int_equal(tsdb_series_labels(db, NULL, 0, T0 + 49 * MIN_MS + 1, T0 + 50 * MIN_MS - 1, 0,
+                                        &ls, &n, err, sizeof(err)),
+                     0);
+    assert_int_equal(n, 1); /* "a" has a sample at 49:10, "idle" none */
+    tsdb_labelsets_free(ls, n);
+    assert_int_equal(tsdb_label_values(db, "__name__", NULL, 0, T0 + 3 * HOUR, T0 + 4 * HOUR, &v,
+                                       &n, err, sizeof(err)),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0], "a");
+    tsdb_strings_free(v, n);
+    struct tsdb_series *sv;
+    assert_int_equal(sel(db, "a", T0 + HOUR, T0, &sv), 0);
     /* "idle" lives only in a block; its newest sample still orders appends. */
     struct tsdb_appender *a = tsdb_appender_new(db, "test");
     assert_int_equal(add(a, "idle", T0 + 40 * MIN_MS, 1, "job", "j", NULL), TSDB_EOOO);

@@ -53,8 +53,6 @@ static void test_id_sets(void **state)
     free(big);
 }
 
-#define NSER 1000000
-
 static struct mseries *fake(uint32_t id, const char *const *kv, size_t n)
 {
     size_t len = 0;
@@ -72,6 +70,44 @@ static struct mseries *fake(uint32_t id, const char *const *kv, size_t n)
     s->lablen = (uint32_t)len;
     return s;
 }
+
+/* Series whose hashes collide are told apart by their labels, and removing
+ * one (backward-shift deletion) keeps the others findable. */
+static void test_series_map(void **state)
+{
+    (void)state;
+    struct smap m = {0};
+    struct mseries *s[40];
+    char name[8];
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "m%d", i);
+        const char *kv[] = {"__name__", name};
+        s[i] = fake((uint32_t)i, kv, 1);
+        /* Four hashes only, all landing in neighbouring slots. */
+        s[i]->hash = 1000 + (uint64_t)(i % 4);
+        assert_int_equal(smap_insert(&m, s[i]), 0);
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 40; i++) {
+            if (round == 1 && i % 3 == 0)
+                continue;
+            assert_ptr_equal(smap_find(&m, s[i]->hash, s[i]->lab, s[i]->lablen), s[i]);
+            /* Same hash, other labels: not found by this key. */
+            assert_ptr_not_equal(
+                smap_find(&m, s[i]->hash, s[(i + 4) % 40]->lab, s[(i + 4) % 40]->lablen), s[i]);
+        }
+        if (round == 0)
+            for (int i = 0; i < 40; i += 3)
+                smap_remove(&m, s[i]);
+    }
+    assert_null(smap_find(&m, s[0]->hash, s[0]->lab, s[0]->lablen));
+    assert_int_equal(m.len, 26);
+    smap_free(&m);
+    for (int i = 0; i < 40; i++)
+        free(s[i]);
+}
+
+#define NSER 1000000
 
 struct world {
     struct pindex ix;
@@ -182,6 +218,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_sets),
+        cmocka_unit_test(test_series_map),
         cmocka_unit_test(test_million),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
