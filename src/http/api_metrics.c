@@ -50,13 +50,22 @@ static void prom_error(struct http_req *req, int status, const char *type, const
                     json_pack("{ssssss}", "status", "error", "errorType", type, "error", msg));
 }
 
+/*
+ * Sample times are seconds with milliseconds (1700000000.123); 13
+ * significant digits print them exactly as Prometheus does, where jansson's
+ * default of 17 would show the binary neighbour (1700000000.1229999).
+ */
 static void prom_success(struct http_req *req, json_t *data)
 {
-    if (!data) {
+    json_t *obj = data ? json_pack("{ssso}", "status", "success", "data", data) : NULL;
+    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(13)) : NULL;
+    json_decref(obj);
+    if (!text) {
         prom_error(req, 500, "internal", "out of memory");
         return;
     }
-    http_reply_json(req, 200, json_pack("{ssso}", "status", "success", "data", data));
+    http_reply_text(req, 200, "application/json", text, strlen(text));
+    free(text);
 }
 
 /* ---- parameters from the URL or a form body ---- */

@@ -13,8 +13,10 @@
  * avg/min/max/sum/count/last/stddev/quantile_over_time, histogram_quantile,
  * abs, ceil, floor, round, sqrt, exp, ln, log2, log10, clamp, clamp_min,
  * clamp_max, scalar, vector, time, timestamp, absent, label_replace,
- * sort, sort_desc. Anything else is a parse error naming the construct
- * (PROMQL_EUNSUPPORTED), which the API answers with 400.
+ * sort, sort_desc, and also group, label_join, holt_winters, sgn, the
+ * trigonometric functions, deg, rad, pi, the date functions,
+ * present_over_time, absent_over_time and stdvar_over_time. Anything else is a parse error naming
+ * the construct (PROMQL_EUNSUPPORTED), which the API answers with 400.
  *
  * Semantics follow Prometheus: a 5 minute lookback for instant selectors,
  * extrapolation in rate/increase/delta, the metric name dropped by functions
