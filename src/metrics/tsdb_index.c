@@ -733,9 +733,3 @@ oom:
     free(res);
     return -1;
 }
-
-int pindex_select(const struct pindex *ix, const struct matcher *m, size_t nm, uint32_t **out,
-                  size_t *n_out)
-{
-    return pindex_select_cb(ix, m, nm, NULL, NULL, out, n_out);
-}

@@ -320,13 +320,11 @@ int pindex_add(struct pindex *ix, const struct mseries *s);
 void pindex_remove(struct pindex *ix, bool (*dead)(void *ctx, uint32_t id), void *ctx);
 /*
  * The sorted ids of series whose labels satisfy all matchers (a label a
- * series lacks matches as ""). *out is malloc'd (NULL when empty). Returns 0
- * or -1 when out of memory.
+ * series lacks matches as ""). value_of (may be NULL) returns a candidate's
+ * own value of a label (NULL when missing): once candidates are few, a
+ * matcher is checked on them instead of on every value of the label.
+ * *out is malloc'd (NULL when empty). Returns 0 or -1 when out of memory.
  */
-int pindex_select(const struct pindex *ix, const struct matcher *m, size_t nm, uint32_t **out,
-                  size_t *n_out);
-/* The same, checking a matcher against each candidate's own value (through
- * value_of, which returns NULL for a missing label) once candidates are few. */
 int pindex_select_cb(const struct pindex *ix, const struct matcher *m, size_t nm,
                      const char *(*value_of)(void *ctx, uint32_t id, const char *name), void *ctx,
                      uint32_t **out, size_t *n_out);

@@ -422,6 +422,12 @@ static int compact_group(struct tsdb *db, struct tsdb_block **g, size_t ng, int6
         if (hi > lo && tsdb_bw_add(w, ids[k], s, buf.t + lo, buf.v + lo, hi - lo, err, errlen) != 0)
             goto out;
     }
+    if (tsdb_bw_count(w) == 0) {
+        /* Nothing of the blocks lies in the window (only damage does that). */
+        blocks_drop(db, g, ng, "no samples in its range");
+        rc = 0;
+        goto out;
+    }
     rc = finish_block(db, w, &nb, err, errlen);
     w = NULL;
     if (rc == 0) {
