@@ -7,6 +7,7 @@
  * promises: chunk ranges lie inside the block, in order, and decoded rollup
  * buckets are in increasing time inside the block's range.
  */
+#include "fuzz_check.h"
 #include "metrics/chunk.h"
 #include "metrics/tsdb_int.h"
 
@@ -18,17 +19,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void walk(const uint8_t *data, const struct block_info *info)
 {
     struct bseries *bs = malloc(sizeof(*bs));
-    if (!bs)
-        abort();
+    fuzz_check(bs != NULL);
     for (uint32_t i = 0; i < info->nseries; i++) {
-        if (tsdb_block_series(data, info, NULL, i, bs) != 0)
-            abort(); /* the validation accepted it */
+        /* The validation accepted the block, so every series must read. */
+        fuzz_check(tsdb_block_series(data, info, NULL, i, bs) == 0);
         struct bchunk c;
         int rc;
         int64_t prev = INT64_MIN;
         while ((rc = tsdb_bseries_next_chunk(data, info, bs, &c)) == 1) {
-            if (c.mint > c.maxt || c.mint < info->mint || c.maxt > info->maxt || c.mint <= prev)
-                abort();
+            fuzz_check(c.mint <= c.maxt && c.mint >= info->mint && c.maxt <= info->maxt &&
+                       c.mint > prev);
             prev = c.maxt;
             (void)tsdb_bchunk_ok(&c);
             struct chunk_iter it;
@@ -38,8 +38,7 @@ static void walk(const uint8_t *data, const struct block_info *info)
                 for (int k = 0; k < 100000 && chunk_iter_next(&it, &t, &v) == 1; k++)
                     ;
         }
-        if (rc != 0)
-            abort();
+        fuzz_check(rc == 0);
         struct rollup_rec rec;
         if (bs->roll && tsdb_rollup_rec_parse(bs->roll, bs->roll_len, info, &rec) == 0) {
             for (int ri = 0; ri < TSDB_NRES; ri++) {
@@ -48,11 +47,9 @@ static void walk(const uint8_t *data, const struct block_info *info)
                 if (!rec.has[ri] || tsdb_rollup_rec_buckets(&rec, ri, &b, &nb) != 0)
                     continue;
                 for (size_t k = 0; k < nb; k++) {
-                    if (b[k].t > info->maxt || b[k].count == 0 ||
-                        b[k].t < tsdb_align_down(info->mint, tsdb_rollup_res[ri]))
-                        abort();
-                    if (k > 0 && b[k].t <= b[k - 1].t)
-                        abort();
+                    fuzz_check(b[k].t <= info->maxt && b[k].count > 0 &&
+                               b[k].t >= tsdb_align_down(info->mint, tsdb_rollup_res[ri]));
+                    fuzz_check(k == 0 || b[k].t > b[k - 1].t);
                 }
                 free(b);
             }
@@ -73,8 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int verify = 1; verify >= 0; verify--) {
         err[0] = '\0';
         if (tsdb_block_parse(copy, size, verify, &info, err, sizeof(err)) != 0) {
-            if (!err[0])
-                abort(); /* a refusal says why */
+            fuzz_check(err[0] != '\0'); /* a refusal says why */
             continue;
         }
         walk(copy, &info);

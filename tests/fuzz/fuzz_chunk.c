@@ -11,6 +11,7 @@
  *         takes a snapshot there. Every snapshot must decode bit for bit to
  *         the samples appended until then.
  */
+#include "fuzz_check.h"
 #include "metrics/chunk.h"
 
 #include <stddef.h>
@@ -40,10 +41,8 @@ static void decode_only(const uint8_t *data, size_t size)
         int r;
         while ((r = chunk_iter_next(&it, &t, &v)) == 1)
             got++;
-        if (got > n || (r == 0 && got != n))
-            abort();
-        if (chunk_iter_next(&it, &t, &v) != r)
-            abort();
+        fuzz_check(got <= n && (r != 0 || got == n));
+        fuzz_check(chunk_iter_next(&it, &t, &v) == r); /* the end (or the error) stays */
     }
     free(copy);
 }
@@ -55,20 +54,15 @@ static void check(const struct chunk_enc *e, size_t n)
     struct chunk_iter it;
     int64_t t;
     double v;
-    if (chunk_enc_snapshot(e, &c, &len) != 0)
-        abort();
-    if (chunk_count(c, len) != n || chunk_iter_init(&it, c, len) != 0)
-        abort();
+    fuzz_check(chunk_enc_snapshot(e, &c, &len) == 0);
+    fuzz_check(chunk_count(c, len) == n && chunk_iter_init(&it, c, len) == 0);
     for (size_t i = 0; i < n; i++) {
         uint64_t b;
-        if (chunk_iter_next(&it, &t, &v) != 1)
-            abort();
+        fuzz_check(chunk_iter_next(&it, &t, &v) == 1);
         memcpy(&b, &v, 8);
-        if (t != ts[i] || b != vs[i])
-            abort();
+        fuzz_check(t == ts[i] && b == vs[i]); /* bit for bit */
     }
-    if (chunk_iter_next(&it, &t, &v) != 0)
-        abort();
+    fuzz_check(chunk_iter_next(&it, &t, &v) == 0);
     free(c);
 }
 
@@ -113,8 +107,7 @@ static void encode_script(const uint8_t *p, const uint8_t *end)
             memcpy(&v, &prevbits, 8);
         }
         memcpy(&prevbits, &v, 8);
-        if (chunk_enc_append(&e, t, v) != 0)
-            abort();
+        fuzz_check(chunk_enc_append(&e, t, v) == 0);
         ts[n] = t;
         vs[n] = prevbits;
         n++;
