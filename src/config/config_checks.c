@@ -20,8 +20,7 @@
  * apply rules loads in time linear in hosts x rules, and the scheduler and
  * the intake find things in constant time.
  */
-#include "config.h"
-#include "config_int.h"
+#include "config_checks_int.h"
 #include "config_yaml.h"
 #include "../base/recur.h"
 #include "../base/strmap.h"
@@ -38,120 +37,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Host files are read whole; the same bound as the configuration file. */
-/* Templates using templates deeper than this are surely a mistake, and the
- * bound keeps the resolver's recursion shallow on hostile input. */
-#define CK_MAX_USE_DEPTH 32
-#define CK_MAX_ARGS      9
-#define CK_MIN_KEY       16
-#define CK_MAX_KEY       128
-#define CK_DIGEST_BYTES  16
-
-/* The private look-up tables of struct config. */
-struct cfg_checks_index {
-    struct strmap hosts;      /* host name -> struct cfg_host * */
-    struct strmap checks;     /* check id -> struct cfg_check * */
-    struct strmap heartbeats; /* hex keyed digest of the key -> struct cfg_heartbeat * */
-    char (*digests)[2 * CK_DIGEST_BYTES + 1];              /* owned; the keys of `heartbeats` */
-    unsigned char digest_key[crypto_generichash_KEYBYTES]; /* random per config */
-};
-
-/* One object that contributes check fields: a template, a check, an override. */
-struct ck_layer {
-    struct cfg_ctx *ctx; /* borrowed; the file it is in */
-    const json_t *obj;   /* borrowed */
-    const char *path;    /* borrowed */
-};
-
-struct ck_tpl {
-    const char *name; /* borrowed from the tree; NULL when invalid */
-    const json_t *obj;
-    char *path;              /* owned */
-    int state;               /* 0 unresolved, 1 being resolved, 2 resolved */
-    struct ck_layer *layers; /* owned; the used templates' layers, then its own */
-    size_t n_layers;
-};
-
-/* A check as written, before expansion onto hosts. */
-struct ck_def {
-    const char *name; /* borrowed; NULL when invalid (then nothing is built) */
-    char *path;       /* owned */
-    struct ck_layer *layers;
-    size_t n_layers;
-    size_t *hosts; /* owned; host indexes of host: or hosts: */
-    size_t n_hosts;
-    bool is_apply;
-    struct matcher *apply; /* owned */
-    size_t n_apply;
-};
-
-/* Where a host came from, and what it says about checks. */
-struct ck_hsrc {
-    struct cfg_ctx *ctx; /* borrowed; the main file's or a host file's */
-    const json_t *obj;   /* borrowed */
-    char *path;          /* owned */
-    const json_t *overrides;
-    struct ck_layer *check_layers; /* owned; the host check when `check:` is a mapping */
-    size_t n_check_layers;
-    const char *check_cmd; /* borrowed; the host check when `check:` is a string */
-    char *check_path;      /* owned; path of `check:` */
-};
-
-/* A check instance being assembled. */
-struct ck_inst {
-    struct cfg_check ck; /* command, url and address hold macros until finished */
-    int type;            /* enum check_type, or -1 while no layer gave one */
-    bool disable;
-    const json_t *args;       /* borrowed; the last layer's args */
-    const json_t *deps;       /* borrowed; the last layer's depends_on */
-    struct cfg_ctx *deps_ctx; /* borrowed; the file deps came from */
-    char *deps_path;          /* owned; the object holding depends_on */
-    struct cfg_ctx *ctx;      /* borrowed; where the check is defined */
-    char *path;               /* owned */
-    size_t host;              /* index into cfg->hosts */
-};
-
-struct ck_build {
-    struct cfg_ctx *c;           /* the main file's */
-    struct config *cfg;          /* being built */
-    struct cfg_checks_index *ix; /* cfg->checks_index */
-    struct cfg_errors scratch;   /* repeated reads report here; thrown away */
-    struct ck_file *files;
-    size_t n_files;
-    struct ck_tpl *tpls;
-    size_t n_tpls;
-    struct strmap tpl_names; /* name -> struct ck_tpl * */
-    struct ck_tpl *use_stack[CK_MAX_USE_DEPTH];
-    size_t use_depth;
-    struct ck_hsrc *hsrc; /* one per cfg->hosts entry */
-    struct ck_def *defs;
-    size_t n_defs;
-    struct ck_inst *insts;
-    size_t n_insts, cap_insts;
-    struct strmap ids; /* check id -> instance index + 1 */
-};
-
 static const char *const ck_type_names[] = {"command", "tcp", "http", "passive"};
 static const char *const ck_state_names[] = {"ok", "warning", "critical", "unknown"};
-
-/* Keys of every object that carries check fields. */
-#define CK_FIELDS                                                                                  \
-    "type", "command", "args", "address", "port", "send", "expect", "url", "method",               \
-        "expect_status", "expect_body", "verify_tls", "cert_warn_days", "cert_crit_days",          \
-        "warn_time", "crit_time", "interval", "retry_interval", "timeout", "max_attempts",         \
-        "freshness", "stale_state", "stale_output", "flap_detection", "flap_low", "flap_high",     \
-        "severity", "labels", "notes", "runbook", "depends_on", "disable"
 
 static const char *const ck_check_keys[] = {"name", "host",    "hosts", "apply",
                                             "use",  CK_FIELDS, NULL};
 static const char *const ck_tpl_keys[] = {"name", "use", CK_FIELDS, NULL};
-static const char *const ck_override_keys[] = {CK_FIELDS, NULL};
-static const char *const ck_hostcheck_keys[] = {"use", CK_FIELDS, NULL};
 
 /* ---- Small helpers ---- */
 
 /* "FILE:LINE:COL" of the node at path, or the path itself without positions. */
-static void ck_where(const struct cfg_ctx *c, const char *path, char *buf, size_t size)
+void ck_where(const struct cfg_ctx *c, const char *path, char *buf, size_t size)
 {
     struct yaml_pos p;
     if (c->pos && yaml_positions_get(c->pos, path, false, &p))
@@ -182,7 +78,7 @@ char *ck_index_path(struct cfg_ctx *c, const char *parent, size_t i)
 }
 
 /* Replaces *dst with a copy of s. */
-static void ck_set_str(struct cfg_ctx *c, char **dst, const char *s)
+void ck_set_str(struct cfg_ctx *c, char **dst, const char *s)
 {
     free(*dst);
     *dst = cfg_strdup(c, s);
@@ -265,8 +161,8 @@ static int ck_state(struct cfg_ctx *c, const json_t *obj, const char *path, cons
 }
 
 /* Label overlay: each pair of the mapping at key replaces the one in ls. */
-static int ck_labels(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                     struct labelset *ls)
+int ck_labels(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+              struct labelset *ls)
 {
     const json_t *o;
     if (cfg_object(c, obj, path, key, &o) <= 0)
@@ -526,7 +422,7 @@ static void ck_fields(struct cfg_ctx *real, const json_t *obj, const char *path,
 }
 
 /* Reads obj's check fields once with messages, to report its problems. */
-static void ck_fields_validate(struct cfg_ctx *c, const json_t *obj, const char *path)
+void ck_fields_validate(struct cfg_ctx *c, const json_t *obj, const char *path)
 {
     struct ck_inst tmp;
     ck_inst_init(&tmp);
@@ -538,8 +434,8 @@ static void ck_fields_validate(struct cfg_ctx *c, const json_t *obj, const char 
 
 static void ck_tpl_resolve(struct ck_build *b, struct ck_tpl *t);
 
-static void ck_layers_add(struct cfg_ctx *c, struct ck_layer **layers, size_t *n,
-                          const struct ck_layer *add, size_t n_add)
+void ck_layers_add(struct cfg_ctx *c, struct ck_layer **layers, size_t *n,
+                   const struct ck_layer *add, size_t n_add)
 {
     if (!n_add)
         return;
@@ -589,8 +485,8 @@ static void ck_use_one(struct ck_build *b, struct cfg_ctx *c, const char *name, 
 
 /* Reads `use` (a name or a list of names) of obj and appends, in order,
  * the layers of each template named. */
-static void ck_use(struct ck_build *b, struct cfg_ctx *c, const json_t *obj, const char *path,
-                   struct ck_layer **layers, size_t *n)
+void ck_use(struct ck_build *b, struct cfg_ctx *c, const json_t *obj, const char *path,
+            struct ck_layer **layers, size_t *n)
 {
     const json_t *v = cfg_field(obj, "use");
     if (!v)
@@ -680,340 +576,6 @@ static void ck_templates(struct ck_build *b, const json_t *root)
         if (b->tpls[k].name && b->tpls[k].state == 0)
             ck_tpl_resolve(b, &b->tpls[k]);
     }
-}
-
-static bool ck_ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcasecmp(s + n - m, suffix) == 0;
-}
-
-/* Reads every file of host_files into b->files; returns how many hosts they hold. */
-static size_t ck_host_files(struct ck_build *b, const json_t *root)
-{
-    struct cfg_ctx *c = b->c;
-    const json_t *list, *v;
-    size_t i, n_hosts = 0;
-    if (cfg_list(c, root, "", "host_files", &list) <= 0)
-        return 0;
-    b->files = calloc(json_array_size(list) + 1, sizeof(*b->files));
-    if (!b->files) {
-        ck_oom(c);
-        return 0;
-    }
-    json_array_foreach(list, i, v)
-    {
-        char *ipath = ck_index_path(c, "host_files", i), err[256];
-        const char *name = json_string_value(v);
-        size_t len = 0;
-        if (!ipath)
-            break;
-        if (!json_is_string(v) || !*name || strlen(name) != json_string_length(v)) {
-            cfg_err(c, ipath, false, "host_files entries must be file names");
-            free(ipath);
-            continue;
-        }
-        bool csv = ck_ends_with(name, ".csv");
-        if (!csv && !ck_ends_with(name, ".yaml") && !ck_ends_with(name, ".yml") &&
-            !ck_ends_with(name, ".json")) {
-            cfg_err(c, ipath, false, "host file \"%.200s\" must end in .csv, .yaml, .yml or .json",
-                    name);
-            free(ipath);
-            continue;
-        }
-        char *full = ck_resolve_path(c->cfg->path, name);
-        char *buf = full ? ck_read_file(full, &len, err, sizeof(err)) : NULL;
-        if (!full)
-            ck_oom(c);
-        else if (!buf)
-            cfg_err(c, ipath, false, "cannot read host file \"%.200s\": %s", full, err);
-        if (!buf) {
-            free(full);
-            free(ipath);
-            continue;
-        }
-        struct ck_file *f = &b->files[b->n_files++];
-        f->name = full;
-        size_t n0 = c->errs->n;
-        if (csv) {
-            ck_csv_file(f, buf, len, c->errs);
-        } else if (yaml_read_buffer(full, buf, len, &f->root, &f->pos, c->errs) == 0 && f->root &&
-                   !json_is_array(f->root)) {
-            cfg_errors_add(c->errs, "%s:1:1: a host file must be a list of hosts, not %s", full,
-                           cfg_type_name(f->root));
-        }
-        if (c->errs->n != n0 || !json_is_array(f->root)) {
-            json_decref(f->root);
-            f->root = NULL;
-        }
-        f->ctx = (struct cfg_ctx){.file = f->name, .pos = f->pos, .errs = c->errs, .cfg = c->cfg};
-        n_hosts += f->root ? json_array_size(f->root) : 0;
-        free(buf);
-        free(ipath);
-    }
-    return n_hosts;
-}
-
-/* ---- Hosts ---- */
-
-static bool ck_host_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > CFG_MAX_NAME)
-        return false;
-    for (const char *p = s; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '.' || *p == ':' || *p == '-'))
-            return false;
-    }
-    return true;
-}
-
-static void ck_host(struct ck_build *b, struct cfg_ctx *c, const json_t *obj, const char *path)
-{
-    static const char *const keys[] = {"name",  "address",   "labels", "parents",
-                                       "check", "overrides", "notes",  NULL};
-    struct config *cfg = b->cfg;
-    size_t hi = cfg->n_hosts++;
-    struct cfg_host *h = &cfg->hosts[hi];
-    struct ck_hsrc *src = &b->hsrc[hi];
-    const char *s;
-    const json_t *v;
-
-    h->check = -1;
-    src->ctx = c;
-    src->obj = obj;
-    src->path = cfg_strdup(c, path);
-    cfg_check_keys(c, obj, path, keys);
-
-    if (cfg_string(c, obj, path, "name", true, &s) > 0) {
-        const struct cfg_host *prev = strmap_get(&b->ix->hosts, s);
-        if (!ck_host_name_ok(s)) {
-            cfg_err_field(c, path, "name", false,
-                          "host names must be 1 to %d characters of A-Z, a-z, 0-9, '_', '.', ':' "
-                          "and '-'",
-                          CFG_MAX_NAME);
-        } else if (prev) {
-            char where[256], *ppath;
-            const struct ck_hsrc *psrc = &b->hsrc[prev - cfg->hosts];
-            ppath = ck_key_path(c, psrc->path, "name");
-            ck_where(psrc->ctx, ppath ? ppath : psrc->path, where, sizeof(where));
-            free(ppath);
-            cfg_err_field(c, path, "name", false, "duplicate host \"%s\" (first defined at %s)", s,
-                          where);
-        } else if ((h->name = cfg_strdup(c, s)) && strmap_put(&b->ix->hosts, h->name, h) < 0) {
-            ck_oom(c);
-        }
-    }
-    if (cfg_string(c, obj, path, "address", false, &s) > 0) {
-        if (!*s || strpbrk(s, " \t\r\n"))
-            cfg_err_field(c, path, "address", false, "address must not be empty or hold spaces");
-        else
-            h->address = cfg_strdup(c, s);
-    }
-    if (!h->address && h->name)
-        h->address = cfg_strdup(c, h->name);
-    ck_labels(c, obj, path, "labels", &h->labels);
-    if (cfg_string(c, obj, path, "notes", false, &s) > 0)
-        h->notes = cfg_strdup(c, s);
-
-    if (cfg_list(c, obj, path, "parents", &v) > 0 && json_array_size(v)) {
-        size_t i;
-        const json_t *e;
-        char *base = ck_key_path(c, path, "parents");
-        h->parents = calloc(json_array_size(v), sizeof(*h->parents));
-        if (!h->parents || !base)
-            ck_oom(c);
-        json_array_foreach(v, i, e)
-        {
-            if (!h->parents || !base)
-                break;
-            if (!json_is_string(e) || !*json_string_value(e)) {
-                char *ipath = ck_index_path(c, base, i);
-                if (ipath)
-                    cfg_err(c, ipath, false, "parents must be host names");
-                free(ipath);
-                continue;
-            }
-            h->parents[h->n_parents++] = cfg_strdup(c, json_string_value(e));
-        }
-        free(base);
-    }
-
-    /* The host's own check: a command line, or a mapping like a check. */
-    v = cfg_field(obj, "check");
-    if (v && json_is_string(v)) {
-        char err[160];
-        s = json_string_value(v);
-        if (!*s || strlen(s) != json_string_length(v))
-            cfg_err_field(c, path, "check", false, "check must not be empty");
-        else if (!ck_macros_ok(s, err, sizeof(err)))
-            cfg_err_field(c, path, "check", false, "%s", err);
-        else
-            src->check_cmd = s;
-    } else if (v && json_is_object(v)) {
-        char *cpath = ck_key_path(c, path, "check");
-        if (cpath) {
-            cfg_check_keys(c, v, cpath, ck_hostcheck_keys);
-            ck_use(b, c, v, cpath, &src->check_layers, &src->n_check_layers);
-            ck_fields_validate(c, v, cpath);
-            struct ck_layer own = {c, v, cpath};
-            ck_layers_add(c, &src->check_layers, &src->n_check_layers, &own, 1);
-            src->check_path = cpath; /* the layer borrows it */
-        }
-    } else if (v) {
-        cfg_err_field(c, path, "check", false, "check must be a command line or a mapping, not %s",
-                      cfg_type_name(v));
-    }
-
-    if (cfg_object(c, obj, path, "overrides", &v) > 0) {
-        const char *key;
-        const json_t *o;
-        char *base = ck_key_path(c, path, "overrides");
-        src->overrides = v;
-        json_object_foreach((json_t *)v, key, o)
-        {
-            char *opath = base ? ck_key_path(c, base, key) : NULL;
-            if (!opath)
-                break;
-            if (!json_is_object(o)) {
-                cfg_err(c, opath, false,
-                        "overrides.%.128s must be a mapping of check fields, not %s", key,
-                        cfg_type_name(o));
-            } else {
-                cfg_check_keys(c, o, opath, ck_override_keys);
-                ck_fields_validate(c, o, opath);
-            }
-            free(opath);
-        }
-        free(base);
-    }
-}
-
-/*
- * Every parent must exist, and following parents must never lead back to
- * the same host: reachability is computed along these edges. Depth-first
- * with an explicit stack so that a long chain of hosts cannot overflow the
- * C stack; each cycle is reported once, at the parent that closes it.
- */
-static void ck_parents(struct ck_build *b)
-{
-    struct config *cfg = b->cfg;
-    size_t n = cfg->n_hosts;
-    unsigned char *color = calloc(n + 1, 1); /* 0 new, 1 on the stack, 2 done */
-    size_t *stack = calloc(n + 1, sizeof(*stack)), *next = calloc(n + 1, sizeof(*next));
-    if (!color || !stack || !next) {
-        ck_oom(b->c);
-        goto out;
-    }
-    for (size_t hi = 0; hi < n; hi++) {
-        const struct cfg_host *h = &cfg->hosts[hi];
-        for (size_t j = 0; j < h->n_parents; j++) {
-            if (h->parents[j] && !strmap_get(&b->ix->hosts, h->parents[j])) {
-                char *base = ck_key_path(b->c, b->hsrc[hi].path, "parents");
-                char *ipath = base ? ck_index_path(b->c, base, j) : NULL;
-                if (ipath)
-                    cfg_err(b->hsrc[hi].ctx, ipath, false, "unknown parent host \"%.128s\"",
-                            h->parents[j]);
-                free(ipath);
-                free(base);
-            }
-        }
-    }
-    for (size_t root = 0; root < n; root++) {
-        if (color[root] || !cfg->hosts[root].name)
-            continue;
-        size_t depth = 0;
-        stack[depth++] = root;
-        next[root] = 0;
-        color[root] = 1;
-        while (depth) {
-            size_t hi = stack[depth - 1];
-            const struct cfg_host *h = &cfg->hosts[hi];
-            if (next[hi] >= h->n_parents) {
-                color[hi] = 2;
-                depth--;
-                continue;
-            }
-            size_t j = next[hi]++;
-            const struct cfg_host *p =
-                h->parents[j] ? strmap_get(&b->ix->hosts, h->parents[j]) : NULL;
-            if (!p)
-                continue;
-            size_t pi = (size_t)(p - cfg->hosts);
-            if (color[pi] == 0) {
-                color[pi] = 1;
-                next[pi] = 0;
-                stack[depth++] = pi;
-            } else if (color[pi] == 1) {
-                char chain[512] = "";
-                size_t from = 0;
-                while (stack[from] != pi)
-                    from++;
-                for (size_t k = from; k < depth; k++) {
-                    strncat(chain, cfg->hosts[stack[k]].name, sizeof(chain) - strlen(chain) - 1);
-                    strncat(chain, " -> ", sizeof(chain) - strlen(chain) - 1);
-                }
-                strncat(chain, p->name, sizeof(chain) - strlen(chain) - 1);
-                char *base = ck_key_path(b->c, b->hsrc[hi].path, "parents");
-                char *ipath = base ? ck_index_path(b->c, base, j) : NULL;
-                if (ipath)
-                    cfg_err(b->hsrc[hi].ctx, ipath, false, "parent cycle: %s", chain);
-                free(ipath);
-                free(base);
-            }
-        }
-    }
-out:
-    free(color);
-    free(stack);
-    free(next);
-}
-
-static void ck_hosts(struct ck_build *b, const json_t *root, size_t n_file_hosts)
-{
-    struct cfg_ctx *c = b->c;
-    const json_t *list = NULL, *item;
-    size_t i;
-    cfg_list(c, root, "", "hosts", &list);
-    size_t n = (list ? json_array_size(list) : 0) + n_file_hosts;
-    b->cfg->hosts = calloc(n + 1, sizeof(*b->cfg->hosts));
-    b->hsrc = calloc(n + 1, sizeof(*b->hsrc));
-    if (!b->cfg->hosts || !b->hsrc) {
-        ck_oom(c);
-        return;
-    }
-    if (list) {
-        json_array_foreach(list, i, item)
-        {
-            char *path = ck_index_path(c, "hosts", i);
-            if (!path)
-                break;
-            if (!json_is_object(item))
-                cfg_err(c, path, false, "each entry of hosts must be a mapping, not %s",
-                        cfg_type_name(item));
-            else
-                ck_host(b, c, item, path);
-            free(path);
-        }
-    }
-    for (size_t f = 0; f < b->n_files; f++) {
-        if (!b->files[f].root)
-            continue;
-        json_array_foreach(b->files[f].root, i, item)
-        {
-            char *path = ck_index_path(c, "", i);
-            if (!path)
-                break;
-            if (!json_is_object(item))
-                cfg_err(&b->files[f].ctx, path, false, "each host must be a mapping, not %s",
-                        cfg_type_name(item));
-            else
-                ck_host(b, &b->files[f].ctx, item, path);
-            free(path);
-        }
-    }
-    ck_parents(b);
 }
 
 /* ---- Checks ---- */
@@ -1536,136 +1098,7 @@ static void ck_publish(struct ck_build *b)
     }
 }
 
-/* ---- Heartbeats ---- */
-
-static void ck_heartbeat_item(struct cfg_ctx *c, const json_t *item, const char *path, size_t i,
-                              json_t *seen, json_t *seen_secret)
-{
-    static const char *const keys[] = {"name",      "key",      "period", "grace", "max_runtime",
-                                       "min_value", "severity", "labels", "notes", NULL};
-    struct cfg_heartbeat *hb = &c->cfg->heartbeats[c->cfg->n_heartbeats++];
-    const char *name, *s;
-    int sev = SEV_CRITICAL;
-
-    cfg_check_keys(c, item, path, keys);
-    if (cfg_name(c, item, path, &name) == 0) {
-        hb->name = cfg_strdup(c, name);
-        cfg_unique(c, seen, path, "name", name, "heartbeat name", false);
-    }
-    hb->key = cfg_secret(c, item, path, "key");
-    if (hb->key) {
-        size_t n = strlen(hb->key);
-        bool ok = n >= CK_MIN_KEY && n <= CK_MAX_KEY;
-        for (const char *p = hb->key; *p && ok; p++)
-            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                 *p == '_' || *p == '-';
-        if (!ok) {
-            /* The key goes into URLs: keep it to characters that need no escaping. */
-            cfg_err_field(c, path, "key", false,
-                          "key must be %d to %d characters of A-Z, a-z, 0-9, '_' and '-'",
-                          CK_MIN_KEY, CK_MAX_KEY);
-            sodium_memzero(hb->key, n);
-            free(hb->key);
-            hb->key = NULL;
-        } else {
-            cfg_unique(c, seen_secret, path, "key", hb->key, "heartbeat key", true);
-        }
-    }
-    if (!cfg_field(item, "period"))
-        cfg_err(c, path, true, "missing required field \"period\"");
-    ck_positive_duration(c, item, path, "period", &hb->period_ms);
-    hb->grace_ms = 5 * 60 * 1000;
-    cfg_duration(c, item, path, "grace", &hb->grace_ms);
-    cfg_duration(c, item, path, "max_runtime", &hb->max_runtime_ms);
-    if (cfg_field(item, "min_value")) {
-        const json_t *v = cfg_field(item, "min_value");
-        if (!json_is_number(v))
-            cfg_err_field(c, path, "min_value", false, "min_value must be a number");
-        hb->has_min_value = json_is_number(v);
-        hb->min_value = json_number_value(v);
-    }
-    cfg_enum(c, item, path, "severity", cfg_severity_names, 4, &sev);
-    hb->severity = (enum severity)sev;
-    ck_labels(c, item, path, "labels", &hb->labels);
-    if (cfg_string(c, item, path, "notes", false, &s) > 0)
-        hb->notes = cfg_strdup(c, s);
-}
-
-/* The heartbeat index is keyed by a digest of the key under a random key of
- * its own, so the time a look-up takes depends on nothing an attacker can
- * relate to a real key; the final comparison is constant-time. */
-static void ck_heartbeat_digest(const struct cfg_checks_index *ix, const char *key,
-                                char out[2 * CK_DIGEST_BYTES + 1])
-{
-    unsigned char d[CK_DIGEST_BYTES];
-    crypto_generichash(d, sizeof(d), (const unsigned char *)key, strlen(key), ix->digest_key,
-                       sizeof(ix->digest_key));
-    sodium_bin2hex(out, 2 * CK_DIGEST_BYTES + 1, d, sizeof(d));
-}
-
-static void ck_heartbeats(struct cfg_ctx *c, const json_t *root, struct cfg_checks_index *ix)
-{
-    struct config *cfg = c->cfg;
-    if (!(cfg->heartbeats = cfg_alloc_list(c, root, "heartbeats", sizeof(*cfg->heartbeats))))
-        return;
-    cfg_items(c, root, "heartbeats", ck_heartbeat_item);
-    ix->digests = calloc(cfg->n_heartbeats + 1, sizeof(*ix->digests));
-    if (!ix->digests) {
-        ck_oom(c);
-        return;
-    }
-    for (size_t i = 0; i < cfg->n_heartbeats; i++) {
-        if (!cfg->heartbeats[i].key)
-            continue;
-        ck_heartbeat_digest(ix, cfg->heartbeats[i].key, ix->digests[i]);
-        if (strmap_put(&ix->heartbeats, ix->digests[i], &cfg->heartbeats[i]) < 0)
-            ck_oom(c);
-    }
-}
-
 /* ---- Scheduler ---- */
-
-/* A byte count: an integer, or a string such as "64KiB", "1MiB", "65536". */
-static int ck_bytes(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                    size_t min, size_t max, size_t *out)
-{
-    static const struct {
-        const char *unit;
-        size_t mul;
-    } units[] = {{"", 1},      {"B", 1},         {"KiB", 1024},  {"K", 1024},
-                 {"KB", 1000}, {"MiB", 1048576}, {"M", 1048576}, {"MB", 1000000}};
-    const json_t *v = cfg_field(obj, key);
-    unsigned long long n = 0;
-    bool ok = false;
-    if (!v)
-        return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        n = (unsigned long long)json_integer_value(v);
-        ok = true;
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        errno = 0;
-        n = strtoull(s, &end, 10);
-        while (*end == ' ')
-            end++;
-        for (size_t i = 0; i < sizeof(units) / sizeof(*units) && !ok; i++) {
-            if (strcmp(end, units[i].unit) == 0 && end != s && s[0] >= '0' && s[0] <= '9' &&
-                errno == 0 && n <= max / units[i].mul) {
-                n *= units[i].mul;
-                ok = true;
-            }
-        }
-    }
-    if (!ok || n < min || n > max) {
-        cfg_err_field(c, path, key, false,
-                      "%s must be a size from %zu to %zu bytes, such as 65536 or \"64KiB\"", key,
-                      min, max);
-        return -1;
-    }
-    *out = (size_t)n;
-    return 1;
-}
 
 static void ck_scheduler(struct cfg_ctx *c, const json_t *root)
 {
@@ -1692,7 +1125,9 @@ static void ck_scheduler(struct cfg_ctx *c, const json_t *root)
         s->max_concurrent = (int)v;
     if (cfg_integer(c, o, "scheduler", "max_probes", 1, 100000, &v) > 0)
         s->max_probes = (int)v;
-    ck_bytes(c, o, "scheduler", "max_output", 1024, 16 * 1024 * 1024, &s->max_output);
+    uint64_t bytes;
+    if (cfg_size(c, o, "scheduler", "max_output", 1024, 16 * 1024 * 1024, &bytes) > 0)
+        s->max_output = (size_t)bytes;
     if (cfg_string(c, o, "scheduler", "plugin_dir", false, &dir) > 0) {
         if (!*dir)
             cfg_err_field(c, "scheduler", "plugin_dir", false, "plugin_dir must not be empty");
@@ -1850,17 +1285,4 @@ const struct cfg_host *config_find_host(const struct config *cfg, const char *na
 const struct cfg_check *config_find_check(const struct config *cfg, const char *id)
 {
     return cfg->checks_index ? strmap_get(&cfg->checks_index->checks, id) : NULL;
-}
-
-const struct cfg_heartbeat *config_find_heartbeat_key(const struct config *cfg, const char *key)
-{
-    char digest[2 * CK_DIGEST_BYTES + 1];
-    if (!cfg->checks_index)
-        return NULL;
-    ck_heartbeat_digest(cfg->checks_index, key, digest);
-    const struct cfg_heartbeat *hb = strmap_get(&cfg->checks_index->heartbeats, digest);
-    size_t len = strlen(key);
-    if (!hb || strlen(hb->key) != len || sodium_memcmp(hb->key, key, len) != 0)
-        return NULL;
-    return hb;
 }

@@ -178,6 +178,13 @@ void ck_oom(struct cfg_ctx *c);
 char *ck_key_path(struct cfg_ctx *c, const char *parent, const char *key);
 char *ck_index_path(struct cfg_ctx *c, const char *parent, size_t i);
 
+/*
+ * A number of bytes at obj.key: an integer, or digits and a unit (B, KB, MB,
+ * GB, TB in powers of 1000; KiB, MiB, GiB, TiB in powers of 1024) within
+ * [min, max]. 1 read, 0 absent, -1 invalid (reported). config.c.
+ */
+int cfg_size(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key, uint64_t min,
+             uint64_t max, uint64_t *out);
 /* A duration at obj.key that must be > 0: 1 read, 0 absent, -1 invalid. */
 int ck_positive_duration(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
                          int64_t *out);

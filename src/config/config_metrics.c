@@ -78,65 +78,6 @@ static int cm_long_duration(struct cfg_ctx *c, const json_t *obj, const char *pa
     return -1;
 }
 
-/*
- * A number of bytes: an integer, or a string of digits and a unit: B, KB,
- * MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), with
- * an optional space between. Must lie within [min, max].
- */
-static int cm_size(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
-                   uint64_t min, uint64_t max, uint64_t *out)
-{
-    static const struct {
-        const char *unit;
-        uint64_t mult;
-    } units[] = {{"", 1},
-                 {"B", 1},
-                 {"KB", 1000ull},
-                 {"MB", 1000000ull},
-                 {"GB", 1000000000ull},
-                 {"TB", 1000000000000ull},
-                 {"KiB", 1ull << 10},
-                 {"MiB", 1ull << 20},
-                 {"GiB", 1ull << 30},
-                 {"TiB", 1ull << 40}};
-    const json_t *v = cfg_field(obj, key);
-    uint64_t n = 0;
-    bool ok = false;
-    if (!v)
-        return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        n = (uint64_t)json_integer_value(v);
-        ok = true;
-    } else if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v)) {
-        const char *p = json_string_value(v), *start = p;
-        while (*p >= '0' && *p <= '9' && n <= UINT64_MAX / 10 / 1024)
-            n = n * 10 + (uint64_t)(*p++ - '0');
-        if (p > start && !(*p >= '0' && *p <= '9')) {
-            if (*p == ' ')
-                p++;
-            for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && !ok; i++) {
-                if (strcmp(p, units[i].unit) == 0 && n <= UINT64_MAX / units[i].mult) {
-                    n *= units[i].mult;
-                    ok = true;
-                }
-            }
-        }
-    }
-    if (!ok) {
-        cfg_err_field(c, path, key, false,
-                      "%s must be a size such as \"512MB\" or \"32MiB\" (or a number of bytes)",
-                      key);
-        return -1;
-    }
-    if (n < min || n > max) {
-        cfg_err_field(c, path, key, false, "%s must be between %llu and %llu bytes", key,
-                      (unsigned long long)min, (unsigned long long)max);
-        return -1;
-    }
-    *out = n;
-    return 1;
-}
-
 /* True when s has a control character (CR and LF included). */
 static bool cm_has_ctl(const char *s)
 {
@@ -223,7 +164,7 @@ static void cm_metrics(struct cfg_ctx *c, const json_t *root)
 
     cfg_check_keys(c, o, "metrics", keys);
     cm_long_duration(c, o, "metrics", "retention", &m->retention_ms);
-    if (cm_size(c, o, "metrics", "retention_size", 0, UINT64_MAX, &bytes) > 0)
+    if (cfg_size(c, o, "metrics", "retention_size", 0, UINT64_MAX, &bytes) > 0)
         m->retention_bytes = bytes;
     if (cfg_integer(c, o, "metrics", "max_series", 0, CM_MAX_SERIES, &v) > 0)
         m->max_series = (size_t)v;
@@ -234,7 +175,7 @@ static void cm_metrics(struct cfg_ctx *c, const json_t *root)
                           "max_series_per_source must not be greater than max_series (%zu)",
                           m->max_series);
     }
-    if (cm_size(c, o, "metrics", "max_write_bytes", CM_MIN_LIMIT_BYTES, CM_MAX_WRITE, &bytes) > 0)
+    if (cfg_size(c, o, "metrics", "max_write_bytes", CM_MIN_LIMIT_BYTES, CM_MAX_WRITE, &bytes) > 0)
         m->max_write_bytes = (size_t)bytes;
     if (cfg_integer(c, o, "metrics", "max_query_samples", 1000, CM_MAX_QUERY_SAMPLE, &v) > 0)
         m->max_query_samples = (size_t)v;
@@ -577,7 +518,7 @@ static void cm_job_item(struct cfg_ctx *c, const json_t *item, const char *path,
     cm_auth(c, item, path, j);
     if (cfg_integer(c, item, path, "sample_limit", 0, CM_MAX_SERIES, &limit) > 0)
         j->sample_limit = (size_t)limit;
-    if (cm_size(c, item, path, "body_limit", CM_MIN_LIMIT_BYTES, CM_MAX_BODY, &bytes) > 0)
+    if (cfg_size(c, item, path, "body_limit", CM_MIN_LIMIT_BYTES, CM_MAX_BODY, &bytes) > 0)
         j->body_limit = (size_t)bytes;
 }
 

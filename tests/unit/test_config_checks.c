@@ -715,8 +715,8 @@ static void test_scheduler(void **state)
     config_free(cfg);
     expect_errors("scheduler: {max_concurrent: 0, max_output: 12 parsecs, plugin_dir: '', x: 1}\n",
                   "t.yaml:1:29: max_concurrent must be between 1 and 4096",
-                  "t.yaml:1:44: max_output must be a size from 1024 to 16777216 bytes, such as "
-                  "65536 or \"64KiB\"",
+                  "t.yaml:1:44: max_output must be a size such as \"512MB\" or \"32MiB\" (or a "
+                  "number of bytes)",
                   "t.yaml:1:68: plugin_dir must not be empty", "t.yaml:1:72: unknown key \"x\"",
                   NULL);
 }
