@@ -369,6 +369,135 @@ struct cfg_scrape_job {
     size_t body_limit;    /* bytes of one response body; default 50 MiB */
 };
 
+/* ---- rules: alert and recording rules over metrics (config_rules.c) ---- */
+
+enum rule_kind {
+    RULE_STATIC = 0,   /* static: water marks with hysteresis, maybe per time period */
+    RULE_SEASONAL = 1, /* seasonal: a band learned from the same phase of past days/weeks */
+    RULE_ABSENT = 2,   /* absent: no sample for a duration */
+    RULE_FORECAST = 3, /* forecast: the fitted trend crosses a limit within a horizon */
+    RULE_PROMQL = 4,   /* a Prometheus alerting rule: every series expr returns fires */
+    RULE_RECORD = 5,   /* a Prometheus recording rule: expr is stored as a new series */
+};
+
+/* Which side of a level is bad. RULE_BOTH only for seasonal. */
+enum rule_dir { RULE_ABOVE = 1, RULE_BELOW = 2, RULE_BOTH = 3 };
+
+/*
+ * Water marks on one side. A value past `warning` (above: >, below: <) is a
+ * warning, past `critical` critical. Once raised, a level clears only when
+ * the value is back past its recovery level (above: <=, below: >=), so a
+ * value wobbling around the line does not flap. Unset levels are NAN.
+ */
+struct cfg_levels {
+    bool set;                                 /* this side was configured */
+    double warning, critical;                 /* NAN when not given; at least one is set */
+    double recover_warning, recover_critical; /* default: the level itself (recover: 0), the
+                                                 level -/+ recover: N, or recover: {warning,
+                                                 critical} given explicitly */
+};
+
+/* Levels that apply inside some windows ("night", "weekend"). */
+struct cfg_rule_period {
+    char *name;            /* owned; "period 1" when not named */
+    struct recur *windows; /* owned array; {time_zone, windows} as for support_hours */
+    size_t n_windows;
+    struct cfg_levels above, below; /* a side not set in the period is off during it */
+};
+
+/* static: the default levels and per-period overrides (first period that holds wins). */
+struct cfg_static {
+    struct cfg_levels above, below;
+    struct cfg_rule_period *periods; /* owned array, in file order */
+    size_t n_periods;
+};
+
+enum season_kind { SEASON_DAY = 0, SEASON_WEEK = 1 };
+enum seasonal_centre { CENTRE_MEDIAN = 0, CENTRE_TRIMMED_MEAN = 1, CENTRE_MEAN = 2 };
+enum seasonal_spread { SPREAD_MAD = 0, SPREAD_STDDEV = 1 };
+enum seasonal_fallback { FALLBACK_SILENT = 0, FALLBACK_STATIC = 1 };
+
+/*
+ * seasonal: the expected level for an instant is the centre of the values
+ * seen in the same slot (e.g. Monday 08:00-09:00, local time of tz) over the
+ * last horizon; the band is centre -/+ max(k * spread, min_band,
+ * min_band_ratio * |centre|).
+ */
+struct cfg_seasonal {
+    enum season_kind season;     /* season: day | week (default week) */
+    int64_t horizon_ms;          /* horizon: default 4w; a whole number of seasons, at most 52w */
+    int64_t slot_ms;             /* slot: default 1h; divides a day; at least 5m */
+    double k;                    /* default 3 */
+    enum rule_dir direction;     /* direction: above | below | both (default) */
+    double min_band;             /* default 0: absolute floor of the half-width */
+    double min_band_ratio;       /* default 0.05: floor as a fraction of |centre| */
+    enum seasonal_centre centre; /* centre: median (default) | trimmed_mean | mean */
+    double trim;                 /* trimmed_mean: fraction cut from each end, default 0.1 */
+    enum seasonal_spread spread; /* spread: mad (default, scaled by 1.4826) | stddev */
+    int min_seasons;             /* min_history: past seasons with data a slot needs; default
+                                    max(2, seasons in horizon / 2) */
+    enum seasonal_fallback fallback; /* fallback: silent (default) | static (the rule's
+                                        static: block, which must then be given) */
+    const struct tz *tz;             /* time_zone: default rule_settings.time_zone (UTC) */
+    int32_t *holidays;               /* owned; local dates as YYYYMMDD, sorted: history on them is
+                                        left out and on them the rule falls back */
+    size_t n_holidays;
+};
+
+/* absent: no sample of the query for `after`. */
+struct cfg_absent {
+    int64_t after_ms;  /* absent: 2h, or {after: 2h, forget: 7d} */
+    int64_t forget_ms; /* a series gone this long is forgotten (its alert resolves); default 7d,
+                          0 = never */
+};
+
+enum forecast_model { FORECAST_LINEAR = 0, FORECAST_QUADRATIC = 1, FORECAST_EXPONENTIAL = 2 };
+
+/* forecast: fit the last `window`, alert when the fit crosses limit within `within`. */
+struct cfg_forecast {
+    enum rule_dir dir; /* below: falls to limit; above: rises to it */
+    double limit;
+    int64_t within_ms;         /* required */
+    int64_t window_ms;         /* default: within, at most 30d */
+    enum forecast_model model; /* model: linear (default) | quadratic | exponential */
+    int min_points;            /* default 10: fewer points than this and the rule does not judge */
+};
+
+/* One rule, from `rules:` or from a Prometheus rule file. */
+struct cfg_rule {
+    char *name;  /* owned; unique over all rules (recording rules: the record name,
+                    which may repeat across groups) */
+    char *group; /* owned; rule file group, or "tocsin.yaml" for rules: */
+    char *file;  /* owned; the file it came from */
+    int line;    /* line of the rule in that file, 0 when unknown */
+    char *query; /* owned; PromQL (query: or expr:), validated by promql_parse */
+    enum rule_kind kind;
+    struct labelset labels;     /* owned; added to every alert (or recorded series) */
+    json_t *annotations;        /* owned object of string templates: summary, description,
+                                   runbook_url and any other; may be empty, never NULL */
+    enum severity severity;     /* severity: default warning; for static rules the severity of
+                                   the critical level (default critical) */
+    bool severity_set;          /* severity (or a Prometheus severity label) was given */
+    int64_t interval_ms;        /* interval: default the group's, else rule_settings.interval */
+    int64_t for_ms;             /* for: pending time, default 0 */
+    int64_t keep_firing_for_ms; /* keep_firing_for: default 0 */
+    struct cfg_static st;       /* RULE_STATIC, and RULE_SEASONAL with fallback static */
+    struct cfg_seasonal se;     /* RULE_SEASONAL */
+    struct cfg_absent ab;       /* RULE_ABSENT */
+    struct cfg_forecast fc;     /* RULE_FORECAST */
+    json_t *spec;               /* owned; the rule's mapping as written (Tocsin's form, or
+                                   Prometheus's with "alert"/"record"), for backtests through
+                                   the API and for GET /api/v1/rules */
+};
+
+/* rule_settings: defaults and bounds for every rule. */
+struct cfg_rule_settings {
+    int64_t interval_ms;        /* interval: default 1m, at least 1s */
+    const struct tz *tz;        /* time_zone: default UTC (seasonal phases) */
+    size_t max_series_per_rule; /* default 10,000: more and the evaluation fails, named */
+    int64_t link_range_ms;      /* link_range: range of the query link in alerts, default 6h */
+};
+
 struct config {
     char *path;     /* owned; the file it came from ("<api>" for API-built objects) */
     char *listen;   /* owned; HOST:PORT, default 127.0.0.1:8080 */
@@ -413,6 +542,12 @@ struct config {
     struct cfg_metrics metrics;
     struct cfg_scrape_job *scrape_jobs; /* owned array, in file order */
     size_t n_scrape_jobs;
+
+    struct cfg_rule *rules; /* owned array: rules: first, then rule_files in order */
+    size_t n_rules;
+    char **rule_files; /* owned array of owned resolved paths (globs expanded), for reload */
+    size_t n_rule_files;
+    struct cfg_rule_settings rule_settings;
 
     /* owned; private look-up tables behind config_find_host, config_find_check
      * and config_find_heartbeat_key (config_checks.c), NULL in a config that
@@ -485,6 +620,18 @@ const struct cfg_schedule *config_find_schedule(const struct config *cfg, const 
 const struct cfg_escalation_policy *config_find_policy(const struct config *cfg, const char *name);
 const struct cfg_channel *config_find_channel(const struct config *cfg, const char *name);
 const struct cfg_scrape_job *config_find_scrape_job(const struct config *cfg, const char *job);
+const struct cfg_rule *config_find_rule(const struct config *cfg, const char *name);
+
+/*
+ * Builds one rule from a JSON mapping in either form (Tocsin's rules: item,
+ * or a Prometheus rule with "alert" or "record"), with the settings and
+ * defaults of cfg, as the backtest API takes it. Returns 0 and fills *out
+ * (free with config_rule_free), or -1 with every problem in errs as
+ * "rule.FIELD: message".
+ */
+int config_rule_from_json(const json_t *spec, const struct config *cfg, struct cfg_rule *out,
+                          struct cfg_errors *errs);
+void config_rule_free(struct cfg_rule *r);
 
 /* Urgency of a severity: critical/error -> 1 (high), warning -> 2, info -> 3. */
 int config_urgency(enum severity sev);

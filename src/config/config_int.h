@@ -139,6 +139,27 @@ void cfg_metrics_build(struct cfg_ctx *c, const json_t *root);
 /* Frees what cfg_metrics_build built. */
 void cfg_metrics_free(struct config *cfg);
 
+/* ---- config_rules.c: rules, rule_files and rule_settings ---- */
+
+/* Builds cfg->rules (rules: then every rule file), rule_files and
+ * rule_settings, reporting every problem (errors in a rule file name that
+ * file). Runs after cfg_metrics_build. */
+void cfg_rules_build(struct cfg_ctx *c, const json_t *root);
+/* Frees what cfg_rules_build built. */
+void cfg_rules_free(struct config *cfg);
+
+/*
+ * Windows as support_hours reads them (config_oncall.c): a list at obj.key
+ * of {days, from, to} in zone tz. Returns the list's length (0 when empty),
+ * or -1 when absent or invalid (reported). *out is an owned array.
+ */
+long cfg_windows(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                 const struct tz *tz, struct recur **out, size_t *n_out);
+/* A time zone name at obj.key: 1 read into *out, 0 absent (reported when
+ * required), -1 invalid (reported). config_oncall.c. */
+int cfg_zone(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key, bool required,
+             const struct tz **out);
+
 /* ---- config_hostfile.c: host files, shared with config_checks.c ---- */
 
 /* Host files and the text read from them are bounded by this. */

@@ -301,7 +301,6 @@ static char *oc_opt_secret(struct cfg_ctx *c, const json_t *obj, const char *pat
     return cfg_field(obj, key) ? cfg_secret(c, obj, path, key) : NULL;
 }
 
-/* A duration that must be greater than zero. */
 /* A zone name at obj.key through tz_get; *out is left alone when absent. */
 static int oc_zone(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
                    bool required, const struct tz **out)
@@ -467,6 +466,19 @@ static long oc_windows(struct cfg_ctx *c, const json_t *obj, const char *path, c
         free(ipath);
     }
     return (long)n;
+}
+
+/* The two readers above, for the rules of config_rules.c (see config_int.h). */
+long cfg_windows(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key,
+                 const struct tz *tz, struct recur **out, size_t *n_out)
+{
+    return oc_windows(c, obj, path, key, tz, out, n_out);
+}
+
+int cfg_zone(struct cfg_ctx *c, const json_t *obj, const char *path, const char *key, bool required,
+             const struct tz **out)
+{
+    return oc_zone(c, obj, path, key, required, out);
 }
 
 /* ---- Channels ---- */

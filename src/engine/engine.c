@@ -239,6 +239,12 @@ const struct cfg_integration engine_checks_integration = {
     .default_severity = SEV_CRITICAL,
 };
 
+const struct cfg_integration engine_rules_integration = {
+    .name = "rules",
+    .type = INTEGRATION_GENERIC,
+    .default_severity = SEV_WARNING,
+};
+
 /* Adds a note to the incidents of the open check alert with dedup key. */
 static int engine_check_note(struct engine_state *st, const char *dedup_key, const char *note,
                              int64_t now)
@@ -291,6 +297,8 @@ static size_t integration_index(const struct config *cfg, const struct cfg_integ
         return (size_t)(integ - cfg->integrations);
     if (integ == &engine_checks_integration)
         return ENGINE_MAX_INTEGRATIONS + 1;
+    if (integ == &engine_rules_integration)
+        return ENGINE_MAX_INTEGRATIONS + 2;
     return ENGINE_MAX_INTEGRATIONS; /* the "other" row */
 }
 
@@ -648,7 +656,7 @@ struct engine *engine_start(const struct config *cfg, struct store *store,
         free(e);
         return NULL;
     }
-    e->stats.outcomes = calloc((ENGINE_MAX_INTEGRATIONS + 2) * OUTCOME_COUNT, sizeof(atomic_llong));
+    e->stats.outcomes = calloc((ENGINE_MAX_INTEGRATIONS + 3) * OUTCOME_COUNT, sizeof(atomic_llong));
     if (!e->stats.outcomes || engine_state_load(&e->st, cfg, store, err, errlen)) {
         free(e->stats.outcomes);
         free(e);

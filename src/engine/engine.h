@@ -138,8 +138,14 @@ struct engine_cmd {
 };
 
 /* Integrations counted one by one in outcomes; later ones share the row
- * after them ("other"), and the alerts of checks have the last row. */
+ * after them ("other"), then come the rows of checks and of rules. */
 #define ENGINE_MAX_INTEGRATIONS 256
+
+/*
+ * The integration the rule evaluator's events come from (CMD_EVENTS with
+ * integ = &engine_rules_integration): alerts of rules are "rules" alerts.
+ */
+extern const struct cfg_integration engine_rules_integration;
 
 /* Counters for /metrics, updated by the engine thread, read by anyone. */
 struct engine_stats {
@@ -152,7 +158,7 @@ struct engine_stats {
     atomic_llong commit_sum_us;
     atomic_llong store_errors;
     atomic_llong *outcomes;        /* [integration index * OUTCOME_COUNT + outcome]; rows
-                                      0..ENGINE_MAX_INTEGRATIONS + 1 */
+                                      0..ENGINE_MAX_INTEGRATIONS + 2 */
     atomic_llong notify_pending;   /* outbox rows waiting or in flight */
     atomic_llong notify_sent;      /* attempts handed to the notifier */
     atomic_llong notify_delivered; /* rows delivered */

@@ -81,16 +81,17 @@ void api_metrics(struct http_req *req)
           f);
     size_t n = cfg->n_integrations < ENGINE_MAX_INTEGRATIONS ? cfg->n_integrations
                                                              : ENGINE_MAX_INTEGRATIONS;
-    for (size_t i = 0; i < n + 2; i++) {
+    for (size_t i = 0; i < n + 3; i++) {
         size_t row = i < n ? i : ENGINE_MAX_INTEGRATIONS + (i - n);
         for (int o = 0; o < OUTCOME_COUNT; o++) {
             long long v = atomic_load(&s->outcomes[row * OUTCOME_COUNT + (size_t)o]);
             if (i >= n && v == 0)
                 continue;
             fprintf(f, "tocsin_events_received_total{integration=\"%s\",outcome=\"%s\"} %lld\n",
-                    i < n    ? cfg->integrations[i].name
-                    : i == n ? "other"
-                             : "checks",
+                    i < n        ? cfg->integrations[i].name
+                    : i == n     ? "other"
+                    : i == n + 1 ? "checks"
+                                 : "rules",
                     engine_outcome_name((enum engine_outcome)o), v);
         }
     }
