@@ -11,7 +11,11 @@
  * firing -> (condition false, kept `keep_firing_for`) -> inactive. Entering
  * firing sends a trigger event into the spine, a severity change sends
  * another trigger with the same dedup key, and leaving firing sends a
- * resolve. The dedup key is stable: rules_dedup_key(rule, series labels).
+ * resolve. The dedup key is stable: rules_dedup_key(rule, alert labels),
+ * where the alert labels are the series' labels without __name__, plus the
+ * rule's labels and alertname (so two Prometheus rules with one name and
+ * different severity labels do not collide, and a static rule moving from
+ * warning to critical keeps its key).
  *
  * Events carry their explanation: the value, the level or band used and
  * where it came from, the deviation, and a link to a query over the
@@ -137,8 +141,8 @@ void rules_stats(struct rules *r, struct rules_stats *out);
  */
 json_t *rules_status_json(struct rules *r, const char *name);
 
-/* The stable dedup key of a rule's alert for one series: "RULE/FINGERPRINT". */
-void rules_dedup_key(const char *rule, const struct labelset *series, char *buf, size_t len);
+/* The stable dedup key of a rule's alert: "RULE/" + labels_fingerprint_hex(alert labels). */
+void rules_dedup_key(const char *rule, const struct labelset *alert_labels, char *buf, size_t len);
 
 /* Backtest: replay one rule over stored history, as if it had been deployed. */
 struct rules_backtest_opts {
