@@ -152,7 +152,7 @@ static int push_cref(struct query *q, const struct bchunk *c)
 static int block_crefs(struct query *q, const struct tsdb_block *b, uint32_t local, int64_t lo,
                        int64_t hi, bool want_before)
 {
-    struct bchunk c, before;
+    struct bchunk c, before = {0};
     bool have_before = false;
     int rc;
     if (tsdb_block_series(b->map, &b->info, NULL, local, q->bs) != 0)
