@@ -341,6 +341,25 @@ static void test_slots_fall_back(void **state)
                utc(2026, 10, 25, 2, 30));
 }
 
+/* A gap that does not start on a slot boundary: Lord Howe moves from
+ * +10:30 to +11 at 02:00 local on 2026-10-04 (15:30 UTC the day before),
+ * skipping 02:00-02:30. With 20-minute slots the 02:20 slot starts at the
+ * gap's end, where the wall clock reads 02:30, and lasts 10 minutes. */
+static void test_slots_half_hour_gap(void **state)
+{
+    (void)state;
+    const struct tz *lh = zone("Australia/Lord_Howe");
+    struct baseline_params p = week_params(lh);
+    p.slot_ms = 20 * MIN_MS;
+    int sun = 6 * 72;
+    int64_t g = utc(2026, 10, 3, 15, 30);
+    check_slot(&p, g - 1, sun + 5, utc(2026, 10, 3, 15, 10), g);
+    check_slot(&p, g, sun + 7, g, g + 10 * MIN_MS);
+    check_slot(&p, g + 9 * MIN_MS, sun + 7, g, g + 10 * MIN_MS);
+    check_slot(&p, g + 10 * MIN_MS, sun + 8, g + 10 * MIN_MS, g + 30 * MIN_MS);
+    check_name(&p, sun + 7, "Sunday 02:20");
+}
+
 /* Over a whole year of Berlin time, every instant lies in its slot, slots
  * tile time without holes or overlaps, and the slot matches the wall clock
  * (glibc's localtime_r as the oracle) except for the second pass through a
@@ -777,9 +796,9 @@ static double ramp(const struct baseline_params *p, int64_t start, void *ctx)
 {
     int missing = *(int *)ctx;
     int slot = baseline_slot_of(p, start, NULL, NULL);
-    if (slot == missing)
-        return NAN;
     int day = (int)((start / DAY_MS) % 3);
+    if (slot == missing && day != 2)
+        return NAN;
     return slot * 60.0 + (day - 1) * 10.0;
 }
 
@@ -825,7 +844,8 @@ static void test_interpolation(void **state)
                               "3)");
     baseline_free(b);
 
-    /* Slot 09:00 never had data: 08:45 uses 08:00 alone. */
+    /* Slot 09:00 has one day of data where two are needed: 08:45 uses 08:00
+     * alone. */
     missing = 9;
     b = baseline_new(&p);
     feed(b, &p, from, from + 3 * DAY_MS, ramp, &missing);
@@ -1007,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_slots_berlin),
         cmocka_unit_test(test_slots_spring_forward),
         cmocka_unit_test(test_slots_fall_back),
+        cmocka_unit_test(test_slots_half_hour_gap),
         cmocka_unit_test(test_slots_year_oracle),
         cmocka_unit_test(test_params_from_cfg),
         cmocka_unit_test(test_new_invalid),
