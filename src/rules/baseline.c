@@ -611,7 +611,7 @@ void baseline_describe(const struct baseline *b, const struct baseline_band *ban
     char slot[48];
     baseline_slot_name(p, band->slot, slot, sizeof(slot));
     /* What a season is called in the sentence: "Mondays" or "days". */
-    char one[16], many[16];
+    char one[16], many[24];
     if (p->season == SEASON_WEEK && band->slot >= 0 && band->slot < b->slots) {
         snprintf(one, sizeof(one), "%s", bl_weekdays[band->slot / b->spd]);
         snprintf(many, sizeof(many), "%ss", one);
