@@ -323,8 +323,8 @@ int64_t rules_next_due(struct rules *r)
     for (size_t i = 0; i < r->n; i++)
         if (r->rules[i].due < next)
             next = r->rules[i].due;
-    if (r->n_adopted > 0 && next > 0)
-        next = 0;
+    /* Adopted alerts wait for their rules' evaluations (or, with no rule,
+     * for the next tick, which the thread runs within a second anyway). */
     return next;
 }
 

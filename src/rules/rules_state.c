@@ -455,6 +455,9 @@ static int build_event(struct rules *r, struct rrule *rr, struct rseries *s, enu
 
     char *expl = malloc(2048);
     char *link = rules_query_link(r, rr, now);
+    char range[48], link_text[80];
+    rules_fmt_dur(rules_link_range(r, rr), range, sizeof(range));
+    snprintf(link_text, sizeof(link_text), "query over the last %s", range);
     json_t *ann = NULL;
     if (!expl || !link)
         goto fail_local;
@@ -480,10 +483,7 @@ static int build_event(struct rules *r, struct rrule *rr, struct rseries *s, enu
     if (!ev->summary || !ev->details || !ev->links || !ln)
         goto fail_ln;
     json_object_set_new(ln, "href", json_string(link));
-    json_object_set_new(ln, "text",
-                        json_string(rr->cfg->kind == RULE_FORECAST
-                                        ? "query over the forecast window"
-                                        : "query over the last hours"));
+    json_object_set_new(ln, "text", json_string(link_text));
     json_array_append_new(ev->links, ln);
     json_object_set_new(ev->details, "tocsin_rule", rules_explain_json(r, rr, s, expl, link));
     json_object_set_new(ev->details, "annotations", ann);
