@@ -97,6 +97,19 @@ static int rule_init(const struct rules *r, struct rrule *rr, const struct cfg_r
         }
         rr->bp.holidays = rr->holidays;
         rr->bp.n_holidays = c->se.n_holidays;
+        struct baseline *probe = baseline_new(&rr->bp);
+        if (!probe) {
+            snprintf(err, errlen,
+                     "rule %s: the seasonal settings do not make a baseline (slot %lld ms, "
+                     "horizon %lld ms)",
+                     c->name, (long long)c->se.slot_ms, (long long)c->se.horizon_ms);
+            promql_free(rr->expr);
+            rr->expr = NULL;
+            free(rr->holidays);
+            rr->holidays = NULL;
+            return -1;
+        }
+        baseline_free(probe);
     }
     return 0;
 }

@@ -315,6 +315,11 @@ void rules_explain(const struct rrule *rr, const struct rseries *s, char *buf, s
     size_t pos = 0;
     char v[48];
     buf[0] = 0;
+    if (rr->cfg->kind != RULE_ABSENT && !s->seen && s->phase == RS_INACTIVE) {
+        /* Known from history or an earlier evaluation, not in the last result. */
+        addf(buf, len, &pos, "not returned by the query at the last evaluation");
+        return;
+    }
     switch (rr->cfg->kind) {
     case RULE_STATIC:
         explain_static(rr, s, buf, len, &pos);

@@ -156,6 +156,7 @@ static void test_static_held_explanation(void **state)
     /* At 95 it was held; check the sentence by re-judging. */
     struct rseries t = {0};
     t.hold_above = 2;
+    t.seen = true;
     t.value = 95;
     t.info.period = -1;
     rules_static_judge(&w.r->rules[0], &t, 95, MON);
