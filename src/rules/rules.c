@@ -310,14 +310,15 @@ int rules_tick(struct rules *r, int64_t now)
         if (rr->due > now)
             continue;
         advance_due(r, rr, now);
-        if (rr->cfg->kind == RULE_SEASONAL && rr->bl != BL_READY)
-            continue; /* not judged until its history is loaded */
         if (!rr->expr) {
             rr->last_eval = now;
             rr->err = true;
-            snprintf(rr->last_error, sizeof(rr->last_error), "the query does not parse");
+            if (!rr->last_error[0])
+                snprintf(rr->last_error, sizeof(rr->last_error), "the query does not parse");
             continue;
         }
+        if (rr->cfg->kind == RULE_SEASONAL && rr->bl != BL_READY)
+            continue; /* not judged until its history is loaded */
         rules_eval_rule(r, rr, now);
         count++;
     }
@@ -397,8 +398,11 @@ void rules_reload(struct rules *r, const struct config *cfg)
             nr[i].cfg = c;
             continue;
         }
-        if (rule_init(r, &nr[i], c, err, sizeof(err)) != 0)
-            log_warn("rules: %s", err); /* evaluated as failing until fixed */
+        if (rule_init(r, &nr[i], c, err, sizeof(err)) != 0) {
+            /* Config validation makes this rare; the rule shows as failing. */
+            log_warn("rules: %s", err);
+            snprintf(nr[i].last_error, sizeof(nr[i].last_error), "%s", err);
+        }
     }
     for (size_t j = 0; j < r->n; j++) {
         if (taken[j])
