@@ -490,6 +490,8 @@ static int build_event(struct rules *r, struct rrule *rr, struct rseries *s, enu
     json_object_set_new(ln, "href", json_string(link));
     json_object_set_new(ln, "text", json_string(link_text));
     json_array_append_new(ev->links, ln);
+    /* rules.h promises details.explanation next to the full object. */
+    json_object_set_new(ev->details, "explanation", json_string(expl));
     json_object_set_new(ev->details, "tocsin_rule", rules_explain_json(r, rr, s, expl, link));
     json_object_set_new(ev->details, "annotations", ann);
     free(expl);

@@ -127,6 +127,8 @@ static void test_static_below_recover(void **state)
     assert_string_equal(json_string_value(json_object_get(tr, "level")), "critical");
     assert_true(json_real_value(json_object_get(tr, "threshold")) == 10);
     assert_string_equal(json_string_value(json_object_get(tr, "kind")), "static");
+    assert_string_equal(json_string_value(json_object_get(rc->ev[0].details, "explanation")),
+                        rec_expl(rc, 0));
     char link[300];
     snprintf(link, sizeof(link),
              "http://tocsin.test/api/v1/query_range?query=disk_free_pct&start=%lld&end=%lld&"
