@@ -879,33 +879,21 @@ static void cfg_top_scalars(struct cfg_ctx *c, const json_t *root)
 struct config *config_from_json(const json_t *root, const char *path,
                                 const struct yaml_positions *pos, struct cfg_errors *errs)
 {
-    static const char *const keys[] = {"listen",
-                                       "data_dir",
-                                       "log_level",
-                                       "storage",
-                                       "intake",
-                                       "api_tokens",
-                                       "integrations",
-                                       "services",
-                                       "default_route",
-                                       "routes",
-                                       "priority_matrix",
-                                       "scheduler",
-                                       "host_files",
-                                       "templates",
-                                       "hosts",
-                                       "checks",
-                                       "heartbeats",
-                                       "downtimes",
-                                       "users",
-                                       "teams",
-                                       "schedules",
-                                       "escalation_policies",
-                                       "channels",
-                                       "notifications",
-                                       "metrics",
-                                       "scrape",
-                                       NULL};
+    static const char *const keys[] = {"listen",          "data_dir",
+                                       "log_level",       "storage",
+                                       "intake",          "api_tokens",
+                                       "integrations",    "services",
+                                       "default_route",   "routes",
+                                       "priority_matrix", "scheduler",
+                                       "host_files",      "templates",
+                                       "hosts",           "checks",
+                                       "heartbeats",      "downtimes",
+                                       "users",           "teams",
+                                       "schedules",       "escalation_policies",
+                                       "channels",        "notifications",
+                                       "metrics",         "scrape",
+                                       "rule_settings",   "rules",
+                                       "rule_files",      NULL};
     struct cfg_ctx ctx = {.file = path, .pos = pos, .errs = errs};
     struct cfg_ctx *c = &ctx;
     size_t n0 = errs->n;
@@ -963,6 +951,7 @@ struct config *config_from_json(const json_t *root, const char *path,
     cfg_priority_matrix(c, root);
     cfg_checks_build(c, root);
     cfg_metrics_build(c, root);
+    cfg_rules_build(c, root);
 
 out:
     json_decref(empty);
@@ -1021,6 +1010,7 @@ void config_free(struct config *cfg)
     cfg_checks_free(cfg);
     cfg_oncall_free(cfg);
     cfg_metrics_free(cfg);
+    cfg_rules_free(cfg);
     free(cfg);
 }
 
@@ -1122,6 +1112,15 @@ const struct cfg_service *config_find_service(const struct config *cfg, const ch
     for (size_t i = 0; i < cfg->n_services; i++) {
         if (cfg->services[i].name && strcmp(cfg->services[i].name, name) == 0)
             return &cfg->services[i];
+    }
+    return NULL;
+}
+
+const struct cfg_rule *config_find_rule(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        if (cfg->rules[i].name && strcmp(cfg->rules[i].name, name) == 0)
+            return &cfg->rules[i];
     }
     return NULL;
 }

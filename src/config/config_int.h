@@ -149,6 +149,15 @@ void cfg_rules_build(struct cfg_ctx *c, const json_t *root);
 void cfg_rules_free(struct config *cfg);
 
 /*
+ * Reads one Prometheus rule file of len bytes from memory (name is FILE in
+ * its messages, and each rule's .file) and appends its rules to
+ * c->cfg->rules, reporting every problem into c->errs. rule_settings must
+ * have been read. Returns the number of rules added, or -1 when the text is
+ * not YAML. Used by cfg_rules_build for each file, and by the fuzzer.
+ */
+long cfg_rule_file_buffer(struct cfg_ctx *c, const char *name, const char *buf, size_t len);
+
+/*
  * Windows as support_hours reads them (config_oncall.c): a list at obj.key
  * of {days, from, to} in zone tz. Returns the list's length (0 when empty),
  * or -1 when absent or invalid (reported). *out is an owned array.

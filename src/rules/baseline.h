@@ -38,7 +38,7 @@
 /* What a baseline is shaped by; normally derived from struct cfg_seasonal. */
 struct baseline_params {
     enum season_kind season;
-    int64_t slot_ms; /* divides 24 h; >= 60000 */
+    int64_t slot_ms; /* divides 24 h; >= 60000; whole seconds */
     int n_seasons;   /* seasons kept (horizon / season length), 1..366 */
     enum seasonal_centre centre;
     double trim; /* CENTRE_TRIMMED_MEAN: fraction cut from each end, 0..0.45 */
@@ -60,7 +60,15 @@ int baseline_slots(const struct baseline_params *p);
  * The slot instance holding t: its start and end (UTC ms; end is the next
  * slot's start, so a DST change can make one 0, 30 min or 2 h long in real
  * time) and its slot number (0 = the season's first slot: local midnight,
- * and Monday 00:00 for a week season). Returns the slot number.
+ * and Monday 00:00 for a week season). Returns the slot number, or -1 when
+ * p cannot be sliced (slot_ms). start and end may be NULL.
+ *
+ * Slot boundaries are the first instants at which the wall clock reads the
+ * boundary's time, so they never run backwards: a slot inside a
+ * spring-forward gap is empty and no instant maps to it; with sub-hour
+ * slots on the fall-back day, the repeated wall time belongs to the
+ * instance that is still running (Berlin, 30 min slots: 02:00 is the first
+ * half hour, 02:30 the 90 minutes up to 03:00 CET).
  */
 int baseline_slot_of(const struct baseline_params *p, int64_t t, int64_t *start, int64_t *end);
 
@@ -105,7 +113,14 @@ struct baseline_band {
     int slot;                         /* slot number of t */
 };
 
-/* The band for instant t (which is normally after the history put). */
+/*
+ * The band for instant t (which is normally after the history put). The
+ * values of t's slot in the n_seasons seasons before t's, and for the
+ * interpolation those of the neighbouring slot in the same past seasons;
+ * instances not put yet, or more than a horizon before the last put, do
+ * not count. The MAD is taken around the median and the standard deviation
+ * around the mean, whatever the centre.
+ */
 void baseline_expect(const struct baseline *b, int64_t t, struct baseline_band *out);
 
 /*
@@ -122,8 +137,12 @@ void baseline_describe(const struct baseline *b, const struct baseline_band *ban
 size_t baseline_memory(const struct baseline *b);
 
 /*
- * Robust statistics over v[0..n) (NANs are skipped), used by the baseline
- * and exposed for tests: v may be reordered. Return NAN when no value.
+ * Robust statistics over v[0..n) (NANs and infinities are skipped), used by
+ * the baseline and exposed for tests: v may be reordered. Return NAN when
+ * no value. The trimmed mean cuts floor(trim * n) values from each end
+ * (trim is clamped to 0..0.45). The MAD is the median of |v - centre|.
+ * The standard deviation is the sample one (n - 1) around mean (NAN mean:
+ * their mean), 0 for a single value.
  */
 double baseline_median(double *v, size_t n);
 double baseline_trimmed_mean(double *v, size_t n, double trim);

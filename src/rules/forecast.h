@@ -22,8 +22,10 @@ struct forecast_fit {
     enum forecast_model model;
     int64_t t0;         /* ms; x = (t - t0) / 1000 */
     double a, b, c;     /* linear: a + b x; quadratic: a + b x + c x^2; exponential: e^(a + b x) */
-    double r2;          /* coefficient of determination of the fit, in the model's space */
-    double residual_sd; /* standard deviation of the residuals, in value units */
+    double r2;          /* coefficient of determination of the fit, in the model's space;
+                           1 for flat data, which the fit explains fully */
+    double residual_sd; /* standard deviation of the residuals, in value units, with
+                           n - parameters degrees of freedom (0 with no spare point) */
     size_t n;           /* points used (NaN and Inf are skipped) */
 };
 
@@ -43,7 +45,9 @@ double forecast_value(const struct forecast_fit *f, int64_t t);
  * The first instant in (from, until] at which the fit reaches limit going
  * in direction dir (RULE_BELOW: from above to <= limit; RULE_ABOVE: to >=
  * limit). When the fit is already past the limit at from, *when = from.
- * Returns true and sets *when, or false when it does not get there by until.
+ * Otherwise *when is the first whole millisecond at which the fit is there.
+ * Returns true and sets *when, or false when it does not get there by until
+ * (an exponential fit never falls to a limit <= 0).
  */
 bool forecast_crossing(const struct forecast_fit *f, double limit, enum rule_dir dir, int64_t from,
                        int64_t until, int64_t *when);
