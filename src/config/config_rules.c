@@ -44,6 +44,7 @@
 #define CR_MAX_HORIZON     (52 * CR_WEEK_MS)
 #define CR_MIN_SLOT        (5 * 60 * 1000LL)
 #define CR_MAX_SERIES      100000000
+#define CR_MAX_TOTAL_BYTES (256u * 1024u * 1024u) /* all rule files together */
 
 /* The variables that rules offer to their templates besides $labels and $value. */
 static const char *const cr_template_names[] = {"explanation", "expected", "threshold", "deviation",
@@ -911,6 +912,10 @@ static void cr_prom_rule(struct cfg_ctx *c, const json_t *item, const char *path
             ck_oom(c);
     }
     cr_labels(c, item, path, "labels", true, &r->labels);
+    if (r->labels.n > CR_MAX_LABELS)
+        cfg_err_field(c, path, "labels", false,
+                      "the rule has %zu labels with its group's; at most %d are allowed",
+                      r->labels.n, CR_MAX_LABELS);
     const char *sev = labels_get(&r->labels, "severity");
     if (sev && r->kind == RULE_PROMQL) {
         r->severity_set = true;
@@ -1069,17 +1074,27 @@ static bool cr_file_add(struct cfg_ctx *c, const char *full)
     return true;
 }
 
-static void cr_file_read(struct cfg_ctx *c, const char *ipath, const char *full)
+/* Reads one rule file; *total counts the bytes of all of them. False once
+ * they are over CR_MAX_TOTAL_BYTES together (reported). */
+static bool cr_file_read(struct cfg_ctx *c, const char *ipath, const char *full, size_t *total)
 {
     char err[256];
     size_t len = 0;
     char *buf = ck_read_file(full, &len, err, sizeof(err));
     if (!buf) {
         cfg_err(c, ipath, false, "cannot read rule file \"%.200s\": %s", full, err);
-        return;
+        return true;
+    }
+    *total += len;
+    if (*total > CR_MAX_TOTAL_BYTES) {
+        cfg_err(c, ipath, false, "rule files are larger than %u bytes together",
+                CR_MAX_TOTAL_BYTES);
+        free(buf);
+        return false;
     }
     cfg_rule_file_buffer(c, full, buf, len);
     free(buf);
+    return true;
 }
 
 /* rule_files: names and glob(3) patterns relative to the configuration's directory. */
@@ -1090,12 +1105,16 @@ static void cr_rule_files(struct cfg_ctx *c, const json_t *root)
     if (cfg_list(c, root, "", "rule_files", &list) <= 0)
         return;
     json_t *seen = json_object();
+    size_t total = 0;
+    bool ok = true;
     if (!seen) {
         ck_oom(c);
         return;
     }
     json_array_foreach(list, i, v)
     {
+        if (!ok)
+            break;
         char *ipath = ck_index_path(c, "rule_files", i);
         const char *name = json_string_value(v);
         if (!ipath)
@@ -1131,7 +1150,8 @@ static void cr_rule_files(struct cfg_ctx *c, const json_t *root)
                 }
                 if (json_object_set_new(seen, f, json_true()) < 0 || !cr_file_add(c, f))
                     break;
-                cr_file_read(c, ipath, f);
+                if (!(ok = cr_file_read(c, ipath, f, &total)))
+                    break;
             }
         }
         if (pattern)

@@ -217,7 +217,8 @@ int rules_backtest(const struct cfg_rule *rule, const struct cfg_rule_settings *
         snprintf(err, errlen, "every evaluation failed: %s", b.last_error);
         goto out;
     }
-    qsort(b.a, b.n, sizeof(*b.a), cmp_alert);
+    if (b.n > 1)
+        qsort(b.a, b.n, sizeof(*b.a), cmp_alert);
 
     json_t *o_json = json_object();
     json_t *alerts = json_array();

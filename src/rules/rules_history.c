@@ -98,7 +98,8 @@ static void feed(struct baseline *bl, const struct promql_series *ps, const int6
 }
 
 enum load_mode {
-    LOAD_ALL,     /* every series: states made for series seen in history */
+    LOAD_ALL,     /* the rule's first load: states made for every series in history */
+    LOAD_UPDATE,  /* finished slots: only series that have a baseline */
     LOAD_MISSING, /* only states marked bl_new (series that came later) */
 };
 
@@ -140,6 +141,11 @@ static int load_range(struct rules *r, struct rrule *rr, int64_t from, int64_t t
             if (mode == LOAD_MISSING) {
                 if (!s || !s->bl_new)
                     continue;
+            } else if (mode == LOAD_UPDATE) {
+                /* A series without a baseline gets its whole history when
+                 * the evaluation meets it, not just the last slot. */
+                if (!s || !s->bl || s->bl_new)
+                    continue;
             } else if (!s) {
                 if (rr->ns >= max) {
                     snprintf(rr->bl_note, sizeof(rr->bl_note),
@@ -151,7 +157,7 @@ static int load_range(struct rules *r, struct rrule *rr, int64_t from, int64_t t
                 s = rules_series_add(r, rr, fp, &ps->ls);
                 if (!s)
                     continue;
-            } else if (s->bl_new || (!s->bl && rr->bl != BL_LOADING)) {
+            } else if (s->bl_new) {
                 continue; /* its own load covers this range */
             }
             if (!s->bl) {
@@ -257,7 +263,7 @@ int rules_history_update(struct rules *r, struct rrule *rr, int64_t now, char *e
     if (cs - from > rr->cfg->se.horizon_ms)
         from = slot_start(rr, cs - rr->cfg->se.horizon_ms);
     rr->bl_until = cs;
-    return load_range(r, rr, from, cs, LOAD_ALL, err, errlen);
+    return load_range(r, rr, from, cs, LOAD_UPDATE, err, errlen);
 }
 
 size_t rules_history_bytes(const struct rrule *rr, size_t *n_baselines)

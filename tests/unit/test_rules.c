@@ -1012,6 +1012,61 @@ static void test_backtest(void **state)
     world_close(&w);
 }
 
+/* ---- rules from the configuration file ---- */
+
+static void test_config_yaml(void **state)
+{
+    (void)state;
+    struct world w;
+    world_open(&w);
+    tr_config_free(w.cfg);
+    const char *yaml =
+        "rules:\n"
+        "  - name: DiskFull\n"
+        "    query: 'node_filesystem_avail_bytes{mountpoint=\"/\"} / node_filesystem_size_bytes "
+        "* 100'\n"
+        "    static: {below: {warning: 20, critical: 10}, recover: 2}\n"
+        "    for: 5m\n"
+        "    severity: critical\n"
+        "    summary: 'disk {{ $labels.mountpoint }} at {{ $value | printf \"%.1f\" }}% "
+        "({{ $threshold }})'\n"
+        "  - name: ArchiveJobSilent\n"
+        "    query: 'archive_documents_total'\n"
+        "    absent: 2h\n"
+        "  - name: DiskFullSoon\n"
+        "    query: 'node_filesystem_avail_bytes{mountpoint=\"/\"}'\n"
+        "    forecast: {below: 0, within: 7d, window: 3d}\n";
+    struct cfg_errors errs = {0};
+    w.cfg = config_load_buffer("t.yaml", yaml, strlen(yaml), &errs);
+    if (!w.cfg)
+        fail_msg("config: %s", errs.n ? errs.msgs[0] : "?");
+    assert_int_equal(w.cfg->n_rules, 3);
+    world_start(&w);
+    for (int64_t k = 0; k <= 6; k++) {
+        int64_t t = MON + k * MIN_MS;
+        put(w.db, "node_filesystem_avail_bytes", t - SEC, k == 0 ? 50 : 8.5, "mountpoint", "/",
+            NULL);
+        put(w.db, "node_filesystem_size_bytes", t - SEC, 100, "mountpoint", "/", NULL);
+        put(w.db, "archive_documents_total", t - SEC, 1, NULL);
+        eval_at(w.r, t);
+    }
+    /* DiskFull fires after `for` at the critical level with the rule's severity. */
+    size_t n = 0;
+    for (size_t i = 0; i < w.rec->n; i++) {
+        if (strncmp(w.rec->ev[i].key, "DiskFull/", 9) != 0)
+            continue;
+        n++;
+        assert_int_equal(w.rec->ev[i].ts, MON + 6 * MIN_MS);
+        assert_int_equal(w.rec->ev[i].sev, SEV_CRITICAL);
+        assert_string_equal(w.rec->ev[i].summary, "disk / at 8.5% (10)");
+        assert_string_equal(rec_expl(w.rec, i),
+                            "value 8.5 is below the critical level 10 (recovers at 12)");
+    }
+    assert_int_equal(n, 1);
+    world_close(&w);
+    cfg_errors_free(&errs);
+}
+
 static void test_fmt(void **state)
 {
     (void)state;
@@ -1071,6 +1126,7 @@ int main(void)
         cmocka_unit_test(test_thread),
         cmocka_unit_test(test_status_json),
         cmocka_unit_test(test_backtest),
+        cmocka_unit_test(test_config_yaml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -225,7 +225,10 @@ static inline void world_start(struct world *w)
 static inline void world_close(struct world *w)
 {
     rules_free(w->r);
-    tr_config_free(w->cfg);
+    if (w->cfg && w->cfg->path)
+        config_free(w->cfg); /* loaded from YAML */
+    else
+        tr_config_free(w->cfg);
     tsdb_close(w->db);
     tdir_remove(w->dir);
     rec_clear(w->rec);
