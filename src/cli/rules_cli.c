@@ -440,7 +440,7 @@ static int rules_cli_online(const char *name, const struct config *cfg, const ch
         rc = 2;
     } else {
         if (!as_json && rule && rule->spec)
-            fprintf(stdout, "(testing %s as written in %s)\n", name, cfg->path);
+            fprintf(stderr, "tocsin rules: testing %s as written in %s\n", name, cfg->path);
         rules_cli_print(json_object_get(root, "data"), as_json);
         rc = 0;
     }
