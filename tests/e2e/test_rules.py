@@ -120,8 +120,9 @@ def test_seasonal_rule_fires_on_anomaly_not_on_normal_value(tocsin_factory):
     r = t.post("/api/v1/admin/tsdb/flush")
     assert r.status_code == 200, r.text
     # Now: a far below its usual level, b where it always is at this hour.
-    write_points(t, [("bookings", {"shop": "a"}, 3.0, now_ms()),
-                     ("bookings", {"shop": "b"}, round(weekly_level(now_ms()), 2), now_ms())])
+    t_anomaly = now_ms()
+    write_points(t, [("bookings", {"shop": "a"}, 3.0, t_anomaly),
+                     ("bookings", {"shop": "b"}, round(weekly_level(t_anomaly), 2), t_anomaly)])
     a = wait_rule_alert(t, "BookingsUnusuallyLow", timeout=60)
     assert a["labels"].get("shop") == "a", a["labels"]
     text = explanation_text(a)
@@ -135,6 +136,19 @@ def test_seasonal_rule_fires_on_anomaly_not_on_normal_value(tocsin_factory):
     b_states = [s for s in series if (s.get("labels") or {}).get("shop") == "b"]
     assert b_states and all(s.get("state") in ("inactive", "ok", None) for s in b_states), \
         json.dumps(series)[:3000]
+
+    # The backtest of the last half hour, ending on the anomaly: baselines are built from
+    # the history before each instant, and only a's last value fires (still firing at to).
+    to = t_anomaly / 1000 + 1
+    st, body = backtest(t, {"name": "BookingsUnusuallyLow", "from": to - 1800, "to": to,
+                            "step": "1m"})
+    assert st == 200, body
+    data = body["data"]
+    assert data["kind"] == "seasonal" and data["evaluations"] == 31, data
+    assert data["fired"] == 1, json.dumps(data)[:3000]
+    al = data["alerts"][0]
+    assert al["labels"]["shop"] == "a" and al["resolved_at"] is None, al
+    assert "expected" in al["explanation"], al
 
 
 # --- absent -------------------------------------------------------------------------------
