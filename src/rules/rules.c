@@ -97,6 +97,19 @@ static int rule_init(const struct rules *r, struct rrule *rr, const struct cfg_r
         }
         rr->bp.holidays = rr->holidays;
         rr->bp.n_holidays = c->se.n_holidays;
+        struct baseline *probe = baseline_new(&rr->bp);
+        if (!probe) {
+            snprintf(err, errlen,
+                     "rule %s: the seasonal settings do not make a baseline (slot %lld ms, "
+                     "horizon %lld ms)",
+                     c->name, (long long)c->se.slot_ms, (long long)c->se.horizon_ms);
+            promql_free(rr->expr);
+            rr->expr = NULL;
+            free(rr->holidays);
+            rr->holidays = NULL;
+            return -1;
+        }
+        baseline_free(probe);
     }
     return 0;
 }
@@ -297,14 +310,15 @@ int rules_tick(struct rules *r, int64_t now)
         if (rr->due > now)
             continue;
         advance_due(r, rr, now);
-        if (rr->cfg->kind == RULE_SEASONAL && rr->bl != BL_READY)
-            continue; /* not judged until its history is loaded */
         if (!rr->expr) {
             rr->last_eval = now;
             rr->err = true;
-            snprintf(rr->last_error, sizeof(rr->last_error), "the query does not parse");
+            if (!rr->last_error[0])
+                snprintf(rr->last_error, sizeof(rr->last_error), "the query does not parse");
             continue;
         }
+        if (rr->cfg->kind == RULE_SEASONAL && rr->bl != BL_READY)
+            continue; /* not judged until its history is loaded */
         rules_eval_rule(r, rr, now);
         count++;
     }
@@ -323,8 +337,8 @@ int64_t rules_next_due(struct rules *r)
     for (size_t i = 0; i < r->n; i++)
         if (r->rules[i].due < next)
             next = r->rules[i].due;
-    if (r->n_adopted > 0 && next > 0)
-        next = 0;
+    /* Adopted alerts wait for their rules' evaluations (or, with no rule,
+     * for the next tick, which the thread runs within a second anyway). */
     return next;
 }
 
@@ -384,8 +398,11 @@ void rules_reload(struct rules *r, const struct config *cfg)
             nr[i].cfg = c;
             continue;
         }
-        if (rule_init(r, &nr[i], c, err, sizeof(err)) != 0)
-            log_warn("rules: %s", err); /* evaluated as failing until fixed */
+        if (rule_init(r, &nr[i], c, err, sizeof(err)) != 0) {
+            /* Config validation makes this rare; the rule shows as failing. */
+            log_warn("rules: %s", err);
+            snprintf(nr[i].last_error, sizeof(nr[i].last_error), "%s", err);
+        }
     }
     for (size_t j = 0; j < r->n; j++) {
         if (taken[j])

@@ -209,7 +209,7 @@ static void explain_seasonal(const struct rrule *rr, const struct rseries *s, ch
 {
     const struct rinfo *in = &s->info;
     char desc[512], v[48], c[48], lo[48], hi[48];
-    if (in->loading || !s->bl) {
+    if (in->loading || !s->bl || rr->bl != BL_READY) {
         addf(buf, len, pos, "baseline loading");
         return;
     }
@@ -315,6 +315,11 @@ void rules_explain(const struct rrule *rr, const struct rseries *s, char *buf, s
     size_t pos = 0;
     char v[48];
     buf[0] = 0;
+    if (rr->cfg->kind != RULE_ABSENT && !s->seen && s->phase == RS_INACTIVE) {
+        /* Known from history or an earlier evaluation, not in the last result. */
+        addf(buf, len, &pos, "not returned by the query at the last evaluation");
+        return;
+    }
     switch (rr->cfg->kind) {
     case RULE_STATIC:
         explain_static(rr, s, buf, len, &pos);
@@ -354,12 +359,17 @@ static void url_encode(const char *s, char *out, size_t len)
     out[o] = 0;
 }
 
+int64_t rules_link_range(const struct rules *r, const struct rrule *rr)
+{
+    if (rr->cfg->kind == RULE_FORECAST)
+        return forecast_window(&rr->cfg->fc);
+    return r->settings && r->settings->link_range_ms > 0 ? r->settings->link_range_ms
+                                                         : 6 * 3600 * INT64_C(1000);
+}
+
 char *rules_query_link(const struct rules *r, const struct rrule *rr, int64_t now)
 {
-    int64_t range = r->settings && r->settings->link_range_ms > 0 ? r->settings->link_range_ms
-                                                                  : 6 * 3600 * INT64_C(1000);
-    if (rr->cfg->kind == RULE_FORECAST)
-        range = forecast_window(&rr->cfg->fc);
+    int64_t range = rules_link_range(r, rr);
     int64_t step = (range / 1000 + RULES_LINK_POINTS - 1) / RULES_LINK_POINTS;
     if (step < 1)
         step = 1;

@@ -242,6 +242,8 @@ void rules_fmt_dur(int64_t ms, char *buf, size_t len);
 void rules_fmt_time(int64_t ms, char *buf, size_t len);
 /* The explanation of s's last judgement. */
 void rules_explain(const struct rrule *rr, const struct rseries *s, char *buf, size_t len);
+/* The range the query link covers: link_range, or a forecast's window. */
+int64_t rules_link_range(const struct rules *r, const struct rrule *rr);
 /* The query link of rr at now (owned string; NULL when out of memory). */
 char *rules_query_link(const struct rules *r, const struct rrule *rr, int64_t now);
 /* {"rule","kind",...} of details.tocsin_rule (new reference). */

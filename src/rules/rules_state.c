@@ -167,7 +167,21 @@ static size_t rmap_slot(const struct rmap *m, uint64_t fp)
     return (size_t)h & (m->cap - 1);
 }
 
-static int rmap_rebuild(struct rrule *rr, size_t want)
+/* Indexes rr->s[0..ns) into the map's arrays (cap > ns). */
+static void rmap_fill(struct rrule *rr)
+{
+    memset(rr->map.idx, 0xff, rr->map.cap * sizeof(*rr->map.idx));
+    for (size_t i = 0; i < rr->ns; i++) {
+        size_t k = rmap_slot(&rr->map, rr->s[i]->fp);
+        while (rr->map.idx[k] != UINT32_MAX)
+            k = (k + 1) & (rr->map.cap - 1);
+        rr->map.fp[k] = rr->s[i]->fp;
+        rr->map.idx[k] = (uint32_t)i;
+    }
+}
+
+/* Grows the map for want states. Returns -1 when out of memory (map unchanged). */
+static int rmap_grow(struct rrule *rr, size_t want)
 {
     size_t cap = 16;
     while (cap < want * 2)
@@ -179,19 +193,12 @@ static int rmap_rebuild(struct rrule *rr, size_t want)
         free(idx);
         return -1;
     }
-    memset(idx, 0xff, cap * sizeof(*idx));
     free(rr->map.fp);
     free(rr->map.idx);
     rr->map.fp = fp;
     rr->map.idx = idx;
     rr->map.cap = cap;
-    for (size_t i = 0; i < rr->ns; i++) {
-        size_t k = rmap_slot(&rr->map, rr->s[i]->fp);
-        while (idx[k] != UINT32_MAX)
-            k = (k + 1) & (cap - 1);
-        fp[k] = rr->s[i]->fp;
-        idx[k] = (uint32_t)i;
-    }
+    rmap_fill(rr);
     return 0;
 }
 
@@ -269,7 +276,7 @@ struct rseries *rules_series_add(struct rules *r, struct rrule *rr, uint64_t fp,
     }
     rr->s[rr->ns++] = s;
     if (rr->ns * 2 > rr->map.cap) {
-        if (rmap_rebuild(rr, rr->ns) != 0) {
+        if (rmap_grow(rr, rr->ns) != 0) {
             rr->ns--;
             rules_series_free(s);
             return NULL;
@@ -340,12 +347,10 @@ void rules_series_sweep(struct rrule *rr, int64_t now)
         rr->s[w++] = s;
     }
     rr->ns = w;
-    if (removed && rmap_rebuild(rr, rr->ns) != 0) {
-        /* Out of memory: an empty map would lose states; keep the old map
-         * valid by never shrinking below what it indexes. The rebuild only
-         * fails on allocation, and then the next sweep tries again. */
-        log_warn("rules: out of memory rebuilding the series map of %s", rr->cfg->name);
-    }
+    /* Fewer states than before: the map's arrays are large enough, so it is
+     * refilled in place (no allocation that could fail). */
+    if (removed)
+        rmap_fill(rr);
 }
 
 /* ---- the state machine ---- */
@@ -455,6 +460,9 @@ static int build_event(struct rules *r, struct rrule *rr, struct rseries *s, enu
 
     char *expl = malloc(2048);
     char *link = rules_query_link(r, rr, now);
+    char range[48], link_text[80];
+    rules_fmt_dur(rules_link_range(r, rr), range, sizeof(range));
+    snprintf(link_text, sizeof(link_text), "query over the last %s", range);
     json_t *ann = NULL;
     if (!expl || !link)
         goto fail_local;
@@ -480,11 +488,10 @@ static int build_event(struct rules *r, struct rrule *rr, struct rseries *s, enu
     if (!ev->summary || !ev->details || !ev->links || !ln)
         goto fail_ln;
     json_object_set_new(ln, "href", json_string(link));
-    json_object_set_new(ln, "text",
-                        json_string(rr->cfg->kind == RULE_FORECAST
-                                        ? "query over the forecast window"
-                                        : "query over the last hours"));
+    json_object_set_new(ln, "text", json_string(link_text));
     json_array_append_new(ev->links, ln);
+    /* rules.h promises details.explanation next to the full object. */
+    json_object_set_new(ev->details, "explanation", json_string(expl));
     json_object_set_new(ev->details, "tocsin_rule", rules_explain_json(r, rr, s, expl, link));
     json_object_set_new(ev->details, "annotations", ann);
     free(expl);

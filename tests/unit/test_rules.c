@@ -127,6 +127,8 @@ static void test_static_below_recover(void **state)
     assert_string_equal(json_string_value(json_object_get(tr, "level")), "critical");
     assert_true(json_real_value(json_object_get(tr, "threshold")) == 10);
     assert_string_equal(json_string_value(json_object_get(tr, "kind")), "static");
+    assert_string_equal(json_string_value(json_object_get(rc->ev[0].details, "explanation")),
+                        rec_expl(rc, 0));
     char link[300];
     snprintf(link, sizeof(link),
              "http://tocsin.test/api/v1/query_range?query=disk_free_pct&start=%lld&end=%lld&"
@@ -135,6 +137,7 @@ static void test_static_below_recover(void **state)
     assert_string_equal(json_string_value(json_object_get(tr, "link")), link);
     json_t *l0 = json_array_get(rc->ev[0].links, 0);
     assert_string_equal(json_string_value(json_object_get(l0, "href")), link);
+    assert_string_equal(json_string_value(json_object_get(l0, "text")), "query over the last 6h");
     world_close(&w);
 }
 
@@ -155,6 +158,7 @@ static void test_static_held_explanation(void **state)
     /* At 95 it was held; check the sentence by re-judging. */
     struct rseries t = {0};
     t.hold_above = 2;
+    t.seen = true;
     t.value = 95;
     t.info.period = -1;
     rules_static_judge(&w.r->rules[0], &t, 95, MON);
@@ -427,6 +431,8 @@ static void test_forecast_linear(void **state)
              "http://tocsin.test/api/v1/query_range?query=avail_gb&start=%lld&end=%lld&step=1037",
              (long long)((MON - 3 * DAY_MS) / 1000), (long long)(MON / 1000));
     assert_string_equal(json_string_value(json_object_get(tr, "link")), link);
+    json_t *l0 = json_array_get(w.rec->ev[0].links, 0);
+    assert_string_equal(json_string_value(json_object_get(l0, "text")), "query over the last 3d");
     world_close(&w);
 }
 
@@ -437,7 +443,7 @@ static void test_forecast_quadratic(void **state)
     world_open(&w);
     struct cfg_rule *c = tr_add(w.cfg, "LogsFill", "used_gb", RULE_FORECAST);
     c->fc.dir = RULE_ABOVE;
-    c->fc.limit = 1000;
+    c->fc.limit = 10000;
     c->fc.within_ms = 7 * DAY_MS;
     c->fc.window_ms = 2 * DAY_MS;
     c->fc.model = FORECAST_QUADRATIC;
@@ -445,37 +451,32 @@ static void test_forecast_quadratic(void **state)
     l->fc = w.cfg->rules[0].fc;
     l->fc.model = FORECAST_LINEAR;
     world_start(&w);
-    /* used = 100 + h^2 / 10 with h hours since MON - 2 d: at MON (h = 48) 330.4;
-     * 1000 at h = 300, MON + 252 h (10.5 d): beyond the horizon for the fit
-     * that bends? No: growth speeds up; the quadratic reaches 1000 at h = 300
-     * (beyond 7 d = 168 h + 48 = 216), so it must NOT fire; the linear fit
-     * neither. Then with steeper growth it fires at the exact time. */
+    /* Growth that speeds up: used = 100 + 1.5 h^2 with h the hours since
+     * MON - 2 d, so 3,556 at MON and 10,000 at h = sqrt(6600) = 81.24, that
+     * is MON + 33.24 h. The quadratic fit finds that instant; a straight
+     * line through the same two days predicts it later. */
     for (int64_t t = MON - 2 * DAY_MS; t <= MON; t += 5 * MIN_MS) {
         double h = (double)(t - (MON - 2 * DAY_MS)) / HOUR;
         put(w.db, "used_gb", t - SEC, 100 + h * h * 1.5, NULL);
     }
-    /* at h = 48: 3556 > 1000 already... choose the limit so: v(h) = 100 + 1.5 h^2
-     * reaches 10,000 at h = sqrt(6600) = 81.24 h, i.e. MON + 33.24 h. */
-    w.cfg->rules[0].fc.limit = 10000;
-    w.cfg->rules[1].fc.limit = 10000;
     eval_at(w.r, MON);
     assert_int_equal(w.rec->n, 2);
+    int64_t quad = 0, lin = 0;
     for (size_t i = 0; i < 2; i++) {
         json_t *tr = json_object_get(w.rec->ev[i].details, "tocsin_rule");
         const char *rule = json_string_value(json_object_get(tr, "rule"));
-        int64_t when = 0;
         const char *p = json_string_value(json_object_get(tr, "predicted_at"));
+        int64_t when = 0;
         assert_non_null(p);
         assert_int_equal(timefmt_parse_rfc3339(p, strlen(p), &when), 0);
-        if (strcmp(rule, "LogsFill") == 0) {
-            /* exact: 48 + (81.2404 - 48) h */
-            int64_t exact = MON + (int64_t)((sqrt(6600.0) - 48) * HOUR);
-            assert_true(llabs(when - exact) < 60 * SEC);
-        } else {
-            /* The straight line is later than the bending curve. */
-            assert_true(when > MON + 34 * HOUR);
-        }
+        if (strcmp(rule, "LogsFill") == 0)
+            quad = when;
+        else
+            lin = when;
     }
+    int64_t exact = MON - 2 * DAY_MS + (int64_t)(sqrt(6600.0) * HOUR);
+    assert_true(llabs(quad - exact) < SEC);
+    assert_true(lin > quad + HOUR);
     world_close(&w);
 }
 

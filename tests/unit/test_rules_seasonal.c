@@ -489,6 +489,25 @@ static void test_holidays(void **state)
     assert_true(b.ok);
     assert_int_equal(b.seasons_used, 2);
     assert_true(b.centre > 1100 && b.centre < 1250); /* the peak (about 1,170), not 30% of it */
+
+    /* A reload with the same rule keeps the baseline, and the holidays it
+     * borrows outlive the old config. */
+    struct config *n = tr_config();
+    struct cfg_rule *c2 = seasonal_rule(n, "Bookings", 4);
+    c2->se.n_holidays = 2;
+    c2->se.holidays = malloc(2 * sizeof(int32_t));
+    c2->se.holidays[0] = 20261104;
+    c2->se.holidays[1] = 20261125;
+    struct baseline *before = s->bl;
+    rules_reload(w.r, n);
+    tr_config_free(w.cfg);
+    w.cfg = n;
+    assert_int_equal(w.r->rules[0].bl, BL_READY);
+    assert_ptr_equal(only_state(w.r, 0)->bl, before);
+    step_week(w.r, W5 + 2 * DAY_MS + 10 * HOUR, W5 + 3 * DAY_MS);
+    assert_int_equal(w.rec->n, 0);
+    rules_explain(&w.r->rules[0], s, buf, sizeof(buf));
+    assert_string_equal(buf, "no baseline for Wednesday 23:00: holiday");
     world_close(&w);
 }
 
