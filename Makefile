@@ -61,6 +61,7 @@ bench: build
 	bash bench/checks.sh $(BUILD)/tocsin
 	bash bench/notify.sh $(BUILD)/tocsin
 	bash bench/metrics.sh $(BUILD)/tocsin
+	bash bench/rules.sh $(BUILD)/rules_bench
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(CLANG_BUILD)

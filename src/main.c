@@ -1,10 +1,12 @@
 /*
- * main.c - command-line entry: serve, check-config, send-event, oncall, version.
+ * main.c - command-line entry: serve, check-config, send-event, oncall, rules,
+ * version.
  */
 #include "base/clock.h"
 #include "base/log.h"
 #include "checks/checks.h"
 #include "cli/oncall.h"
+#include "cli/rules_cli.h"
 #include "cli/send_event.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -16,6 +18,7 @@
 #include "notify/action_link.h"
 #include "notify/notify.h"
 #include "oncall/overrides.h"
+#include "rules/rules.h"
 #include "store/store.h"
 
 #include <curl/curl.h>
@@ -43,6 +46,7 @@ static void usage_main(FILE *f)
           "  check-config   validate a configuration file\n"
           "  send-event     raise, acknowledge or resolve an alert on a running server\n"
           "  oncall         show who is on call on a running server\n"
+          "  rules          test an alert rule against stored metrics (rules test)\n"
           "  version        print the version\n"
           "\n"
           "Run 'tocsin COMMAND --help' for the options of a command.\n",
@@ -121,6 +125,7 @@ struct live {
     struct checks *checks;
     struct tsdb *tsdb;
     struct scraper *scraper;
+    struct rules *rules;
     atomic_bool perfdata; /* metrics.perfdata of the current configuration */
     pthread_mutex_t lock; /* one reload at a time */
     struct config **retired;
@@ -215,15 +220,116 @@ static int serve_reload(struct server_ctx *ctx, struct cfg_errors *errs)
     lv->retired[lv->n_retired++] = cfg;
     if (rc == 0) {
         scraper_reload(lv->scraper, cfg);
+        /* After the engine: a rule's first event after the switch meets the
+         * new routes. */
+        rules_reload(lv->rules, cfg);
         serve_metrics_limits(ctx, cfg);
         atomic_store(&lv->perfdata, cfg->metrics.perfdata);
         atomic_store(&ctx->cfg, cfg);
         log_threshold = cfg->log_level;
-        log_info("reload: %s: %zu hosts, %zu checks, %zu heartbeats", lv->path, cfg->n_hosts,
-                 cfg->n_checks, cfg->n_heartbeats);
+        log_info("reload: %s: %zu hosts, %zu checks, %zu heartbeats, %zu rules", lv->path,
+                 cfg->n_hosts, cfg->n_checks, cfg->n_heartbeats, cfg->n_rules);
     }
     pthread_mutex_unlock(&lv->lock);
     return rc;
+}
+
+/* ---- the rule evaluator's side of the spine ---- */
+
+/* Open alerts read at start to find the rules' own; far more than any
+ * installation has open at once. */
+#define SERVE_MAX_OPEN_ALERTS 1000000
+
+/* Rule queries read the metrics store like the query API does. */
+static int serve_rules_select(void *ctx, const struct matcher *m, size_t nm, int64_t mint,
+                              int64_t maxt, size_t max_samples, struct tsdb_series **out,
+                              size_t *n_out, char *err, size_t errlen)
+{
+    return tsdb_select(ctx, m, nm, mint, maxt, max_samples, out, n_out, err, errlen);
+}
+
+static int serve_rules_select_rollup(void *ctx, int64_t res, const struct matcher *m, size_t nm,
+                                     int64_t mint, int64_t maxt, size_t max_buckets,
+                                     struct tsdb_rollup_series **out, size_t *n_out, char *err,
+                                     size_t errlen)
+{
+    return tsdb_select_rollup(ctx, res, m, nm, mint, maxt, max_buckets, out, n_out, err, errlen);
+}
+
+/*
+ * Hands a batch of rule events to the engine as coming from the "rules"
+ * integration and waits for the commit, so a rule's state says "sent" only
+ * once its alert is durable. Blocking the rules thread on the engine is
+ * fine: its next evaluations simply start later. A refusal (queue full,
+ * shutting down) makes the evaluator send the events again later.
+ */
+static int serve_rules_emit(void *ctx, struct event *ev, size_t n)
+{
+    struct engine *engine = ctx;
+    struct engine_event_result *res;
+    if (n == 0)
+        return 0;
+    if (!(res = calloc(n, sizeof(*res))))
+        return -1;
+    struct engine_cmd cmd = {.kind = CMD_EVENTS,
+                             .integ = &engine_rules_integration,
+                             .format = "rules",
+                             .events = ev,
+                             .n_events = n,
+                             .results = res};
+    enum engine_status st = engine_submit(engine, &cmd);
+    free(res);
+    if (st != ENGINE_OK) {
+        log_warn("rules: %zu events not taken by the engine (%s); they are sent again at the "
+                 "next evaluation",
+                 n, st == ENGINE_EBUSY ? "queue full" : "engine stopping or store failing");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Tells the evaluator which rule alerts are open in the store, so a
+ * condition that cleared while Tocsin was down resolves its alert, and a
+ * firing one stays the same alert. Returns 0, or -1 with a message.
+ */
+static int serve_rules_adopt(struct rules *r, struct store *store, char *err, size_t errlen)
+{
+    struct store_reader *rd = store_reader_acquire(store);
+    bool more = false;
+    json_t *open = rd ? store_alert_list_open(rd, SERVE_MAX_OPEN_ALERTS, &more) : NULL;
+    const char **keys = NULL;
+    size_t n = 0, i;
+    json_t *a;
+
+    if (rd)
+        store_reader_release(store, rd);
+    if (!open) {
+        snprintf(err, errlen, "cannot read the open alerts from the store");
+        return -1;
+    }
+    if (!(keys = calloc(json_array_size(open) + 1, sizeof(*keys)))) {
+        json_decref(open);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    json_array_foreach(open, i, a)
+    {
+        const char *integ = json_string_value(json_object_get(a, "integration"));
+        const char *key = json_string_value(json_object_get(a, "dedup_key"));
+        if (integ && key && strcmp(integ, engine_rules_integration.name) == 0)
+            keys[n++] = key;
+    }
+    if (more)
+        log_warn("rules: more than %d open alerts; rule alerts beyond them are not adopted and "
+                 "resolve only when their rule fires and clears again",
+                 SERVE_MAX_OPEN_ALERTS);
+    rules_adopt_open(r, keys, n);
+    if (n)
+        log_info("rules: %zu open rule alerts adopted", n);
+    free(keys);
+    json_decref(open);
+    return 0;
 }
 
 /*
@@ -282,11 +388,13 @@ static int cmd_serve(int argc, char **argv)
     struct checks *checks = NULL;
     struct notifier *notifier = NULL;
     struct scraper *scraper = NULL;
+    struct rules *rules = NULL;
+    bool rules_running = false;
     struct engine_oncall oncall;
     struct live live = {0};
     struct http_server *http = NULL;
     struct server_ctx ctx;
-    char err[512] = "", bound[128];
+    char err[512] = "", bound[128], bound_url[160] = "";
     sigset_t sigs;
     int c, sig = 0, status = 1;
 
@@ -382,14 +490,33 @@ static int cmd_serve(int argc, char **argv)
         snprintf(err, sizeof(err), "cannot start the check scheduler");
         goto fail;
     }
+    /* The evaluator exists before the HTTP server so that handlers see it
+     * from their first request; it starts evaluating once the server is
+     * bound, because its query links default to the bound address
+     * (bound_url is filled in before rules_start). */
+    struct rules_env renv;
+    memset(&renv, 0, sizeof(renv));
+    renv.storage.ctx = tsdb;
+    renv.storage.select = serve_rules_select;
+    renv.storage.select_rollup = serve_rules_select_rollup;
+    renv.db = tsdb;
+    renv.emit = serve_rules_emit;
+    renv.emit_ctx = engine;
+    renv.public_url = cfg->notify.public_url ? cfg->notify.public_url : bound_url;
+    renv.lookback_ms = cfg->metrics.lookback_ms;
+    renv.max_samples = cfg->metrics.max_query_samples;
+    if (!(rules = rules_new(cfg, &renv, err, sizeof(err))))
+        goto fail;
     live.path = config_path;
     live.engine = engine;
     live.checks = checks;
+    live.rules = rules;
     atomic_store(&ctx.cfg, cfg);
     ctx.store = store;
     ctx.engine = engine;
     ctx.checks = checks;
     ctx.tsdb = tsdb;
+    ctx.rules = rules;
     serve_metrics_limits(&ctx, cfg);
     ctx.overrides = oncall.overrides;
     memcpy(ctx.link_key, oncall.link_key, sizeof(ctx.link_key));
@@ -405,9 +532,13 @@ static int cmd_serve(int argc, char **argv)
         goto fail;
     live.scraper = scraper;
     ctx.scraper = scraper;
-    char bound_url[160];
     snprintf(bound_url, sizeof(bound_url), "http://%s", bound);
     engine_set_public_url(engine, bound_url);
+    if (serve_rules_adopt(rules, store, err, sizeof(err)) != 0)
+        goto fail;
+    if (rules_start(rules, err, sizeof(err)) != 0)
+        goto fail;
+    rules_running = true;
     ctx.ready = 1;
     log_info("serving on %s with data in %s (schema version %d)", bound, data_dir,
              store_schema_version(store));
@@ -438,6 +569,8 @@ fail:
         http_stop(http); /* in-flight requests finish */
     if (scraper)
         scraper_stop(scraper);
+    if (rules_running)
+        rules_stop(rules); /* before the engine: its last events must reach it */
     if (checks)
         checks_stop(checks); /* plugins are stopped; what they reported is sent */
     /* Deliveries in flight are abandoned; their rows stay pending and go
@@ -448,6 +581,8 @@ fail:
         notifier_stop(notifier);
     if (engine)
         engine_stop(engine); /* the queue drains and commits */
+    if (rules)
+        rules_free(rules); /* sends nothing; reads the store no more */
     if (tsdb)
         tsdb_close(tsdb); /* the write-ahead log is synced */
     overrides_free(oncall.overrides);
@@ -488,6 +623,8 @@ int main(int argc, char **argv)
         return send_event_main(argc - 1, argv + 1);
     if (strcmp(cmd, "oncall") == 0)
         return oncall_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "rules") == 0)
+        return rules_cli_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && strcmp(argv[2], "--help") == 0) {
             puts("usage: tocsin version\n\nPrints the version of this tocsin binary.");

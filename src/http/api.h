@@ -82,6 +82,11 @@ void api_prom_metadata(struct http_req *req);
 void api_prom_exemplars(struct http_req *req);
 void api_tsdb_flush(struct http_req *req);
 
+/* api_rules.c */
+void api_rules_list(struct http_req *req);
+void api_rule_get(struct http_req *req);
+void api_rules_test(struct http_req *req);
+
 /* auth.c */
 
 /* Checks the API token; returns it, or answers 401/403 and returns NULL. */

@@ -6,6 +6,7 @@
 
 #include "../base/clock.h"
 #include "../metrics/tsdb.h"
+#include "../rules/rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,50 @@ static void api_metrics_tsdb_write(struct tsdb *db, FILE *f)
             (unsigned long long)s.head_samples, (unsigned long long)s.blocks,
             (unsigned long long)s.disk_bytes, (unsigned long long)s.wal_bytes,
             (unsigned long long)s.memory_bytes);
+}
+
+/* The rule evaluator's figures. */
+static void api_metrics_rules_write(struct rules *r, FILE *f)
+{
+    struct rules_stats s;
+    rules_stats(r, &s);
+    fprintf(f,
+            "# HELP tocsin_rules Rules configured (alerting and recording).\n"
+            "# TYPE tocsin_rules gauge\ntocsin_rules %llu\n"
+            "# HELP tocsin_rule_evaluations_total Rule evaluations since start.\n"
+            "# TYPE tocsin_rule_evaluations_total counter\n"
+            "tocsin_rule_evaluations_total %llu\n"
+            "# HELP tocsin_rule_evaluation_failures_total Rule evaluations that failed (query "
+            "error, limit).\n"
+            "# TYPE tocsin_rule_evaluation_failures_total counter\n"
+            "tocsin_rule_evaluation_failures_total %llu\n"
+            "# HELP tocsin_rule_events_sent_total Events rules handed to the engine.\n"
+            "# TYPE tocsin_rule_events_sent_total counter\n"
+            "tocsin_rule_events_sent_total %llu\n"
+            "# HELP tocsin_rule_events_retried_total Rule events the engine refused, sent again "
+            "later.\n"
+            "# TYPE tocsin_rule_events_retried_total counter\n"
+            "tocsin_rule_events_retried_total %llu\n"
+            "# HELP tocsin_rule_series Series states the rules hold.\n"
+            "# TYPE tocsin_rule_series gauge\ntocsin_rule_series %llu\n"
+            "# HELP tocsin_rule_alerts Rule alerts by state.\n"
+            "# TYPE tocsin_rule_alerts gauge\n"
+            "tocsin_rule_alerts{state=\"firing\"} %llu\n"
+            "tocsin_rule_alerts{state=\"pending\"} %llu\n"
+            "# HELP tocsin_rule_baselines Seasonal baselines held (one per series).\n"
+            "# TYPE tocsin_rule_baselines gauge\ntocsin_rule_baselines %llu\n"
+            "# HELP tocsin_rule_baseline_bytes Memory of the seasonal baselines.\n"
+            "# TYPE tocsin_rule_baseline_bytes gauge\ntocsin_rule_baseline_bytes %llu\n"
+            "# HELP tocsin_rule_baselines_loading Rules still loading their history.\n"
+            "# TYPE tocsin_rule_baselines_loading gauge\ntocsin_rule_baselines_loading %llu\n"
+            "# HELP tocsin_rule_last_tick_seconds Wall time of the last evaluation tick.\n"
+            "# TYPE tocsin_rule_last_tick_seconds gauge\ntocsin_rule_last_tick_seconds %.6f\n",
+            (unsigned long long)s.rules, (unsigned long long)s.evaluations,
+            (unsigned long long)s.failures, (unsigned long long)s.events_sent,
+            (unsigned long long)s.events_retried, (unsigned long long)s.series,
+            (unsigned long long)s.firing, (unsigned long long)s.pending,
+            (unsigned long long)s.baselines, (unsigned long long)s.baseline_bytes,
+            (unsigned long long)s.baselines_loading, (double)s.last_tick_us / 1e6);
 }
 
 void api_metrics(struct http_req *req)
@@ -146,6 +191,8 @@ void api_metrics(struct http_req *req)
         checks_metrics_write(req->ctx->checks, f);
     if (req->ctx->tsdb)
         api_metrics_tsdb_write(req->ctx->tsdb, f);
+    if (req->ctx->rules)
+        api_metrics_rules_write(req->ctx->rules, f);
     http_metrics_write(f);
     fclose(f);
     http_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);

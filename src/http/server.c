@@ -107,6 +107,9 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/query_exemplars", api_prom_exemplars},
     {"POST", "/api/v1/query_exemplars", api_prom_exemplars},
     {"POST", "/api/v1/admin/tsdb/flush", api_tsdb_flush},
+    {"GET", "/api/v1/rules", api_rules_list},
+    {"POST", "/api/v1/rules/test", api_rules_test},
+    {"GET", "/api/v1/rules/{}", api_rule_get},
     {"GET", "/a/{}", api_action_link_get},
     {"POST", "/a/{}", api_action_link_post},
 };

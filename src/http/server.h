@@ -25,6 +25,7 @@ struct checks;
 struct overrides;
 struct tsdb;
 struct scraper;
+struct rules;
 
 /* Everything a handler can reach; shared read-only by all handler threads. */
 struct server_ctx {
@@ -43,6 +44,8 @@ struct server_ctx {
     bool has_link_key;
     struct tsdb *tsdb;       /* borrowed; the metrics store, or NULL when it could not open */
     struct scraper *scraper; /* borrowed; the scrape thread, or NULL */
+    struct rules *rules;     /* borrowed; the rule evaluator, or NULL; set before the server
+                                starts and never changed while it runs */
     /* Metric limits from the configuration, refreshed on reload. */
     _Atomic size_t metrics_max_write_bytes; /* body limit of the write endpoints */
     _Atomic size_t metrics_max_samples;     /* samples one query may load */
