@@ -632,6 +632,14 @@ static int lists_filter(uint32_t *res, size_t *nres, const struct postings **lis
     return 0;
 }
 
+/* Series under name=value, for ordering equality matchers (0 when none). */
+static size_t eq_postings_len(const struct pindex *ix, const struct matcher *m)
+{
+    const struct lname *ln = strmap_get(&ix->names, m->name);
+    const struct postings *p = ln ? strmap_get(&ln->values, m->value) : NULL;
+    return p ? p->n : 0;
+}
+
 int pindex_select_cb(const struct pindex *ix, const struct matcher *m, size_t nm,
                      const char *(*value_of)(void *ctx, uint32_t id, const char *name), void *ctx,
                      uint32_t **out, size_t *n_out)
@@ -650,12 +658,30 @@ int pindex_select_cb(const struct pindex *ix, const struct matcher *m, size_t nm
         if (!done)
             return -1;
     }
-    /* Positive matchers, equalities first: they shrink the set the most cheaply. */
+    /* Positive matchers, equalities first: they shrink the set the most
+     * cheaply. Equalities go shortest list first, so that
+     * m{__name__="m", id="7"} starts from the one series with id 7 and
+     * gallops through the long list of m instead of copying it: without
+     * this, 10,000 rules over 10,000 series cost 10,000 x 10,000. */
     for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < nm; i++) {
+        for (size_t step = 0; step < nm; step++) {
+            size_t i = step;
+            if (pass == 0) {
+                size_t best = SIZE_MAX;
+                i = nm;
+                for (size_t j = 0; j < nm; j++) {
+                    if (done[j] || m[j].op != MATCH_EQ || matcher_matches_empty(&m[j]))
+                        continue;
+                    size_t len = eq_postings_len(ix, &m[j]);
+                    if (len < best) {
+                        best = len;
+                        i = j;
+                    }
+                }
+                if (i == nm)
+                    break;
+            }
             if (done[i] || matcher_matches_empty(&m[i]))
-                continue;
-            if (pass == 0 && m[i].op != MATCH_EQ)
                 continue;
             const struct lname *ln = strmap_get(&ix->names, m[i].name);
             done[i] = true;
