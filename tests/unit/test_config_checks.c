@@ -21,61 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static struct config *load(const char *yaml, struct cfg_errors *errs)
-{
-    return config_load_buffer("t.yaml", yaml, strlen(yaml), errs);
-}
-
-static void dump(const struct cfg_errors *errs)
-{
-    for (size_t i = 0; i < errs->n; i++)
-        fprintf(stderr, "  got: %s\n", errs->msgs[i]);
-}
-
-/* Checks that errs holds exactly the NULL-terminated messages in ap. */
-static bool errors_are(const struct cfg_errors *errs, va_list ap)
-{
-    size_t n = 0;
-    bool ok = true;
-    for (const char *m; (m = va_arg(ap, const char *)) != NULL; n++) {
-        bool found = false;
-        for (size_t i = 0; i < errs->n && !found; i++)
-            found = strcmp(errs->msgs[i], m) == 0;
-        if (!found) {
-            fprintf(stderr, "missing: %s\n", m);
-            ok = false;
-        }
-    }
-    if (n != errs->n)
-        ok = false;
-    if (!ok)
-        dump(errs);
-    return ok;
-}
-
-/* Loads yaml, expects failure with exactly the NULL-terminated messages. */
-static void expect_errors(const char *yaml, ...)
-{
-    struct cfg_errors errs = {0};
-    struct config *cfg = load(yaml, &errs);
-    va_list ap;
-    va_start(ap, yaml);
-    bool ok = errors_are(&errs, ap) && cfg == NULL;
-    va_end(ap);
-    config_free(cfg);
-    cfg_errors_free(&errs);
-    assert_true(ok);
-}
-
-static struct config *load_ok(const char *yaml)
-{
-    struct cfg_errors errs = {0};
-    struct config *cfg = load(yaml, &errs);
-    if (!cfg)
-        dump(&errs);
-    assert_non_null(cfg);
-    assert_int_equal(errs.n, 0);
-    return cfg;
+#include "test_config_util.h"
 }
 
 static const struct cfg_check *check(const struct config *cfg, const char *id)
