@@ -9,6 +9,7 @@
  * is defined in and the one its people read.
  */
 #include "oncall.h"
+#include "cli_http.h"
 
 #include "base/timefmt.h"
 #include "base/tz.h"
@@ -26,36 +27,6 @@
  * installation's on-call overview is far smaller. */
 #define ONCALL_RESPONSE_MAX (8 * 1024 * 1024)
 #define ONCALL_TIMEOUT_S    10
-
-struct oncall_response {
-    char *buf; /* owned; NUL-terminated */
-    size_t len, cap;
-    bool too_big;
-};
-
-static size_t oncall_on_body(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct oncall_response *r = userp;
-    size_t n = size * nmemb;
-    if (r->len + n > ONCALL_RESPONSE_MAX) {
-        r->too_big = true;
-        return 0; /* makes curl fail the transfer */
-    }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(r->buf, cap);
-        if (!nb)
-            return 0;
-        r->buf = nb;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, data, n);
-    r->len += n;
-    r->buf[r->len] = 0;
-    return n;
-}
 
 static void oncall_usage(FILE *f)
 {
@@ -310,7 +281,7 @@ char *oncall_render(const char *json, size_t len, char *err, size_t errlen)
 
 /* The message of a refusal: error.message of Tocsin's error object, else
  * the body as it came (it may be a proxy's page). */
-static void oncall_print_refusal(long status, const struct oncall_response *r)
+static void oncall_print_refusal(long status, const struct cli_response *r)
 {
     json_t *root = r->buf ? json_loadb(r->buf, r->len, 0, NULL) : NULL;
     const json_t *e = json_object_get(root, "error");
@@ -322,7 +293,7 @@ static void oncall_print_refusal(long status, const struct oncall_response *r)
 
 /* GETs endpoint into r, sending auth as a header when not NULL; sets
  * *status to the HTTP status when the transfer worked. */
-static CURLcode oncall_fetch(const char *endpoint, const char *auth, struct oncall_response *r,
+static CURLcode oncall_fetch(const char *endpoint, const char *auth, struct cli_response *r,
                              long *status)
 {
     CURL *h = curl_easy_init();
@@ -335,7 +306,7 @@ static CURLcode oncall_fetch(const char *endpoint, const char *auth, struct onca
     curl_easy_setopt(h, CURLOPT_URL, endpoint);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)ONCALL_TIMEOUT_S);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, oncall_on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_response_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     CURLcode cc = curl_easy_perform(h);
@@ -357,7 +328,7 @@ int oncall_main(int argc, char **argv)
     bool raw = false;
     int c, rc = 2;
     char *endpoint = NULL, *auth = NULL;
-    struct oncall_response resp = {0};
+    struct cli_response resp = {.max = ONCALL_RESPONSE_MAX};
     long status = 0;
     CURLcode cc;
 

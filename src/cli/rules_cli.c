@@ -11,6 +11,7 @@
  * Like `tocsin oncall` the command is interactive and does not retry.
  */
 #include "rules_cli.h"
+#include "cli_http.h"
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -282,36 +283,6 @@ static void rules_cli_usage_main(FILE *f)
           f);
 }
 
-struct rules_cli_response {
-    char *buf; /* owned; NUL-terminated */
-    size_t len, cap;
-    bool too_big;
-};
-
-static size_t rules_cli_on_body(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct rules_cli_response *r = userp;
-    size_t n = size * nmemb;
-    if (r->len + n > RULES_CLI_RESPONSE_MAX) {
-        r->too_big = true;
-        return 0;
-    }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(r->buf, cap);
-        if (!nb)
-            return 0;
-        r->buf = nb;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, data, n);
-    r->len += n;
-    r->buf[r->len] = 0;
-    return n;
-}
-
 /* Prints the result: the JSON, or the summary. */
 static void rules_cli_print(const json_t *result, bool as_json)
 {
@@ -348,7 +319,7 @@ static int rules_cli_online(const char *name, const struct config *cfg, const ch
                             bool as_json)
 {
     char base[512], endpoint[600], *auth = NULL, *body = NULL;
-    struct rules_cli_response resp = {0};
+    struct cli_response resp = {.max = RULES_CLI_RESPONSE_MAX};
     const struct cfg_rule *rule = cfg ? config_find_rule(cfg, name) : NULL;
     json_t *req = json_object();
     int rc = 2;
@@ -402,7 +373,7 @@ static int rules_cli_online(const char *name, const struct config *cfg, const ch
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)RULES_CLI_TIMEOUT_S);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, rules_cli_on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_response_write);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         cc = curl_easy_perform(h);
