@@ -1125,9 +1125,12 @@ static bool tpl_command(struct tpl *t, bool first, struct tpl_val *piped, bool h
                 tpl_fail(t, t->tok.pos, "only a function can follow | (such as humanize)");
             return false;
         }
-        struct tpl_val v;
-        if (!tpl_operand(t, &v, false, NULL, "in the action"))
+        struct tpl_val v = {0};
+        if (!tpl_operand(t, &v, false, NULL, "in the action")) {
+            /* A string operand is v's even when the token after it fails. */
+            tpl_val_clear(&v);
             return false;
+        }
         if (t->tok.kind != TK_END && t->tok.kind != TK_PIPE) {
             tpl_val_clear(&v);
             if (t->tok.kind == TK_STRING || t->tok.kind == TK_NUMBER || t->tok.kind == TK_VAR ||
