@@ -2,11 +2,14 @@
  * chunk.c - the sample codec.
  *
  * A chunk is a header of whole bytes and then a bit stream (most significant
- * bit first) of groups of CHUNK_GROUP samples, the last one maybe shorter.
+ * bit first) of groups of samples. In format 2 (what the encoder writes) the
+ * first group holds samples 1 to 15 and every later one 16, so a chunk of
+ * 16 k samples ends on a group boundary; format 1 (still read) has groups of
+ * 16 from sample 1.
  *
- *   byte 0      format: 0xF1 float values, or 0x80 | k << 2 | flags for
- *               decimal values (m / 10^k for integers m); flag 2: g follows,
- *               flag 1: exceptions follow
+ *   byte 0      format: float values 0xF2 (format 1: 0xF1), or decimal values
+ *               (m / 10^k for integers m) 0x40 | k << 2 | flags (format 1:
+ *               0x80 | ...); flag 2: g follows, flag 1: exceptions follow
  *   uvarint     n, the number of samples
  *   if n >= 1:
  *     uvarint   zigzag(t0)
@@ -23,15 +26,20 @@
  *           smallest time delta of the group; each sample stores delta - D in
  *           wt bits, so regular timestamps cost nothing)
  *   float:  a bit, 0 = integer deltas of the IEEE bits, 1 = XOR
- *   unless XOR: the value coding and width (width code with 4 coding bits:
- *           1 zigzag, 2 Rice, 4 zero flags, 8 differences), and for floats
- *           the shift: '0' same or '1' + 6 bits
- * Then each sample: its time field, then its value field:
+ *   unless XOR: the value coding and width (width code with 5 coding bits,
+ *           format 1: 4: 1 zigzag, 2 Rice, 4 zero flags, 8 differences, 16
+ *           uniform), for uniform the bits of uv below its top bit (uv has w
+ *           bits), and for floats the shift: '0' same or '1' + 6 bits
+ * Format 2 then has the time fields of all samples, then the value fields;
+ * format 1 has each sample's time field followed by its value field.
  *   decimal: q = (m - previous m) / g; float: q = (bits - previous bits) >> sh;
  *            with "differences" the field is q - previous q; the field is
- *            raw or zigzag, in w bits or Rice coded with parameter w (unary
- *            quotient, RICE_LIMIT ones escape to 64 raw bits), and with
- *            "zero flags" preceded by a bit that is 0 for a zero field
+ *            raw or zigzag; in w bits, Rice coded with parameter w (unary
+ *            quotient, RICE_LIMIT ones escape to 64 raw bits), or (format 2)
+ *            uniform in 0 .. uv (see uni_put); with "zero flags" a bit per
+ *            sample that is 0 for a zero field comes first (format 2: all
+ *            flags before the fields, and a non-zero field is coded minus 1;
+ *            format 1: each flag before its field)
  *   XOR:     '0' same value; '10' + the bits inside the previous window; '11'
  *            + 6 bits leading zeros + 6 bits (length - 1) + the bits
  * Width code: '0' same, '10' + a bit (one down, one up), '11' + the coding
@@ -52,7 +60,9 @@
  * happens a bounded number of times per chunk (k only grows, g only shrinks,
  * float mode is final), so appending stays cheap, and a snapshot is a header,
  * a copy of the packed bytes and the pending samples packed as a last group.
- * Each group's coding is the cheapest of those above, counted exactly.
+ * Each group's coding is the cheapest of those above, counted exactly (a
+ * change of coding is weighed at half its header bits, since it usually
+ * holds for the groups that follow).
  */
 #include "chunk.h"
 
@@ -62,11 +72,17 @@
 #include <string.h>
 
 #define G CHUNK_GROUP
-/* Decimal: 0x80 | k << 2 | FMT_GCD (g > 1 follows) | FMT_EXC (exceptions follow). */
+/*
+ * Decimal: FMT_DEC | k << 2 | FMT_GCD (g > 1 follows) | FMT_EXC (exceptions
+ * follow). Format 1 (0x80.., 0xF1) is still read; the encoder writes format 2
+ * (0x40.., 0xF2).
+ */
 #define FMT_DEC   0x80
+#define FMT_DEC2  0x40
 #define FMT_GCD   0x02
 #define FMT_EXC   0x01
 #define FMT_FLT   0xF1
+#define FMT_FLT2  0xF2
 #define SCALE_MAX 15
 /* Integers of decimal mode stay within +-2^53, exact in a double. */
 #define M_LIMIT 9007199254740992.0
@@ -74,8 +90,8 @@
 enum { MODE_NONE = 0, MODE_DEC = 1, MODE_FLT = 2 };
 enum { PREP_OK, PREP_REBUILD, PREP_FLOAT };
 
-/* The most bits one group can take: headers plus 16 * (64 + 20 + 64). */
-#define GROUP_MAX_BITS (160 + G * 148)
+/* The most bits one group can take: headers plus 16 * (64 + 1 + 20 + 64). */
+#define GROUP_MAX_BITS (192 + G * 150)
 /* Rice codes of values >= this many times 2^k escape to 64 raw bits. */
 #define RICE_LIMIT 20
 
@@ -331,6 +347,7 @@ static int uv_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 struct gstate {
     uint64_t tsd;
     uint64_t lastd; /* the last delta: decimal q, float the IEEE bits' delta */
+    uint64_t uv;    /* uniform coding: the largest field it can hold */
     uint8_t wt, wv, sv, sh, kind;
 };
 
@@ -340,6 +357,7 @@ struct grp {
     uint64_t dt[G];  /* time deltas */
     uint64_t val[G]; /* decimal: integer delta / g (two's complement); float: IEEE bits */
     uint64_t gcd, last;
+    uint64_t lastbits; /* IEEE bits of the group's last value */
     int64_t lastt;
     unsigned nexc;
     struct chunk_exc exc[G];
@@ -351,7 +369,9 @@ struct plan {
     uint64_t bits;    /* bits the group takes */
     uint64_t tsz;     /* zigzag of the change of D */
     uint8_t same;     /* every header as in the previous group */
-    uint64_t f[G];    /* the value fields (unless XOR) */
+    uint8_t m;        /* value fields in f */
+    uint16_t nz;      /* zero flags: bit j set when sample j's field is not zero */
+    uint64_t f[G];    /* the value fields written (unless XOR) */
 };
 
 static unsigned svar_cost(uint64_t z)
@@ -545,47 +565,147 @@ static unsigned rice_best(const uint64_t *z, unsigned cnt, unsigned *cost)
 }
 
 /* Value field codings: bits of the coding code. */
-#define VC_ZIGZAG 1 /* zigzag, else raw (all >= 0) */
-#define VC_RICE   2 /* Rice code with parameter w, else w bits */
-#define VC_FLAGS  4 /* a bit per sample: 0 is a zero field, not written */
-#define VC_DOD    8 /* fields are differences of the deltas (steady rates) */
-#define VC_BITS   4
+#define VC_ZIGZAG 1  /* zigzag, else raw (all >= 0) */
+#define VC_RICE   2  /* Rice code with parameter w, else w bits */
+#define VC_FLAGS  4  /* a bit per sample: 0 is a zero field, not written */
+#define VC_DOD    8  /* fields are differences of the deltas (steady rates) */
+#define VC_BITS1  4  /* coding bits in format 1 */
+#define VC_UNI    16 /* format 2: uniform over 0 .. uv, packed in mixed radix */
+#define VC_BITS   5
+
+/*
+ * Uniform coding: m fields in 0 .. uv cost m * log2(uv + 1) bits, which is
+ * what counters that grow by a random amount in a fixed range need (fixed
+ * width pays up to a bit more per sample, Rice more). A field is split into
+ * a high digit below rh = (uv >> s) + 1 <= 256, with s the bits of uv beyond
+ * eight, and s low bits; up to eight high digits form one number below
+ * rh^8 < 2^64 (the first digit lowest), written in as many bits as its
+ * largest value needs, and the low bits follow all of them. A power of two rh
+ * is plain fixed width.
+ */
+static inline unsigned uni_shift(uint64_t uv)
+{
+    unsigned w = bitlen(uv);
+    return w > 8 ? w - 8 : 0;
+}
+
+static uint64_t uni_bits(uint64_t uv, unsigned m)
+{
+    if (m == 0 || uv == 0)
+        return 0;
+    unsigned s = uni_shift(uv);
+    uint64_t rh = (uv >> s) + 1, bits = (uint64_t)m * s, p = 1;
+    if ((rh & (rh - 1)) == 0)
+        return (uint64_t)m * bitlen(uv);
+    for (unsigned j = 0, k = 0; j < m; j++) {
+        p *= rh;
+        if (++k == 8 || j + 1 == m) {
+            bits += bitlen(p - 1);
+            p = 1;
+            k = 0;
+        }
+    }
+    return bits;
+}
+
+static void uni_put(struct bw *w, const uint64_t *f, unsigned m, uint64_t uv)
+{
+    if (m == 0 || uv == 0)
+        return;
+    unsigned s = uni_shift(uv);
+    uint64_t rh = (uv >> s) + 1;
+    if ((rh & (rh - 1)) == 0) {
+        for (unsigned j = 0; j < m; j++)
+            bw_put(w, f[j], bitlen(uv));
+        return;
+    }
+    for (unsigned j0 = 0; j0 < m; j0 += 8) {
+        unsigned k = m - j0 < 8 ? m - j0 : 8;
+        uint64_t x = 0, p = 1;
+        for (unsigned j = k; j-- > 0;) {
+            x = x * rh + (f[j0 + j] >> s);
+            p *= rh;
+        }
+        bw_put(w, x, bitlen(p - 1));
+    }
+    if (s)
+        for (unsigned j = 0; j < m; j++)
+            bw_put(w, f[j], s);
+}
 
 struct fchoice {
-    unsigned cost;
+    uint64_t score, cost, uv;
     uint8_t c, w;
 };
 
-/* Tries z[0..n) at a fixed width and Rice coded; base: bits of flags. */
-static void try_fields(const struct gstate *ps, const uint64_t *z, unsigned n, unsigned base,
-                       unsigned c, struct fchoice *b)
+#ifndef HDR_AMORT
+#define HDR_AMORT 2
+#endif
+
+/* What a group's header costs beside its value coding code. */
+struct hctx {
+    unsigned base; /* bits of a header that is not "same", without the coding code */
+    bool can_same; /* every other header is as in the previous group */
+};
+
+/* Bits of a value coding code: the width code, and uv's bits below its top one. */
+static inline unsigned ccode_cost(const struct gstate *ps, unsigned c, unsigned w)
 {
-    uint64_t all = 0;
-    for (unsigned j = 0; j < n; j++)
-        all |= z[j];
-    unsigned w = bitlen(all);
-    unsigned cost = wcode_cost(ps->wv, ps->sv, w, c, VC_BITS) + base + n * w;
-    if (cost < b->cost) {
-        b->cost = cost;
+    return wcode_cost(ps->wv, ps->sv, w, c, VC_BITS) + ((c & VC_UNI) && w >= 2 ? w - 1 : 0);
+}
+
+/* Considers coding c with width w (and uv) whose fields take fbits. */
+static void cand(const struct gstate *ps, const struct hctx *h, unsigned c, unsigned w, uint64_t uv,
+                 uint64_t fbits, struct fchoice *b)
+{
+    bool same = h->can_same && c == ps->sv && w == ps->wv && (!(c & VC_UNI) || uv == ps->uv);
+    uint64_t hdr = same ? 1 : h->base + ccode_cost(ps, c, w);
+    uint64_t score = fbits * HDR_AMORT + (same ? HDR_AMORT : hdr);
+    if (score < b->score) {
+        b->score = score;
+        b->cost = fbits + hdr;
         b->c = (uint8_t)c;
         b->w = (uint8_t)w;
-    }
-    /* Rice pays when the values spread unevenly below the largest. */
-    if (w >= 2) {
-        unsigned rc;
-        unsigned k = rice_best(z, n, &rc);
-        rc += wcode_cost(ps->wv, ps->sv, k, c | VC_RICE, VC_BITS) + base;
-        if (rc < b->cost) {
-            b->cost = rc;
-            b->c = (uint8_t)(c | VC_RICE);
-            b->w = (uint8_t)k;
-        }
+        b->uv = uv;
     }
 }
 
+/*
+ * Tries the fields z[0..n) (fl: bits of zero flags before them) at a fixed
+ * width, Rice coded and uniform, each also with the previous group's
+ * parameter when that keeps the header "same".
+ */
+static void try_fields(const struct gstate *ps, const struct hctx *h, const uint64_t *z, unsigned n,
+                       unsigned fl, unsigned c, struct fchoice *b)
+{
+    uint64_t all = 0, mx = 0;
+    for (unsigned j = 0; j < n; j++) {
+        all |= z[j];
+        mx = z[j] > mx ? z[j] : mx;
+    }
+    unsigned w = bitlen(all);
+    cand(ps, h, c, w, 0, fl + (uint64_t)n * w, b);
+    if (ps->sv == c && ps->wv > w)
+        cand(ps, h, c, ps->wv, 0, fl + (uint64_t)n * ps->wv, b);
+    if (w >= 2) {
+        unsigned rc;
+        unsigned k = rice_best(z, n, &rc);
+        cand(ps, h, c | VC_RICE, k, 0, fl + rc, b);
+        cand(ps, h, c | VC_UNI, w, mx, fl + uni_bits(mx, n), b);
+    }
+    if (ps->sv == (c | VC_RICE) && ps->wv != 0 && ps->wv < 64) {
+        uint64_t rc = fl;
+        for (unsigned j = 0; j < n; j++)
+            rc += rice_cost(z[j], ps->wv);
+        cand(ps, h, c | VC_RICE, ps->wv, 0, rc, b);
+    }
+    if (ps->sv == (c | VC_UNI) && ps->uv > mx)
+        cand(ps, h, c | VC_UNI, ps->wv, ps->uv, fl + uni_bits(ps->uv, n), b);
+}
+
 /* Tries the signed fields x[0..cnt) raw, zigzag, and either behind flags. */
-static void try_seq(const struct gstate *ps, const int64_t *x, unsigned cnt, unsigned dod,
-                    struct fchoice *b)
+static void try_seq(const struct gstate *ps, const struct hctx *h, const int64_t *x, unsigned cnt,
+                    unsigned dod, struct fchoice *b)
 {
     uint64_t z[2][G], nzv[2][G];
     unsigned nz = 0;
@@ -595,29 +715,31 @@ static void try_seq(const struct gstate *ps, const int64_t *x, unsigned cnt, uns
         z[0][j] = (uint64_t)x[j];
         z[1][j] = zz(x[j]);
         if (x[j]) {
-            nzv[0][nz] = z[0][j];
-            nzv[1][nz] = z[1][j];
+            /* Behind a flag a field is not zero: it is coded minus one. */
+            nzv[0][nz] = z[0][j] - 1;
+            nzv[1][nz] = z[1][j] - 1;
             nz++;
         }
     }
     for (unsigned s = neg; s < 2; s++) {
-        try_fields(ps, z[s], cnt, 0, dod | s, b);
+        try_fields(ps, h, z[s], cnt, 0, dod | s, b);
         /* Flags pay only for zeros among wider fields. */
         if (nz < cnt && nz > 0)
-            try_fields(ps, nzv[s], nz, cnt, dod | s | VC_FLAGS, b);
+            try_fields(ps, h, nzv[s], nz, cnt, dod | s | VC_FLAGS, b);
     }
 }
 
 /*
  * Chooses the cheapest coding for the fields q[] (ref: the delta before
- * them, for VC_DOD): raw (all >= 0) or zigzag, at a fixed width or Rice
- * coded, for every sample or behind flags that mark zeros (repeated values),
- * of q or of its differences. Fills f[] with the fields.
+ * them, for VC_DOD): raw (all >= 0) or zigzag, at a fixed width, Rice coded
+ * or uniform, for every sample or behind flags that mark zeros (repeated
+ * values), of q or of its differences. Fills pl's coding, fields and flags
+ * and returns the group's bits beside its times.
  */
-static unsigned plan_fields(const struct gstate *ps, const int64_t *q, int64_t ref, unsigned cnt,
-                            uint8_t *c_out, uint8_t *w_out, uint64_t *f, unsigned *hcost)
+static uint64_t plan_fields(const struct gstate *ps, const struct hctx *h, const int64_t *q,
+                            int64_t ref, unsigned cnt, struct plan *pl)
 {
-    struct fchoice b = {UINT32_MAX, 0, 0};
+    struct fchoice b = {UINT64_MAX, UINT64_MAX, 0, 0, 0};
     int64_t dq[G];
     uint64_t oq = 0, od = 0;
     unsigned zq = 0, zd = 0;
@@ -628,16 +750,26 @@ static unsigned plan_fields(const struct gstate *ps, const int64_t *q, int64_t r
         zq += q[j] == 0;
         zd += dq[j] == 0;
     }
-    try_seq(ps, q, cnt, 0, &b);
+    try_seq(ps, h, q, cnt, 0, &b);
     /* Differences pay for steady rates: narrower, or more often zero. */
     if (bitlen(od) < bitlen(oq) || zd > zq)
-        try_seq(ps, dq, cnt, VC_DOD, &b);
+        try_seq(ps, h, dq, cnt, VC_DOD, &b);
     const int64_t *x = b.c & VC_DOD ? dq : q;
-    for (unsigned j = 0; j < cnt; j++)
-        f[j] = b.c & VC_ZIGZAG ? zz(x[j]) : (uint64_t)x[j];
-    *c_out = b.c;
-    *w_out = b.w;
-    *hcost = wcode_cost(ps->wv, ps->sv, b.w, b.c, VC_BITS);
+    pl->m = 0;
+    pl->nz = 0;
+    for (unsigned j = 0; j < cnt; j++) {
+        uint64_t f = b.c & VC_ZIGZAG ? zz(x[j]) : (uint64_t)x[j];
+        if (!(b.c & VC_FLAGS))
+            pl->f[pl->m++] = f;
+        else if (f) {
+            pl->nz |= (uint16_t)(1u << j);
+            pl->f[pl->m++] = f - 1;
+        }
+    }
+    pl->st.sv = b.c;
+    pl->st.wv = b.w;
+    pl->st.uv = b.uv;
+    pl->same = h->can_same && b.c == ps->sv && b.w == ps->wv && (!(b.c & VC_UNI) || b.uv == ps->uv);
     return b.cost;
 }
 
@@ -666,15 +798,13 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
     unsigned th = tsame ? 1 : 1 + svar_cost(pl->tsz) + wcode_cost(ps->wt, 0, pl->st.wt, 0, 0);
     uint64_t tbits = (uint64_t)cnt * pl->st.wt;
     int64_t q[G] = {0};
-    unsigned hc, fc;
 
     if (mode == MODE_DEC) {
+        struct hctx h = {1 + th, tsame};
         for (unsigned j = 0; j < cnt; j++)
             q[j] = (int64_t)gp->val[j];
-        fc = plan_fields(ps, q, (int64_t)ps->lastd, cnt, &pl->st.sv, &pl->st.wv, pl->f, &hc) - hc;
+        pl->bits = tbits + plan_fields(ps, &h, q, (int64_t)ps->lastd, cnt, pl);
         pl->st.lastd = (uint64_t)q[cnt - 1];
-        pl->same = tsame && pl->st.sv == ps->sv && pl->st.wv == ps->wv;
-        pl->bits = tbits + fc + (pl->same ? 1 : 1 + th + hc);
         return;
     }
 
@@ -686,14 +816,13 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
         q[j] = (int64_t)dd;
         prev = gp->val[j];
     }
-    pl->st.lastd = (uint64_t)q[cnt - 1];
+    uint64_t lastd = (uint64_t)q[cnt - 1];
     unsigned sh = all ? (unsigned)__builtin_ctzll(all) : ps->sh;
     for (unsigned j = 0; j < cnt; j++)
         q[j] = asr(q[j], sh);
-    uint8_t sv, wv;
-    fc = plan_fields(ps, q, asr((int64_t)ps->lastd, sh), cnt, &sv, &wv, pl->f, &hc) - hc;
-    bool isame = tsame && ps->kind == 0 && sv == ps->sv && wv == ps->wv && sh == ps->sh;
-    uint64_t cint = fc + (isame ? 1 : 1 + th + 1 + hc + (sh == ps->sh ? 1 : 7));
+    struct hctx h = {1 + th + 1 + (sh == ps->sh ? 1 : 7), tsame && ps->kind == 0 && sh == ps->sh};
+    struct plan pi = *pl;
+    uint64_t cint = plan_fields(ps, &h, q, asr((int64_t)ps->lastd, sh), cnt, &pi);
 
     unsigned wlz = 0, wlen = 0, fx = 0;
     prev = prevv;
@@ -705,17 +834,18 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
     uint64_t cxor = fx + (xsame ? 1 : 1 + th + 1);
     if (cxor < cint) {
         pl->st.kind = 1;
+        pl->st.lastd = lastd;
         pl->same = xsame;
         pl->bits = tbits + cxor;
         return;
     }
-    pl->st.sv = sv;
-    pl->st.wv = wv;
+    *pl = pi;
     pl->st.sh = (uint8_t)sh;
-    pl->same = isame;
+    pl->st.lastd = lastd;
     pl->bits = tbits + cint;
 }
 
+/* Writes a group in format 2: headers, the time fields, then the value fields. */
 static void write_group(struct bw *w, const struct gstate *ps, const struct grp *gp, int mode,
                         uint64_t prevv, const struct plan *pl)
 {
@@ -734,6 +864,8 @@ static void write_group(struct bw *w, const struct gstate *ps, const struct grp 
             bw_put(w, kind, 1);
         if (kind == 0) {
             wcode_put(w, ps->wv, ps->sv, pl->st.wv, pl->st.sv, VC_BITS);
+            if ((pl->st.sv & VC_UNI) && pl->st.wv >= 2)
+                bw_put(w, pl->st.uv, pl->st.wv - 1u);
             if (mode == MODE_FLT) {
                 if (pl->st.sh == ps->sh) {
                     bw_put(w, 0, 1);
@@ -744,38 +876,89 @@ static void write_group(struct bw *w, const struct gstate *ps, const struct grp 
             }
         }
     }
+    for (unsigned j = 0; j < cnt; j++)
+        bw_put(w, gp->dt[j] - d, wt);
     if (kind == 1) {
         unsigned wlz = 0, wlen = 0;
         uint64_t prev = prevv;
         for (unsigned j = 0; j < cnt; j++) {
-            bw_put(w, gp->dt[j] - d, wt);
             xor_put(w, gp->val[j] ^ prev, &wlz, &wlen);
             prev = gp->val[j];
         }
         return;
     }
-    unsigned wv = pl->st.wv;
-    bool rice = pl->st.sv & VC_RICE, flags = pl->st.sv & VC_FLAGS;
-    for (unsigned j = 0; j < cnt; j++) {
-        bw_put(w, gp->dt[j] - d, wt);
-        if (flags) {
-            bw_put(w, pl->f[j] != 0, 1);
-            if (pl->f[j] == 0)
-                continue;
-        }
-        if (rice)
+    unsigned sv = pl->st.sv, wv = pl->st.wv;
+    if (sv & VC_FLAGS)
+        for (unsigned j = 0; j < cnt; j++)
+            bw_put(w, pl->nz >> j & 1, 1);
+    if (sv & VC_UNI)
+        uni_put(w, pl->f, pl->m, pl->st.uv);
+    else if (sv & VC_RICE)
+        for (unsigned j = 0; j < pl->m; j++)
             rice_put(w, pl->f[j], wv);
-        else
+    else
+        for (unsigned j = 0; j < pl->m; j++)
             bw_put(w, pl->f[j], wv);
-    }
 }
 
 /* ---- encoder ---- */
 
-/* The time delta of pending sample j. */
-static inline uint64_t pend_delta(const struct chunk_enc *e, unsigned j)
+/*
+ * Pending samples wait at buf + len, plen bytes, each as uvarint
+ * zigzag(time delta - tsd) (regular scrapes: one byte), then its value's IEEE
+ * bits XOR pbase (the last packed value): a byte (number of zero low bytes)
+ * << 4 | (number of bytes kept), 0 for no change, and the kept bytes, low
+ * first. A counter's sample takes three or four bytes instead of twelve.
+ */
+/* Bytes pend_put writes for these. */
+static size_t pend_size(uint64_t z, uint64_t x)
 {
-    return e->pend_dt[j] != UINT32_MAX ? e->pend_dt[j] : e->pend_wide[j];
+    size_t n = 2;
+    while (z >= 0x80) {
+        z >>= 7;
+        n++;
+    }
+    if (x)
+        n += 8 - (unsigned)__builtin_ctzll(x) / 8 - (unsigned)__builtin_clzll(x) / 8;
+    return n;
+}
+
+static size_t pend_put(uint8_t *p, uint64_t z, uint64_t x)
+{
+    size_t o = uv_put(p, z);
+    if (x == 0) {
+        p[o++] = 0;
+        return o;
+    }
+    unsigned tzb = (unsigned)__builtin_ctzll(x) / 8, lzb = (unsigned)__builtin_clzll(x) / 8;
+    unsigned nb = 8 - tzb - lzb;
+    p[o++] = (uint8_t)(tzb << 4 | nb);
+    x >>= 8 * tzb;
+    for (unsigned i = 0; i < nb; i++, x >>= 8)
+        p[o++] = (uint8_t)x;
+    return o;
+}
+
+/* Decodes the pending samples' time deltas and value bits. */
+static void pend_load(const struct chunk_enc *e, uint64_t *dt, uint64_t *bits)
+{
+    const uint8_t *p = e->buf + e->len;
+    for (unsigned j = 0; j < e->npend; j++) {
+        uint64_t z = 0, x = 0;
+        for (unsigned s = 0;; s += 7) {
+            uint8_t b = *p++;
+            z |= (uint64_t)(b & 0x7f) << s;
+            if (!(b & 0x80))
+                break;
+        }
+        dt[j] = e->tsd + (uint64_t)unzz(z);
+        uint8_t h = *p++;
+        unsigned tzb = h >> 4, nb = h & 15;
+        for (unsigned i = 0; i < nb; i++)
+            x |= (uint64_t)p[i] << (8 * i);
+        p += nb;
+        bits[j] = e->pbase ^ (nb ? x << (8 * tzb) : 0);
+    }
 }
 
 static void enc_state(const struct chunk_enc *e, struct gstate *s)
@@ -787,6 +970,7 @@ static void enc_state(const struct chunk_enc *e, struct gstate *s)
     s->sh = e->sh;
     s->kind = e->kind;
     s->lastd = e->lastd;
+    s->uv = e->uv;
 }
 
 /*
@@ -797,15 +981,16 @@ static void enc_state(const struct chunk_enc *e, struct gstate *s)
 static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
 {
     unsigned cnt = e->npend;
+    uint64_t pv[G];
     gp->cnt = cnt;
     gp->nexc = 0;
     gp->gcd = e->gcd;
-    for (unsigned j = 0; j < cnt; j++)
-        gp->dt[j] = pend_delta(e, j);
+    pend_load(e, gp->dt, pv);
     gp->lastt = e->maxt;
+    gp->lastbits = pv[cnt - 1];
     if (e->mode != MODE_DEC) {
-        memcpy(gp->val, e->pend_v, cnt * sizeof(uint64_t));
-        gp->last = e->pend_v[cnt - 1];
+        memcpy(gp->val, pv, cnt * sizeof(uint64_t));
+        gp->last = pv[cnt - 1];
         return PREP_OK;
     }
 
@@ -813,7 +998,7 @@ static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
     uint64_t g = e->gcd;
     uint32_t base = e->n - cnt;
     for (unsigned j = 0; j < cnt; j++) {
-        double v = bitsd(e->pend_v[j]);
+        double v = bitsd(pv[j]);
         bool ok = dec_rep(v, e->scale, &m);
         if (!ok && !e->locked && (need = dec_need(v, &m)) > (int)e->scale)
             return PREP_REBUILD;
@@ -829,7 +1014,7 @@ static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
             }
         }
         if (!ok) {
-            gp->exc[gp->nexc].bits = e->pend_v[j];
+            gp->exc[gp->nexc].bits = pv[j];
             gp->exc[gp->nexc].idx = base + j;
             gp->nexc++;
             m = prev;
@@ -855,8 +1040,8 @@ static size_t hdr_put(uint8_t *p, const struct chunk_enc *e, uint32_t n, uint64_
     bool dec = e->mode == MODE_DEC && n > 0;
     if (p)
         p[0] =
-            dec ? (uint8_t)(FMT_DEC | e->scale << 2 | (gcd > 1 ? FMT_GCD : 0) | (ne ? FMT_EXC : 0))
-                : FMT_FLT;
+            dec ? (uint8_t)(FMT_DEC2 | e->scale << 2 | (gcd > 1 ? FMT_GCD : 0) | (ne ? FMT_EXC : 0))
+                : FMT_FLT2;
     o += uv_put(p ? p + o : NULL, n);
     if (n == 0)
         return o;
@@ -933,27 +1118,39 @@ void chunk_enc_free(struct chunk_enc *e)
 {
     free(e->buf);
     free(e->exc);
-    free(e->pend_wide);
     memset(e, 0, sizeof(*e));
 }
 
-/* Makes room for a bit stream of `bits` bits plus the writer's 8 spare bytes. */
-static int enc_reserve(struct chunk_enc *e, uint64_t bits)
+/*
+ * Makes buf at least need bytes. It grows by steps of 32 bytes or a
+ * sixty-fourth, rounded to what malloc hands out anyway (16 n + 8 bytes):
+ * the head holds an open chunk per series, so slack counts more than the
+ * occasional copy (realloc mostly extends in place).
+ */
+static int enc_grow(struct chunk_enc *e, size_t need)
 {
-    size_t need = (size_t)((bits + 7) / 8) + 8;
     if (need <= e->cap)
         return 0;
-    /* An eighth more: few reallocations, and little slack in every series. */
-    size_t cap = e->cap + e->cap / 8 + 32;
+    if (need > (size_t)1 << 31)
+        return -1;
+    size_t step = e->cap / 64 > 32 ? e->cap / 64 : 32;
+    size_t cap = e->cap + step;
     if (cap < need)
         cap = need;
+    cap = ((cap + 8 + 15) & ~(size_t)15) - 8;
     uint8_t *nb = realloc(e->buf, cap);
     if (!nb)
         return -1;
     memset(nb + e->cap, 0, cap - e->cap);
     e->buf = nb;
-    e->cap = cap;
+    e->cap = (uint32_t)cap;
     return 0;
+}
+
+/* Makes room for a bit stream of `bits` bits plus the writer's 8 spare bytes. */
+static int enc_reserve(struct chunk_enc *e, uint64_t bits)
+{
+    return enc_grow(e, (size_t)((bits + 7) / 8) + 8);
 }
 
 /* Decodes every sample the encoder holds into t[] and v[] (e->n of each). */
@@ -977,11 +1174,12 @@ static int enc_collect(const struct chunk_enc *e, int64_t *t, double *v)
         if (r != 0 || k != e->n - e->npend)
             return -1;
     }
-    uint64_t pt = (uint64_t)e->lastt;
+    uint64_t pt = (uint64_t)e->lastt, dt[G], pv[G];
+    pend_load(e, dt, pv);
     for (unsigned j = 0; j < e->npend; j++, k++) {
-        pt += pend_delta(e, j);
+        pt += dt[j];
         t[k] = (int64_t)pt;
-        v[k] = bitsd(e->pend_v[j]);
+        v[k] = bitsd(pv[j]);
     }
     return 0;
 }
@@ -1086,10 +1284,14 @@ static int enc_flush(struct chunk_enc *e)
         memcpy(x + e->nexc, gp.exc, gp.nexc * sizeof(*x));
         e->nexc += gp.nexc;
     }
+    /* The pending samples are in gp now; the writer needs zeros after the packed bits. */
+    memset(e->buf + e->len, 0, e->cap - e->len);
     struct bw w = {e->buf, e->nbits};
     write_group(&w, &st, &gp, e->mode, e->lastv, &pl);
-    e->nbits = w.pos;
-    e->len = (size_t)((e->nbits + 7) / 8);
+    e->nbits = (uint32_t)w.pos;
+    e->len = (e->nbits + 7) / 8;
+    e->plen = 0;
+    e->pbase = gp.lastbits;
     e->tsd = pl.st.tsd;
     e->wt = pl.st.wt;
     e->wv = pl.st.wv;
@@ -1097,6 +1299,7 @@ static int enc_flush(struct chunk_enc *e)
     e->sh = pl.st.sh;
     e->kind = pl.st.kind;
     e->lastd = pl.st.lastd;
+    e->uv = pl.st.uv;
     e->gcd = gp.gcd;
     e->lastv = gp.last;
     e->lastt = gp.lastt;
@@ -1107,7 +1310,7 @@ static int enc_flush(struct chunk_enc *e)
 int chunk_enc_append(struct chunk_enc *e, int64_t t, double v)
 {
     uint64_t bits = dbits(v);
-    if (e->n == UINT32_MAX)
+    if (e->n >= CHUNK_MAX_SAMPLES)
         return -1;
     if (e->n == 0) {
         uint64_t first = bits;
@@ -1127,26 +1330,26 @@ int chunk_enc_append(struct chunk_enc *e, int64_t t, double v)
             }
         }
         e->first = e->lastv = first;
+        e->pbase = bits;
         e->mint = e->maxt = e->lastt = t;
         e->n = 1;
         return 0;
     }
-    int64_t oldmax = e->maxt;
+    /* Times going back wrap around here and come back in the decoder. */
     uint64_t dt = (uint64_t)t - (uint64_t)e->maxt;
-    if (dt < UINT32_MAX) {
-        e->pend_dt[e->npend] = (uint32_t)dt;
-    } else {
-        /* Gaps of 49 days and more, and times going back, are rare: keep them aside. */
-        if (!e->pend_wide && !(e->pend_wide = malloc(G * sizeof(uint64_t))))
-            return -1;
-        e->pend_dt[e->npend] = UINT32_MAX;
-        e->pend_wide[e->npend] = dt;
-    }
-    e->pend_v[e->npend] = bits;
+    uint64_t z = zz((int64_t)(dt - e->tsd)), x = bits ^ e->pbase;
+    if (enc_grow(e, (size_t)e->len + e->plen + pend_size(z, x)) != 0)
+        return -1;
+    uint16_t oldplen = e->plen;
+    int64_t oldmax = e->maxt;
+    e->plen = (uint16_t)(e->plen + pend_put(e->buf + e->len + e->plen, z, x));
     e->npend++;
     e->n++;
     e->maxt = t;
-    if (e->npend == G && enc_flush(e) != 0) {
+    /* The first group holds samples 1 to 15, the others 16: a chunk of 16 k
+     * samples ends on a group boundary, with nothing pending. */
+    if (e->n % G == 0 && enc_flush(e) != 0) {
+        e->plen = oldplen;
         e->npend--;
         e->n--;
         e->maxt = oldmax;
@@ -1170,7 +1373,7 @@ int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
         uint8_t *b = malloc(2);
         if (!b)
             return -1;
-        b[0] = FMT_FLT;
+        b[0] = FMT_FLT2;
         b[1] = 0;
         *out = b;
         *outlen = 2;
@@ -1204,8 +1407,7 @@ int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
 
 size_t chunk_enc_memory(const struct chunk_enc *e)
 {
-    return e->cap + (size_t)e->nexc * sizeof(struct chunk_exc) +
-           (e->pend_wide ? G * sizeof(uint64_t) : 0);
+    return e->cap + (size_t)e->nexc * sizeof(struct chunk_exc);
 }
 
 /* ---- decoder ---- */
@@ -1214,7 +1416,9 @@ size_t chunk_enc_memory(const struct chunk_enc *e)
 static int hdr_count(const uint8_t *data, size_t len, size_t *off, uint32_t *n)
 {
     uint64_t x;
-    if (!data || len < 2 || (data[0] != FMT_FLT && (data[0] & 0xC0) != FMT_DEC))
+    if (!data || len < 2 ||
+        (data[0] != FMT_FLT && data[0] != FMT_FLT2 && (data[0] & 0xC0) != FMT_DEC &&
+         (data[0] & 0xC0) != FMT_DEC2))
         return -1;
     *off = 1;
     if (uv_get(data, len, off, &x) != 0 || x > UINT32_MAX)
@@ -1246,7 +1450,8 @@ int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
     it->data = data;
     it->len = len;
     it->n = n;
-    it->mode = data[0] == FMT_FLT ? MODE_FLT : MODE_DEC;
+    it->mode = data[0] == FMT_FLT || data[0] == FMT_FLT2 ? MODE_FLT : MODE_DEC;
+    it->ver = data[0] == FMT_FLT || (data[0] & 0xC0) == FMT_DEC ? 1 : 2;
     it->excidx = UINT32_MAX;
     if (n > 0) {
         if (uv_get(data, len, &off, &x) != 0)
@@ -1313,8 +1518,14 @@ static int it_header(struct chunk_iter *it, struct br *r)
         it->kind = (uint8_t)b;
     }
     if (it->kind == 0) {
-        if (wcode_get(r, &it->wv, &it->sv, VC_BITS) != 0 || ((it->sv & VC_RICE) && it->wv > 63))
+        if (wcode_get(r, &it->wv, &it->sv, it->ver == 1 ? VC_BITS1 : VC_BITS) != 0 ||
+            ((it->sv & VC_RICE) && it->wv > 63) || (it->sv & VC_RICE && it->sv & VC_UNI))
             return -1;
+        if (it->sv & VC_UNI) {
+            if (br_get(r, it->wv >= 2 ? it->wv - 1u : 0, &z) != 0)
+                return -1;
+            it->uv = it->wv >= 2 ? UINT64_C(1) << (it->wv - 1) | z : it->wv;
+        }
         if (it->mode == MODE_FLT) {
             if (br_get(r, 1, &b) != 0)
                 return -1;
@@ -1361,8 +1572,11 @@ static inline uint64_t it_field(struct br *r, unsigned sv, unsigned wv)
     return (uint64_t)u << wv | br_any(r, wv);
 }
 
-/* Decodes the next group into bt[], bv[]. */
-static int it_group(struct chunk_iter *it)
+static int it_group_end(struct chunk_iter *it, const struct br *r, unsigned cnt, uint64_t t,
+                        uint64_t prev, uint64_t lastd);
+
+/* Decodes the next group of format 1 into bt[], bv[]. */
+static int it_group1(struct chunk_iter *it)
 {
     struct br r = {it->data, it->len, it->pos, it->end};
     uint32_t rest = it->n - it->i;
@@ -1422,6 +1636,13 @@ static int it_group(struct chunk_iter *it)
     }
     if (r.pos > r.end)
         return -1;
+    return it_group_end(it, &r, cnt, t, prev, lastd);
+}
+
+/* Finishes a decoded group: exceptions, then the state for the next one. */
+static int it_group_end(struct chunk_iter *it, const struct br *r, unsigned cnt, uint64_t t,
+                        uint64_t prev, uint64_t lastd)
+{
     /* Exceptions in this group replace the decoded values. */
     while (it->excidx < it->i + cnt) {
         size_t off = it->excpos + 8;
@@ -1436,13 +1657,133 @@ static int it_group(struct chunk_iter *it)
         it->excidx += (uint32_t)gap + 1;
         it->excpos = off;
     }
-    it->pos = r.pos;
+    it->pos = r->pos;
     it->tlast = (int64_t)t;
     it->prev = prev;
     it->lastd = lastd;
     it->bn = (uint8_t)cnt;
     it->bi = 0;
     return 0;
+}
+
+/* Reads the uniform coded fields f[0..m) below uv + 1 (see uni_put). */
+static int uni_get(struct br *r, uint64_t *f, unsigned m, uint64_t uv)
+{
+    if (uv == 0) {
+        memset(f, 0, m * sizeof(*f));
+        return 0;
+    }
+    unsigned s = uni_shift(uv);
+    uint64_t rh = (uv >> s) + 1;
+    if ((rh & (rh - 1)) == 0) {
+        for (unsigned j = 0; j < m; j++)
+            f[j] = br_any(r, bitlen(uv));
+        return 0;
+    }
+    for (unsigned j0 = 0; j0 < m; j0 += 8) {
+        unsigned k = m - j0 < 8 ? m - j0 : 8;
+        uint64_t p = 1;
+        for (unsigned j = 0; j < k; j++)
+            p *= rh;
+        uint64_t x = br_any(r, bitlen(p - 1));
+        if (x >= p)
+            return -1;
+        for (unsigned j = 0; j < k; j++) {
+            f[j0 + j] = (x % rh) << s;
+            x /= rh;
+        }
+    }
+    if (s)
+        for (unsigned j = 0; j < m; j++)
+            f[j] |= br_any(r, s);
+    return 0;
+}
+
+/* Decodes the next group of format 2 (times, then values) into bt[], bv[]. */
+static int it_group2(struct chunk_iter *it)
+{
+    struct br r = {it->data, it->len, it->pos, it->end};
+    uint32_t rest = it->n - it->i;
+    /* The first group holds samples 1 to 15, the others 16. */
+    unsigned cnt = G - it->i % G;
+    uint64_t t = (uint64_t)it->tlast, prev = it->prev;
+
+    if (rest < cnt)
+        cnt = rest;
+    if (it_header(it, &r) != 0)
+        return -1;
+    unsigned wt = it->wt, wv = it->wv, sv = it->sv;
+    uint64_t tsd = it->tsd, lastd = it->lastd;
+    for (unsigned j = 0; j < cnt; j++) {
+        t += tsd + br_any(&r, wt);
+        it->bt[j] = (int64_t)t;
+    }
+    if (it->kind == 1) {
+        unsigned wlz = 0, wlen = 0;
+        for (unsigned j = 0; j < cnt; j++) {
+            lastd = prev;
+            if (br_take(&r, 1)) {
+                if (br_take(&r, 1)) {
+                    wlz = (unsigned)br_take(&r, 6);
+                    wlen = (unsigned)br_take(&r, 6) + 1;
+                    if (wlz + wlen > 64)
+                        return -1;
+                } else if (wlen == 0) {
+                    return -1;
+                }
+                prev ^= br_any(&r, wlen) << (64 - wlz - wlen);
+            }
+            lastd = prev - lastd;
+            it->bv[j] = prev;
+        }
+    } else {
+        uint64_t f[G];
+        unsigned m = cnt, nz = (1u << cnt) - 1;
+        if (sv & VC_FLAGS) {
+            nz = 0;
+            for (unsigned j = 0; j < cnt; j++)
+                nz |= (unsigned)br_take(&r, 1) << j;
+            m = (unsigned)__builtin_popcount(nz);
+        }
+        if (sv & VC_UNI) {
+            if (uni_get(&r, f, m, it->uv) != 0)
+                return -1;
+        } else {
+            for (unsigned j = 0; j < m; j++)
+                f[j] = it_field(&r, sv & ~(unsigned)VC_FLAGS, wv);
+        }
+        uint64_t q;
+        unsigned sh = it->sh, k = 0;
+        if (it->mode == MODE_DEC)
+            q = lastd;
+        else
+            q = (uint64_t)asr((int64_t)lastd, sh);
+        for (unsigned j = 0; j < cnt; j++) {
+            uint64_t x = 0;
+            if (nz >> j & 1)
+                x = f[k++] + ((sv & VC_FLAGS) ? 1 : 0);
+            x = sv & VC_ZIGZAG ? (uint64_t)unzz(x) : x;
+            q = sv & VC_DOD ? q + x : x;
+            if (it->mode == MODE_DEC) {
+                prev += q * it->gcd;
+                it->bv[j] = dbits(dec_value(prev, it->scale));
+            } else {
+                lastd = q << sh;
+                prev += lastd;
+                it->bv[j] = prev;
+            }
+        }
+        if (it->mode == MODE_DEC)
+            lastd = q;
+    }
+    if (r.pos > r.end)
+        return -1;
+    return it_group_end(it, &r, cnt, t, prev, lastd);
+}
+
+static int it_group(struct chunk_iter *it)
+{
+    return it->ver == 1 ? it_group1(it) : it_group2(it);
 }
 
 int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)

@@ -24,41 +24,43 @@
 
 struct chunk_exc;
 
-/* Samples the encoder packs at a time; fewer than this wait in pend_dt/pend_v. */
+/* Samples the encoder packs at a time; fewer than this wait as pending samples. */
 #define CHUNK_GROUP 16
+
+/* The most samples one chunk takes (chunk_enc_append fails beyond). */
+#define CHUNK_MAX_SAMPLES (1u << 22)
 
 /*
  * The encoder. Its fields are private to chunk.c; other modules embed it and
  * use only the functions below. It holds sizeof(struct chunk_enc) bytes
- * inline (328 on 64-bit) plus chunk_enc_memory() on the heap.
+ * inline (128 on 64-bit) plus chunk_enc_memory() on the heap. The head keeps
+ * one per series, so it is kept small: the up to CHUNK_GROUP - 1 samples that
+ * wait to be packed are stored compactly on the heap behind the packed ones.
  */
 struct chunk_enc {
-    uint8_t *buf; /* owned; the packed groups (bit stream) encoded so far */
-    size_t len, cap;
-    uint32_t n; /* samples appended */
+    uint8_t *buf;   /* owned: the packed groups (bit stream), then the pending samples */
+    uint32_t len;   /* bytes of packed groups, (nbits + 7) / 8 */
+    uint32_t cap;   /* bytes allocated at buf */
+    uint32_t n;     /* samples appended */
+    uint32_t nbits; /* bits used by the packed groups */
     int64_t mint, maxt;
 
-    /*
-     * Private to chunk.c. Up to CHUNK_GROUP - 1 samples wait here to be
-     * packed: their time deltas (UINT32_MAX: the delta is in pend_wide) and
-     * the IEEE bits of their values.
-     */
+    /* Private to chunk.c. */
     struct chunk_exc *exc;  /* owned; decimal mode: samples kept verbatim */
-    uint64_t *pend_wide;    /* owned; time deltas that do not fit 32 bits */
     uint32_t nexc;          /* exceptions in exc */
-    uint8_t mode, scale;    /* value coding, decimal digits */
+    uint16_t plen;          /* bytes of pending samples at buf + len */
     uint8_t npend, locked;  /* samples waiting; parameters fixed (rebuilding) */
+    uint8_t mode, scale;    /* value coding, decimal digits */
     uint8_t wt, wv, sv, sh; /* field widths and codings of the last packed group */
     uint8_t kind;           /* its kind (float mode: integer deltas or XOR) */
-    uint64_t nbits;         /* bits used in buf */
     uint64_t first;         /* first value: IEEE bits, or its integer in decimal mode */
     uint64_t lastv;         /* value of the last packed sample (same coding as first) */
+    uint64_t pbase;         /* IEEE bits of the last packed sample's value */
     uint64_t gcd;           /* decimal mode: common divisor of the integer deltas */
     uint64_t tsd;           /* smallest time delta of the last packed group */
     uint64_t lastd;         /* the last packed value delta (see chunk.c) */
+    uint64_t uv;            /* uniform coding's largest field in the last packed group */
     int64_t lastt;          /* time of the last packed sample */
-    uint32_t pend_dt[CHUNK_GROUP];
-    uint64_t pend_v[CHUNK_GROUP];
 };
 
 void chunk_enc_init(struct chunk_enc *e);
@@ -66,8 +68,8 @@ void chunk_enc_free(struct chunk_enc *e);
 
 /*
  * Appends a sample. t must be greater than the last appended timestamp (the
- * caller enforces the order). Returns 0, or -1 when out of memory (the
- * encoder is unchanged).
+ * caller enforces the order). Returns 0, or -1 when out of memory or the
+ * chunk holds CHUNK_MAX_SAMPLES (the encoder is unchanged).
  */
 int chunk_enc_append(struct chunk_enc *e, int64_t t, double v);
 
@@ -105,6 +107,7 @@ struct chunk_iter {
     uint64_t prev;             /* last decoded value: integer (decimal mode) or IEEE bits */
     uint64_t gcd, tsd, v0;     /* integer delta unit; group's smallest time delta; first value */
     uint64_t lastd;            /* the last value delta (see chunk.c) */
+    uint64_t uv;               /* uniform coding's largest field (format 2) */
     int64_t t0, tlast;         /* first time, last decoded time */
     size_t excpos;             /* byte offset of the next exception's value */
     uint32_t excidx, nexc;     /* index of the next exception, exceptions left */
@@ -112,6 +115,7 @@ struct chunk_iter {
     uint8_t wt, wv, sv, sh;    /* field widths and codings of the current group */
     uint8_t bn, bi;            /* samples in bt/bv, next one to return */
     uint8_t err;               /* set once corruption was seen */
+    uint8_t ver;               /* chunk format, 1 or 2 */
     int64_t bt[CHUNK_GROUP];
     uint64_t bv[CHUNK_GROUP];
 };
