@@ -64,7 +64,7 @@ struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size
         return s;
     if (db->ids.next_id == UINT32_MAX)
         return NULL;
-    s = calloc(1, sizeof(*s) + lablen);
+    s = calloc(1, TSDB_MSERIES_SIZE(lablen));
     if (!s)
         return NULL;
     memcpy(s->lab, packed, lablen);
@@ -94,7 +94,7 @@ struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size
         free(s);
         return NULL;
     }
-    db->registry_bytes += sizeof(*s) + lablen;
+    db->registry_bytes += TSDB_MSERIES_SIZE(lablen);
     return s;
 }
 
@@ -139,7 +139,7 @@ void tsdb_mseries_free(struct tsdb *db, struct mseries *s)
         c = next;
     }
     chunk_enc_free(&s->open);
-    db->registry_bytes -= sizeof(*s) + s->lablen;
+    db->registry_bytes -= TSDB_MSERIES_SIZE(s->lablen);
     free(s);
 }
 
@@ -158,7 +158,7 @@ int tsdb_head_seal(struct tsdb *db, struct mseries *s)
         return -1;
     }
     c->next = NULL;
-    c->mint = s->open_mint;
+    c->mint = s->open.mint;
     c->maxt = s->last_t;
     c->n = n;
     c->len = (uint32_t)len;
@@ -199,7 +199,7 @@ int tsdb_head_append(struct tsdb *db, struct mseries *s, int64_t t, double v, ui
         goto out;
     }
     uint32_t cnt = chunk_enc_count(&s->open);
-    if (cnt > 0 && (cnt >= TSDB_HEAD_CHUNK_SAMPLES || tsdb_floor_div(s->open_mint, db->block_ms) !=
+    if (cnt > 0 && (cnt >= TSDB_HEAD_CHUNK_SAMPLES || tsdb_floor_div(s->open.mint, db->block_ms) !=
                                                           tsdb_floor_div(t, db->block_ms))) {
         if (tsdb_head_seal(db, s) != 0) {
             rc = TSDB_ENOMEM;
@@ -212,8 +212,6 @@ int tsdb_head_append(struct tsdb *db, struct mseries *s, int64_t t, double v, ui
         rc = TSDB_ENOMEM;
         goto out;
     }
-    if (cnt == 0)
-        s->open_mint = t;
     __atomic_store_n(&s->last_t, t, __ATOMIC_RELAXED);
     __atomic_store_n(&s->last_v, tsdb_dbits(v), __ATOMIC_RELAXED);
     __atomic_store_n(&s->last_v_known, 1, __ATOMIC_RELAXED);
@@ -230,7 +228,7 @@ bool tsdb_head_range(const struct mseries *s, int64_t *mint, int64_t *maxt)
     bool open = chunk_enc_count(&s->open) > 0;
     if (!s->chunks && !open)
         return false;
-    *mint = s->chunks ? s->chunks->mint : s->open_mint;
+    *mint = s->chunks ? s->chunks->mint : s->open.mint;
     *maxt = open ? s->last_t : s->chunks_tail->maxt;
     return true;
 }
@@ -265,7 +263,7 @@ static int push_open(struct mseries *s, struct tbuf *arena, struct cref **cr, si
     size_t len;
     if (chunk_enc_snapshot(&s->open, &buf, &len) != 0)
         return -1;
-    int rc = push_copy(arena, buf, len, s->open_mint, s->last_t, cr, ncr, capcr);
+    int rc = push_copy(arena, buf, len, s->open.mint, s->last_t, cr, ncr, capcr);
     free(buf);
     return rc;
 }
@@ -291,7 +289,7 @@ int tsdb_head_copy(struct tsdb *db, struct mseries *s, int64_t lo, int64_t hi, b
     for (const struct hchunk *c = s->chunks; c && c->mint <= hi && rc == 0; c = c->next)
         if (c->maxt >= lo)
             rc = push_copy(arena, c->data, c->len, c->mint, c->maxt, cr, ncr, capcr);
-    if (rc == 0 && open && !open_before && s->open_mint <= hi)
+    if (rc == 0 && open && !open_before && s->open.mint <= hi)
         rc = push_open(s, arena, cr, ncr, capcr);
     pthread_mutex_unlock(mu);
     return rc;

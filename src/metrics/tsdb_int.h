@@ -41,7 +41,7 @@
 #include <string.h>
 
 /* Samples per head chunk before it is sealed (Prometheus uses 120). */
-#define TSDB_HEAD_CHUNK_SAMPLES 240
+#define TSDB_HEAD_CHUNK_SAMPLES 720
 /* Samples per chunk in a block: few large chunks compress best. */
 #define TSDB_BLOCK_CHUNK_SAMPLES 4096
 /* Per-series lock stripes (a power of two). */
@@ -232,27 +232,31 @@ struct mseries {
      * and read under the registry read lock with relaxed atomics). Scrapes
      * and writers send series in the same order every time, so the appender
      * checks the hint before the hash map and saves the map's cache miss.
-     * It is valid while hint_gen equals db->gc_gen: only the GC frees
-     * series, and it bumps gc_gen (under the write lock) first.
+     * It is valid while hint_gen equals the low 32 bits of db->gc_gen: only
+     * the GC frees series, and it bumps gc_gen (under the write lock) first;
+     * it runs once per maintenance pass, so the 32 bits never wrap back to
+     * an old value while a hint lives.
      */
     struct mseries *next_hint;
-    uint64_t hint_gen;
+    uint32_t hint_gen;
     uint32_t block_refs;   /* blocks holding the series; registry write lock */
     uint32_t pins;         /* atomic */
     uint32_t logged_epoch; /* the log epoch that holds its series record; wal.mu */
     uint32_t hz_epoch;     /* checkpoint horizon capture; stripe lock */
-    int64_t hz_t;
-    int64_t last_t;  /* newest sample (head or blocks); written under the stripe lock */
-    uint64_t last_v; /* its value bits; read with relaxed atomics by appenders */
-    int64_t open_mint;
-    struct chunk_enc open;
-    struct hchunk *chunks, *chunks_tail; /* sealed, oldest first; stripe lock */
     uint32_t nchunks;
+    int64_t hz_t;
+    int64_t last_t;        /* newest sample (head or blocks); written under the stripe lock */
+    uint64_t last_v;       /* its value bits; read with relaxed atomics by appenders */
+    struct chunk_enc open; /* the open chunk; open.mint is its first sample's time */
+    struct hchunk *chunks, *chunks_tail; /* sealed, oldest first; stripe lock */
     uint16_t nlab;
     uint8_t in_head;
     uint8_t last_v_known; /* false when last_t came from a block's metadata */
     char lab[];
 };
+
+/* Bytes of a series with lablen bytes of packed labels (no tail padding). */
+#define TSDB_MSERIES_SIZE(lablen) (offsetof(struct mseries, lab) + (size_t)(lablen))
 
 #define TSDB_NO_TIME INT64_MIN
 

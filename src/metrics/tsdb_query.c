@@ -152,7 +152,7 @@ static int push_cref(struct query *q, const struct bchunk *c)
 static int block_crefs(struct query *q, const struct tsdb_block *b, uint32_t local, int64_t lo,
                        int64_t hi, bool want_before)
 {
-    struct bchunk c, before;
+    struct bchunk c, before = {0};
     bool have_before = false;
     int rc;
     if (tsdb_block_series(b->map, &b->info, NULL, local, q->bs) != 0)
@@ -732,7 +732,7 @@ static bool has_data(struct query *q, size_t i, int64_t mint, int64_t maxt)
     for (const struct hchunk *c = s->chunks; c && !found; c = c->next)
         found = c->mint <= maxt && c->maxt >= mint;
     if (!found && chunk_enc_count(&s->open) > 0)
-        found = s->open_mint <= maxt && s->last_t >= mint;
+        found = s->open.mint <= maxt && s->last_t >= mint;
     pthread_mutex_unlock(tsdb_stripe(q->db, s));
     for (size_t b = 0; b < q->nb && !found; b++) {
         const struct tsdb_block *bl = q->blocks[b];
