@@ -98,14 +98,10 @@ struct tsdb_appender {
     uint32_t *slots; /* open addressing over ents: index + 1, 0 empty */
     size_t nslots;
     struct tbuf ser, enc, key;
+    struct tbuf prevkey; /* the packed labels of the series of last_e */
     uint64_t rejected, limit_hits;
     size_t last_e; /* index + 1 of the previous sample's entry, 0: none */
 };
-
-static bool key_eq(const struct mseries *s, const char *key, size_t len)
-{
-    return s->lablen == len && memcmp(s->lab, key, len) == 0;
-}
 
 /* The entry of the series with this id, or NULL. */
 static struct app_ent *app_find_id(struct tsdb_appender *a, uint32_t id)
@@ -167,6 +163,7 @@ static void app_destroy(struct tsdb_appender *a)
     tbuf_free(&a->ser);
     tbuf_free(&a->enc);
     tbuf_free(&a->key);
+    tbuf_free(&a->prevkey);
     free(a);
 }
 
@@ -227,6 +224,7 @@ static void app_finish(struct tsdb_appender *a)
         tbuf_free(&a->ser);
         tbuf_free(&a->enc);
         tbuf_free(&a->key);
+        tbuf_free(&a->prevkey);
         a->ents = NULL;
         a->slots = NULL;
         a->capents = a->nslots = 0;
@@ -324,7 +322,7 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
     uint64_t h = 0;
     struct app_ent *e = NULL;
     struct mseries *s = NULL;
-    if (a->last_e && key_eq(a->ents[a->last_e - 1].s, key, klen)) {
+    if (a->last_e && a->prevkey.len == klen && memcmp(a->prevkey.p, key, klen) == 0) {
         /* The same series as the previous sample (a backfill): pinned by
          * this appender already, so no lock is needed. */
         e = &a->ents[a->last_e - 1];
@@ -335,7 +333,7 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
         uint32_t gen = (uint32_t)__atomic_load_n(&db->gc_gen, __ATOMIC_RELAXED);
         if (prev && __atomic_load_n(&prev->hint_gen, __ATOMIC_RELAXED) == gen) {
             struct mseries *hint = __atomic_load_n(&prev->next_hint, __ATOMIC_RELAXED);
-            if (hint && key_eq(hint, key, klen))
+            if (hint && tsdb_series_key_eq(hint, key, klen))
                 s = hint;
         }
         if (!s) {
@@ -446,6 +444,13 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
     a->pid = e->id;
     a->pt = t_ms;
     a->n++;
+    if (a->last_e != (size_t)(e - a->ents) + 1) {
+        /* Keep this sample's labels to spot the next sample of the series
+         * with a memcmp: swap the buffers, the next key is packed anew. */
+        struct tbuf tmp = a->prevkey;
+        a->prevkey = a->key;
+        a->key = tmp;
+    }
     a->last_e = (size_t)(e - a->ents) + 1;
     e->has = true;
     e->t = t_ms;

@@ -12,26 +12,34 @@
 
 void tsdb_series_views(const struct mseries *s, struct lview *lv)
 {
-    const char *q = s->lab;
     for (uint32_t i = 0; i < s->nlab; i++) {
-        lv[i].name = q;
-        lv[i].nlen = (uint32_t)strlen(q);
-        q += lv[i].nlen + 1;
-        lv[i].value = q;
-        lv[i].vlen = (uint32_t)strlen(q);
-        q += lv[i].vlen + 1;
+        const struct postings *p = s->lp[i];
+        lv[i] = (struct lview){p->ln->name, p->value, p->ln->nlen, p->vlen};
     }
+}
+
+bool tsdb_series_key_eq(const struct mseries *s, const char *packed, size_t len)
+{
+    if (s->lablen != len)
+        return false;
+    const char *q = packed;
+    for (uint32_t i = 0; i < s->nlab; i++) {
+        const struct postings *p = s->lp[i];
+        if (memcmp(q, p->ln->name, p->ln->nlen + 1) != 0)
+            return false;
+        q += p->ln->nlen + 1;
+        if (memcmp(q, p->value, p->vlen + 1) != 0)
+            return false;
+        q += p->vlen + 1;
+    }
+    return true;
 }
 
 const char *tsdb_series_get(const struct mseries *s, const char *name)
 {
-    const char *q = s->lab;
-    for (uint32_t i = 0; i < s->nlab; i++) {
-        const char *value = q + strlen(q) + 1;
-        if (strcmp(q, name) == 0)
-            return value;
-        q = value + strlen(value) + 1;
-    }
+    for (uint32_t i = 0; i < s->nlab; i++)
+        if (strcmp(s->lp[i]->ln->name, name) == 0)
+            return s->lp[i]->value;
     return NULL;
 }
 
@@ -41,17 +49,14 @@ int tsdb_series_labelset(const struct mseries *s, struct labelset *out)
     out->v = calloc(s->nlab ? s->nlab : 1, sizeof(*out->v));
     if (!out->v)
         return -1;
-    const char *q = s->lab;
     for (uint32_t i = 0; i < s->nlab; i++) {
-        const char *value = q + strlen(q) + 1;
-        out->v[i].name = strdup(q);
-        out->v[i].value = strdup(value);
+        out->v[i].name = strdup(s->lp[i]->ln->name);
+        out->v[i].value = strdup(s->lp[i]->value);
         out->n = i + 1;
         if (!out->v[i].name || !out->v[i].value) {
             labels_free(out);
             return -1;
         }
-        q = value + strlen(value) + 1;
     }
     return 0;
 }
@@ -64,10 +69,9 @@ struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size
         return s;
     if (db->ids.next_id == UINT32_MAX)
         return NULL;
-    s = calloc(1, TSDB_MSERIES_SIZE(lablen));
+    s = calloc(1, TSDB_MSERIES_SIZE(nlab));
     if (!s)
         return NULL;
-    memcpy(s->lab, packed, lablen);
     s->hash = hash;
     s->nlab = (uint16_t)nlab;
     s->lablen = (uint32_t)lablen;
@@ -88,13 +92,13 @@ struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size
         free(s);
         return NULL;
     }
-    if (pindex_add(&db->ix, s) != 0) {
+    if (pindex_add(&db->ix, s, packed) != 0) {
         smap_remove(&db->map, s);
         idtab_clear(&db->ids, s->id);
         free(s);
         return NULL;
     }
-    db->registry_bytes += TSDB_MSERIES_SIZE(lablen);
+    db->registry_bytes += TSDB_MSERIES_SIZE(nlab);
     return s;
 }
 
@@ -139,7 +143,7 @@ void tsdb_mseries_free(struct tsdb *db, struct mseries *s)
         c = next;
     }
     chunk_enc_free(&s->open);
-    db->registry_bytes -= TSDB_MSERIES_SIZE(s->lablen);
+    db->registry_bytes -= TSDB_MSERIES_SIZE(s->nlab);
     free(s);
 }
 

@@ -31,7 +31,7 @@ struct mseries *smap_find(const struct smap *m, uint64_t hash, const char *packe
     size_t mask = m->cap - 1;
     for (size_t i = (size_t)hash & mask; m->slots[i].hash; i = (i + 1) & mask) {
         const struct mseries *s = m->slots[i].s;
-        if (m->slots[i].hash == hash && s->lablen == len && memcmp(s->lab, packed, len) == 0)
+        if (m->slots[i].hash == hash && tsdb_series_key_eq(s, packed, len))
             return m->slots[i].s;
     }
     return NULL;
@@ -342,18 +342,20 @@ static int ids_push(uint32_t **ids, uint32_t *n, uint32_t *cap, uint32_t id, siz
     return 0;
 }
 
-static int pindex_add_pair(struct pindex *ix, const char *name, const char *value, uint32_t id)
+static struct postings *pindex_add_pair(struct pindex *ix, const char *name, const char *value,
+                                        uint32_t id)
 {
     struct lname *ln = strmap_get(&ix->names, name);
     if (!ln) {
         size_t len = strlen(name);
         ln = calloc(1, sizeof(*ln) + len + 1);
         if (!ln)
-            return -1;
+            return NULL;
         memcpy(ln->name, name, len + 1);
+        ln->nlen = (uint32_t)len;
         if (strmap_put(&ix->names, ln->name, ln) != 0) {
             free(ln);
-            return -1;
+            return NULL;
         }
         ix->bytes += sizeof(*ln) + len + 1;
     }
@@ -362,26 +364,28 @@ static int pindex_add_pair(struct pindex *ix, const char *name, const char *valu
         size_t len = strlen(value);
         p = calloc(1, sizeof(*p) + len + 1);
         if (!p)
-            return -1;
+            return NULL;
         memcpy(p->value, value, len + 1);
+        p->ln = ln;
+        p->vlen = (uint32_t)len;
         size_t before = strmap_bytes(&ln->values);
         if (strmap_put(&ln->values, p->value, p) != 0) {
             free(p);
-            return -1;
+            return NULL;
         }
         ix->bytes += sizeof(*p) + len + 1 + strmap_bytes(&ln->values) - before;
     }
-    return ids_push(&p->ids, &p->n, &p->cap, id, &ix->bytes);
+    return ids_push(&p->ids, &p->n, &p->cap, id, &ix->bytes) == 0 ? p : NULL;
 }
 
-int pindex_add(struct pindex *ix, const struct mseries *s)
+int pindex_add(struct pindex *ix, struct mseries *s, const char *packed)
 {
-    const char *q = s->lab;
+    const char *q = packed;
     for (uint32_t i = 0; i < s->nlab; i++) {
         const char *name = q;
         const char *value = name + strlen(name) + 1;
         q = value + strlen(value) + 1;
-        if (pindex_add_pair(ix, name, value, s->id) != 0)
+        if (!(s->lp[i] = pindex_add_pair(ix, name, value, s->id)))
             return -1;
     }
     if (ix->nall == ix->capall) {

@@ -217,14 +217,19 @@ struct hchunk {
 };
 
 /*
- * A series in the registry. Labels live in the same allocation, packed as
- * name\0value\0... in name order. A series is "in the head" when it may take
+ * A series in the registry. Its labels are interned: lp[i] is the postings
+ * list of its i-th label pair (in name order), which holds the value text and
+ * points to the name's; a list lives as long as a series holds the pair, so
+ * the pointers stay valid while the series does. That costs 8 bytes a label
+ * instead of the text (about 17). A series is "in the head" when it may take
  * appends and counts toward the series limits; series that only exist in
  * blocks stay in the registry (with empty head data) so the index covers them.
  */
+struct postings;
+
 struct mseries {
     uint64_t hash;
-    uint32_t lablen; /* first: what a lookup compares, beside the hash */
+    uint32_t lablen; /* bytes of the packed labels: a lookup compares it first */
     uint32_t id;
     struct tsdb_source *src; /* who created it (stable pointer) */
     /*
@@ -252,16 +257,18 @@ struct mseries {
     uint16_t nlab;
     uint8_t in_head;
     uint8_t last_v_known; /* false when last_t came from a block's metadata */
-    char lab[];
+    struct postings *lp[];
 };
 
-/* Bytes of a series with lablen bytes of packed labels (no tail padding). */
-#define TSDB_MSERIES_SIZE(lablen) (offsetof(struct mseries, lab) + (size_t)(lablen))
+/* Bytes of a series with nlab labels (no tail padding). */
+#define TSDB_MSERIES_SIZE(nlab) (offsetof(struct mseries, lp) + (size_t)(nlab) * sizeof(void *))
 
 #define TSDB_NO_TIME INT64_MIN
 
-/* Fills lv (room for s->nlab) from the packed labels. */
+/* Fills lv (room for s->nlab) from the interned labels. */
 void tsdb_series_views(const struct mseries *s, struct lview *lv);
+/* True when the packed label set (len bytes) is the series' own. */
+bool tsdb_series_key_eq(const struct mseries *s, const char *packed, size_t len);
 /* An owned labelset copy; -1 when out of memory. */
 int tsdb_series_labelset(const struct mseries *s, struct labelset *out);
 const char *tsdb_series_get(const struct mseries *s, const char *name);
@@ -288,14 +295,19 @@ struct idtab {
     uint32_t next_id;
 };
 
+struct lname;
+
 struct postings {
     uint32_t n, cap;
-    uint32_t *ids; /* sorted ascending */
+    uint32_t *ids;          /* sorted ascending */
+    const struct lname *ln; /* the label name */
+    uint32_t vlen;          /* strlen(value) */
     char value[];
 };
 
 struct lname {
     struct strmap values; /* value -> struct postings */
+    uint32_t nlen;        /* strlen(name) */
     char name[];
 };
 
@@ -319,7 +331,9 @@ void idtab_free(struct idtab *t);
  * malloc'd. The caller holds the registry lock. -1 when out of memory. */
 int idtab_list(const struct idtab *t, bool head_only, struct mseries ***out, size_t *n);
 
-int pindex_add(struct pindex *ix, const struct mseries *s);
+/* Indexes s under the nlab pairs of its packed labels and interns them into
+ * s->lp. Returns 0 or -1 when out of memory. */
+int pindex_add(struct pindex *ix, struct mseries *s, const char *packed);
 /* Drops every id for which dead(id) is true. */
 void pindex_remove(struct pindex *ix, bool (*dead)(void *ctx, uint32_t id), void *ctx);
 /*

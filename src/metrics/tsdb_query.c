@@ -904,14 +904,12 @@ int tsdb_label_values(struct tsdb *db, const char *name, const struct matcher *m
             goto out;
         for (size_t i = 0; i < q.n; i++) {
             const struct mseries *s = q.ser[i];
-            const char *p = s->lab;
             for (uint32_t k = 0; k < s->nlab; k++) {
-                const char *val = p + strlen(p) + 1;
-                if (!name && set_add(&set, &v, &n, &cap, p) != 0)
+                const char *lname = s->lp[k]->ln->name, *val = s->lp[k]->value;
+                if (!name && set_add(&set, &v, &n, &cap, lname) != 0)
                     goto oom;
-                if (name && strcmp(p, name) == 0 && set_add(&set, &v, &n, &cap, val) != 0)
+                if (name && strcmp(lname, name) == 0 && set_add(&set, &v, &n, &cap, val) != 0)
                     goto oom;
-                p = val + strlen(val) + 1;
             }
         }
     }

@@ -75,12 +75,12 @@ int tsdb_wal_series_entry(struct tbuf *b, const struct mseries *s)
     tbuf_uvarint(b, sl);
     tbuf_bytes(b, src, sl);
     tbuf_uvarint(b, s->nlab);
-    const char *q = s->lab;
-    for (uint32_t i = 0; i < 2 * s->nlab; i++) {
-        size_t l = strlen(q);
-        tbuf_uvarint(b, l);
-        tbuf_bytes(b, q, l);
-        q += l + 1;
+    for (uint32_t i = 0; i < s->nlab; i++) {
+        const struct postings *p = s->lp[i];
+        tbuf_uvarint(b, p->ln->nlen);
+        tbuf_bytes(b, p->ln->name, p->ln->nlen);
+        tbuf_uvarint(b, p->vlen);
+        tbuf_bytes(b, p->value, p->vlen);
     }
     return 0;
 }
