@@ -83,6 +83,7 @@
 #define FMT_EXC   0x01
 #define FMT_FLT   0xF1
 #define FMT_FLT2  0xF2
+#define FMT_RC    0xF3 /* format 3, range coded (see chunk_encode) */
 #define SCALE_MAX 15
 /* Integers of decimal mode stay within +-2^53, exact in a double. */
 #define M_LIMIT 9007199254740992.0
@@ -1417,12 +1418,19 @@ static int hdr_count(const uint8_t *data, size_t len, size_t *off, uint32_t *n)
 {
     uint64_t x;
     if (!data || len < 2 ||
-        (data[0] != FMT_FLT && data[0] != FMT_FLT2 && (data[0] & 0xC0) != FMT_DEC &&
-         (data[0] & 0xC0) != FMT_DEC2))
+        (data[0] != FMT_FLT && data[0] != FMT_FLT2 && data[0] != FMT_RC &&
+         (data[0] & 0xC0) != FMT_DEC && (data[0] & 0xC0) != FMT_DEC2))
         return -1;
     *off = 1;
     if (uv_get(data, len, off, &x) != 0 || x > UINT32_MAX)
         return -1;
+    if (data[0] == FMT_RC) {
+        /* A range coded sample can take less than a bit: only the cap bounds n. */
+        if (x > CHUNK_RC_MAX)
+            return -1;
+        *n = (uint32_t)x;
+        return 0;
+    }
     /* Every group takes at least a bit: refuse counts the data cannot hold. */
     if (x > 1 && (x - 1 + G - 1) / G > (uint64_t)(len - *off) * 8)
         return -1;
@@ -1436,6 +1444,8 @@ uint32_t chunk_count(const uint8_t *data, size_t len)
     uint32_t n;
     return hdr_count(data, len, &off, &n) == 0 ? n : 0;
 }
+
+static int it_init3(struct chunk_iter *it, size_t off);
 
 int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
 {
@@ -1453,6 +1463,12 @@ int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
     it->mode = data[0] == FMT_FLT || data[0] == FMT_FLT2 ? MODE_FLT : MODE_DEC;
     it->ver = data[0] == FMT_FLT || (data[0] & 0xC0) == FMT_DEC ? 1 : 2;
     it->excidx = UINT32_MAX;
+    if (data[0] == FMT_RC) {
+        if (it_init3(it, off) != 0)
+            return -1;
+        it->err = 0;
+        return 0;
+    }
     if (n > 0) {
         if (uv_get(data, len, &off, &x) != 0)
             return -1;
@@ -1640,23 +1656,30 @@ static int it_group1(struct chunk_iter *it)
 }
 
 /* Finishes a decoded group: exceptions, then the state for the next one. */
+/* The bits of the current exception; moves to the next one. */
+static int it_exc_take(struct chunk_iter *it, uint64_t *bits)
+{
+    size_t off = it->excpos + 8;
+    uint64_t gap;
+    *bits = load_le64(it->data + it->excpos);
+    if (--it->nexc == 0) {
+        it->excidx = UINT32_MAX;
+        return 0;
+    }
+    if (uv_get(it->data, it->len, &off, &gap) != 0)
+        return -1;
+    it->excidx += (uint32_t)gap + 1;
+    it->excpos = off;
+    return 0;
+}
+
 static int it_group_end(struct chunk_iter *it, const struct br *r, unsigned cnt, uint64_t t,
                         uint64_t prev, uint64_t lastd)
 {
     /* Exceptions in this group replace the decoded values. */
-    while (it->excidx < it->i + cnt) {
-        size_t off = it->excpos + 8;
-        uint64_t gap;
-        it->bv[it->excidx - it->i] = load_le64(it->data + it->excpos);
-        if (--it->nexc == 0) {
-            it->excidx = UINT32_MAX;
-            break;
-        }
-        if (uv_get(it->data, it->len, &off, &gap) != 0)
+    while (it->excidx < it->i + cnt)
+        if (it_exc_take(it, &it->bv[it->excidx - it->i]) != 0)
             return -1;
-        it->excidx += (uint32_t)gap + 1;
-        it->excpos = off;
-    }
     it->pos = r->pos;
     it->tlast = (int64_t)t;
     it->prev = prev;
@@ -1781,9 +1804,826 @@ static int it_group2(struct chunk_iter *it)
     return it_group_end(it, &r, cnt, t, prev, lastd);
 }
 
+/* ---- format 3: a whole chunk, range coded ---- */
+
+/*
+ * Format 3 is what blocks store: the encoder sees all of a chunk's samples
+ * at once, so it chooses one coding for the whole chunk and spends no bits on
+ * per-group headers, and a range coder gives every residual the fraction of
+ * bits its probability calls for (a counter growing by 0 to 400 costs
+ * log2(401) bits, a value repeated seven times in ten about 1.2 bits).
+ *
+ *   byte 0     0xF3
+ *   uvarint    n (at most CHUNK_RC_MAX)
+ *   if n >= 1:
+ *     uvarint  zigzag(t0)
+ *     byte     flags: F3_DEC decimal (else float), F3_TGEN irregular times,
+ *              F3_DOD residuals are differences of deltas, F3_UNI uniform
+ *              (else buckets), F3_ZZ zigzag buckets (else raw), F3_SPEC
+ *              min/max symbols, F3_EXC exceptions, F3_GCD g follows
+ *     decimal: byte k, uvarint zigzag(m0), [uvarint g], [uvarint e, then e
+ *              exceptions as in format 2]
+ *     float:   v0 as top bytes (a byte c, then the c high bytes of the IEEE
+ *              bits, the rest zero), byte sh
+ *     if n >= 2: times: regular: uvarint D (every delta); irregular: uvarint
+ *              D (the first delta), byte tbmin, byte tbmax
+ *     values:  uniform: uvarint zigzag(lo), uvarint hi - lo; buckets: byte
+ *              bmin, byte bmax; with F3_SPEC the minimum and the maximum
+ *              (decimal: uvarint zigzag(m), float: top bytes)
+ *   the range coded body to the end of the chunk (trailing zero bytes are
+ *   left out: the decoder reads zeros past the end)
+ *
+ * Per sample from the second: (irregular) the change of its time delta as a
+ * bucket residual with raw mantissa, then (unless an exception) its value:
+ * the special symbols say "the minimum" or "the maximum" (the predictor keeps
+ * the last other value, so a gauge that touches its bounds does not pay for
+ * jumping there and back); else a residual r, the delta to the last value
+ * (divided by g, or shifted right by sh for floats), or with F3_DOD that
+ * delta minus the previous one. Uniform: r - lo, in hi - lo + 1 equally
+ * likely values. Buckets: z (zigzag(r), or r) as its bit length b (adaptive
+ * frequencies over bmin .. bmax and the specials, counts starting at 1 and
+ * growing by 2: the Krichevsky-Trofimov estimator), then for b >= 2 the bit
+ * below the leading one (an adaptive binary model per b) and the b - 2 bits
+ * under it raw. The encoder tries deltas and their differences, with and
+ * without specials, and estimates each coding's size from its histogram;
+ * the cheapest is written.
+ */
+#define F3_DEC     0x01
+#define F3_TGEN    0x02
+#define F3_DOD     0x04
+#define F3_UNI     0x08
+#define F3_ZZ      0x10
+#define F3_SPEC    0x20
+#define F3_EXC     0x40
+#define F3_GCD     0x80
+#define RC_TOP     (UINT32_C(1) << 24)
+#define FM_INC     2
+#define FM_LIMIT   60000
+#define RC_MAXPAD  8
+
+/* Adaptive frequencies (struct chunk_fm in chunk.h). */
+static void fm_init(struct chunk_fm *m, unsigned k)
+{
+    m->k = (uint8_t)k;
+    m->total = k;
+    for (unsigned i = 0; i < k; i++)
+        m->f[i] = 1;
+}
+
+static void fm_update(struct chunk_fm *m, unsigned s)
+{
+    m->f[s] = (uint16_t)(m->f[s] + FM_INC);
+    m->total += FM_INC;
+    if (m->total > FM_LIMIT) {
+        m->total = 0;
+        for (unsigned i = 0; i < m->k; i++) {
+            m->f[i] = (uint16_t)((m->f[i] + 1) / 2);
+            m->total += m->f[i];
+        }
+    }
+}
+
+/* The encoder: LZMA's carry handling, without its leading zero byte. */
+struct rce {
+    uint8_t *p;
+    size_t len, cap;
+    uint64_t low, csize;
+    uint32_t range;
+    uint8_t cache;
+    bool skip, oom;
+};
+
+static void rce_init(struct rce *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->range = UINT32_MAX;
+    e->csize = 1;
+    e->skip = true;
+}
+
+static void rce_out(struct rce *e, uint8_t b)
+{
+    if (e->skip) {
+        e->skip = false;
+        return;
+    }
+    if (e->len == e->cap) {
+        size_t nc = e->cap ? e->cap * 2 : 256;
+        uint8_t *np = realloc(e->p, nc);
+        if (!np) {
+            e->oom = true;
+            return;
+        }
+        e->p = np;
+        e->cap = nc;
+    }
+    e->p[e->len++] = b;
+}
+
+static void rce_shift(struct rce *e)
+{
+    if ((uint32_t)e->low < 0xFF000000u || (e->low >> 32) != 0) {
+        uint8_t carry = (uint8_t)(e->low >> 32), b = e->cache;
+        do {
+            rce_out(e, (uint8_t)(b + carry));
+            b = 0xFF;
+        } while (--e->csize != 0);
+        e->cache = (uint8_t)(e->low >> 24);
+    }
+    e->csize++;
+    e->low = (e->low & 0x00FFFFFFu) << 8;
+}
+
+static void rce_code(struct rce *e, uint32_t cum, uint32_t freq, uint32_t total)
+{
+    uint32_t r = e->range / total;
+    e->low += (uint64_t)r * cum;
+    e->range = r * freq;
+    while (e->range < RC_TOP) {
+        e->range <<= 8;
+        rce_shift(e);
+    }
+}
+
+/* n raw bits (any n up to 64), high pieces first. */
+static void rce_bits(struct rce *e, uint64_t v, unsigned n)
+{
+    while (n > 0) {
+        unsigned k = n > 16 ? 16 : n;
+        n -= k;
+        uint32_t r = e->range >> k;
+        e->low += (uint64_t)r * (uint32_t)((v >> n) & ((UINT64_C(1) << k) - 1));
+        e->range = r;
+        while (e->range < RC_TOP) {
+            e->range <<= 8;
+            rce_shift(e);
+        }
+    }
+}
+
+static void rce_sym(struct rce *e, struct chunk_fm *m, unsigned s)
+{
+    uint32_t cum = 0;
+    for (unsigned i = 0; i < s; i++)
+        cum += m->f[i];
+    rce_code(e, cum, m->f[s], m->total);
+    fm_update(m, s);
+}
+
+static void rce_bit(struct rce *e, uint16_t *bm, unsigned bit)
+{
+    rce_code(e, bit ? bm[0] : 0, bm[bit], (uint32_t)bm[0] + bm[1]);
+    bm[bit] = (uint16_t)(bm[bit] + FM_INC);
+    if ((uint32_t)bm[0] + bm[1] > FM_LIMIT) {
+        bm[0] = (uint16_t)((bm[0] + 1) / 2);
+        bm[1] = (uint16_t)((bm[1] + 1) / 2);
+    }
+}
+
+/* x in 0 .. rm1, all equally likely. */
+static void rce_uni(struct rce *e, uint64_t x, uint64_t rm1)
+{
+    unsigned s = bitlen(rm1) > 16 ? bitlen(rm1) - 16 : 0;
+    rce_code(e, (uint32_t)(x >> s), 1, (uint32_t)(rm1 >> s) + 1);
+    rce_bits(e, x, s);
+}
+
+/* Ends the stream on the value in range with the most trailing zero bits. */
+static void rce_finish(struct rce *e)
+{
+    uint64_t hi = e->low + e->range - 1;
+    for (int j = 40; j >= 0; j--) {
+        uint64_t m = (UINT64_C(1) << j) - 1, v = (e->low + m) & ~m;
+        if (v >= e->low && v <= hi) {
+            e->low = v;
+            break;
+        }
+    }
+    for (int i = 0; i < 5; i++)
+        rce_shift(e);
+    while (e->len > 0 && e->p[e->len - 1] == 0)
+        e->len--;
+}
+
+/* A bucket residual: its bit length, then the mantissa (see above). */
+static void rce_bucket(struct rce *e, struct chunk_fm *m, uint16_t (*mb)[2], unsigned bmin,
+                       uint64_t z)
+{
+    unsigned b = bitlen(z);
+    rce_sym(e, m, b - bmin);
+    if (b < 2)
+        return;
+    if (mb)
+        rce_bit(e, mb[b], (unsigned)(z >> (b - 2)) & 1);
+    else
+        rce_bits(e, z >> (b - 2), 1);
+    rce_bits(e, z, b - 2);
+}
+
+/* Writes (p != NULL) or measures a float as its top bytes. */
+static size_t top_put(uint8_t *p, uint64_t bits)
+{
+    unsigned c = bits ? 8 - (unsigned)__builtin_ctzll(bits) / 8 : 0;
+    if (p) {
+        p[0] = (uint8_t)c;
+        for (unsigned i = 0; i < c; i++)
+            p[1 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    }
+    return 1 + c;
+}
+
+static int top_get(const uint8_t *d, size_t len, size_t *off, uint64_t *bits)
+{
+    if (*off >= len || d[*off] > 8 || len - *off - 1 < d[*off])
+        return -1;
+    unsigned c = d[(*off)++];
+    *bits = 0;
+    for (unsigned i = 0; i < c; i++)
+        *bits |= (uint64_t)d[(*off)++] << (56 - 8 * i);
+    return 0;
+}
+
+/* One way to code a chunk's values, and what it is estimated to cost. */
+struct f3cfg {
+    uint8_t flags;
+    unsigned sh, bmin, bmax;
+    uint64_t g, smin, smax;
+    int64_t lo, hi;
+    double bits;
+};
+
+static double log2_or0(double x)
+{
+    return x > 0 ? log2(x) : 0;
+}
+
+/*
+ * The residuals of xs (values as integers: decimal m or IEEE bits) for
+ * config c (F3_DOD, F3_SPEC set or not; exc marks exceptions): r[] for the
+ * coded samples, sp[] the special symbol of each (0 none, 1 min, 2 max).
+ * Sets c->g or c->sh. Returns the number of coded samples.
+ */
+static uint32_t f3_residuals(const uint64_t *xs, const uint8_t *exc, uint32_t n, bool dec,
+                             struct f3cfg *c, int64_t *r, uint8_t *sp)
+{
+    bool spec = c->flags & F3_SPEC, dod = c->flags & F3_DOD;
+    uint64_t px = xs[0], all = 0;
+    uint32_t m = 0;
+    /* The unit first: g of the decimal deltas, or the shift of the float ones. */
+    for (uint32_t i = 1; i < n; i++) {
+        if (exc[i] || (spec && (xs[i] == c->smin || xs[i] == c->smax)))
+            continue;
+        uint64_t d = xs[i] - px;
+        if (dec)
+            all = gcd64(all, (int64_t)d < 0 ? 0 - d : d);
+        else
+            all |= d;
+        px = xs[i];
+    }
+    c->g = dec ? (all ? all : 1) : 1;
+    c->sh = !dec && all ? (unsigned)__builtin_ctzll(all) : 0;
+    px = xs[0];
+    uint64_t pq = 0;
+    for (uint32_t i = 1; i < n; i++) {
+        if (exc[i])
+            continue;
+        if (spec && (xs[i] == c->smin || xs[i] == c->smax)) {
+            sp[m] = xs[i] == c->smin ? 1 : 2;
+            r[m++] = 0;
+            continue;
+        }
+        uint64_t d = xs[i] - px;
+        uint64_t q = dec ? (uint64_t)((int64_t)d / (int64_t)c->g) : (uint64_t)asr((int64_t)d, c->sh);
+        sp[m] = 0;
+        r[m++] = (int64_t)(dod ? q - pq : q);
+        px = xs[i];
+        pq = q;
+    }
+    return m;
+}
+
+/* Estimates the bucket coding of r (zigzag or raw) with the specials. */
+static void f3_estimate_buckets(const int64_t *r, const uint8_t *sp, uint32_t m, bool zzc,
+                                struct f3cfg *c)
+{
+    uint32_t cnt[65] = {0}, one[65] = {0}, nsp[3] = {0};
+    double bits = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        if (sp[i]) {
+            nsp[sp[i]]++;
+            continue;
+        }
+        uint64_t z = zzc ? zz(r[i]) : (uint64_t)r[i];
+        unsigned b = bitlen(z);
+        cnt[b]++;
+        if (b >= 2) {
+            one[b] += (unsigned)(z >> (b - 2)) & 1;
+            bits += b - 2;
+        }
+    }
+    unsigned bmin = 64, bmax = 0, k = 0;
+    for (unsigned b = 0; b <= 64; b++) {
+        if (!cnt[b])
+            continue;
+        bmin = b < bmin ? b : bmin;
+        bmax = b;
+    }
+    if (bmin > bmax)
+        bmin = bmax = 0;
+    k = bmax - bmin + 1 + ((c->flags & F3_SPEC) ? 2 : 0);
+    double tot = (double)m;
+    for (unsigned b = bmin; b <= bmax; b++) {
+        bits += cnt[b] * (log2_or0(tot) - log2_or0(cnt[b]));
+        if (b >= 2 && cnt[b]) {
+            double n1 = one[b], n0 = cnt[b] - one[b];
+            bits += cnt[b] * log2(cnt[b]) - (n1 ? n1 * log2(n1) : 0) - (n0 ? n0 * log2(n0) : 0) +
+                    0.5 * log2(cnt[b]) + 1;
+        }
+    }
+    for (int s = 1; s <= 2; s++)
+        bits += nsp[s] * (log2_or0(tot) - log2_or0(nsp[s]));
+    /* What the adaptive counts cost beyond the histogram's entropy. */
+    bits += (k - 1) * 0.5 * log2_or0(tot) + k;
+    c->bmin = bmin;
+    c->bmax = bmax;
+    c->bits = bits + 16;
+}
+
+/* Chooses the value coding for residuals r, sp: uniform or buckets. */
+static void f3_choose_model(const int64_t *r, const uint8_t *sp, uint32_t m, struct f3cfg *c)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    bool neg = false;
+    for (uint32_t i = 0; i < m; i++) {
+        if (sp[i])
+            continue;
+        lo = r[i] < lo ? r[i] : lo;
+        hi = r[i] > hi ? r[i] : hi;
+        neg |= r[i] < 0;
+    }
+    struct f3cfg best = *c, t = *c;
+    best.bits = INFINITY;
+    if (!(c->flags & F3_SPEC) && m > 0 && lo <= hi &&
+        (uint64_t)hi - (uint64_t)lo < (UINT64_C(1) << 62)) {
+        t.flags |= F3_UNI;
+        t.lo = lo;
+        t.hi = hi;
+        t.bits = m * log2((double)((uint64_t)hi - (uint64_t)lo) + 1) + 24;
+        best = t;
+    }
+    for (int z = neg; z < 2; z++) {
+        t = *c;
+        if (z)
+            t.flags |= F3_ZZ;
+        f3_estimate_buckets(r, sp, m, z, &t);
+        if (t.bits < best.bits)
+            best = t;
+    }
+    *c = best;
+}
+
+int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen)
+{
+    struct chunk_enc pe;
+    uint64_t *xs = NULL;
+    uint8_t *exc = NULL, *sp = NULL, *hdr = NULL;
+    int64_t *r = NULL;
+    struct rce e;
+    int rc = -1;
+
+    *out = NULL;
+    rce_init(&e);
+    if (n > CHUNK_RC_MAX)
+        return -1;
+    if (n == 0) {
+        uint8_t *b = malloc(2);
+        if (!b)
+            return -1;
+        b[0] = FMT_RC;
+        b[1] = 0;
+        *out = b;
+        *outlen = 2;
+        return 0;
+    }
+    xs = malloc(n * sizeof(*xs));
+    exc = calloc(n, 1);
+    sp = malloc(n);
+    r = malloc(n * sizeof(*r));
+    hdr = malloc(128 + (size_t)n * 18);
+    if (!xs || !exc || !sp || !r || !hdr)
+        goto out;
+
+    /* Decimal or float, as the streaming encoder decides. */
+    chunk_enc_init(&pe);
+    enc_choose(&pe, v, n, true);
+    bool dec = pe.mode == MODE_DEC;
+    unsigned k = pe.scale;
+    uint32_t nexc = 0;
+    uint64_t smin = 0, smax = 0;
+    bool have = false;
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t m;
+        if (dec && !dec_rep(v[i], k, &m)) {
+            exc[i] = 1;
+            nexc++;
+            xs[i] = i ? xs[i - 1] : 0;
+            continue;
+        }
+        xs[i] = dec ? (uint64_t)m : dbits(v[i]);
+        /* Bounds by value (floats: not NaN), compared as numbers. */
+        if (!dec && v[i] != v[i])
+            continue;
+        bool lt = dec ? (int64_t)xs[i] < (int64_t)smin : v[i] < bitsd(smin);
+        bool gt = dec ? (int64_t)xs[i] > (int64_t)smax : v[i] > bitsd(smax);
+        if (!have || lt)
+            smin = xs[i];
+        if (!have || gt)
+            smax = xs[i];
+        have = true;
+    }
+
+    /* The cheapest of deltas or their differences, with or without specials. */
+    struct f3cfg best = {0};
+    best.bits = INFINITY;
+    for (int dod = 0; dod < 2; dod++) {
+        for (int spec = 0; spec < 2; spec++) {
+            if (spec && (!have || n < 16))
+                continue;
+            struct f3cfg c = {0};
+            c.flags = (uint8_t)((dod ? F3_DOD : 0) | (spec ? F3_SPEC : 0));
+            c.smin = smin;
+            c.smax = smax;
+            uint32_t m = f3_residuals(xs, exc, n, dec, &c, r, sp);
+            f3_choose_model(r, sp, m, &c);
+            if (spec)
+                c.bits += 8 * (dec ? 8 : 10);
+            if (c.bits < best.bits)
+                best = c;
+        }
+    }
+    uint32_t m = f3_residuals(xs, exc, n, dec, &best, r, sp);
+
+    /* Times: one delta for all, or its changes as bucket residuals. */
+    uint64_t d0 = n > 1 ? (uint64_t)t[1] - (uint64_t)t[0] : 0;
+    unsigned tbmin = 64, tbmax = 0;
+    bool tgen = false;
+    for (uint32_t i = 2; i < n; i++) {
+        uint64_t z = zz((int64_t)(((uint64_t)t[i] - (uint64_t)t[i - 1]) -
+                                  ((uint64_t)t[i - 1] - (uint64_t)t[i - 2])));
+        tgen |= z != 0;
+        unsigned b = bitlen(z);
+        tbmin = b < tbmin ? b : tbmin;
+        tbmax = b > tbmax ? b : tbmax;
+    }
+
+    /* The header. */
+    size_t o = 0;
+    uint8_t flags = (uint8_t)(best.flags | (dec ? F3_DEC : 0) | (tgen ? F3_TGEN : 0) |
+                              (nexc ? F3_EXC : 0) | (dec && best.g > 1 ? F3_GCD : 0));
+    hdr[o++] = FMT_RC;
+    o += uv_put(hdr + o, n);
+    o += uv_put(hdr + o, zz(t[0]));
+    hdr[o++] = flags;
+    if (dec) {
+        hdr[o++] = (uint8_t)k;
+        o += uv_put(hdr + o, zz((int64_t)xs[0]));
+        if (flags & F3_GCD)
+            o += uv_put(hdr + o, best.g);
+        if (nexc) {
+            o += uv_put(hdr + o, nexc);
+            uint32_t prev = 0, j = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                if (!exc[i])
+                    continue;
+                o += uv_put(hdr + o, j ? i - prev - 1 : i);
+                store_le64(hdr + o, dbits(v[i]));
+                o += 8;
+                prev = i;
+                j++;
+            }
+        }
+    } else {
+        o += top_put(hdr + o, xs[0]);
+        hdr[o++] = (uint8_t)best.sh;
+    }
+    if (n > 1) {
+        o += uv_put(hdr + o, d0);
+        if (tgen) {
+            hdr[o++] = (uint8_t)tbmin;
+            hdr[o++] = (uint8_t)tbmax;
+        }
+        if (flags & F3_UNI) {
+            o += uv_put(hdr + o, zz(best.lo));
+            o += uv_put(hdr + o, (uint64_t)best.hi - (uint64_t)best.lo);
+        } else {
+            hdr[o++] = (uint8_t)best.bmin;
+            hdr[o++] = (uint8_t)best.bmax;
+        }
+        if (flags & F3_SPEC) {
+            if (dec) {
+                o += uv_put(hdr + o, zz((int64_t)best.smin));
+                o += uv_put(hdr + o, zz((int64_t)best.smax));
+            } else {
+                o += top_put(hdr + o, best.smin);
+                o += top_put(hdr + o, best.smax);
+            }
+        }
+    }
+
+    /* The body. */
+    if (n > 1) {
+        struct chunk_fm *vm = malloc(sizeof(*vm)), *tm = malloc(sizeof(*tm));
+        uint16_t(*mb)[2] = malloc(65 * sizeof(*mb));
+        if (!vm || !tm || !mb) {
+            free(vm);
+            free(tm);
+            free(mb);
+            goto out;
+        }
+        unsigned kb = best.bmax - best.bmin + 1;
+        fm_init(vm, kb + ((flags & F3_SPEC) ? 2 : 0));
+        fm_init(tm, tbmax >= tbmin ? tbmax - tbmin + 1 : 1);
+        for (unsigned b = 0; b < 65; b++)
+            mb[b][0] = mb[b][1] = 1;
+        uint64_t rm1 = (uint64_t)best.hi - (uint64_t)best.lo;
+        for (uint32_t i = 1, j = 0; i < n; i++) {
+            if (tgen && i >= 2)
+                rce_bucket(&e, tm, NULL, tbmin,
+                           zz((int64_t)(((uint64_t)t[i] - (uint64_t)t[i - 1]) -
+                                        ((uint64_t)t[i - 1] - (uint64_t)t[i - 2]))));
+            if (exc[i])
+                continue;
+            if (sp[j]) {
+                rce_sym(&e, vm, kb + sp[j] - 1);
+            } else if (flags & F3_UNI) {
+                rce_uni(&e, (uint64_t)r[j] - (uint64_t)best.lo, rm1);
+            } else {
+                uint64_t z = (flags & F3_ZZ) ? zz(r[j]) : (uint64_t)r[j];
+                rce_bucket(&e, vm, mb, best.bmin, z);
+            }
+            j++;
+        }
+        (void)m;
+        free(vm);
+        free(tm);
+        free(mb);
+        rce_finish(&e);
+        if (e.oom)
+            goto out;
+    }
+    uint8_t *b = malloc(o + e.len ? o + e.len : 1);
+    if (!b)
+        goto out;
+    memcpy(b, hdr, o);
+    if (e.len)
+        memcpy(b + o, e.p, e.len);
+    *out = b;
+    *outlen = o + e.len;
+    rc = 0;
+out:
+    free(e.p);
+    free(xs);
+    free(exc);
+    free(sp);
+    free(r);
+    free(hdr);
+    return rc;
+}
+
+/* ---- format 3 decoding ---- */
+
+static inline uint8_t rcd_byte(struct chunk_iter *it)
+{
+    if (it->rc_pos < it->len)
+        return it->data[it->rc_pos++];
+    it->rc_pad++;
+    return 0;
+}
+
+static inline void rcd_norm(struct chunk_iter *it)
+{
+    while (it->rc_range < RC_TOP) {
+        it->rc_code = it->rc_code << 8 | rcd_byte(it);
+        it->rc_range <<= 8;
+    }
+}
+
+static unsigned rcd_sym(struct chunk_iter *it, struct chunk_fm *m)
+{
+    uint32_t r = it->rc_range / m->total, v = it->rc_code / r, cum = 0;
+    unsigned s = 0;
+    if (v >= m->total)
+        v = m->total - 1;
+    while (s + 1 < m->k && cum + m->f[s] <= v)
+        cum += m->f[s++];
+    it->rc_code -= r * cum;
+    it->rc_range = r * m->f[s];
+    rcd_norm(it);
+    fm_update(m, s);
+    return s;
+}
+
+static unsigned rcd_bit(struct chunk_iter *it, uint16_t *bm)
+{
+    uint32_t total = (uint32_t)bm[0] + bm[1], r = it->rc_range / total;
+    unsigned bit = it->rc_code / r >= bm[0];
+    it->rc_code -= bit ? r * bm[0] : 0;
+    it->rc_range = r * bm[bit];
+    rcd_norm(it);
+    bm[bit] = (uint16_t)(bm[bit] + FM_INC);
+    if ((uint32_t)bm[0] + bm[1] > FM_LIMIT) {
+        bm[0] = (uint16_t)((bm[0] + 1) / 2);
+        bm[1] = (uint16_t)((bm[1] + 1) / 2);
+    }
+    return bit;
+}
+
+static uint64_t rcd_bits(struct chunk_iter *it, unsigned n)
+{
+    uint64_t x = 0;
+    while (n > 0) {
+        unsigned k = n > 16 ? 16 : n;
+        n -= k;
+        uint32_t r = it->rc_range >> k, v = it->rc_code / r;
+        if (v >> k)
+            v = (UINT32_C(1) << k) - 1;
+        it->rc_code -= r * v;
+        it->rc_range = r;
+        rcd_norm(it);
+        x = x << k | v;
+    }
+    return x;
+}
+
+static uint64_t rcd_uni(struct chunk_iter *it, uint64_t rm1)
+{
+    unsigned s = bitlen(rm1) > 16 ? bitlen(rm1) - 16 : 0;
+    uint32_t total = (uint32_t)(rm1 >> s) + 1, r = it->rc_range / total, v = it->rc_code / r;
+    if (v >= total)
+        v = total - 1;
+    it->rc_code -= r * v;
+    it->rc_range = r;
+    rcd_norm(it);
+    return (uint64_t)v << s | rcd_bits(it, s);
+}
+
+static uint64_t rcd_bucket_rest(struct chunk_iter *it, uint16_t (*mb)[2], unsigned b)
+{
+    if (b < 2)
+        return b;
+    uint64_t m1 = mb ? rcd_bit(it, mb[b]) : rcd_bits(it, 1);
+    return (UINT64_C(1) << (b - 1)) | m1 << (b - 2) | rcd_bits(it, b - 2);
+}
+
+/* Parses a format 3 header after the sample count (off is past it). */
+static int it_init3(struct chunk_iter *it, size_t off)
+{
+    const uint8_t *d = it->data;
+    size_t len = it->len;
+    uint64_t x;
+    it->ver = 3;
+    if (it->n == 0)
+        return 0;
+    if (it->n > CHUNK_RC_MAX || uv_get(d, len, &off, &x) != 0 || off >= len)
+        return -1;
+    it->t0 = unzz(x);
+    uint8_t f = it->f3 = d[off++];
+    it->mode = f & F3_DEC ? MODE_DEC : MODE_FLT;
+    it->gcd = 1;
+    if (f & F3_DEC) {
+        if (off >= len || d[off] > SCALE_MAX)
+            return -1;
+        it->scale = d[off++];
+        if (uv_get(d, len, &off, &x) != 0)
+            return -1;
+        it->v0 = (uint64_t)unzz(x);
+        if ((f & F3_GCD) && (uv_get(d, len, &off, &it->gcd) != 0 || it->gcd < 2))
+            return -1;
+        if (f & F3_EXC) {
+            uint64_t ne, gap, idx = 0;
+            if (uv_get(d, len, &off, &ne) != 0 || ne == 0 || ne > it->n)
+                return -1;
+            it->nexc = (uint32_t)ne;
+            for (uint64_t i = 0; i < ne; i++) {
+                if (uv_get(d, len, &off, &gap) != 0 || gap >= it->n)
+                    return -1;
+                idx = i ? idx + 1 + gap : gap;
+                if (idx >= it->n || len - off < 8)
+                    return -1;
+                if (i == 0) {
+                    it->excidx = (uint32_t)idx;
+                    it->excpos = off;
+                }
+                off += 8;
+            }
+        }
+    } else {
+        if (f & (F3_EXC | F3_GCD) || top_get(d, len, &off, &it->v0) != 0 || off >= len ||
+            d[off] > 63)
+            return -1;
+        it->sh = d[off++];
+    }
+    if (it->n == 1)
+        return 0;
+    if (uv_get(d, len, &off, &it->tsd) != 0)
+        return -1;
+    if (f & F3_TGEN) {
+        if (len - off < 2 || d[off] > d[off + 1] || d[off + 1] > 64)
+            return -1;
+        it->tbmin = d[off];
+        fm_init(&it->tm, d[off + 1] - d[off] + 1u);
+        off += 2;
+    }
+    if (f & F3_UNI) {
+        if (f & F3_SPEC || uv_get(d, len, &off, &x) != 0 || uv_get(d, len, &off, &it->uv) != 0)
+            return -1;
+        it->ulo = (uint64_t)unzz(x);
+    } else {
+        if (len - off < 2 || d[off] > d[off + 1] || d[off + 1] > 64)
+            return -1;
+        it->bmin = d[off];
+        it->nb = (uint8_t)(d[off + 1] - d[off] + 1);
+        fm_init(&it->vm, it->nb + ((f & F3_SPEC) ? 2u : 0u));
+        off += 2;
+        for (unsigned b = 0; b < 65; b++)
+            it->mb[b][0] = it->mb[b][1] = 1;
+    }
+    if (f & F3_SPEC) {
+        if (f & F3_DEC) {
+            if (uv_get(d, len, &off, &x) != 0)
+                return -1;
+            it->smin = (uint64_t)unzz(x);
+            if (uv_get(d, len, &off, &x) != 0)
+                return -1;
+            it->smax = (uint64_t)unzz(x);
+        } else if (top_get(d, len, &off, &it->smin) != 0 || top_get(d, len, &off, &it->smax) != 0) {
+            return -1;
+        }
+    }
+    it->rc_pos = off;
+    it->rc_range = UINT32_MAX;
+    for (int i = 0; i < 4; i++)
+        it->rc_code = it->rc_code << 8 | rcd_byte(it);
+    it->rc_pad = 0;
+    return 0;
+}
+
+/* Decodes the next (up to) 16 samples of a format 3 chunk. */
+static int it_group3(struct chunk_iter *it)
+{
+    uint32_t rest = it->n - it->i;
+    unsigned cnt = rest < G ? rest : G;
+    uint8_t f = it->f3;
+    uint64_t t = (uint64_t)it->tlast, px = it->prev, pq = it->lastq, dt = it->dt;
+    for (unsigned j = 0; j < cnt; j++) {
+        uint32_t idx = it->i + j;
+        if (idx == 1)
+            dt = it->tsd;
+        else if (f & F3_TGEN)
+            dt += (uint64_t)unzz(rcd_bucket_rest(it, NULL, it->tbmin + rcd_sym(it, &it->tm)));
+        t += dt;
+        it->bt[j] = (int64_t)t;
+        if (idx == it->excidx) {
+            if (it_exc_take(it, &it->bv[j]) != 0)
+                return -1;
+            continue;
+        }
+        uint64_t x;
+        if (f & F3_UNI) {
+            int64_t r = (int64_t)(rcd_uni(it, it->uv) + it->ulo);
+            uint64_t q = f & F3_DOD ? pq + (uint64_t)r : (uint64_t)r;
+            x = px + (f & F3_DEC ? q * it->gcd : q << it->sh);
+            px = x;
+            pq = q;
+        } else {
+            unsigned s = rcd_sym(it, &it->vm);
+            if (s >= it->nb) {
+                x = s == it->nb ? it->smin : it->smax;
+            } else {
+                uint64_t z = rcd_bucket_rest(it, it->mb, it->bmin + s);
+                uint64_t r = f & F3_ZZ ? (uint64_t)unzz(z) : z;
+                uint64_t q = f & F3_DOD ? pq + r : r;
+                x = px + (f & F3_DEC ? q * it->gcd : q << it->sh);
+                px = x;
+                pq = q;
+            }
+        }
+        it->bv[j] = f & F3_DEC ? dbits(dec_value(x, it->scale)) : x;
+    }
+    if (it->rc_pad > RC_MAXPAD)
+        return -1;
+    it->lastq = pq;
+    it->dt = dt;
+    it->tlast = (int64_t)t;
+    it->prev = px;
+    it->bn = (uint8_t)cnt;
+    it->bi = 0;
+    return 0;
+}
+
 static int it_group(struct chunk_iter *it)
 {
-    return it->ver == 1 ? it_group1(it) : it_group2(it);
+    return it->ver == 1 ? it_group1(it) : it->ver == 2 ? it_group2(it) : it_group3(it);
 }
 
 int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)

@@ -87,6 +87,26 @@ int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
 /* Heap bytes the encoder holds (for memory accounting; the struct is extra). */
 size_t chunk_enc_memory(const struct chunk_enc *e);
 
+/* The most samples chunk_encode takes. */
+#define CHUNK_RC_MAX 65536
+
+/*
+ * Encodes n samples (times increasing, as for chunk_enc_append) at once in
+ * the dense format 3: the coding is chosen for the whole chunk and range
+ * coded, which is what blocks store (a few percent smaller than chunk_enc's
+ * format 2; it costs more CPU to write and about twice the time to read).
+ * *out is malloc'd and owned by the caller. Returns 0, or -1 when out of
+ * memory or n > CHUNK_RC_MAX.
+ */
+int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen);
+
+/* Adaptive symbol frequencies of the format 3 decoder (private). */
+struct chunk_fm {
+    uint32_t total;
+    uint8_t k;
+    uint16_t f[68];
+};
+
 /*
  * Reads an encoded chunk. The data is borrowed and must outlive the iterator.
  * n is the sample count, i the samples decoded so far (a group at a time),
@@ -115,9 +135,19 @@ struct chunk_iter {
     uint8_t wt, wv, sv, sh;    /* field widths and codings of the current group */
     uint8_t bn, bi;            /* samples in bt/bv, next one to return */
     uint8_t err;               /* set once corruption was seen */
-    uint8_t ver;               /* chunk format, 1 or 2 */
+    uint8_t ver;               /* chunk format, 1 to 3 */
     int64_t bt[CHUNK_GROUP];
     uint64_t bv[CHUNK_GROUP];
+
+    /* Format 3: the range decoder and its models (see chunk.c). */
+    size_t rc_pos;               /* next byte to read */
+    uint32_t rc_code, rc_range;
+    uint32_t rc_pad;             /* zero bytes read past the end */
+    uint8_t f3, bmin, nb, tbmin; /* flags, value buckets, time buckets */
+    uint64_t ulo, smin, smax;    /* uniform's lowest residual; the special values */
+    uint64_t lastq, dt;          /* the last residual delta; the last time delta */
+    struct chunk_fm vm, tm;      /* value and time bucket frequencies */
+    uint16_t mb[65][2];          /* per bucket: counts of the bit below the top one */
 };
 
 /* Returns 0, or -1 when the header is not a chunk this version can read. */
