@@ -1,4 +1,5 @@
-/* cc -O2 -Isrc bench/chunk_ratio.c src/metrics/chunk.c -lm -o /tmp/cr && /tmp/cr [-3] FILE.om [N] */
+/* cc -O2 -Isrc bench/chunk_ratio.c src/metrics/chunk.c -lm -o /tmp/cr && /tmp/cr [-3] FILE.om [N]
+ */
 /*
  * chunk_ratio.c - bytes per sample and speed of the sample codec on an
  * OpenMetrics / Prometheus text file (lines `name{labels} value timestamp`,

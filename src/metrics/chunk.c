@@ -1844,22 +1844,29 @@ static int it_group2(struct chunk_iter *it)
  * frequencies over bmin .. bmax and the specials, counts starting at 1 and
  * growing by 2: the Krichevsky-Trofimov estimator), then for b >= 2 the bit
  * below the leading one (an adaptive binary model per b) and the b - 2 bits
- * under it raw. The encoder tries deltas and their differences, with and
- * without specials, and estimates each coding's size from its histogram;
- * the cheapest is written.
+ * under it raw. With F3_ESH (floats) the bucket symbol is b - s + ESH_MAX,
+ * s = min(E - e, ESH_MAX) with e the exponent of the predicted value and E
+ * the largest exponent of the chunk (a uvarint after the float header): a
+ * gauge's noise is the same in absolute terms whatever its binade, which is
+ * 2^s times more IEEE units in a binade s below, so the shift lets one set of
+ * frequencies serve them all. The encoder tries deltas and their
+ * differences, with and without specials and the shift, and estimates each
+ * coding's size from its histogram; the cheapest is written.
  */
-#define F3_DEC     0x01
-#define F3_TGEN    0x02
-#define F3_DOD     0x04
-#define F3_UNI     0x08
-#define F3_ZZ      0x10
-#define F3_SPEC    0x20
-#define F3_EXC     0x40
-#define F3_GCD     0x80
-#define RC_TOP     (UINT32_C(1) << 24)
-#define FM_INC     2
-#define FM_LIMIT   60000
-#define RC_MAXPAD  8
+#define F3_DEC    0x01
+#define F3_TGEN   0x02
+#define F3_DOD    0x04
+#define F3_UNI    0x08
+#define F3_ZZ     0x10
+#define F3_SPEC   0x20
+#define F3_EXC    0x40
+#define F3_GCD    0x80 /* decimal */
+#define F3_ESH    0x80 /* float: buckets shifted by the predictor's exponent */
+#define ESH_MAX   16
+#define RC_TOP    (UINT32_C(1) << 24)
+#define FM_INC    2
+#define FM_LIMIT  60000
+#define RC_MAXPAD 8
 
 /* Adaptive frequencies (struct chunk_fm in chunk.h). */
 static void fm_init(struct chunk_fm *m, unsigned k)
@@ -2007,10 +2014,10 @@ static void rce_finish(struct rce *e)
 
 /* A bucket residual: its bit length, then the mantissa (see above). */
 static void rce_bucket(struct rce *e, struct chunk_fm *m, uint16_t (*mb)[2], unsigned bmin,
-                       uint64_t z)
+                       unsigned off, uint64_t z)
 {
     unsigned b = bitlen(z);
-    rce_sym(e, m, b - bmin);
+    rce_sym(e, m, b + off - bmin);
     if (b < 2)
         return;
     if (mb)
@@ -2046,7 +2053,7 @@ static int top_get(const uint8_t *d, size_t len, size_t *off, uint64_t *bits)
 /* One way to code a chunk's values, and what it is estimated to cost. */
 struct f3cfg {
     uint8_t flags;
-    unsigned sh, bmin, bmax;
+    unsigned sh, bmin, bmax, emax;
     uint64_t g, smin, smax;
     int64_t lo, hi;
     double bits;
@@ -2063,8 +2070,20 @@ static double log2_or0(double x)
  * coded samples, sp[] the special symbol of each (0 none, 1 min, 2 max).
  * Sets c->g or c->sh. Returns the number of coded samples.
  */
+static inline unsigned fexp(uint64_t bits)
+{
+    return (unsigned)(bits >> 52) & 0x7FF;
+}
+
+/* The bucket shift for a residual predicted from px (see F3_ESH). */
+static inline unsigned esh_of(unsigned emax, uint64_t px)
+{
+    unsigned e = fexp(px);
+    return e >= emax ? 0 : emax - e > ESH_MAX ? ESH_MAX : emax - e;
+}
+
 static uint32_t f3_residuals(const uint64_t *xs, const uint8_t *exc, uint32_t n, bool dec,
-                             struct f3cfg *c, int64_t *r, uint8_t *sp)
+                             struct f3cfg *c, int64_t *r, uint8_t *sp, uint8_t *es)
 {
     bool spec = c->flags & F3_SPEC, dod = c->flags & F3_DOD;
     uint64_t px = xs[0], all = 0;
@@ -2089,11 +2108,14 @@ static uint32_t f3_residuals(const uint64_t *xs, const uint8_t *exc, uint32_t n,
             continue;
         if (spec && (xs[i] == c->smin || xs[i] == c->smax)) {
             sp[m] = xs[i] == c->smin ? 1 : 2;
+            es[m] = 0;
             r[m++] = 0;
             continue;
         }
         uint64_t d = xs[i] - px;
-        uint64_t q = dec ? (uint64_t)((int64_t)d / (int64_t)c->g) : (uint64_t)asr((int64_t)d, c->sh);
+        uint64_t q =
+            dec ? (uint64_t)((int64_t)d / (int64_t)c->g) : (uint64_t)asr((int64_t)d, c->sh);
+        es[m] = (c->flags & F3_ESH) ? (uint8_t)(ESH_MAX - esh_of(c->emax, px)) : 0;
         sp[m] = 0;
         r[m++] = (int64_t)(dod ? q - pq : q);
         px = xs[i];
@@ -2103,10 +2125,10 @@ static uint32_t f3_residuals(const uint64_t *xs, const uint8_t *exc, uint32_t n,
 }
 
 /* Estimates the bucket coding of r (zigzag or raw) with the specials. */
-static void f3_estimate_buckets(const int64_t *r, const uint8_t *sp, uint32_t m, bool zzc,
-                                struct f3cfg *c)
+static void f3_estimate_buckets(const int64_t *r, const uint8_t *sp, const uint8_t *es, uint32_t m,
+                                bool zzc, struct f3cfg *c)
 {
-    uint32_t cnt[65] = {0}, one[65] = {0}, nsp[3] = {0};
+    uint32_t sym[65 + ESH_MAX] = {0}, cnt[65] = {0}, one[65] = {0}, nsp[3] = {0};
     double bits = 0;
     for (uint32_t i = 0; i < m; i++) {
         if (sp[i]) {
@@ -2115,30 +2137,32 @@ static void f3_estimate_buckets(const int64_t *r, const uint8_t *sp, uint32_t m,
         }
         uint64_t z = zzc ? zz(r[i]) : (uint64_t)r[i];
         unsigned b = bitlen(z);
+        sym[b + es[i]]++;
         cnt[b]++;
         if (b >= 2) {
             one[b] += (unsigned)(z >> (b - 2)) & 1;
             bits += b - 2;
         }
     }
-    unsigned bmin = 64, bmax = 0, k = 0;
-    for (unsigned b = 0; b <= 64; b++) {
-        if (!cnt[b])
+    unsigned bmin = 64 + ESH_MAX, bmax = 0;
+    for (unsigned b = 0; b <= 64 + ESH_MAX; b++) {
+        if (!sym[b])
             continue;
         bmin = b < bmin ? b : bmin;
         bmax = b;
     }
     if (bmin > bmax)
-        bmin = bmax = 0;
-    k = bmax - bmin + 1 + ((c->flags & F3_SPEC) ? 2 : 0);
+        bmin = bmax = ESH_MAX;
+    unsigned k = bmax - bmin + 1 + ((c->flags & F3_SPEC) ? 2 : 0);
     double tot = (double)m;
-    for (unsigned b = bmin; b <= bmax; b++) {
-        bits += cnt[b] * (log2_or0(tot) - log2_or0(cnt[b]));
-        if (b >= 2 && cnt[b]) {
-            double n1 = one[b], n0 = cnt[b] - one[b];
-            bits += cnt[b] * log2(cnt[b]) - (n1 ? n1 * log2(n1) : 0) - (n0 ? n0 * log2(n0) : 0) +
-                    0.5 * log2(cnt[b]) + 1;
-        }
+    for (unsigned b = bmin; b <= bmax; b++)
+        bits += sym[b] * (log2_or0(tot) - log2_or0(sym[b]));
+    for (unsigned b = 2; b <= 64; b++) {
+        if (!cnt[b])
+            continue;
+        double n1 = one[b], n0 = cnt[b] - one[b];
+        bits += cnt[b] * log2(cnt[b]) - (n1 ? n1 * log2(n1) : 0) - (n0 ? n0 * log2(n0) : 0) +
+                0.5 * log2(cnt[b]) + 1;
     }
     for (int s = 1; s <= 2; s++)
         bits += nsp[s] * (log2_or0(tot) - log2_or0(nsp[s]));
@@ -2150,7 +2174,8 @@ static void f3_estimate_buckets(const int64_t *r, const uint8_t *sp, uint32_t m,
 }
 
 /* Chooses the value coding for residuals r, sp: uniform or buckets. */
-static void f3_choose_model(const int64_t *r, const uint8_t *sp, uint32_t m, struct f3cfg *c)
+static void f3_choose_model(const int64_t *r, const uint8_t *sp, const uint8_t *es, uint32_t m,
+                            struct f3cfg *c)
 {
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     bool neg = false;
@@ -2163,7 +2188,7 @@ static void f3_choose_model(const int64_t *r, const uint8_t *sp, uint32_t m, str
     }
     struct f3cfg best = *c, t = *c;
     best.bits = INFINITY;
-    if (!(c->flags & F3_SPEC) && m > 0 && lo <= hi &&
+    if (!(c->flags & (F3_SPEC | F3_ESH)) && m > 0 && lo <= hi &&
         (uint64_t)hi - (uint64_t)lo < (UINT64_C(1) << 62)) {
         t.flags |= F3_UNI;
         t.lo = lo;
@@ -2175,7 +2200,7 @@ static void f3_choose_model(const int64_t *r, const uint8_t *sp, uint32_t m, str
         t = *c;
         if (z)
             t.flags |= F3_ZZ;
-        f3_estimate_buckets(r, sp, m, z, &t);
+        f3_estimate_buckets(r, sp, es, m, z, &t);
         if (t.bits < best.bits)
             best = t;
     }
@@ -2186,7 +2211,7 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
 {
     struct chunk_enc pe;
     uint64_t *xs = NULL;
-    uint8_t *exc = NULL, *sp = NULL, *hdr = NULL;
+    uint8_t *exc = NULL, *sp = NULL, *es = NULL, *hdr = NULL;
     int64_t *r = NULL;
     struct rce e;
     int rc = -1;
@@ -2208,9 +2233,10 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
     xs = malloc(n * sizeof(*xs));
     exc = calloc(n, 1);
     sp = malloc(n);
+    es = malloc(n);
     r = malloc(n * sizeof(*r));
     hdr = malloc(128 + (size_t)n * 18);
-    if (!xs || !exc || !sp || !r || !hdr)
+    if (!xs || !exc || !sp || !es || !r || !hdr)
         goto out;
 
     /* Decimal or float, as the streaming encoder decides. */
@@ -2242,26 +2268,30 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
         have = true;
     }
 
-    /* The cheapest of deltas or their differences, with or without specials. */
+    /* The cheapest of deltas or their differences, with or without specials
+     * and (floats) the exponent shift. */
+    unsigned emax = 0;
+    for (uint32_t i = 0; i < n && !dec; i++)
+        emax = fexp(xs[i]) > emax ? fexp(xs[i]) : emax;
     struct f3cfg best = {0};
     best.bits = INFINITY;
-    for (int dod = 0; dod < 2; dod++) {
-        for (int spec = 0; spec < 2; spec++) {
-            if (spec && (!have || n < 16))
-                continue;
-            struct f3cfg c = {0};
-            c.flags = (uint8_t)((dod ? F3_DOD : 0) | (spec ? F3_SPEC : 0));
-            c.smin = smin;
-            c.smax = smax;
-            uint32_t m = f3_residuals(xs, exc, n, dec, &c, r, sp);
-            f3_choose_model(r, sp, m, &c);
-            if (spec)
-                c.bits += 8 * (dec ? 8 : 10);
-            if (c.bits < best.bits)
-                best = c;
-        }
+    for (int cfg = 0; cfg < 8; cfg++) {
+        bool dod = cfg & 1, spec = cfg & 2, esh = cfg & 4;
+        if ((spec && (!have || n < 16)) || (esh && dec))
+            continue;
+        struct f3cfg c = {0};
+        c.flags = (uint8_t)((dod ? F3_DOD : 0) | (spec ? F3_SPEC : 0) | (esh ? F3_ESH : 0));
+        c.smin = smin;
+        c.smax = smax;
+        c.emax = emax;
+        uint32_t m = f3_residuals(xs, exc, n, dec, &c, r, sp, es);
+        f3_choose_model(r, sp, es, m, &c);
+        if (spec)
+            c.bits += 8 * (dec ? 8 : 10);
+        if (c.bits < best.bits)
+            best = c;
     }
-    uint32_t m = f3_residuals(xs, exc, n, dec, &best, r, sp);
+    f3_residuals(xs, exc, n, dec, &best, r, sp, es);
 
     /* Times: one delta for all, or its changes as bucket residuals. */
     uint64_t d0 = n > 1 ? (uint64_t)t[1] - (uint64_t)t[0] : 0;
@@ -2305,6 +2335,8 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
     } else {
         o += top_put(hdr + o, xs[0]);
         hdr[o++] = (uint8_t)best.sh;
+        if (flags & F3_ESH)
+            o += uv_put(hdr + o, emax);
     }
     if (n > 1) {
         o += uv_put(hdr + o, d0);
@@ -2348,7 +2380,7 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
         uint64_t rm1 = (uint64_t)best.hi - (uint64_t)best.lo;
         for (uint32_t i = 1, j = 0; i < n; i++) {
             if (tgen && i >= 2)
-                rce_bucket(&e, tm, NULL, tbmin,
+                rce_bucket(&e, tm, NULL, tbmin, 0,
                            zz((int64_t)(((uint64_t)t[i] - (uint64_t)t[i - 1]) -
                                         ((uint64_t)t[i - 1] - (uint64_t)t[i - 2]))));
             if (exc[i])
@@ -2359,11 +2391,10 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
                 rce_uni(&e, (uint64_t)r[j] - (uint64_t)best.lo, rm1);
             } else {
                 uint64_t z = (flags & F3_ZZ) ? zz(r[j]) : (uint64_t)r[j];
-                rce_bucket(&e, vm, mb, best.bmin, z);
+                rce_bucket(&e, vm, mb, best.bmin, es[j], z);
             }
             j++;
         }
-        (void)m;
         free(vm);
         free(tm);
         free(mb);
@@ -2385,6 +2416,7 @@ out:
     free(xs);
     free(exc);
     free(sp);
+    free(es);
     free(r);
     free(hdr);
     return rc;
@@ -2518,10 +2550,12 @@ static int it_init3(struct chunk_iter *it, size_t off)
             }
         }
     } else {
-        if (f & (F3_EXC | F3_GCD) || top_get(d, len, &off, &it->v0) != 0 || off >= len ||
-            d[off] > 63)
+        if (f & F3_EXC || top_get(d, len, &off, &it->v0) != 0 || off >= len || d[off] > 63)
             return -1;
         it->sh = d[off++];
+        if ((f & F3_ESH) && (uv_get(d, len, &off, &x) != 0 || x > 0x7FF))
+            return -1;
+        it->emax = (f & F3_ESH) ? (uint16_t)x : 0;
     }
     if (it->n == 1)
         return 0;
@@ -2539,7 +2573,7 @@ static int it_init3(struct chunk_iter *it, size_t off)
             return -1;
         it->ulo = (uint64_t)unzz(x);
     } else {
-        if (len - off < 2 || d[off] > d[off + 1] || d[off + 1] > 64)
+        if (len - off < 2 || d[off] > d[off + 1] || d[off + 1] > 64 + ESH_MAX)
             return -1;
         it->bmin = d[off];
         it->nb = (uint8_t)(d[off + 1] - d[off] + 1);
@@ -2600,7 +2634,11 @@ static int it_group3(struct chunk_iter *it)
             if (s >= it->nb) {
                 x = s == it->nb ? it->smin : it->smax;
             } else {
-                uint64_t z = rcd_bucket_rest(it, it->mb, it->bmin + s);
+                unsigned b = it->bmin + s;
+                unsigned o = (f & F3_ESH && !(f & F3_DEC)) ? ESH_MAX - esh_of(it->emax, px) : 0;
+                if (b < o || b - o > 64)
+                    return -1;
+                uint64_t z = rcd_bucket_rest(it, it->mb, b - o);
                 uint64_t r = f & F3_ZZ ? (uint64_t)unzz(z) : z;
                 uint64_t q = f & F3_DOD ? pq + r : r;
                 x = px + (f & F3_DEC ? q * it->gcd : q << it->sh);

@@ -104,7 +104,7 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
 struct chunk_fm {
     uint32_t total;
     uint8_t k;
-    uint16_t f[68];
+    uint16_t f[84];
 };
 
 /*
@@ -140,10 +140,11 @@ struct chunk_iter {
     uint64_t bv[CHUNK_GROUP];
 
     /* Format 3: the range decoder and its models (see chunk.c). */
-    size_t rc_pos;               /* next byte to read */
+    size_t rc_pos; /* next byte to read */
     uint32_t rc_code, rc_range;
     uint32_t rc_pad;             /* zero bytes read past the end */
     uint8_t f3, bmin, nb, tbmin; /* flags, value buckets, time buckets */
+    uint16_t emax;               /* the exponent the bucket shift counts from */
     uint64_t ulo, smin, smax;    /* uniform's lowest residual; the special values */
     uint64_t lastq, dt;          /* the last residual delta; the last time delta */
     struct chunk_fm vm, tm;      /* value and time bucket frequencies */
