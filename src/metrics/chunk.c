@@ -2064,12 +2064,6 @@ static double log2_or0(double x)
     return x > 0 ? log2(x) : 0;
 }
 
-/*
- * The residuals of xs (values as integers: decimal m or IEEE bits) for
- * config c (F3_DOD, F3_SPEC set or not; exc marks exceptions): r[] for the
- * coded samples, sp[] the special symbol of each (0 none, 1 min, 2 max).
- * Sets c->g or c->sh. Returns the number of coded samples.
- */
 static inline unsigned fexp(uint64_t bits)
 {
     return (unsigned)(bits >> 52) & 0x7FF;
@@ -2082,46 +2076,69 @@ static inline unsigned esh_of(unsigned emax, uint64_t px)
     return e >= emax ? 0 : emax - e > ESH_MAX ? ESH_MAX : emax - e;
 }
 
-static uint32_t f3_residuals(const uint64_t *xs, const uint8_t *exc, uint32_t n, bool dec,
-                             struct f3cfg *c, int64_t *r, uint8_t *sp, uint8_t *es)
+/*
+ * The deltas of xs (values as integers: decimal m or IEEE bits; exc marks
+ * exceptions, which are not coded) with or without specials: for each coded
+ * sample q[] the delta in units (g for decimals, 2^sh for floats), sp[] its
+ * special symbol (0 none, 1 min, 2 max) and pe[] the exponent of the value it
+ * is predicted from. Sets *unit (g or sh). Returns the number coded.
+ */
+static uint32_t f3_deltas(const uint64_t *xs, const uint8_t *exc, uint32_t n, bool dec, bool spec,
+                          uint64_t smin, uint64_t smax, uint64_t *q, uint8_t *sp, uint16_t *pe,
+                          uint64_t *unit)
 {
-    bool spec = c->flags & F3_SPEC, dod = c->flags & F3_DOD;
     uint64_t px = xs[0], all = 0;
     uint32_t m = 0;
-    /* The unit first: g of the decimal deltas, or the shift of the float ones. */
-    for (uint32_t i = 1; i < n; i++) {
-        if (exc[i] || (spec && (xs[i] == c->smin || xs[i] == c->smax)))
-            continue;
-        uint64_t d = xs[i] - px;
-        if (dec)
-            all = gcd64(all, (int64_t)d < 0 ? 0 - d : d);
-        else
-            all |= d;
-        px = xs[i];
-    }
-    c->g = dec ? (all ? all : 1) : 1;
-    c->sh = !dec && all ? (unsigned)__builtin_ctzll(all) : 0;
-    px = xs[0];
-    uint64_t pq = 0;
     for (uint32_t i = 1; i < n; i++) {
         if (exc[i])
             continue;
-        if (spec && (xs[i] == c->smin || xs[i] == c->smax)) {
-            sp[m] = xs[i] == c->smin ? 1 : 2;
-            es[m] = 0;
-            r[m++] = 0;
+        if (spec && (xs[i] == smin || xs[i] == smax)) {
+            sp[m] = xs[i] == smin ? 1 : 2;
+            pe[m] = 0;
+            q[m++] = 0;
             continue;
         }
         uint64_t d = xs[i] - px;
-        uint64_t q =
-            dec ? (uint64_t)((int64_t)d / (int64_t)c->g) : (uint64_t)asr((int64_t)d, c->sh);
-        es[m] = (c->flags & F3_ESH) ? (uint8_t)(ESH_MAX - esh_of(c->emax, px)) : 0;
+        /* The unit: g of the decimal deltas (1 stops the search), or the
+         * trailing zeros all float deltas share. */
+        if (!dec)
+            all |= d;
+        else if (all != 1)
+            all = gcd64(all, (int64_t)d < 0 ? 0 - d : d);
         sp[m] = 0;
-        r[m++] = (int64_t)(dod ? q - pq : q);
+        pe[m] = (uint16_t)fexp(px);
+        q[m++] = d;
         px = xs[i];
-        pq = q;
     }
+    *unit = dec ? (all ? all : 1) : all ? (uint64_t)__builtin_ctzll(all) : 0;
+    for (uint32_t j = 0; j < m; j++)
+        if (!sp[j])
+            q[j] = dec ? (uint64_t)((int64_t)q[j] / (int64_t)*unit)
+                       : (uint64_t)asr((int64_t)q[j], (unsigned)*unit);
     return m;
+}
+
+/* The residuals of q for F3_DOD or not, and the bucket offsets es of F3_ESH. */
+static void f3_residuals(const uint64_t *q, const uint8_t *sp, const uint16_t *pe, uint32_t m,
+                         const struct f3cfg *c, int64_t *r, uint8_t *es)
+{
+    uint64_t pq = 0;
+    bool dod = c->flags & F3_DOD, esh = c->flags & F3_ESH;
+    for (uint32_t j = 0; j < m; j++) {
+        if (sp[j]) {
+            r[j] = 0;
+            es[j] = 0;
+            continue;
+        }
+        r[j] = (int64_t)(dod ? q[j] - pq : q[j]);
+        pq = q[j];
+        if (esh) {
+            unsigned sft = pe[j] >= c->emax ? 0 : c->emax - pe[j];
+            es[j] = (uint8_t)(ESH_MAX - (sft > ESH_MAX ? ESH_MAX : sft));
+        } else {
+            es[j] = 0;
+        }
+    }
 }
 
 /* Estimates the bucket coding of r (zigzag or raw) with the specials. */
@@ -2207,11 +2224,13 @@ static void f3_choose_model(const int64_t *r, const uint8_t *sp, const uint8_t *
     *c = best;
 }
 
-int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen)
+/* chunk_encode with the value coding known: dec (with k digits) or float. */
+static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, unsigned k,
+                     uint8_t **out, size_t *outlen)
 {
-    struct chunk_enc pe;
-    uint64_t *xs = NULL;
+    uint64_t *xs = NULL, *q = NULL;
     uint8_t *exc = NULL, *sp = NULL, *es = NULL, *hdr = NULL;
+    uint16_t *pe = NULL;
     int64_t *r = NULL;
     struct rce e;
     int rc = -1;
@@ -2231,67 +2250,81 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
         return 0;
     }
     xs = malloc(n * sizeof(*xs));
+    q = malloc(n * sizeof(*q));
+    pe = malloc(n * sizeof(*pe));
     exc = calloc(n, 1);
     sp = malloc(n);
     es = malloc(n);
     r = malloc(n * sizeof(*r));
     hdr = malloc(128 + (size_t)n * 18);
-    if (!xs || !exc || !sp || !es || !r || !hdr)
+    if (!xs || !q || !pe || !exc || !sp || !es || !r || !hdr)
         goto out;
 
-    /* Decimal or float, as the streaming encoder decides. */
-    chunk_enc_init(&pe);
-    enc_choose(&pe, v, n, true);
-    bool dec = pe.mode == MODE_DEC;
-    unsigned k = pe.scale;
-    uint32_t nexc = 0;
+    uint32_t nexc = 0, nmin = 0, nmax = 0;
     uint64_t smin = 0, smax = 0;
+    unsigned emax = 0;
     bool have = false;
     for (uint32_t i = 0; i < n; i++) {
-        int64_t m;
-        if (dec && !dec_rep(v[i], k, &m)) {
+        int64_t mi;
+        if (dec && !dec_rep(v[i], k, &mi)) {
             exc[i] = 1;
             nexc++;
             xs[i] = i ? xs[i - 1] : 0;
             continue;
         }
-        xs[i] = dec ? (uint64_t)m : dbits(v[i]);
+        xs[i] = dec ? (uint64_t)mi : dbits(v[i]);
+        emax = !dec && fexp(xs[i]) > emax ? fexp(xs[i]) : emax;
         /* Bounds by value (floats: not NaN), compared as numbers. */
         if (!dec && v[i] != v[i])
             continue;
         bool lt = dec ? (int64_t)xs[i] < (int64_t)smin : v[i] < bitsd(smin);
         bool gt = dec ? (int64_t)xs[i] > (int64_t)smax : v[i] > bitsd(smax);
-        if (!have || lt)
+        if (!have || lt) {
             smin = xs[i];
-        if (!have || gt)
+            nmin = 0;
+        }
+        if (!have || gt) {
             smax = xs[i];
+            nmax = 0;
+        }
+        nmin += xs[i] == smin;
+        nmax += xs[i] == smax;
         have = true;
     }
 
-    /* The cheapest of deltas or their differences, with or without specials
-     * and (floats) the exponent shift. */
-    unsigned emax = 0;
-    for (uint32_t i = 0; i < n && !dec; i++)
-        emax = fexp(xs[i]) > emax ? fexp(xs[i]) : emax;
+    /*
+     * The cheapest of deltas or their differences, with or without specials
+     * (worth trying when the bounds recur) and (floats) the exponent shift.
+     */
     struct f3cfg best = {0};
     best.bits = INFINITY;
-    for (int cfg = 0; cfg < 8; cfg++) {
-        bool dod = cfg & 1, spec = cfg & 2, esh = cfg & 4;
-        if ((spec && (!have || n < 16)) || (esh && dec))
+    for (int spec = 0; spec < 2; spec++) {
+        if (spec && (!have || n < 16 || smin == smax || nmin + nmax < 4))
             continue;
-        struct f3cfg c = {0};
-        c.flags = (uint8_t)((dod ? F3_DOD : 0) | (spec ? F3_SPEC : 0) | (esh ? F3_ESH : 0));
-        c.smin = smin;
-        c.smax = smax;
-        c.emax = emax;
-        uint32_t m = f3_residuals(xs, exc, n, dec, &c, r, sp, es);
-        f3_choose_model(r, sp, es, m, &c);
-        if (spec)
-            c.bits += 8 * (dec ? 8 : 10);
-        if (c.bits < best.bits)
-            best = c;
+        uint64_t unit;
+        uint32_t m = f3_deltas(xs, exc, n, dec, spec, smin, smax, q, sp, pe, &unit);
+        for (int cfg = 0; cfg < 4; cfg++) {
+            bool dod = cfg & 1, esh = cfg & 2;
+            if (esh && dec)
+                continue;
+            struct f3cfg c = {0};
+            c.flags = (uint8_t)((dod ? F3_DOD : 0) | (spec ? F3_SPEC : 0) | (esh ? F3_ESH : 0));
+            c.smin = smin;
+            c.smax = smax;
+            c.emax = emax;
+            c.g = dec ? unit : 1;
+            c.sh = dec ? 0 : (unsigned)unit;
+            f3_residuals(q, sp, pe, m, &c, r, es);
+            f3_choose_model(r, sp, es, m, &c);
+            if (spec)
+                c.bits += 8 * (dec ? 8 : 10);
+            if (c.bits < best.bits)
+                best = c;
+        }
     }
-    f3_residuals(xs, exc, n, dec, &best, r, sp, es);
+    uint64_t unit;
+    uint32_t m = f3_deltas(xs, exc, n, dec, best.flags & F3_SPEC, smin, smax, q, sp, pe, &unit);
+    f3_residuals(q, sp, pe, m, &best, r, es);
 
     /* Times: one delta for all, or its changes as bucket residuals. */
     uint64_t d0 = n > 1 ? (uint64_t)t[1] - (uint64_t)t[0] : 0;
@@ -2414,12 +2447,42 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
 out:
     free(e.p);
     free(xs);
+    free(q);
+    free(pe);
     free(exc);
     free(sp);
     free(es);
     free(r);
     free(hdr);
     return rc;
+}
+
+int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen)
+{
+    if (n > CHUNK_RC_MAX)
+        return -1;
+    /* Decimal or float, as the streaming encoder decides. */
+    struct chunk_enc pe;
+    chunk_enc_init(&pe);
+    enc_choose(&pe, v, n, true);
+    return f3_encode(t, v, n, pe.mode == MODE_DEC, pe.scale, out, outlen);
+}
+
+int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
+{
+    if (e->n < 2 || e->n > CHUNK_RC_MAX)
+        return chunk_enc_snapshot(e, out, outlen);
+    int64_t *t = malloc((size_t)e->n * sizeof(*t));
+    double *v = malloc((size_t)e->n * sizeof(*v));
+    int rc = -1;
+    /* The encoder's value coding holds for all its samples. */
+    if (t && v && enc_collect(e, t, v) == 0)
+        rc = e->mode == MODE_NONE
+                 ? chunk_encode(t, v, e->n, out, outlen)
+                 : f3_encode(t, v, e->n, e->mode == MODE_DEC, e->scale, out, outlen);
+    free(t);
+    free(v);
+    return rc == 0 ? 0 : chunk_enc_snapshot(e, out, outlen);
 }
 
 /* ---- format 3 decoding ---- */

@@ -100,6 +100,14 @@ size_t chunk_enc_memory(const struct chunk_enc *e);
  */
 int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen);
 
+/*
+ * Encodes everything appended so far with chunk_encode (format 3): what a
+ * full head chunk keeps once no sample will be added to it. Falls back to a
+ * snapshot when chunk_encode cannot take it. *out is malloc'd and owned by
+ * the caller. Returns 0, or -1 when out of memory.
+ */
+int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen);
+
 /* Adaptive symbol frequencies of the format 3 decoder (private). */
 struct chunk_fm {
     uint32_t total;

@@ -79,7 +79,6 @@ struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size
     s->last_t = TSDB_NO_TIME;
     s->hz_t = TSDB_NO_TIME;
     s->last_v_known = 1;
-    chunk_enc_init(&s->open);
     if (idtab_set(&db->ids, s->id, s) != 0) {
         free(s);
         return NULL;
@@ -142,19 +141,23 @@ void tsdb_mseries_free(struct tsdb *db, struct mseries *s)
         free(c);
         c = next;
     }
-    chunk_enc_free(&s->open);
+    if (s->open) {
+        chunk_enc_free(s->open);
+        free(s->open);
+    }
     db->registry_bytes -= TSDB_MSERIES_SIZE(s->nlab);
     free(s);
 }
 
 int tsdb_head_seal(struct tsdb *db, struct mseries *s)
 {
-    uint32_t n = chunk_enc_count(&s->open);
+    uint32_t n = tsdb_open_count(s);
     uint8_t *buf;
     size_t len;
     if (n == 0)
         return 0;
-    if (chunk_enc_snapshot(&s->open, &buf, &len) != 0)
+    /* No sample goes into a sealed chunk: it is worth the dense encoding. */
+    if (chunk_enc_finish(s->open, &buf, &len) != 0)
         return -1;
     struct hchunk *c = malloc(sizeof(*c) + len);
     if (!c) {
@@ -162,7 +165,7 @@ int tsdb_head_seal(struct tsdb *db, struct mseries *s)
         return -1;
     }
     c->next = NULL;
-    c->mint = s->open.mint;
+    c->mint = s->open->mint;
     c->maxt = s->last_t;
     c->n = n;
     c->len = (uint32_t)len;
@@ -174,9 +177,11 @@ int tsdb_head_seal(struct tsdb *db, struct mseries *s)
         s->chunks = c;
     s->chunks_tail = c;
     s->nchunks++;
-    int64_t delta = (int64_t)(sizeof(*c) + len) - (int64_t)chunk_enc_memory(&s->open);
-    chunk_enc_free(&s->open);
-    chunk_enc_init(&s->open);
+    int64_t delta = (int64_t)(sizeof(*c) + len) -
+                    (int64_t)(chunk_enc_memory(s->open) + sizeof(struct chunk_enc));
+    chunk_enc_free(s->open);
+    free(s->open);
+    s->open = NULL;
     __atomic_fetch_add(&db->chunk_bytes, (uint64_t)delta, __ATOMIC_RELAXED);
     return 0;
 }
@@ -202,8 +207,8 @@ int tsdb_head_append(struct tsdb *db, struct mseries *s, int64_t t, double v, ui
             rc = TSDB_EDUP;
         goto out;
     }
-    uint32_t cnt = chunk_enc_count(&s->open);
-    if (cnt > 0 && (cnt >= TSDB_HEAD_CHUNK_SAMPLES || tsdb_floor_div(s->open.mint, db->block_ms) !=
+    uint32_t cnt = tsdb_open_count(s);
+    if (cnt > 0 && (cnt >= TSDB_HEAD_CHUNK_SAMPLES || tsdb_floor_div(s->open->mint, db->block_ms) !=
                                                           tsdb_floor_div(t, db->block_ms))) {
         if (tsdb_head_seal(db, s) != 0) {
             rc = TSDB_ENOMEM;
@@ -211,17 +216,29 @@ int tsdb_head_append(struct tsdb *db, struct mseries *s, int64_t t, double v, ui
         }
         cnt = 0;
     }
-    size_t before = chunk_enc_memory(&s->open);
-    if (chunk_enc_append(&s->open, t, v) != 0) {
+    if (!s->open) {
+        if (!(s->open = malloc(sizeof(*s->open)))) {
+            rc = TSDB_ENOMEM;
+            goto out;
+        }
+        chunk_enc_init(s->open);
+        __atomic_fetch_add(&db->chunk_bytes, sizeof(*s->open), __ATOMIC_RELAXED);
+    }
+    size_t before = chunk_enc_memory(s->open);
+    if (chunk_enc_append(s->open, t, v) != 0) {
         rc = TSDB_ENOMEM;
         goto out;
     }
     __atomic_store_n(&s->last_t, t, __ATOMIC_RELAXED);
     __atomic_store_n(&s->last_v, tsdb_dbits(v), __ATOMIC_RELAXED);
     __atomic_store_n(&s->last_v_known, 1, __ATOMIC_RELAXED);
-    size_t after = chunk_enc_memory(&s->open);
+    size_t after = chunk_enc_memory(s->open);
     if (after != before)
         __atomic_fetch_add(&db->chunk_bytes, (uint64_t)(after - before), __ATOMIC_RELAXED);
+    /* A full chunk is sealed at once rather than at the next sample: the
+     * head keeps it densely encoded and without the encoder's slack. */
+    if (tsdb_open_count(s) >= TSDB_HEAD_CHUNK_SAMPLES)
+        (void)tsdb_head_seal(db, s); /* when out of memory, the next sample tries again */
 out:
     pthread_mutex_unlock(mu);
     return rc;
@@ -229,10 +246,10 @@ out:
 
 bool tsdb_head_range(const struct mseries *s, int64_t *mint, int64_t *maxt)
 {
-    bool open = chunk_enc_count(&s->open) > 0;
+    bool open = tsdb_open_count(s) > 0;
     if (!s->chunks && !open)
         return false;
-    *mint = s->chunks ? s->chunks->mint : s->open.mint;
+    *mint = s->chunks ? s->chunks->mint : s->open->mint;
     *maxt = open ? s->last_t : s->chunks_tail->maxt;
     return true;
 }
@@ -265,9 +282,9 @@ static int push_open(struct mseries *s, struct tbuf *arena, struct cref **cr, si
 {
     uint8_t *buf;
     size_t len;
-    if (chunk_enc_snapshot(&s->open, &buf, &len) != 0)
+    if (chunk_enc_snapshot(s->open, &buf, &len) != 0)
         return -1;
-    int rc = push_copy(arena, buf, len, s->open.mint, s->last_t, cr, ncr, capcr);
+    int rc = push_copy(arena, buf, len, s->open->mint, s->last_t, cr, ncr, capcr);
     free(buf);
     return rc;
 }
@@ -281,7 +298,7 @@ int tsdb_head_copy(struct tsdb *db, struct mseries *s, int64_t lo, int64_t hi, b
     const struct hchunk *before = NULL;
     for (const struct hchunk *c = s->chunks; c && c->maxt < lo; c = c->next)
         before = c;
-    bool open = chunk_enc_count(&s->open) > 0;
+    bool open = tsdb_open_count(s) > 0;
     bool open_before = open && s->last_t < lo;
     /* The chunk just before lo first (the open one when even it ends before
      * lo), then those overlapping [lo, hi], all in time order. */
@@ -293,7 +310,7 @@ int tsdb_head_copy(struct tsdb *db, struct mseries *s, int64_t lo, int64_t hi, b
     for (const struct hchunk *c = s->chunks; c && c->mint <= hi && rc == 0; c = c->next)
         if (c->maxt >= lo)
             rc = push_copy(arena, c->data, c->len, c->mint, c->maxt, cr, ncr, capcr);
-    if (rc == 0 && open && !open_before && s->open.mint <= hi)
+    if (rc == 0 && open && !open_before && s->open->mint <= hi)
         rc = push_open(s, arena, cr, ncr, capcr);
     pthread_mutex_unlock(mu);
     return rc;

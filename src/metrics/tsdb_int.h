@@ -250,9 +250,12 @@ struct mseries {
     uint32_t hz_epoch;     /* checkpoint horizon capture; stripe lock */
     uint32_t nchunks;
     int64_t hz_t;
-    int64_t last_t;        /* newest sample (head or blocks); written under the stripe lock */
-    uint64_t last_v;       /* its value bits; read with relaxed atomics by appenders */
-    struct chunk_enc open; /* the open chunk; open.mint is its first sample's time */
+    int64_t last_t;  /* newest sample (head or blocks); written under the stripe lock */
+    uint64_t last_v; /* its value bits; read with relaxed atomics by appenders */
+    /* The open chunk (open->mint is its first sample's time), or NULL: the
+     * encoder is on the heap only while a chunk is open, so a series whose
+     * chunk was just sealed or that went quiet holds 8 bytes, not 128. */
+    struct chunk_enc *open;
     struct hchunk *chunks, *chunks_tail; /* sealed, oldest first; stripe lock */
     uint16_t nlab;
     uint8_t in_head;
@@ -264,6 +267,12 @@ struct mseries {
 #define TSDB_MSERIES_SIZE(nlab) (offsetof(struct mseries, lp) + (size_t)(nlab) * sizeof(void *))
 
 #define TSDB_NO_TIME INT64_MIN
+
+/* Samples in the open chunk of s (stripe lock held). */
+static inline uint32_t tsdb_open_count(const struct mseries *s)
+{
+    return s->open ? chunk_enc_count(s->open) : 0;
+}
 
 /* Fills lv (room for s->nlab) from the interned labels. */
 void tsdb_series_views(const struct mseries *s, struct lview *lv);

@@ -146,7 +146,7 @@ int tsdb_persist_head(struct tsdb *db, int64_t boundary, bool *persisted, char *
         size_t first = npc;
         pthread_mutex_lock(tsdb_stripe(db, s));
         int src = 0;
-        if (chunk_enc_count(&s->open) > 0 && s->last_t < boundary)
+        if (tsdb_open_count(s) > 0 && s->last_t < boundary)
             src = tsdb_head_seal(db, s);
         for (struct hchunk *c = s->chunks; c && c->maxt < boundary && src == 0; c = c->next) {
             if (npc == cappc) {
@@ -590,15 +590,18 @@ void tsdb_gc_series(struct tsdb *db)
         /* Unpinned under the write lock: no appender or query can reach s. */
         if (__atomic_load_n(&s->pins, __ATOMIC_ACQUIRE) != 0)
             continue;
-        if (s->in_head && !s->chunks && chunk_enc_count(&s->open) == 0) {
+        if (s->in_head && !s->chunks && tsdb_open_count(s) == 0) {
             s->in_head = 0;
             db->head_series--;
             if (s->src && s->src->nseries > 0)
                 s->src->nseries--;
-            int64_t mem = (int64_t)chunk_enc_memory(&s->open);
-            chunk_enc_free(&s->open);
-            chunk_enc_init(&s->open);
-            __atomic_fetch_sub(&db->chunk_bytes, (uint64_t)mem, __ATOMIC_RELAXED);
+            if (s->open) {
+                size_t mem = chunk_enc_memory(s->open) + sizeof(*s->open);
+                chunk_enc_free(s->open);
+                free(s->open);
+                s->open = NULL;
+                __atomic_fetch_sub(&db->chunk_bytes, (uint64_t)mem, __ATOMIC_RELAXED);
+            }
         }
         if (!s->in_head && s->block_refs == 0) {
             smap_remove(&db->map, s);

@@ -731,8 +731,8 @@ static bool has_data(struct query *q, size_t i, int64_t mint, int64_t maxt)
     pthread_mutex_lock(tsdb_stripe(q->db, s));
     for (const struct hchunk *c = s->chunks; c && !found; c = c->next)
         found = c->mint <= maxt && c->maxt >= mint;
-    if (!found && chunk_enc_count(&s->open) > 0)
-        found = s->open.mint <= maxt && s->last_t >= mint;
+    if (!found && tsdb_open_count(s) > 0)
+        found = s->open->mint <= maxt && s->last_t >= mint;
     pthread_mutex_unlock(tsdb_stripe(q->db, s));
     for (size_t b = 0; b < q->nb && !found; b++) {
         const struct tsdb_block *bl = q->blocks[b];

@@ -96,12 +96,27 @@ static void check_decode(const uint8_t *c, size_t len, const int64_t *t, const d
     free(copy);
 }
 
-/* Round trip of the whole series; returns the encoded size. */
+/* Encodes t[0..n), v[0..n) at once in format 3 (caller frees). */
+static uint8_t *encode3(const int64_t *t, const double *v, size_t n, size_t *len)
+{
+    uint8_t *out = NULL;
+    assert_int_equal(chunk_encode(t, v, (uint32_t)n, &out, len), 0);
+    assert_non_null(out);
+    assert_int_equal(out[0], 0xF3);
+    return out;
+}
+
+static size_t last_len3; /* format 3 size of the last roundtrip() */
+
+/* Round trip of the whole series in formats 2 and 3; returns the format 2 size. */
 static size_t roundtrip(const int64_t *t, const double *v, size_t n)
 {
     size_t len;
     uint8_t *c = encode(t, v, n, &len);
     check_decode(c, len, t, v, n);
+    free(c);
+    c = encode3(t, v, n, &last_len3);
+    check_decode(c, last_len3, t, v, n);
     free(c);
     return len;
 }
@@ -125,6 +140,12 @@ static void roundtrip_prefixes(const int64_t *t, const double *v, size_t n)
             free(c);
         }
     }
+    /* What a sealed head chunk keeps decodes to the same samples. */
+    uint8_t *c;
+    size_t len;
+    assert_int_equal(chunk_enc_finish(&e, &c, &len), 0);
+    check_decode(c, len, t, v, n);
+    free(c);
     /*
      * Everything but the first sample is on the heap: up to a group of
      * pending samples at most 19 bytes each, behind the packed ones, with a
@@ -697,6 +718,33 @@ static void test_truncated_and_corrupt(void **state)
             free(p);
         }
         free(c);
+
+        /*
+         * Format 3 reads zeros past its end (its trailing zero bytes are
+         * left out), so a cut chunk may decode to wrong values; blocks catch
+         * that with their CRCs. Cut or flipped, it must still never crash,
+         * read outside or loop, and never give more samples than it says.
+         */
+        c = encode3(t, v, 200, &len);
+        for (size_t cut = 0; cut <= len; cut++) {
+            for (size_t bit = 0; bit < (cut == len ? len * 8 : 1); bit++) {
+                uint8_t *p = malloc(cut ? cut : 1);
+                struct chunk_iter it;
+                int64_t tt;
+                double vv;
+                size_t got = 0;
+                memcpy(p, c, cut);
+                if (cut == len)
+                    p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                if (chunk_iter_init(&it, p, cut) == 0) {
+                    while (chunk_iter_next(&it, &tt, &vv) == 1)
+                        got++;
+                    assert_true(got <= it.n && it.n == chunk_count(p, cut));
+                }
+                free(p);
+            }
+        }
+        free(c);
     }
 
     /* Random garbage behind a valid format byte. */
@@ -705,12 +753,17 @@ static void test_truncated_and_corrupt(void **state)
         size_t len = 1 + rng_below(sizeof(buf) - 1);
         for (size_t i = 0; i < len; i++)
             buf[i] = (uint8_t)rng();
-        switch (rng_below(4)) {
+        switch (rng_below(5)) {
         case 0:
             buf[0] = (uint8_t)(0x80 | rng_below(64));
             break;
         case 1:
             buf[0] = (uint8_t)(0x40 | rng_below(64));
+            break;
+        case 2:
+            buf[0] = 0xF3;
+            if (len > 1)
+                buf[1] &= 0x7f; /* a small count */
             break;
         default:
             buf[0] = rng_below(2) ? 0xF1 : 0xF2;
@@ -734,6 +787,84 @@ static void test_truncated_and_corrupt(void **state)
     assert_int_equal(chunk_count(huge, sizeof(huge)), 0);
     struct chunk_iter it;
     assert_int_equal(chunk_iter_init(&it, huge, sizeof(huge)), -1);
+}
+
+/*
+ * Format 3 on what blocks hold: the sizes come close to the information in
+ * the data (a counter growing by 0 to 2r costs log2(2r + 1) bits a sample),
+ * bounds that recur cost a symbol, and every corner round-trips.
+ */
+static void test_format3(void **state)
+{
+    (void)state;
+    static int64_t t[4096];
+    static double v[4096];
+    size_t len;
+    uint8_t *c;
+    rng_seed(53);
+    fill_regular(t, 4096, 1700000000000LL, 10000);
+
+    /* Empty, one sample, and more than a chunk may hold. */
+    c = encode3(t, v, 0, &len);
+    assert_int_equal(len, 2);
+    check_decode(c, len, t, v, 0);
+    free(c);
+    v[0] = 42.5;
+    c = encode3(t, v, 1, &len);
+    check_decode(c, len, t, v, 1);
+    free(c);
+    assert_int_equal(chunk_encode(t, v, CHUNK_RC_MAX + 1, &c, &len), -1);
+
+    /* Uniform counters: within 4 percent plus a 24-byte header of log2(2r + 1). */
+    static const unsigned rates[] = {1, 5, 20, 100, 200};
+    for (size_t k = 0; k < 5; k++) {
+        double x = 1e6;
+        for (size_t i = 0; i < 720; i++) {
+            x += (double)rng_below(2 * rates[k] + 1);
+            v[i] = x;
+        }
+        roundtrip(t, v, 720);
+        double ideal = 719 * log2(2 * rates[k] + 1) / 8;
+        assert_true((double)last_len3 <= ideal * 1.04 + 24);
+    }
+
+    /* A constant: the header and nearly nothing. */
+    for (size_t i = 0; i < 720; i++)
+        v[i] = 7;
+    roundtrip(t, v, 720);
+    assert_true(last_len3 <= 16);
+
+    /* A gauge clamped to [0, 1] most of the time: its bounds are symbols. */
+    double x = 0.5;
+    for (size_t i = 0; i < 720; i++) {
+        x += ((double)rng_below(1000) - 499.5) / 2000.0;
+        x = x < 0 ? 0 : x > 1 ? 1 : x;
+        v[i] = x;
+    }
+    roundtrip(t, v, 720);
+    roundtrip_prefixes(t, v, 720);
+
+    /* Irregular times, exceptions, -0.0, infinities and NaN payloads. */
+    for (size_t i = 0; i < 4096; i++) {
+        t[i] = 1700000000000LL + (int64_t)i * 10000 + (int64_t)rng_below(i % 7 ? 3 : 900);
+        v[i] = i % 97 == 5 ? bits_to_double(STALE_NAN) : (double)(i / 3) / 10.0;
+    }
+    v[100] = -0.0;
+    v[101] = INFINITY;
+    v[102] = -INFINITY;
+    v[103] = bits_to_double(0x7ff8000000000123ULL);
+    roundtrip(t, v, 4096);
+    roundtrip(t, v, 17);
+
+    /* Floats of every binade, and values beyond 2^53. */
+    for (size_t i = 0; i < 1000; i++) {
+        t[i] = (int64_t)i * 15000;
+        v[i] = ldexp(1.0 + (double)rng_below(1000) / 1000.0, (int)rng_below(80) - 40);
+    }
+    roundtrip(t, v, 1000);
+    for (size_t i = 0; i < 1000; i++)
+        v[i] = 1e17 + (double)i * 1024.0;
+    roundtrip(t, v, 1000);
 }
 
 /* Property loop: random mixes of everything, random lengths, random snapshots. */
@@ -789,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_exact_bytes),
         cmocka_unit_test(test_format1_reads),
+        cmocka_unit_test(test_format3),
         cmocka_unit_test(test_small_counts),
         cmocka_unit_test(test_integer_counters),
         cmocka_unit_test(test_constant_and_regular_is_tiny),
