@@ -777,19 +777,9 @@ int tsdb_bw_add(struct tsdb_bwriter *w, uint32_t gid, const struct mseries *s, c
     int64_t prev_maxt = w->mint - 1;
     for (size_t c = 0, i = 0; c < nchunks; c++) {
         size_t take = (n - i) / (nchunks - c);
-        struct chunk_enc e;
         uint8_t *buf;
         size_t len;
-        chunk_enc_init(&e);
-        for (size_t k = 0; k < take; k++) {
-            if (chunk_enc_append(&e, t[i + k], v[i + k]) != 0) {
-                chunk_enc_free(&e);
-                goto oom_entry;
-            }
-        }
-        int src = chunk_enc_snapshot(&e, &buf, &len);
-        chunk_enc_free(&e);
-        if (src != 0)
+        if (chunk_encode(t + i, v + i, (uint32_t)take, &buf, &len) != 0)
             goto oom_entry;
         fwrite(buf, 1, len, w->f);
         uint32_t crc = tsdb_crc32c(0, buf, len);
