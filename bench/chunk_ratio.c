@@ -11,7 +11,9 @@
  * bench_bytes, bench_temp; anything else is "other"). N is the samples per
  * chunk, 720 unless given. Times are CPU time of the thread. With -3 the
  * chunks are written by chunk_encode (format 3, what blocks store) instead of
- * the streaming encoder the head uses.
+ * the streaming encoder the head uses; with -4 by chunk_encode_meta (what
+ * blocks store: format 3 without the first time, the count and the step,
+ * which block metadata holds).
  */
 #define _POSIX_C_SOURCE 200809L /* getline, strdup, clock_gettime */
 
@@ -66,7 +68,8 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
         double t0 = now_s();
         chunk_enc_init(&e);
         if (dense) {
-            if (chunk_encode(t + s, v + s, (uint32_t)m, &c, &clen) != 0) {
+            if ((dense == 4 ? chunk_encode_meta : chunk_encode)(t + s, v + s, (uint32_t)m, &c,
+                                                                &clen) != 0) {
                 fprintf(stderr, "chunk_encode failed\n");
                 exit(1);
             }
@@ -95,8 +98,11 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
         int64_t tt;
         double vv;
         size_t got = 0;
+        uint64_t step;
+        if (!chunk_times_regular(t + s, (uint32_t)m, &step))
+            step = 0;
         double t3 = now_s();
-        if (chunk_iter_init(&it, c, clen) != 0) {
+        if (chunk_iter_init_meta(&it, c, clen, t[s], (uint32_t)m, step) != 0) {
             fprintf(stderr, "iter_init failed\n");
             exit(1);
         }
@@ -112,7 +118,7 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
         (void)tsum;
 
         /* The check is outside the timed loop. */
-        chunk_iter_init(&it, c, clen);
+        chunk_iter_init_meta(&it, c, clen, t[s], (uint32_t)m, step);
         for (size_t i = 0; i < m; i++) {
             if (chunk_iter_next(&it, &tt, &vv) != 1 || tt != t[s + i] ||
                 memcmp(&vv, &v[s + i], sizeof(vv)) != 0) {
@@ -120,7 +126,7 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
                 break;
             }
         }
-        if (got != m || chunk_count(c, clen) != m)
+        if (got != m || (dense != 4 && chunk_count(c, clen) != m))
             mismatches++;
         per[kind].samples += m;
         per[kind].bytes += clen;
@@ -131,13 +137,13 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "-3") == 0) {
-        dense = 1;
+    if (argc > 1 && (strcmp(argv[1], "-3") == 0 || strcmp(argv[1], "-4") == 0)) {
+        dense = argv[1][1] - '0';
         argv++;
         argc--;
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: %s [-3] FILE [SAMPLES_PER_CHUNK]\n", argv[0]);
+        fprintf(stderr, "usage: %s [-3|-4] FILE [SAMPLES_PER_CHUNK]\n", argv[0]);
         return 2;
     }
     size_t cn = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 720;
@@ -191,7 +197,10 @@ int main(int argc, char **argv)
     fclose(f);
 
     uint64_t ts_ = 0, tb = 0;
-    printf("chunk size %zu samples, %zu series, format %d\n", cn, nseries, dense ? 3 : 2);
+    printf("chunk size %zu samples, %zu series, format %s\n", cn, nseries,
+           dense == 4 ? "3 (block)"
+           : dense    ? "3"
+                      : "2");
     for (int k = 0; k < NKINDS; k++) {
         if (!per[k].samples)
             continue;

@@ -84,6 +84,7 @@
 #define FMT_FLT   0xF1
 #define FMT_FLT2  0xF2
 #define FMT_RC    0xF3 /* format 3, range coded (see chunk_encode) */
+#define FMT_RCM   0xF4 /* format 3 without t0, n and a regular delta (chunk_encode_meta) */
 #define SCALE_MAX 15
 /* Integers of decimal mode stay within +-2^53, exact in a double. */
 #define M_LIMIT 9007199254740992.0
@@ -1413,6 +1414,37 @@ size_t chunk_enc_memory(const struct chunk_enc *e)
 
 /* ---- decoder ---- */
 
+static int it_init3(struct chunk_iter *it, size_t off, bool meta);
+
+int chunk_iter_init_meta(struct chunk_iter *it, const uint8_t *data, size_t len, int64_t mint,
+                         uint32_t n, uint64_t step)
+{
+    if (!data || len < 1 || data[0] != FMT_RCM) {
+        /* A chunk that says it all: what the caller knows must agree. */
+        if (chunk_iter_init(it, data, len) != 0)
+            return -1;
+        if ((n && it->n != n) || (it->n && it->t0 != mint)) {
+            it->err = 1;
+            return -1;
+        }
+        return 0;
+    }
+    memset(it, 0, sizeof(*it));
+    it->err = 1;
+    if (n == 0 || n > CHUNK_RC_MAX)
+        return -1;
+    it->data = data;
+    it->len = len;
+    it->n = n;
+    it->t0 = mint;
+    it->tsd = n > 1 ? step : 0;
+    it->excidx = UINT32_MAX;
+    if (it_init3(it, 1, true) != 0)
+        return -1;
+    it->err = 0;
+    return 0;
+}
+
 /* Parses the header up to the sample count. */
 static int hdr_count(const uint8_t *data, size_t len, size_t *off, uint32_t *n)
 {
@@ -1445,8 +1477,6 @@ uint32_t chunk_count(const uint8_t *data, size_t len)
     return hdr_count(data, len, &off, &n) == 0 ? n : 0;
 }
 
-static int it_init3(struct chunk_iter *it, size_t off);
-
 int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
 {
     size_t off;
@@ -1464,7 +1494,7 @@ int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
     it->ver = data[0] == FMT_FLT || (data[0] & 0xC0) == FMT_DEC ? 1 : 2;
     it->excidx = UINT32_MAX;
     if (data[0] == FMT_RC) {
-        if (it_init3(it, off) != 0)
+        if (it_init3(it, off, false) != 0)
             return -1;
         it->err = 0;
         return 0;
@@ -2225,7 +2255,7 @@ static void f3_choose_model(const int64_t *r, const uint8_t *sp, const uint8_t *
 }
 
 /* chunk_encode with the value coding known: dec (with k digits) or float. */
-static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, unsigned k,
+static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, unsigned k, bool meta,
                      uint8_t **out, size_t *outlen)
 {
     uint64_t *xs = NULL, *q = NULL;
@@ -2243,10 +2273,10 @@ static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, un
         uint8_t *b = malloc(2);
         if (!b)
             return -1;
-        b[0] = FMT_RC;
+        b[0] = meta ? FMT_RCM : FMT_RC;
         b[1] = 0;
         *out = b;
-        *outlen = 2;
+        *outlen = meta ? 1 : 2;
         return 0;
     }
     xs = malloc(n * sizeof(*xs));
@@ -2317,7 +2347,9 @@ static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, un
             f3_residuals(q, sp, pe, m, &c, r, es);
             f3_choose_model(r, sp, es, m, &c);
             if (spec)
-                c.bits += 8 * (dec ? 8 : 10);
+                c.bits +=
+                    8.0 * (dec ? uv_put(NULL, zz((int64_t)smin)) + uv_put(NULL, zz((int64_t)smax))
+                               : top_put(NULL, smin) + top_put(NULL, smax));
             if (c.bits < best.bits)
                 best = c;
         }
@@ -2343,9 +2375,11 @@ static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, un
     size_t o = 0;
     uint8_t flags = (uint8_t)(best.flags | (dec ? F3_DEC : 0) | (tgen ? F3_TGEN : 0) |
                               (nexc ? F3_EXC : 0) | (dec && best.g > 1 ? F3_GCD : 0));
-    hdr[o++] = FMT_RC;
-    o += uv_put(hdr + o, n);
-    o += uv_put(hdr + o, zz(t[0]));
+    hdr[o++] = meta ? FMT_RCM : FMT_RC;
+    if (!meta) {
+        o += uv_put(hdr + o, n);
+        o += uv_put(hdr + o, zz(t[0]));
+    }
     hdr[o++] = flags;
     if (dec) {
         hdr[o++] = (uint8_t)k;
@@ -2369,10 +2403,11 @@ static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, un
         o += top_put(hdr + o, xs[0]);
         hdr[o++] = (uint8_t)best.sh;
         if (flags & F3_ESH)
-            o += uv_put(hdr + o, emax);
+            o += uv_put(hdr + o, emax - fexp(xs[0]));
     }
     if (n > 1) {
-        o += uv_put(hdr + o, d0);
+        if (!meta || tgen)
+            o += uv_put(hdr + o, d0);
         if (tgen) {
             hdr[o++] = (uint8_t)tbmin;
             hdr[o++] = (uint8_t)tbmax;
@@ -2465,7 +2500,26 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
     struct chunk_enc pe;
     chunk_enc_init(&pe);
     enc_choose(&pe, v, n, true);
-    return f3_encode(t, v, n, pe.mode == MODE_DEC, pe.scale, out, outlen);
+    return f3_encode(t, v, n, pe.mode == MODE_DEC, pe.scale, false, out, outlen);
+}
+
+int chunk_encode_meta(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen)
+{
+    if (n > CHUNK_RC_MAX)
+        return -1;
+    struct chunk_enc pe;
+    chunk_enc_init(&pe);
+    enc_choose(&pe, v, n, true);
+    return f3_encode(t, v, n, pe.mode == MODE_DEC, pe.scale, true, out, outlen);
+}
+
+bool chunk_times_regular(const int64_t *t, uint32_t n, uint64_t *step)
+{
+    *step = n > 1 ? (uint64_t)t[1] - (uint64_t)t[0] : 0;
+    for (uint32_t i = 2; i < n; i++)
+        if ((uint64_t)t[i] - (uint64_t)t[i - 1] != *step)
+            return false;
+    return true;
 }
 
 int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
@@ -2479,7 +2533,7 @@ int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
     if (t && v && enc_collect(e, t, v) == 0)
         rc = e->mode == MODE_NONE
                  ? chunk_encode(t, v, e->n, out, outlen)
-                 : f3_encode(t, v, e->n, e->mode == MODE_DEC, e->scale, out, outlen);
+                 : f3_encode(t, v, e->n, e->mode == MODE_DEC, e->scale, false, out, outlen);
     free(t);
     free(v);
     return rc == 0 ? 0 : chunk_enc_snapshot(e, out, outlen);
@@ -2571,7 +2625,7 @@ static uint64_t rcd_bucket_rest(struct chunk_iter *it, uint16_t (*mb)[2], unsign
 }
 
 /* Parses a format 3 header after the sample count (off is past it). */
-static int it_init3(struct chunk_iter *it, size_t off)
+static int it_init3(struct chunk_iter *it, size_t off, bool meta)
 {
     const uint8_t *d = it->data;
     size_t len = it->len;
@@ -2579,10 +2633,19 @@ static int it_init3(struct chunk_iter *it, size_t off)
     it->ver = 3;
     if (it->n == 0)
         return 0;
-    if (it->n > CHUNK_RC_MAX || uv_get(d, len, &off, &x) != 0 || off >= len)
+    if (it->n > CHUNK_RC_MAX)
         return -1;
-    it->t0 = unzz(x);
+    if (!meta) {
+        if (uv_get(d, len, &off, &x) != 0)
+            return -1;
+        it->t0 = unzz(x);
+    }
+    if (off >= len)
+        return -1;
     uint8_t f = it->f3 = d[off++];
+    /* Irregular times carry their first delta; regular ones have it from the caller. */
+    if (meta && it->n > 1 && !(f & F3_TGEN) != (it->tsd != 0))
+        return -1;
     it->mode = f & F3_DEC ? MODE_DEC : MODE_FLT;
     it->gcd = 1;
     if (f & F3_DEC) {
@@ -2616,13 +2679,13 @@ static int it_init3(struct chunk_iter *it, size_t off)
         if (f & F3_EXC || top_get(d, len, &off, &it->v0) != 0 || off >= len || d[off] > 63)
             return -1;
         it->sh = d[off++];
-        if ((f & F3_ESH) && (uv_get(d, len, &off, &x) != 0 || x > 0x7FF))
+        if ((f & F3_ESH) && (uv_get(d, len, &off, &x) != 0 || x > 0x7FF - fexp(it->v0)))
             return -1;
-        it->emax = (f & F3_ESH) ? (uint16_t)x : 0;
+        it->emax = (f & F3_ESH) ? (uint16_t)(fexp(it->v0) + x) : 0;
     }
     if (it->n == 1)
         return 0;
-    if (uv_get(d, len, &off, &it->tsd) != 0)
+    if ((!meta || (f & F3_TGEN)) && uv_get(d, len, &off, &it->tsd) != 0)
         return -1;
     if (f & F3_TGEN) {
         if (len - off < 2 || d[off] > d[off + 1] || d[off + 1] > 64)

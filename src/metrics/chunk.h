@@ -108,6 +108,17 @@ int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, s
  */
 int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen);
 
+/*
+ * chunk_encode for a caller that stores the chunk's first time, its sample
+ * count and, when its times are regular (chunk_times_regular), their step
+ * itself (a block's chunk metadata): the chunk leaves them out (format 3
+ * with first byte 0xF4) and only chunk_iter_init_meta reads it.
+ */
+int chunk_encode_meta(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen);
+
+/* True when t[0..n) are evenly spaced; *step is t[1] - t[0] (0 when n < 2). */
+bool chunk_times_regular(const int64_t *t, uint32_t n, uint64_t *step);
+
 /* Adaptive symbol frequencies of the format 3 decoder (private). */
 struct chunk_fm {
     uint32_t total;
@@ -159,8 +170,18 @@ struct chunk_iter {
     uint16_t mb[65][2];          /* per bucket: counts of the bit below the top one */
 };
 
-/* Returns 0, or -1 when the header is not a chunk this version can read. */
+/* Returns 0, or -1 when the header is not a chunk this version can read
+ * (chunks of chunk_encode_meta need chunk_iter_init_meta). */
 int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len);
+
+/*
+ * Like chunk_iter_init with what the caller stored beside the chunk: its
+ * first time mint, n samples and the step of regular times (0: irregular).
+ * Reads every format; for self-contained chunks n and mint must agree with
+ * the chunk (n 0: not known). Returns 0 or -1.
+ */
+int chunk_iter_init_meta(struct chunk_iter *it, const uint8_t *data, size_t len, int64_t mint,
+                         uint32_t n, uint64_t step);
 
 /*
  * Returns 1 and the next sample, 0 at the end, or -1 when the data is

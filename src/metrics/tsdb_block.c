@@ -59,7 +59,7 @@
 
 #define BLOCK_HDR     16
 #define BLOCK_FTR     180
-#define BLOCK_VERSION 1
+#define BLOCK_VERSION 2 /* written; version 1 is still read */
 
 const int64_t tsdb_rollup_res[TSDB_NRES] = {TSDB_ROLLUP_5M, TSDB_ROLLUP_1H};
 
@@ -70,9 +70,28 @@ int tsdb_bseries_next_chunk(const uint8_t *data, const struct block_info *info, 
 {
     if (bs->left == 0)
         return 0;
-    uint64_t dmint = rd_uvarint(&bs->meta), dur = rd_uvarint(&bs->meta);
-    uint64_t len = rd_uvarint(&bs->meta);
-    uint32_t crc = rd_u32(&bs->meta);
+    uint64_t dmint, dur, len, n = 0, step = 0;
+    uint32_t crc;
+    if (info->version == 1) {
+        dmint = rd_uvarint(&bs->meta);
+        dur = rd_uvarint(&bs->meta);
+    } else {
+        /* n << 2 | irregular << 1 | (dmint follows), then the step or the duration. */
+        uint64_t y = rd_uvarint(&bs->meta);
+        n = y >> 2;
+        dmint = (y & 1) ? rd_uvarint(&bs->meta) : 0;
+        dur = n > 1 ? rd_uvarint(&bs->meta) : 0;
+        if (n == 0 || n > CHUNK_RC_MAX || ((y & 2) && n < 3))
+            return -1;
+        if (!(y & 2) && n > 1) {
+            step = dur;
+            if (step == 0 || (n - 1) > (uint64_t)INT64_MAX / step)
+                return -1;
+            dur = (n - 1) * step;
+        }
+    }
+    len = rd_uvarint(&bs->meta);
+    crc = rd_u32(&bs->meta);
     if (bs->meta.bad)
         return -1;
     int64_t base = bs->prev_maxt + 1;
@@ -89,6 +108,8 @@ int tsdb_bseries_next_chunk(const uint8_t *data, const struct block_info *info, 
     c->crc = crc;
     c->mint = mint;
     c->maxt = mint + (int64_t)dur;
+    c->n = (uint32_t)n;
+    c->step = step;
     bs->next_off += len;
     bs->prev_maxt = c->maxt;
     bs->left--;
@@ -107,50 +128,91 @@ static void sym_view(const uint8_t *data, const struct block_info *info, const u
     *len = (uint32_t)strlen(*s);
 }
 
-int tsdb_block_series(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
-                      uint32_t local, struct bseries *out)
+/* Version 2: the label count of name set k and a reader at its name symbols. */
+static int nameset_get(const uint8_t *data, const struct block_info *info, uint64_t k,
+                       uint32_t *nlab, struct rd *names)
 {
-    if (local >= info->nseries)
+    const uint8_t *sec = data + info->off[BSEC_SYMBOLS];
+    struct rd r = {sec + info->nsoff, sec + info->len[BSEC_SYMBOLS], false};
+    if (k >= info->nnamesets)
         return -1;
-    uint32_t off = tsdb_get_u32(data + info->off[BSEC_SEROFF] + 4 * (uint64_t)local);
-    if (off >= info->len[BSEC_SERIES])
-        return -1;
-    const uint8_t *sec = data + info->off[BSEC_SERIES];
-    struct rd r = {sec + off, sec + info->len[BSEC_SERIES], false};
-    uint64_t nlab = rd_uvarint(&r);
-    if (r.bad || nlab == 0 || nlab > LABELS_MAX_PAIRS)
-        return -1;
+    for (uint64_t i = 0;; i++) {
+        uint64_t n = rd_uvarint(&r);
+        if (r.bad || n == 0 || n > LABELS_MAX_PAIRS)
+            return -1;
+        if (i == k) {
+            *nlab = (uint32_t)n;
+            *names = r;
+            return 0;
+        }
+        for (uint64_t j = 0; j < n; j++)
+            rd_uvarint(&r);
+    }
+}
+
+/*
+ * Parses the series entry at r (advancing it), whose chunks start at *choff
+ * in the chunks section (advanced past them), with its labels when symoff is
+ * given; walks its chunk list once to validate it and learn the data's range.
+ */
+static int entry_parse(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
+                       struct rd *r, uint64_t *choff, struct bseries *out)
+{
+    struct rd names = {0};
+    uint64_t nlab, nchunks = 0, roll_len;
+    if (info->version == 1) {
+        nlab = rd_uvarint(r);
+        if (r->bad || nlab == 0 || nlab > LABELS_MAX_PAIRS)
+            return -1;
+    } else {
+        uint32_t n32;
+        uint64_t k = rd_uvarint(r);
+        if (r->bad || nameset_get(data, info, k, &n32, &names) != 0)
+            return -1;
+        nlab = n32;
+    }
     out->nlab = (uint32_t)nlab;
     for (uint32_t i = 0; i < nlab; i++) {
-        uint64_t ns = rd_uvarint(&r), vs = rd_uvarint(&r);
-        if (r.bad || ns >= info->nsymbols || vs >= info->nsymbols)
+        uint64_t ns = info->version == 1 ? rd_uvarint(r) : rd_uvarint(&names);
+        uint64_t vs = rd_uvarint(r);
+        if (r->bad || names.bad || ns >= info->nsymbols || vs >= info->nsymbols)
             return -1;
         if (symoff) {
             sym_view(data, info, symoff, ns, &out->lv[i].name, &out->lv[i].nlen);
             sym_view(data, info, symoff, vs, &out->lv[i].value, &out->lv[i].vlen);
         }
     }
-    uint64_t roll_len = rd_uvarint(&r);
+    if (info->version == 1) {
+        roll_len = rd_uvarint(r);
+    } else {
+        uint64_t x = rd_uvarint(r);
+        nchunks = x >> 1;
+        roll_len = (x & 1) ? rd_uvarint(r) : 0;
+        if (r->bad || ((x & 1) && roll_len == 0))
+            return -1;
+    }
     out->roll = NULL;
     out->roll_len = 0;
     if (roll_len > 0) {
-        uint64_t roll_off = rd_uvarint(&r);
+        uint64_t roll_off = rd_uvarint(r);
         uint64_t rl = info->len[BSEC_ROLLUPS];
-        if (r.bad || roll_len > rl || roll_off > rl - roll_len || roll_len > UINT32_MAX)
+        if (r->bad || roll_len > rl || roll_off > rl - roll_len || roll_len > UINT32_MAX)
             return -1;
         out->roll = data + info->off[BSEC_ROLLUPS] + roll_off;
         out->roll_len = (uint32_t)roll_len;
     }
-    uint64_t nchunks = rd_uvarint(&r), chunk_off = rd_uvarint(&r);
-    /* Each chunk's metadata takes at least 7 bytes. */
-    if (r.bad || nchunks == 0 || nchunks > (uint64_t)(r.end - r.p) / 7)
+    if (info->version == 1) {
+        nchunks = rd_uvarint(r);
+        *choff = rd_uvarint(r);
+    }
+    /* Each chunk's metadata takes at least 6 bytes. */
+    if (r->bad || nchunks == 0 || nchunks > (uint64_t)(r->end - r->p) / 6)
         return -1;
     out->nchunks = (uint32_t)nchunks;
-    out->meta = r;
+    out->meta = *r;
     out->left = (uint32_t)nchunks;
     out->prev_maxt = info->mint - 1;
-    out->next_off = chunk_off;
-    /* Walk the chunk list once to validate it and learn the data's range. */
+    out->next_off = *choff;
     struct bseries walk = *out;
     struct bchunk c;
     int rc;
@@ -161,7 +223,61 @@ int tsdb_block_series(const uint8_t *data, const struct block_info *info, const 
         first = false;
         out->maxt = c.maxt;
     }
-    return rc == 0 ? 0 : -1;
+    if (rc != 0)
+        return -1;
+    *r = walk.meta;
+    *choff = walk.next_off;
+    return 0;
+}
+
+/* Version 2: checkpoint k (entry offset, chunk offset of series 16 k). */
+static void block_checkpoint(const uint8_t *data, const struct block_info *info, uint32_t k,
+                             uint64_t *eoff, uint64_t *choff)
+{
+    const uint8_t *p = data + info->off[BSEC_SEROFF] + 12 * (uint64_t)k;
+    *eoff = tsdb_get_u32(p);
+    *choff = tsdb_get_u64(p + 4);
+}
+
+int tsdb_block_series_at(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
+                         uint32_t local, struct bseries *out, struct bcursor *cur)
+{
+    if (local >= info->nseries)
+        return -1;
+    const uint8_t *sec = data + info->off[BSEC_SERIES];
+    uint64_t eoff, choff = 0;
+    uint32_t i = local;
+    if (info->version == 1) {
+        eoff = tsdb_get_u32(data + info->off[BSEC_SEROFF] + 4 * (uint64_t)local);
+    } else if (cur && cur->data == data && cur->seq == info->seq && cur->next == local) {
+        eoff = cur->eoff;
+        choff = cur->choff;
+    } else {
+        i = local - local % TSDB_BLOCK_CP;
+        block_checkpoint(data, info, local / TSDB_BLOCK_CP, &eoff, &choff);
+    }
+    if (eoff >= info->len[BSEC_SERIES])
+        return -1;
+    struct rd r = {sec + eoff, sec + info->len[BSEC_SERIES], false};
+    for (; i < local; i++)
+        if (entry_parse(data, info, NULL, &r, &choff, out) != 0)
+            return -1;
+    if (entry_parse(data, info, symoff, &r, &choff, out) != 0)
+        return -1;
+    if (cur) {
+        cur->data = data;
+        cur->seq = info->seq;
+        cur->next = local + 1;
+        cur->eoff = (uint64_t)(r.p - sec);
+        cur->choff = choff;
+    }
+    return 0;
+}
+
+int tsdb_block_series(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
+                      uint32_t local, struct bseries *out)
+{
+    return tsdb_block_series_at(data, info, symoff, local, out, NULL);
 }
 
 /* Validates the whole image; on success *symoff_out (when asked) holds the
@@ -180,8 +296,9 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
         snprintf(err, errlen, "too short for a block (%zu bytes)", len);
         return -1;
     }
-    if (memcmp(data, "TOCSBLK1", 8) != 0 || tsdb_get_u32(data + 8) != BLOCK_VERSION) {
-        snprintf(err, errlen, "not a block of version %d (bad header)", BLOCK_VERSION);
+    info->version = len >= 12 ? tsdb_get_u32(data + 8) : 0;
+    if (memcmp(data, "TOCSBLK1", 8) != 0 || info->version < 1 || info->version > BLOCK_VERSION) {
+        snprintf(err, errlen, "not a block of version 1 to %d (bad header)", BLOCK_VERSION);
         return -1;
     }
     const uint8_t *f = data + len - BLOCK_FTR;
@@ -197,6 +314,11 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
     info->nseries = tsdb_get_u32(f + 32);
     info->nsymbols = tsdb_get_u32(f + 36);
     info->nparents = tsdb_get_u32(f + 40);
+    info->nnamesets = tsdb_get_u32(f + 44);
+    if (info->version == 1 && info->nnamesets != 0) {
+        snprintf(err, errlen, "the footer is damaged (reserved field)");
+        return -1;
+    }
     uint64_t expect = BLOCK_HDR, end = len - BLOCK_FTR;
     for (int i = 0; i < BSEC_N; i++) {
         info->off[i] = tsdb_get_u64(f + 48 + 16 * i);
@@ -224,8 +346,11 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
             }
         }
     }
-    if (info->len[BSEC_SEROFF] != 4 * (uint64_t)info->nseries ||
-        info->len[BSEC_SERIES] > UINT32_MAX || info->len[BSEC_SYMBOLS] > UINT32_MAX) {
+    uint64_t seroff_len =
+        info->version == 1 ? 4 * (uint64_t)info->nseries
+                           : 12 * (((uint64_t)info->nseries + TSDB_BLOCK_CP - 1) / TSDB_BLOCK_CP);
+    if (info->len[BSEC_SEROFF] != seroff_len || info->len[BSEC_SERIES] > UINT32_MAX ||
+        info->len[BSEC_SYMBOLS] > UINT32_MAX) {
         snprintf(err, errlen, "the series tables are inconsistent");
         return -1;
     }
@@ -250,6 +375,24 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
         }
         symoff[i] = (uint32_t)(p - sym);
     }
+    /* Version 2: the label name sets, each a count and its name symbols. */
+    info->nsoff = (uint64_t)(r.p - sym);
+    if (info->nnamesets > info->len[BSEC_SYMBOLS] / 2) {
+        snprintf(err, errlen, "bad name set count %u", info->nnamesets);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < info->nnamesets; i++) {
+        uint64_t nl = rd_uvarint(&r);
+        if (r.bad || nl == 0 || nl > LABELS_MAX_PAIRS) {
+            snprintf(err, errlen, "name set %u is damaged", i);
+            goto fail;
+        }
+        for (uint64_t j = 0; j < nl; j++)
+            if (rd_uvarint(&r) >= info->nsymbols || r.bad) {
+                snprintf(err, errlen, "name set %u is damaged", i);
+                goto fail;
+            }
+    }
     if (r.p != r.end) {
         snprintf(err, errlen, "trailing bytes after the symbols");
         goto fail;
@@ -269,9 +412,19 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
     }
     info->dmint = info->maxt;
     info->dmaxt = info->mint;
+    /* Every entry in order; version 2's checkpoints must agree with the walk. */
+    struct bcursor cur = {0};
     for (uint32_t i = 0; i < info->nseries; i++) {
         char lerr[160];
-        if (tsdb_block_series(data, info, symoff, i, bs) != 0) {
+        if (info->version >= 2 && i % TSDB_BLOCK_CP == 0) {
+            uint64_t eoff, choff;
+            block_checkpoint(data, info, i / TSDB_BLOCK_CP, &eoff, &choff);
+            if (i > 0 && (eoff != cur.eoff || choff != cur.choff)) {
+                snprintf(err, errlen, "series offsets %u are damaged", i / TSDB_BLOCK_CP);
+                goto fail;
+            }
+        }
+        if (tsdb_block_series_at(data, info, symoff, i, bs, &cur) != 0) {
             snprintf(err, errlen, "series %u is damaged", i);
             goto fail;
         }
@@ -470,8 +623,9 @@ int tsdb_block_load(struct tsdb *db, const char *path, uint32_t *gids, struct ts
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
+        struct bcursor cur = {0};
         for (uint32_t i = 0; i < n; i++) {
-            if (tsdb_block_series(b->map, &b->info, symoff, i, bs) != 0) {
+            if (tsdb_block_series_at(b->map, &b->info, symoff, i, bs, &cur) != 0) {
                 snprintf(err, errlen, "%s: series %u is damaged", path, i);
                 goto fail;
             }
@@ -567,15 +721,25 @@ int64_t tsdb_block_find(const struct tsdb_block *b, uint32_t gid, size_t *cursor
 
 /* ---- writing ---- */
 
+/*
+ * The writer keeps each series entry with fixed-width symbol numbers (pre)
+ * until the end, when it numbers symbols and name sets by how often they are
+ * used (the most used get one-byte varints) and writes the final entries.
+ */
 struct tsdb_bwriter {
     char *dir, *tmp;
     FILE *f;
     int64_t mint, maxt;
     uint64_t seq, nsamples, chunk_bytes;
-    struct tbuf rollups, series, seroff, parents;
+    struct tbuf rollups, pre, parents;
     struct strmap symmap; /* text -> index + 1 */
     char **syms;
+    uint32_t *symcnt; /* uses of each symbol */
     uint32_t nsyms, capsyms;
+    struct strmap nsmap; /* name set key -> index + 1 */
+    char **nskeys;       /* owned keys: name symbols as decimal text, ',' separated */
+    uint32_t *nscnt;
+    uint32_t nns, capns;
     uint32_t *gids;
     uint32_t nseries, capgids;
     struct tbuf enc; /* scratch for one rollup resolution */
@@ -622,14 +786,20 @@ oom:
 static int64_t bw_symbol(struct tsdb_bwriter *w, const char *s)
 {
     void *v = strmap_get(&w->symmap, s);
-    if (v)
+    if (v) {
+        w->symcnt[(uintptr_t)v - 1]++;
         return (int64_t)((uintptr_t)v - 1);
+    }
     if (w->nsyms == w->capsyms) {
         uint32_t nc = w->capsyms ? w->capsyms * 2 : 256;
         char **ns = realloc(w->syms, nc * sizeof(*ns));
         if (!ns)
             return -1;
         w->syms = ns;
+        uint32_t *nn = realloc(w->symcnt, nc * sizeof(*nn));
+        if (!nn)
+            return -1;
+        w->symcnt = nn;
         w->capsyms = nc;
     }
     char *copy = strdup(s);
@@ -638,7 +808,42 @@ static int64_t bw_symbol(struct tsdb_bwriter *w, const char *s)
         return -1;
     }
     w->syms[w->nsyms] = copy;
+    w->symcnt[w->nsyms] = 1;
     return w->nsyms++;
+}
+
+/* The name set of these name symbols (made if new), counted; -1 when out of memory. */
+static int64_t bw_nameset(struct tsdb_bwriter *w, const uint32_t *names, uint32_t n)
+{
+    char key[LABELS_MAX_PAIRS * 11 + 1];
+    size_t o = 0;
+    for (uint32_t i = 0; i < n; i++)
+        o += (size_t)snprintf(key + o, sizeof(key) - o, "%s%u", i ? "," : "", names[i]);
+    void *v = strmap_get(&w->nsmap, key);
+    if (v) {
+        w->nscnt[(uintptr_t)v - 1]++;
+        return (int64_t)((uintptr_t)v - 1);
+    }
+    if (w->nns == w->capns) {
+        uint32_t nc = w->capns ? w->capns * 2 : 16;
+        char **nk = realloc(w->nskeys, nc * sizeof(*nk));
+        if (!nk)
+            return -1;
+        w->nskeys = nk;
+        uint32_t *nn = realloc(w->nscnt, nc * sizeof(*nn));
+        if (!nn)
+            return -1;
+        w->nscnt = nn;
+        w->capns = nc;
+    }
+    char *copy = strdup(key);
+    if (!copy || strmap_put(&w->nsmap, copy, (void *)(uintptr_t)(w->nns + 1)) != 0) {
+        free(copy);
+        return -1;
+    }
+    w->nskeys[w->nns] = copy;
+    w->nscnt[w->nns] = 1;
+    return w->nns++;
 }
 
 /* Encodes the buckets of one resolution into w->enc. */
@@ -729,8 +934,8 @@ int tsdb_bw_add(struct tsdb_bwriter *w, uint32_t gid, const struct mseries *s, c
                 const double *v, size_t n, char *err, size_t errlen)
 {
     struct lview lv[LABELS_MAX_PAIRS];
+    uint32_t names[LABELS_MAX_PAIRS];
     size_t nchunks, roll_len = 0, roll_off = w->rollups.len;
-    uint64_t first_off = w->chunk_bytes;
 
     if (n == 0)
         return 0;
@@ -751,55 +956,70 @@ int tsdb_bw_add(struct tsdb_bwriter *w, uint32_t gid, const struct mseries *s, c
     }
     /* Even chunks: 5000 samples become two of 2500, not 4096 and 904. */
     nchunks = (n + TSDB_BLOCK_CHUNK_SAMPLES - 1) / TSDB_BLOCK_CHUNK_SAMPLES;
-    if (tbuf_reserve(&w->series, 40 + (size_t)s->nlab * 10 + nchunks * 40) != 0 ||
-        tbuf_reserve(&w->seroff, 4) != 0)
+    if (tbuf_reserve(&w->pre, 40 + (size_t)s->nlab * 4 + nchunks * 40) != 0)
         goto oom;
-    if (w->series.len > UINT32_MAX) {
-        snprintf(err, errlen, "too many series for one block");
-        return -1;
-    }
-    tsdb_put_u32(w->seroff.p + w->seroff.len, (uint32_t)w->series.len);
-    size_t entry_start = w->series.len;
-    tbuf_uvarint(&w->series, s->nlab);
+    /* The pre-entry: u32 name set, u32 value symbols, u32 bytes of chunks,
+     * u32 length of the rest, the rest as it will be written. */
+    size_t entry_start = w->pre.len;
     for (uint32_t i = 0; i < s->nlab; i++) {
         int64_t ns = bw_symbol(w, lv[i].name);
         int64_t vs = ns < 0 ? -1 : bw_symbol(w, lv[i].value);
         if (vs < 0)
             goto oom_entry;
-        tbuf_uvarint(&w->series, (uint64_t)ns);
-        tbuf_uvarint(&w->series, (uint64_t)vs);
+        names[i] = (uint32_t)ns;
+        tsdb_put_u32(w->pre.p + w->pre.len + 4 + 4 * i, (uint32_t)vs);
     }
-    tbuf_uvarint(&w->series, roll_len);
-    if (roll_len)
-        tbuf_uvarint(&w->series, roll_off);
-    tbuf_uvarint(&w->series, nchunks);
-    tbuf_uvarint(&w->series, first_off);
+    int64_t nsid = bw_nameset(w, names, s->nlab);
+    if (nsid < 0)
+        goto oom_entry;
+    tsdb_put_u32(w->pre.p + w->pre.len, (uint32_t)nsid);
+    size_t chlen_at = w->pre.len + 4 + 4 * (size_t)s->nlab, rest_at = chlen_at + 4;
+    w->pre.len = rest_at + 4;
+    tbuf_uvarint(&w->pre, (uint64_t)nchunks << 1 | (roll_len ? 1 : 0));
+    if (roll_len) {
+        tbuf_uvarint(&w->pre, roll_len);
+        tbuf_uvarint(&w->pre, roll_off);
+    }
     int64_t prev_maxt = w->mint - 1;
+    uint64_t chbytes = 0;
     for (size_t c = 0, i = 0; c < nchunks; c++) {
         size_t take = (n - i) / (nchunks - c);
         uint8_t *buf;
         size_t len;
-        if (chunk_encode(t + i, v + i, (uint32_t)take, &buf, &len) != 0)
+        uint64_t step;
+        bool regular = chunk_times_regular(t + i, (uint32_t)take, &step);
+        if (chunk_encode_meta(t + i, v + i, (uint32_t)take, &buf, &len) != 0)
             goto oom_entry;
         fwrite(buf, 1, len, w->f);
         uint32_t crc = tsdb_crc32c(0, buf, len);
         free(buf);
         int64_t cmint = t[i], cmaxt = t[i + take - 1];
-        tbuf_uvarint(&w->series, (uint64_t)(cmint - prev_maxt - 1));
-        tbuf_uvarint(&w->series, (uint64_t)(cmaxt - cmint));
-        tbuf_uvarint(&w->series, len);
-        tsdb_put_u32(w->series.p + w->series.len, crc);
-        w->series.len += 4;
+        uint64_t dmint = (uint64_t)(cmint - prev_maxt - 1);
+        tbuf_uvarint(&w->pre, (uint64_t)take << 2 | (regular ? 0 : 2) | (dmint ? 1 : 0));
+        if (dmint)
+            tbuf_uvarint(&w->pre, dmint);
+        if (take > 1)
+            tbuf_uvarint(&w->pre, regular ? step : (uint64_t)(cmaxt - cmint));
+        tbuf_uvarint(&w->pre, len);
+        tsdb_put_u32(w->pre.p + w->pre.len, crc);
+        w->pre.len += 4;
         w->chunk_bytes += len;
+        chbytes += len;
         prev_maxt = cmaxt;
         i += take;
     }
-    w->seroff.len += 4;
+    if (chbytes > UINT32_MAX) {
+        snprintf(err, errlen, "a series' chunks are too large for one block");
+        w->pre.len = entry_start;
+        return -1;
+    }
+    tsdb_put_u32(w->pre.p + chlen_at, (uint32_t)chbytes);
+    tsdb_put_u32(w->pre.p + rest_at, (uint32_t)(w->pre.len - rest_at - 4));
     w->gids[w->nseries++] = gid;
     w->nsamples += n;
     return 0;
 oom_entry:
-    w->series.len = entry_start;
+    w->pre.len = entry_start;
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
@@ -810,24 +1030,128 @@ uint32_t tsdb_bw_count(const struct tsdb_bwriter *w)
     return w->nseries;
 }
 
+struct byuse {
+    uint32_t cnt, idx;
+};
+
+/* Most used first, then in order of first use. */
+static int cmp_byuse(const void *a, const void *b)
+{
+    const struct byuse *x = a, *y = b;
+    if (x->cnt != y->cnt)
+        return x->cnt > y->cnt ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Numbers by use: *order (the old numbers, most used first) and *renum (old -> new). */
+static int by_use(const uint32_t *cnt, uint32_t n, uint32_t **order, uint32_t **renum)
+{
+    struct byuse *b = malloc((n ? n : 1) * sizeof(*b));
+    *order = malloc((n ? n : 1) * sizeof(**order));
+    *renum = malloc((n ? n : 1) * sizeof(**renum));
+    if (!b || !*order || !*renum) {
+        free(b);
+        return -1;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        b[i] = (struct byuse){cnt[i], i};
+    qsort(b, n, sizeof(*b), cmp_byuse);
+    for (uint32_t i = 0; i < n; i++) {
+        (*order)[i] = b[i].idx;
+        (*renum)[b[i].idx] = i;
+    }
+    free(b);
+    return 0;
+}
+
+/*
+ * The symbols section (symbols, then name sets) and the series entries with
+ * their checkpoints, numbered by use.
+ */
+static int bw_tables(struct tsdb_bwriter *w, struct tbuf *sym, struct tbuf *series,
+                     struct tbuf *cps)
+{
+    uint32_t *sord = NULL, *snew = NULL, *nord = NULL, *nnew = NULL;
+    int rc = -1;
+    if (by_use(w->symcnt, w->nsyms, &sord, &snew) != 0 ||
+        by_use(w->nscnt, w->nns, &nord, &nnew) != 0)
+        goto out;
+    for (uint32_t i = 0; i < w->nsyms; i++) {
+        const char *t = w->syms[sord[i]];
+        size_t l = strlen(t);
+        if (tbuf_reserve(sym, l + 12) != 0)
+            goto out;
+        tbuf_uvarint(sym, l);
+        tbuf_bytes(sym, t, l + 1);
+    }
+    uint32_t *nlab = malloc((w->nns ? w->nns : 1) * sizeof(*nlab));
+    if (!nlab)
+        goto out;
+    for (uint32_t i = 0; i < w->nns; i++) {
+        const char *k = w->nskeys[nord[i]];
+        uint32_t nl = 1;
+        for (const char *c = k; *c; c++)
+            nl += *c == ',';
+        nlab[nord[i]] = nl;
+        if (tbuf_reserve(sym, 10 + (size_t)nl * 10) != 0) {
+            free(nlab);
+            goto out;
+        }
+        tbuf_uvarint(sym, nl);
+        for (char *e; *k; k = *e ? e + 1 : e)
+            tbuf_uvarint(sym, snew[strtoul(k, &e, 10)]);
+    }
+    /* The entries: the pre-entries with their numbers in varints. */
+    const uint8_t *p = w->pre.p;
+    uint64_t choff = 0;
+    for (uint32_t i = 0; i < w->nseries; i++) {
+        uint32_t ns = tsdb_get_u32(p), nl = nlab[ns];
+        const uint8_t *vals = p + 4, *tail = vals + 4 * (size_t)nl;
+        uint32_t chlen = tsdb_get_u32(tail), restlen = tsdb_get_u32(tail + 4);
+        if (tbuf_reserve(series, 10 + (size_t)nl * 10 + restlen) != 0 ||
+            tbuf_reserve(cps, 12) != 0) {
+            free(nlab);
+            goto out;
+        }
+        if (i % TSDB_BLOCK_CP == 0) {
+            if (series->len > UINT32_MAX) {
+                free(nlab);
+                goto out;
+            }
+            tsdb_put_u32(cps->p + cps->len, (uint32_t)series->len);
+            tsdb_put_u64(cps->p + cps->len + 4, choff);
+            cps->len += 12;
+        }
+        tbuf_uvarint(series, nnew[ns]);
+        for (uint32_t j = 0; j < nl; j++)
+            tbuf_uvarint(series, snew[tsdb_get_u32(vals + 4 * j)]);
+        tbuf_bytes(series, tail + 8, restlen);
+        choff += chlen;
+        p = tail + 8 + restlen;
+    }
+    free(nlab);
+    rc = 0;
+out:
+    free(sord);
+    free(snew);
+    free(nord);
+    free(nnew);
+    return rc;
+}
+
 int tsdb_bw_finish(struct tsdb_bwriter *w, char **path_out, uint32_t **gids_out, char *err,
                    size_t errlen)
 {
-    struct tbuf sym = {0};
+    struct tbuf sym = {0}, series = {0}, cps = {0};
     uint8_t ftr[BLOCK_FTR];
     char *path = NULL;
-    const struct tbuf *sec[BSEC_N] = {NULL, &w->rollups, &sym, &w->series, &w->seroff, &w->parents};
+    const struct tbuf *sec[BSEC_N] = {NULL, &w->rollups, &sym, &series, &cps, &w->parents};
 
     *path_out = NULL;
     *gids_out = NULL;
-    for (uint32_t i = 0; i < w->nsyms; i++) {
-        size_t l = strlen(w->syms[i]);
-        if (tbuf_reserve(&sym, l + 12) != 0) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        tbuf_uvarint(&sym, l);
-        tbuf_bytes(&sym, w->syms[i], l + 1);
+    if (bw_tables(w, &sym, &series, &cps) != 0) {
+        snprintf(err, errlen, "out of memory (or a block over 4 GB of series entries)");
+        goto fail;
     }
     memset(ftr, 0, sizeof(ftr));
     tsdb_put_u64(ftr, (uint64_t)w->mint);
@@ -836,6 +1160,7 @@ int tsdb_bw_finish(struct tsdb_bwriter *w, char **path_out, uint32_t **gids_out,
     tsdb_put_u64(ftr + 24, w->nsamples);
     tsdb_put_u32(ftr + 32, w->nseries);
     tsdb_put_u32(ftr + 36, w->nsyms);
+    tsdb_put_u32(ftr + 44, w->nns);
     uint64_t off = BLOCK_HDR;
     for (int i = 0; i < BSEC_N; i++) {
         uint64_t len = i == BSEC_CHUNKS ? w->chunk_bytes : sec[i]->len;
@@ -886,11 +1211,15 @@ int tsdb_bw_finish(struct tsdb_bwriter *w, char **path_out, uint32_t **gids_out,
     *gids_out = w->gids;
     w->gids = NULL;
     tbuf_free(&sym);
+    tbuf_free(&series);
+    tbuf_free(&cps);
     tsdb_bw_abort(w);
     return 0;
 fail:
     free(path);
     tbuf_free(&sym);
+    tbuf_free(&series);
+    tbuf_free(&cps);
     tsdb_bw_abort(w);
     return -1;
 }
@@ -908,10 +1237,15 @@ void tsdb_bw_abort(struct tsdb_bwriter *w)
     for (uint32_t i = 0; i < w->nsyms; i++)
         free(w->syms[i]);
     free(w->syms);
+    free(w->symcnt);
     strmap_free(&w->symmap);
+    for (uint32_t i = 0; i < w->nns; i++)
+        free(w->nskeys[i]);
+    free(w->nskeys);
+    free(w->nscnt);
+    strmap_free(&w->nsmap);
     tbuf_free(&w->rollups);
-    tbuf_free(&w->series);
-    tbuf_free(&w->seroff);
+    tbuf_free(&w->pre);
     tbuf_free(&w->parents);
     tbuf_free(&w->enc);
     free(w->gids);

@@ -408,7 +408,7 @@ int tsdb_blocks_value_at(struct tsdb *db, const struct mseries *s, int64_t t, do
             struct chunk_iter it;
             int64_t ct;
             double cv;
-            if (chunk_iter_init(&it, c.data, c.len) != 0)
+            if (tsdb_bchunk_iter(&it, &c) != 0)
                 break;
             while (chunk_iter_next(&it, &ct, &cv) == 1) {
                 if (ct == t) {

@@ -371,16 +371,38 @@ struct block_info {
     int64_t mint, maxt;   /* the block's range */
     int64_t dmint, dmaxt; /* of its data (set by a full parse) */
     uint64_t seq;
+    uint32_t version; /* of the file format, 1 or 2 */
     uint32_t nseries, nsymbols, nparents;
+    uint32_t nnamesets; /* version 2: label name sets after the symbols */
+    uint64_t nsoff;     /* their offset in the symbols section */
     uint64_t nsamples;
     uint64_t off[BSEC_N], len[BSEC_N];
 };
+
+/* Version 2 blocks keep the offsets of every TSDB_BLOCK_CP-th series only. */
+#define TSDB_BLOCK_CP 16
 
 /* One chunk of a series in a block (data borrowed from the mapping). */
 struct bchunk {
     const uint8_t *data;
     uint32_t len, crc;
     int64_t mint, maxt;
+    uint32_t n;    /* samples (version 2; 0: the chunk says) */
+    uint64_t step; /* version 2: the step of regular times, 0 when irregular */
+};
+
+/* Decodes a block chunk with what its metadata says. */
+static inline int tsdb_bchunk_iter(struct chunk_iter *it, const struct bchunk *c)
+{
+    return chunk_iter_init_meta(it, c->data, c->len, c->mint, c->n, c->step);
+}
+
+/* Where the next series entry of a block starts, for reading entries in order. */
+struct bcursor {
+    const uint8_t *data; /* the block it belongs to (with seq); NULL: none */
+    uint64_t seq;
+    uint32_t next; /* the series it is at */
+    uint64_t eoff, choff;
 };
 
 /* A series entry of a block, parsed. */
@@ -423,6 +445,9 @@ int tsdb_block_parse(const uint8_t *data, size_t len, bool verify_crc, struct bl
  */
 int tsdb_block_series(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
                       uint32_t local, struct bseries *out);
+/* The same, faster for series read in order with a cursor (zeroed at first). */
+int tsdb_block_series_at(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
+                         uint32_t local, struct bseries *out, struct bcursor *cur);
 /* Next chunk of a parsed series entry: 1, 0 at the end, -1 when corrupt. */
 int tsdb_bseries_next_chunk(const uint8_t *data, const struct block_info *info, struct bseries *bs,
                             struct bchunk *c);
@@ -635,6 +660,8 @@ struct cref {
     int64_t mint, maxt;
     uint32_t crc;
     uint8_t check_crc;
+    uint32_t n;    /* samples when the metadata says (struct bchunk), else 0 */
+    uint64_t step; /* ditto, the step of regular times */
 };
 
 /*

@@ -64,16 +64,18 @@ static void samples_free(struct samples *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Decodes a chunk onto the end of out. -1 when corrupt or out of memory. */
-static int decode_into(const uint8_t *data, size_t len, struct samples *out)
+/* Decodes a chunk (with what its metadata says, see chunk_iter_init_meta)
+ * onto the end of out. -1 when corrupt or out of memory. */
+static int decode_into(const uint8_t *data, size_t len, int64_t mint, uint32_t mn, uint64_t step,
+                       struct samples *out)
 {
     struct chunk_iter it;
     int64_t t;
     double v;
     int rc;
-    if (chunk_iter_init(&it, data, len) != 0)
+    if (chunk_iter_init_meta(&it, data, len, mint, mn, step) != 0)
         return -1;
-    uint32_t n = chunk_count(data, len);
+    uint32_t n = it.n;
     if (samples_reserve(out, n ? n : 1) != 0)
         return -1;
     while ((rc = chunk_iter_next(&it, &t, &v)) == 1) {
@@ -198,7 +200,7 @@ int tsdb_persist_head(struct tsdb *db, int64_t boundary, bool *persisted, char *
             while (p->cur < p->n &&
                    tsdb_floor_div(pc[p->first + p->cur]->mint, db->block_ms) == ranges[r]) {
                 const struct hchunk *c = pc[p->first + p->cur];
-                if (decode_into(c->data, c->len, &buf) != 0) {
+                if (decode_into(c->data, c->len, c->mint, c->n, 0, &buf) != 0) {
                     snprintf(err, errlen, "a head chunk does not decode (out of memory?)");
                     rc = -1;
                     break;
@@ -352,6 +354,7 @@ static int compact_group(struct tsdb *db, struct tsdb_block **g, size_t ng, int6
 {
     uint64_t *parents = malloc(ng * sizeof(*parents));
     size_t *cur = calloc(ng, sizeof(*cur));
+    struct bcursor *bcur = calloc(ng, sizeof(*bcur));
     struct bseries *bs = malloc(sizeof(*bs));
     uint32_t *ids = NULL;
     size_t nids = 0;
@@ -360,7 +363,7 @@ static int compact_group(struct tsdb *db, struct tsdb_block **g, size_t ng, int6
     struct tsdb_block *nb;
     int rc = -1;
 
-    if (!parents || !cur || !bs) {
+    if (!parents || !cur || !bcur || !bs) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -396,10 +399,12 @@ static int compact_group(struct tsdb *db, struct tsdb_block **g, size_t ng, int6
                 continue;
             struct bchunk c;
             int crc;
-            if (tsdb_block_series(g[i]->map, &g[i]->info, NULL, (uint32_t)local, bs) != 0)
+            if (tsdb_block_series_at(g[i]->map, &g[i]->info, NULL, (uint32_t)local, bs, &bcur[i]) !=
+                0)
                 goto corrupt;
             while ((crc = tsdb_bseries_next_chunk(g[i]->map, &g[i]->info, bs, &c)) == 1)
-                if (!tsdb_bchunk_ok(&c) || decode_into(c.data, c.len, &buf) != 0)
+                if (!tsdb_bchunk_ok(&c) ||
+                    decode_into(c.data, c.len, c.mint, c.n, c.step, &buf) != 0)
                     goto corrupt;
             if (crc != 0)
                 goto corrupt;
@@ -441,6 +446,7 @@ out:
     free(ids);
     free(bs);
     free(cur);
+    free(bcur);
     free(parents);
     return rc;
 }
