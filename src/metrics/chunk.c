@@ -1416,6 +1416,32 @@ size_t chunk_enc_memory(const struct chunk_enc *e)
 
 static int it_init3(struct chunk_iter *it, size_t off, bool meta);
 
+/* A format 3 meta chunk whose flags byte is at data + off. */
+static int iter_init_rcm(struct chunk_iter *it, const uint8_t *data, size_t len, size_t off,
+                         int64_t mint, uint32_t n, uint64_t step)
+{
+    memset(it, 0, sizeof(*it));
+    it->err = 1;
+    if (!data || n == 0 || n > CHUNK_RC_MAX)
+        return -1;
+    it->data = data;
+    it->len = len;
+    it->n = n;
+    it->t0 = mint;
+    it->tsd = n > 1 ? step : 0;
+    it->excidx = UINT32_MAX;
+    if (it_init3(it, off, true) != 0)
+        return -1;
+    it->err = 0;
+    return 0;
+}
+
+int chunk_iter_init_bare(struct chunk_iter *it, const uint8_t *data, size_t len, int64_t mint,
+                         uint32_t n, uint64_t step)
+{
+    return iter_init_rcm(it, data, len, 0, mint, n, step);
+}
+
 int chunk_iter_init_meta(struct chunk_iter *it, const uint8_t *data, size_t len, int64_t mint,
                          uint32_t n, uint64_t step)
 {
@@ -1429,20 +1455,7 @@ int chunk_iter_init_meta(struct chunk_iter *it, const uint8_t *data, size_t len,
         }
         return 0;
     }
-    memset(it, 0, sizeof(*it));
-    it->err = 1;
-    if (n == 0 || n > CHUNK_RC_MAX)
-        return -1;
-    it->data = data;
-    it->len = len;
-    it->n = n;
-    it->t0 = mint;
-    it->tsd = n > 1 ? step : 0;
-    it->excidx = UINT32_MAX;
-    if (it_init3(it, 1, true) != 0)
-        return -1;
-    it->err = 0;
-    return 0;
+    return iter_init_rcm(it, data, len, 1, mint, n, step);
 }
 
 /* Parses the header up to the sample count. */

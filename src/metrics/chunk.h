@@ -183,6 +183,11 @@ int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len);
 int chunk_iter_init_meta(struct chunk_iter *it, const uint8_t *data, size_t len, int64_t mint,
                          uint32_t n, uint64_t step);
 
+/* The same for a chunk_encode_meta chunk stored without its first byte
+ * (a caller that knows every chunk it stores is one). */
+int chunk_iter_init_bare(struct chunk_iter *it, const uint8_t *data, size_t len, int64_t mint,
+                         uint32_t n, uint64_t step);
+
 /*
  * Returns 1 and the next sample, 0 at the end, or -1 when the data is
  * corrupt. Never reads outside [data, data + len).

@@ -75,6 +75,14 @@ int tsdb_bseries_next_chunk(const uint8_t *data, const struct block_info *info, 
     if (info->version == 1) {
         dmint = rd_uvarint(&bs->meta);
         dur = rd_uvarint(&bs->meta);
+    } else if (bs->shape) {
+        n = bs->sn;
+        dmint = bs->sdmint;
+        step = n > 1 ? bs->sstep : 0;
+        if (n == 0 || n > CHUNK_RC_MAX || (n > 1 && step == 0) ||
+            (step && (n - 1) > (uint64_t)INT64_MAX / step))
+            return -1;
+        dur = (n - 1) * step;
     } else {
         /* n << 2 | irregular << 1 | (dmint follows), then the step or the duration. */
         uint64_t y = rd_uvarint(&bs->meta);
@@ -110,6 +118,7 @@ int tsdb_bseries_next_chunk(const uint8_t *data, const struct block_info *info, 
     c->maxt = mint + (int64_t)dur;
     c->n = (uint32_t)n;
     c->step = step;
+    c->bare = info->version >= 2;
     bs->next_off += len;
     bs->prev_maxt = c->maxt;
     bs->left--;
@@ -154,42 +163,76 @@ static int nameset_get(const uint8_t *data, const struct block_info *info, uint6
  * Parses the series entry at r (advancing it), whose chunks start at *choff
  * in the chunks section (advanced past them), with its labels when symoff is
  * given; walks its chunk list once to validate it and learn the data's range.
+ * Version 2 entries are absolute at checkpoints (abs), else coded against pv,
+ * the entry before, which this updates.
  */
 static int entry_parse(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
-                       struct rd *r, uint64_t *choff, struct bseries *out)
+                       struct rd *r, uint64_t *choff, struct bseries *out, struct bprev *pv,
+                       bool abs)
 {
     struct rd names = {0};
-    uint64_t nlab, nchunks = 0, roll_len;
+    uint64_t nlab, nchunks = 0, roll_len = 0, mask = 0;
+    out->shape = 0;
     if (info->version == 1) {
         nlab = rd_uvarint(r);
         if (r->bad || nlab == 0 || nlab > LABELS_MAX_PAIRS)
             return -1;
     } else {
+        if (!abs)
+            mask = rd_uvarint(r);
+        uint64_t k = abs || (mask & 1) ? rd_uvarint(r) : pv->ns;
         uint32_t n32;
-        uint64_t k = rd_uvarint(r);
         if (r->bad || nameset_get(data, info, k, &n32, &names) != 0)
             return -1;
         nlab = n32;
+        pv->ns = (uint32_t)k;
     }
     out->nlab = (uint32_t)nlab;
     for (uint32_t i = 0; i < nlab; i++) {
         uint64_t ns = info->version == 1 ? rd_uvarint(r) : rd_uvarint(&names);
-        uint64_t vs = rd_uvarint(r);
+        uint64_t vs;
+        if (info->version == 1 || abs) {
+            vs = rd_uvarint(r);
+        } else {
+            uint64_t pvs = i < pv->nlab ? pv->vals[i] : 0;
+            bool coded = i >= 60 || (mask >> (4 + i) & 1);
+            vs = coded ? pvs + (uint64_t)tsdb_unzigzag(rd_uvarint(r)) : pvs;
+        }
         if (r->bad || names.bad || ns >= info->nsymbols || vs >= info->nsymbols)
             return -1;
+        if (info->version >= 2)
+            pv->vals[i] = (uint32_t)vs;
         if (symoff) {
             sym_view(data, info, symoff, ns, &out->lv[i].name, &out->lv[i].nlen);
             sym_view(data, info, symoff, vs, &out->lv[i].value, &out->lv[i].vlen);
         }
     }
-    if (info->version == 1) {
-        roll_len = rd_uvarint(r);
+    if (info->version >= 2) {
+        pv->nlab = (uint32_t)nlab;
+        if (abs) {
+            uint64_t x = rd_uvarint(r);
+            nchunks = x >> 1;
+            mask = (x & 1) << 1 | 4;
+        }
+        if (mask & 2) {
+            roll_len = rd_uvarint(r);
+            if (r->bad || roll_len == 0)
+                return -1;
+        }
+        if (!abs && (mask & 4)) {
+            nchunks = rd_uvarint(r);
+        } else if (!abs) {
+            /* One chunk shaped like the previous entry's. */
+            if (!pv->shape)
+                return -1;
+            nchunks = 1;
+            out->shape = 1;
+            out->sn = pv->n;
+            out->sstep = pv->step;
+            out->sdmint = (mask & 8) ? rd_uvarint(r) : pv->dmint;
+        }
     } else {
-        uint64_t x = rd_uvarint(r);
-        nchunks = x >> 1;
-        roll_len = (x & 1) ? rd_uvarint(r) : 0;
-        if (r->bad || ((x & 1) && roll_len == 0))
-            return -1;
+        roll_len = rd_uvarint(r);
     }
     out->roll = NULL;
     out->roll_len = 0;
@@ -205,8 +248,8 @@ static int entry_parse(const uint8_t *data, const struct block_info *info, const
         nchunks = rd_uvarint(r);
         *choff = rd_uvarint(r);
     }
-    /* Each chunk's metadata takes at least 6 bytes. */
-    if (r->bad || nchunks == 0 || nchunks > (uint64_t)(r->end - r->p) / 6)
+    /* Each chunk's metadata takes at least 5 bytes. */
+    if (r->bad || nchunks == 0 || nchunks > (uint64_t)(r->end - r->p) / 5)
         return -1;
     out->nchunks = (uint32_t)nchunks;
     out->meta = *r;
@@ -218,8 +261,14 @@ static int entry_parse(const uint8_t *data, const struct block_info *info, const
     int rc;
     bool first = true;
     while ((rc = tsdb_bseries_next_chunk(data, info, &walk, &c)) == 1) {
-        if (first)
+        if (first) {
             out->mint = c.mint;
+            /* What the next entry may take as its shape. */
+            pv->shape = nchunks == 1 && (c.n == 1 || c.step != 0);
+            pv->n = c.n;
+            pv->step = c.step;
+            pv->dmint = (uint64_t)(c.mint - info->mint);
+        }
         first = false;
         out->maxt = c.maxt;
     }
@@ -247,22 +296,26 @@ int tsdb_block_series_at(const uint8_t *data, const struct block_info *info, con
     const uint8_t *sec = data + info->off[BSEC_SERIES];
     uint64_t eoff, choff = 0;
     uint32_t i = local;
+    struct bprev pv0, *pv = &pv0;
     if (info->version == 1) {
         eoff = tsdb_get_u32(data + info->off[BSEC_SEROFF] + 4 * (uint64_t)local);
     } else if (cur && cur->data == data && cur->seq == info->seq && cur->next == local) {
         eoff = cur->eoff;
         choff = cur->choff;
+        pv = &cur->prev;
     } else {
         i = local - local % TSDB_BLOCK_CP;
         block_checkpoint(data, info, local / TSDB_BLOCK_CP, &eoff, &choff);
+        if (cur)
+            pv = &cur->prev;
     }
     if (eoff >= info->len[BSEC_SERIES])
         return -1;
     struct rd r = {sec + eoff, sec + info->len[BSEC_SERIES], false};
     for (; i < local; i++)
-        if (entry_parse(data, info, NULL, &r, &choff, out) != 0)
+        if (entry_parse(data, info, NULL, &r, &choff, out, pv, i % TSDB_BLOCK_CP == 0) != 0)
             return -1;
-    if (entry_parse(data, info, symoff, &r, &choff, out) != 0)
+    if (entry_parse(data, info, symoff, &r, &choff, out, pv, local % TSDB_BLOCK_CP == 0) != 0)
         return -1;
     if (cur) {
         cur->data = data;
@@ -722,10 +775,16 @@ int64_t tsdb_block_find(const struct tsdb_block *b, uint32_t gid, size_t *cursor
 /* ---- writing ---- */
 
 /*
- * The writer keeps each series entry with fixed-width symbol numbers (pre)
- * until the end, when it numbers symbols and name sets by how often they are
- * used (the most used get one-byte varints) and writes the final entries.
+ * The writer keeps each series entry in a fixed-width form (pre) until the
+ * end, when it numbers symbols and name sets by how often they are used (the
+ * most used get one-byte varints) and writes the final entries, each coded
+ * against the one before. A pre-entry: u32 name set, u32 value symbol per
+ * label, u32 bytes of chunks, u32 rollup length, u64 rollup offset, u32
+ * chunks, then per chunk PRE_CHUNK bytes: u32 samples, u32 length, u32 CRC,
+ * u32 irregular, u64 step, u64 distance from the previous chunk (dmint), u64
+ * duration.
  */
+#define PRE_CHUNK 40
 struct tsdb_bwriter {
     char *dir, *tmp;
     FILE *f;
@@ -956,10 +1015,9 @@ int tsdb_bw_add(struct tsdb_bwriter *w, uint32_t gid, const struct mseries *s, c
     }
     /* Even chunks: 5000 samples become two of 2500, not 4096 and 904. */
     nchunks = (n + TSDB_BLOCK_CHUNK_SAMPLES - 1) / TSDB_BLOCK_CHUNK_SAMPLES;
-    if (tbuf_reserve(&w->pre, 40 + (size_t)s->nlab * 4 + nchunks * 40) != 0)
+    if (tbuf_reserve(&w->pre, 32 + (size_t)s->nlab * 4 + nchunks * PRE_CHUNK) != 0)
         goto oom;
-    /* The pre-entry: u32 name set, u32 value symbols, u32 bytes of chunks,
-     * u32 length of the rest, the rest as it will be written. */
+    /* The pre-entry (see struct pre_chunk and bw_tables). */
     size_t entry_start = w->pre.len;
     for (uint32_t i = 0; i < s->nlab; i++) {
         int64_t ns = bw_symbol(w, lv[i].name);
@@ -973,13 +1031,11 @@ int tsdb_bw_add(struct tsdb_bwriter *w, uint32_t gid, const struct mseries *s, c
     if (nsid < 0)
         goto oom_entry;
     tsdb_put_u32(w->pre.p + w->pre.len, (uint32_t)nsid);
-    size_t chlen_at = w->pre.len + 4 + 4 * (size_t)s->nlab, rest_at = chlen_at + 4;
-    w->pre.len = rest_at + 4;
-    tbuf_uvarint(&w->pre, (uint64_t)nchunks << 1 | (roll_len ? 1 : 0));
-    if (roll_len) {
-        tbuf_uvarint(&w->pre, roll_len);
-        tbuf_uvarint(&w->pre, roll_off);
-    }
+    uint8_t *hd = w->pre.p + w->pre.len + 4 + 4 * (size_t)s->nlab;
+    tsdb_put_u32(hd + 4, (uint32_t)roll_len);
+    tsdb_put_u64(hd + 8, roll_off);
+    tsdb_put_u32(hd + 16, (uint32_t)nchunks);
+    w->pre.len += 4 + 4 * (size_t)s->nlab + 20;
     int64_t prev_maxt = w->mint - 1;
     uint64_t chbytes = 0;
     for (size_t c = 0, i = 0; c < nchunks; c++) {
@@ -990,22 +1046,22 @@ int tsdb_bw_add(struct tsdb_bwriter *w, uint32_t gid, const struct mseries *s, c
         bool regular = chunk_times_regular(t + i, (uint32_t)take, &step);
         if (chunk_encode_meta(t + i, v + i, (uint32_t)take, &buf, &len) != 0)
             goto oom_entry;
-        fwrite(buf, 1, len, w->f);
-        uint32_t crc = tsdb_crc32c(0, buf, len);
+        /* Every chunk here is a meta chunk: its first byte says nothing. */
+        len--;
+        fwrite(buf + 1, 1, len, w->f);
+        uint8_t *pc = w->pre.p + w->pre.len;
+        tsdb_put_u32(pc, (uint32_t)take);
+        tsdb_put_u32(pc + 4, (uint32_t)len);
+        tsdb_put_u32(pc + 8, tsdb_crc32c(0, buf + 1, len));
+        tsdb_put_u32(pc + 12, regular ? 0 : 1);
+        tsdb_put_u64(pc + 16, regular ? step : 0);
+        tsdb_put_u64(pc + 24, (uint64_t)(t[i] - prev_maxt - 1));
+        tsdb_put_u64(pc + 32, (uint64_t)(t[i + take - 1] - t[i]));
+        w->pre.len += PRE_CHUNK;
         free(buf);
-        int64_t cmint = t[i], cmaxt = t[i + take - 1];
-        uint64_t dmint = (uint64_t)(cmint - prev_maxt - 1);
-        tbuf_uvarint(&w->pre, (uint64_t)take << 2 | (regular ? 0 : 2) | (dmint ? 1 : 0));
-        if (dmint)
-            tbuf_uvarint(&w->pre, dmint);
-        if (take > 1)
-            tbuf_uvarint(&w->pre, regular ? step : (uint64_t)(cmaxt - cmint));
-        tbuf_uvarint(&w->pre, len);
-        tsdb_put_u32(w->pre.p + w->pre.len, crc);
-        w->pre.len += 4;
         w->chunk_bytes += len;
         chbytes += len;
-        prev_maxt = cmaxt;
+        prev_maxt = t[i + take - 1];
         i += take;
     }
     if (chbytes > UINT32_MAX) {
@@ -1013,8 +1069,7 @@ int tsdb_bw_add(struct tsdb_bwriter *w, uint32_t gid, const struct mseries *s, c
         w->pre.len = entry_start;
         return -1;
     }
-    tsdb_put_u32(w->pre.p + chlen_at, (uint32_t)chbytes);
-    tsdb_put_u32(w->pre.p + rest_at, (uint32_t)(w->pre.len - rest_at - 4));
+    tsdb_put_u32(hd, (uint32_t)chbytes);
     w->gids[w->nseries++] = gid;
     w->nsamples += n;
     return 0;
@@ -1101,19 +1156,30 @@ static int bw_tables(struct tsdb_bwriter *w, struct tbuf *sym, struct tbuf *seri
         for (char *e; *k; k = *e ? e + 1 : e)
             tbuf_uvarint(sym, snew[strtoul(k, &e, 10)]);
     }
-    /* The entries: the pre-entries with their numbers in varints. */
+    /* The entries, from the pre-entries. */
     const uint8_t *p = w->pre.p;
     uint64_t choff = 0;
+    struct bprev pv = {0};
     for (uint32_t i = 0; i < w->nseries; i++) {
-        uint32_t ns = tsdb_get_u32(p), nl = nlab[ns];
-        const uint8_t *vals = p + 4, *tail = vals + 4 * (size_t)nl;
-        uint32_t chlen = tsdb_get_u32(tail), restlen = tsdb_get_u32(tail + 4);
-        if (tbuf_reserve(series, 10 + (size_t)nl * 10 + restlen) != 0 ||
+        uint32_t ns = tsdb_get_u32(p), nl = nlab[ns], vals[LABELS_MAX_PAIRS];
+        const uint8_t *hd = p + 4 + 4 * (size_t)nl, *pc = hd + 20;
+        uint32_t chlen = tsdb_get_u32(hd), roll_len = tsdb_get_u32(hd + 4);
+        uint64_t roll_off = tsdb_get_u64(hd + 8);
+        uint32_t nch = tsdb_get_u32(hd + 16);
+        if (tbuf_reserve(series, 40 + (size_t)nl * 10 + (size_t)nch * 50) != 0 ||
             tbuf_reserve(cps, 12) != 0) {
             free(nlab);
             goto out;
         }
-        if (i % TSDB_BLOCK_CP == 0) {
+        for (uint32_t j = 0; j < nl; j++)
+            vals[j] = snew[tsdb_get_u32(p + 4 + 4 * j)];
+        uint32_t n0 = tsdb_get_u32(pc);
+        uint64_t step0 = tsdb_get_u64(pc + 16), dmint0 = tsdb_get_u64(pc + 24);
+        bool regular0 = tsdb_get_u32(pc + 12) == 0;
+        bool abs = i % TSDB_BLOCK_CP == 0;
+        bool same =
+            !abs && nch == 1 && regular0 && pv.shape && n0 == pv.n && (n0 <= 1 || step0 == pv.step);
+        if (abs) {
             if (series->len > UINT32_MAX) {
                 free(nlab);
                 goto out;
@@ -1121,13 +1187,59 @@ static int bw_tables(struct tsdb_bwriter *w, struct tbuf *sym, struct tbuf *seri
             tsdb_put_u32(cps->p + cps->len, (uint32_t)series->len);
             tsdb_put_u64(cps->p + cps->len + 4, choff);
             cps->len += 12;
+            tbuf_uvarint(series, nnew[ns]);
+            for (uint32_t j = 0; j < nl; j++)
+                tbuf_uvarint(series, vals[j]);
+            tbuf_uvarint(series, (uint64_t)nch << 1 | (roll_len ? 1 : 0));
+        } else {
+            uint64_t mask = (nnew[ns] != pv.ns ? 1 : 0) | (roll_len ? 2 : 0) | (same ? 0 : 4) |
+                            (same && dmint0 != pv.dmint ? 8 : 0);
+            for (uint32_t j = 0; j < nl && j < 60; j++)
+                if (vals[j] != (j < pv.nlab ? pv.vals[j] : 0))
+                    mask |= UINT64_C(1) << (4 + j);
+            tbuf_uvarint(series, mask);
+            if (mask & 1)
+                tbuf_uvarint(series, nnew[ns]);
+            for (uint32_t j = 0; j < nl; j++) {
+                uint32_t pvs = j < pv.nlab ? pv.vals[j] : 0;
+                if (j >= 60 || (mask >> (4 + j) & 1))
+                    tbuf_uvarint(series, tsdb_zigzag((int64_t)vals[j] - (int64_t)pvs));
+            }
         }
-        tbuf_uvarint(series, nnew[ns]);
-        for (uint32_t j = 0; j < nl; j++)
-            tbuf_uvarint(series, snew[tsdb_get_u32(vals + 4 * j)]);
-        tbuf_bytes(series, tail + 8, restlen);
+        if (roll_len) {
+            tbuf_uvarint(series, roll_len);
+            tbuf_uvarint(series, roll_off);
+        }
+        if (!abs && !same)
+            tbuf_uvarint(series, nch);
+        for (uint32_t c = 0; c < nch; c++, pc += PRE_CHUNK) {
+            uint32_t cn = tsdb_get_u32(pc), clen = tsdb_get_u32(pc + 4), crc = tsdb_get_u32(pc + 8);
+            bool irr = tsdb_get_u32(pc + 12) != 0;
+            uint64_t step = tsdb_get_u64(pc + 16), dmint = tsdb_get_u64(pc + 24);
+            uint64_t dur = tsdb_get_u64(pc + 32);
+            if (same) {
+                if (dmint != pv.dmint)
+                    tbuf_uvarint(series, dmint);
+            } else {
+                tbuf_uvarint(series, (uint64_t)cn << 2 | (irr ? 2 : 0) | (dmint ? 1 : 0));
+                if (dmint)
+                    tbuf_uvarint(series, dmint);
+                if (cn > 1)
+                    tbuf_uvarint(series, irr ? dur : step);
+            }
+            tbuf_uvarint(series, clen);
+            tsdb_put_u32(series->p + series->len, crc);
+            series->len += 4;
+        }
+        pv.ns = nnew[ns];
+        pv.nlab = nl;
+        memcpy(pv.vals, vals, nl * sizeof(*vals));
+        pv.shape = nch == 1 && (n0 == 1 || regular0);
+        pv.n = n0;
+        pv.step = regular0 ? step0 : 0;
+        pv.dmint = dmint0;
         choff += chlen;
-        p = tail + 8 + restlen;
+        p = hd + 20 + (size_t)nch * PRE_CHUNK;
     }
     free(nlab);
     rc = 0;

@@ -389,20 +389,41 @@ struct bchunk {
     int64_t mint, maxt;
     uint32_t n;    /* samples (version 2; 0: the chunk says) */
     uint64_t step; /* version 2: the step of regular times, 0 when irregular */
+    uint8_t bare;  /* version 2: a chunk_encode_meta chunk without its first byte */
 };
 
-/* Decodes a block chunk with what its metadata says. */
+/* Decodes a chunk with what its metadata says (n 0: the chunk says it all). */
+static inline int tsdb_chunk_iter(struct chunk_iter *it, const uint8_t *data, size_t len,
+                                  int64_t mint, uint32_t n, uint64_t step, bool bare)
+{
+    return bare ? chunk_iter_init_bare(it, data, len, mint, n, step)
+                : chunk_iter_init_meta(it, data, len, mint, n, step);
+}
+
 static inline int tsdb_bchunk_iter(struct chunk_iter *it, const struct bchunk *c)
 {
-    return chunk_iter_init_meta(it, c->data, c->len, c->mint, c->n, c->step);
+    return tsdb_chunk_iter(it, c->data, c->len, c->mint, c->n, c->step, c->bare);
 }
 
 /* Where the next series entry of a block starts, for reading entries in order. */
+/*
+ * Version 2 codes a series entry against the one before it (see
+ * tsdb_block.c): what a reader keeps of the last entry.
+ */
+struct bprev {
+    uint32_t ns, nlab;
+    uint32_t vals[LABELS_MAX_PAIRS]; /* value symbols */
+    bool shape;                      /* one regular chunk: */
+    uint32_t n;                      /* its samples, */
+    uint64_t step, dmint;            /* step and distance from the block's start */
+};
+
 struct bcursor {
     const uint8_t *data; /* the block it belongs to (with seq); NULL: none */
     uint64_t seq;
     uint32_t next; /* the series it is at */
     uint64_t eoff, choff;
+    struct bprev prev; /* the entry before it */
 };
 
 /* A series entry of a block, parsed. */
@@ -418,6 +439,11 @@ struct bseries {
     uint32_t left;
     int64_t prev_maxt;
     uint64_t next_off;
+    /* version 2: a single chunk shaped like the previous entry's (only its
+     * length and CRC are in meta) */
+    uint8_t shape;
+    uint32_t sn;
+    uint64_t sstep, sdmint;
 };
 
 struct tsdb_block {
@@ -662,6 +688,7 @@ struct cref {
     uint8_t check_crc;
     uint32_t n;    /* samples when the metadata says (struct bchunk), else 0 */
     uint64_t step; /* ditto, the step of regular times */
+    uint8_t bare;  /* ditto, see struct bchunk */
 };
 
 /*

@@ -67,13 +67,13 @@ static void samples_free(struct samples *s)
 /* Decodes a chunk (with what its metadata says, see chunk_iter_init_meta)
  * onto the end of out. -1 when corrupt or out of memory. */
 static int decode_into(const uint8_t *data, size_t len, int64_t mint, uint32_t mn, uint64_t step,
-                       struct samples *out)
+                       bool bare, struct samples *out)
 {
     struct chunk_iter it;
     int64_t t;
     double v;
     int rc;
-    if (chunk_iter_init_meta(&it, data, len, mint, mn, step) != 0)
+    if (tsdb_chunk_iter(&it, data, len, mint, mn, step, bare) != 0)
         return -1;
     uint32_t n = it.n;
     if (samples_reserve(out, n ? n : 1) != 0)
@@ -200,7 +200,7 @@ int tsdb_persist_head(struct tsdb *db, int64_t boundary, bool *persisted, char *
             while (p->cur < p->n &&
                    tsdb_floor_div(pc[p->first + p->cur]->mint, db->block_ms) == ranges[r]) {
                 const struct hchunk *c = pc[p->first + p->cur];
-                if (decode_into(c->data, c->len, c->mint, c->n, 0, &buf) != 0) {
+                if (decode_into(c->data, c->len, c->mint, c->n, 0, false, &buf) != 0) {
                     snprintf(err, errlen, "a head chunk does not decode (out of memory?)");
                     rc = -1;
                     break;
@@ -404,7 +404,7 @@ static int compact_group(struct tsdb *db, struct tsdb_block **g, size_t ng, int6
                 goto corrupt;
             while ((crc = tsdb_bseries_next_chunk(g[i]->map, &g[i]->info, bs, &c)) == 1)
                 if (!tsdb_bchunk_ok(&c) ||
-                    decode_into(c.data, c.len, c.mint, c.n, c.step, &buf) != 0)
+                    decode_into(c.data, c.len, c.mint, c.n, c.step, c.bare, &buf) != 0)
                     goto corrupt;
             if (crc != 0)
                 goto corrupt;

@@ -148,7 +148,8 @@ static int push_cref(struct query *q, const struct bchunk *c)
                                     .crc = c->crc,
                                     .check_crc = 1,
                                     .n = c->n,
-                                    .step = c->step};
+                                    .step = c->step,
+                                    .bare = c->bare};
     return 0;
 }
 
@@ -250,7 +251,7 @@ static int decode_crefs(struct query *q, struct cref *cr, size_t n, int64_t lo, 
         double v;
         int rc;
         if ((cr[i].check_crc && tsdb_crc32c(0, d, cr[i].len) != cr[i].crc) ||
-            chunk_iter_init_meta(&it, d, cr[i].len, cr[i].mint, cr[i].n, cr[i].step) != 0) {
+            tsdb_chunk_iter(&it, d, cr[i].len, cr[i].mint, cr[i].n, cr[i].step, cr[i].bare) != 0) {
             log_error("tsdb: a block chunk fails its checksum; its samples are skipped");
             continue;
         }
