@@ -1864,7 +1864,7 @@ static int it_group2(struct chunk_iter *it)
  *              F3_DOD residuals are differences of deltas, F3_UNI uniform
  *              (else buckets), F3_ZZ zigzag buckets (else raw), F3_SPEC
  *              min/max symbols, F3_EXC exceptions, F3_GCD g follows
- *     decimal: byte k, uvarint zigzag(m0), [uvarint g], [uvarint e, then e
+ *     decimal: uvarint zigzag(m0) << 4 | k, [uvarint g], [uvarint e, then e
  *              exceptions as in format 2]
  *     float:   v0 as top bytes (a byte c, then the c high bytes of the IEEE
  *              bits, the rest zero), byte sh
@@ -2395,8 +2395,8 @@ static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, un
     }
     hdr[o++] = flags;
     if (dec) {
-        hdr[o++] = (uint8_t)k;
-        o += uv_put(hdr + o, zz((int64_t)xs[0]));
+        /* m0 is within 2^53, so its zigzag has room for k beside it. */
+        o += uv_put(hdr + o, zz((int64_t)xs[0]) << 4 | k);
         if (flags & F3_GCD)
             o += uv_put(hdr + o, best.g);
         if (nexc) {
@@ -2662,12 +2662,10 @@ static int it_init3(struct chunk_iter *it, size_t off, bool meta)
     it->mode = f & F3_DEC ? MODE_DEC : MODE_FLT;
     it->gcd = 1;
     if (f & F3_DEC) {
-        if (off >= len || d[off] > SCALE_MAX)
-            return -1;
-        it->scale = d[off++];
         if (uv_get(d, len, &off, &x) != 0)
             return -1;
-        it->v0 = (uint64_t)unzz(x);
+        it->scale = (uint8_t)(x & 15);
+        it->v0 = (uint64_t)unzz(x >> 4);
         if ((f & F3_GCD) && (uv_get(d, len, &off, &it->gcd) != 0 || it->gcd < 2))
             return -1;
         if (f & F3_EXC) {
