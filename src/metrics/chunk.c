@@ -2064,7 +2064,7 @@ static void rce_bucket(struct rce *e, struct chunk_fm *m, uint16_t (*mb)[2], uns
     if (b < 2)
         return;
     if (mb)
-        rce_bit(e, mb[b], (unsigned)(z >> (b - 2)) & 1);
+        rce_bit(e, mb[b + off], (unsigned)(z >> (b - 2)) & 1);
     else
         rce_bits(e, z >> (b - 2), 1);
     rce_bits(e, z, b - 2);
@@ -2188,7 +2188,8 @@ static void f3_residuals(const uint64_t *q, const uint8_t *sp, const uint16_t *p
 static void f3_estimate_buckets(const int64_t *r, const uint8_t *sp, const uint8_t *es, uint32_t m,
                                 bool zzc, struct f3cfg *c)
 {
-    uint32_t sym[65 + ESH_MAX] = {0}, cnt[65] = {0}, one[65] = {0}, nsp[3] = {0};
+    uint32_t sym[65 + ESH_MAX] = {0}, cnt[65 + ESH_MAX] = {0}, one[65 + ESH_MAX] = {0};
+    uint32_t nsp[3] = {0};
     double bits = 0;
     for (uint32_t i = 0; i < m; i++) {
         if (sp[i]) {
@@ -2198,9 +2199,9 @@ static void f3_estimate_buckets(const int64_t *r, const uint8_t *sp, const uint8
         uint64_t z = zzc ? zz(r[i]) : (uint64_t)r[i];
         unsigned b = bitlen(z);
         sym[b + es[i]]++;
-        cnt[b]++;
         if (b >= 2) {
-            one[b] += (unsigned)(z >> (b - 2)) & 1;
+            cnt[b + es[i]]++;
+            one[b + es[i]] += (unsigned)(z >> (b - 2)) & 1;
             bits += b - 2;
         }
     }
@@ -2217,7 +2218,7 @@ static void f3_estimate_buckets(const int64_t *r, const uint8_t *sp, const uint8
     double tot = (double)m;
     for (unsigned b = bmin; b <= bmax; b++)
         bits += sym[b] * (log2_or0(tot) - log2_or0(sym[b]));
-    for (unsigned b = 2; b <= 64; b++) {
+    for (unsigned b = 0; b < 65 + ESH_MAX; b++) {
         if (!cnt[b])
             continue;
         double n1 = one[b], n0 = cnt[b] - one[b];
@@ -2446,7 +2447,7 @@ static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, un
     /* The body. */
     if (n > 1) {
         struct chunk_fm *vm = malloc(sizeof(*vm)), *tm = malloc(sizeof(*tm));
-        uint16_t(*mb)[2] = malloc(65 * sizeof(*mb));
+        uint16_t(*mb)[2] = malloc((65 + ESH_MAX) * sizeof(*mb));
         if (!vm || !tm || !mb) {
             free(vm);
             free(tm);
@@ -2456,7 +2457,7 @@ static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, un
         unsigned kb = best.bmax - best.bmin + 1;
         fm_init(vm, kb + ((flags & F3_SPEC) ? 2 : 0));
         fm_init(tm, tbmax >= tbmin ? tbmax - tbmin + 1 : 1);
-        for (unsigned b = 0; b < 65; b++)
+        for (unsigned b = 0; b < 65 + ESH_MAX; b++)
             mb[b][0] = mb[b][1] = 1;
         uint64_t rm1 = (uint64_t)best.hi - (uint64_t)best.lo;
         for (uint32_t i = 1, j = 0; i < n; i++) {
@@ -2629,11 +2630,12 @@ static uint64_t rcd_uni(struct chunk_iter *it, uint64_t rm1)
     return (uint64_t)v << s | rcd_bits(it, s);
 }
 
-static uint64_t rcd_bucket_rest(struct chunk_iter *it, uint16_t (*mb)[2], unsigned b)
+/* The rest of a bucket residual of bit length b; ctx: its symbol (the mantissa model). */
+static uint64_t rcd_bucket_rest(struct chunk_iter *it, uint16_t (*mb)[2], unsigned b, unsigned ctx)
 {
     if (b < 2)
         return b;
-    uint64_t m1 = mb ? rcd_bit(it, mb[b]) : rcd_bits(it, 1);
+    uint64_t m1 = mb ? rcd_bit(it, mb[ctx]) : rcd_bits(it, 1);
     return (UINT64_C(1) << (b - 1)) | m1 << (b - 2) | rcd_bits(it, b - 2);
 }
 
@@ -2716,7 +2718,7 @@ static int it_init3(struct chunk_iter *it, size_t off, bool meta)
         it->nb = (uint8_t)(d[off + 1] - d[off] + 1);
         fm_init(&it->vm, it->nb + ((f & F3_SPEC) ? 2u : 0u));
         off += 2;
-        for (unsigned b = 0; b < 65; b++)
+        for (unsigned b = 0; b < 65 + ESH_MAX; b++)
             it->mb[b][0] = it->mb[b][1] = 1;
     }
     if (f & F3_SPEC) {
@@ -2751,7 +2753,7 @@ static int it_group3(struct chunk_iter *it)
         if (idx == 1)
             dt = it->tsd;
         else if (f & F3_TGEN)
-            dt += (uint64_t)unzz(rcd_bucket_rest(it, NULL, it->tbmin + rcd_sym(it, &it->tm)));
+            dt += (uint64_t)unzz(rcd_bucket_rest(it, NULL, it->tbmin + rcd_sym(it, &it->tm), 0));
         t += dt;
         it->bt[j] = (int64_t)t;
         if (idx == it->excidx) {
@@ -2775,7 +2777,7 @@ static int it_group3(struct chunk_iter *it)
                 unsigned o = (f & F3_ESH && !(f & F3_DEC)) ? ESH_MAX - esh_of(it->emax, px) : 0;
                 if (b < o || b - o > 64)
                     return -1;
-                uint64_t z = rcd_bucket_rest(it, it->mb, b - o);
+                uint64_t z = rcd_bucket_rest(it, it->mb, b - o, b);
                 uint64_t r = f & F3_ZZ ? (uint64_t)unzz(z) : z;
                 uint64_t q = f & F3_DOD ? pq + r : r;
                 x = px + (f & F3_DEC ? q * it->gcd : q << it->sh);

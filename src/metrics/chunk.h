@@ -167,7 +167,7 @@ struct chunk_iter {
     uint64_t ulo, smin, smax;    /* uniform's lowest residual; the special values */
     uint64_t lastq, dt;          /* the last residual delta; the last time delta */
     struct chunk_fm vm, tm;      /* value and time bucket frequencies */
-    uint16_t mb[65][2];          /* per bucket: counts of the bit below the top one */
+    uint16_t mb[81][2];          /* per bucket symbol: counts of the bit below the top one */
 };
 
 /* Returns 0, or -1 when the header is not a chunk this version can read
