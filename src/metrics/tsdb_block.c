@@ -159,6 +159,19 @@ static int nameset_get(const uint8_t *data, const struct block_info *info, uint6
     }
 }
 
+/* The offset of a rollup record of roll_len bytes (after its length). */
+static int parse_roll(const uint8_t *data, const struct block_info *info, struct rd *r,
+                      uint64_t roll_len, struct bseries *out)
+{
+    uint64_t roll_off = rd_uvarint(r);
+    uint64_t rl = info->len[BSEC_ROLLUPS];
+    if (r->bad || roll_len > rl || roll_off > rl - roll_len || roll_len > UINT32_MAX)
+        return -1;
+    out->roll = data + info->off[BSEC_ROLLUPS] + roll_off;
+    out->roll_len = (uint32_t)roll_len;
+    return 0;
+}
+
 /*
  * Parses the series entry at r (advancing it), whose chunks start at *choff
  * in the chunks section (advanced past them), with its labels when symoff is
@@ -173,6 +186,8 @@ static int entry_parse(const uint8_t *data, const struct block_info *info, const
     struct rd names = {0};
     uint64_t nlab, nchunks = 0, roll_len = 0, mask = 0;
     out->shape = 0;
+    out->roll = NULL;
+    out->roll_len = 0;
     if (info->version == 1) {
         nlab = rd_uvarint(r);
         if (r->bad || nlab == 0 || nlab > LABELS_MAX_PAIRS)
@@ -216,7 +231,7 @@ static int entry_parse(const uint8_t *data, const struct block_info *info, const
         }
         if (mask & 2) {
             roll_len = rd_uvarint(r);
-            if (r->bad || roll_len == 0)
+            if (r->bad || roll_len == 0 || parse_roll(data, info, r, roll_len, out) != 0)
                 return -1;
         }
         if (!abs && (mask & 4)) {
@@ -233,16 +248,8 @@ static int entry_parse(const uint8_t *data, const struct block_info *info, const
         }
     } else {
         roll_len = rd_uvarint(r);
-    }
-    out->roll = NULL;
-    out->roll_len = 0;
-    if (roll_len > 0) {
-        uint64_t roll_off = rd_uvarint(r);
-        uint64_t rl = info->len[BSEC_ROLLUPS];
-        if (r->bad || roll_len > rl || roll_off > rl - roll_len || roll_len > UINT32_MAX)
+        if (roll_len > 0 && parse_roll(data, info, r, roll_len, out) != 0)
             return -1;
-        out->roll = data + info->off[BSEC_ROLLUPS] + roll_off;
-        out->roll_len = (uint32_t)roll_len;
     }
     if (info->version == 1) {
         nchunks = rd_uvarint(r);
