@@ -1,25 +1,56 @@
 /*
  * tsdb_block.c - the block file: one immutable file per block,
  * DIR/blocks/<mint>-<maxt>-<seq>.blk, written to <seq>.tmp, fsync'ed and
- * renamed. Integers are little-endian; varints are LEB128.
+ * renamed. Integers are little-endian; varints are LEB128. The writer makes
+ * version 2; version 1 (below the version 2 layout) is still read, and
+ * compaction rewrites it as version 2.
  *
- *   header   "TOCSBLK1", u32 version (1), u32 zero
- *   chunks   the series' encoded chunks, back to back (chunk.h format)
+ *   header   "TOCSBLK1", u32 version (2), u32 zero
+ *   chunks   the series' chunks back to back, each a chunk_encode_meta
+ *            chunk without its first byte (format 3: its first time, count
+ *            and step are in the entry)
  *   rollups  per-series rollup records (see below)
- *   symbols  every label name and value once: varint length, bytes, NUL
- *   series   per series: varint nlabels, (varint name symbol, varint value
- *            symbol) per label in name order, varint rollup record length
- *            (0: none) [varint its offset], varint nchunks, varint offset
- *            of the first chunk, then per chunk: varint mint - (previous
- *            maxt + 1) (the first from the block's mint), varint maxt -
- *            mint, varint length, u32 CRC-32C of the chunk
- *   seroff   u32 offset of each series entry, for access by index
+ *   symbols  every label name and value once, numbered by how many series
+ *            use them (most first, so they get one-byte varints): varint
+ *            length, bytes, NUL; then the label name sets (as many as the
+ *            footer says): varint count, varint name symbol per label
+ *   series   per series, in the order of their chunks, an entry: absolute
+ *            for every TSDB_BLOCK_CP-th series, else coded against the entry
+ *            before it
+ *   seroff   per TSDB_BLOCK_CP series: u32 offset of the first one's entry,
+ *            u64 offset of its first chunk (a series is read from there,
+ *            with bcursor to keep reading in order cheap)
  *   parents  varint sequence numbers of the blocks this one replaces
  *   footer   i64 mint, i64 maxt, u64 seq, u64 samples, u32 series,
- *            u32 symbols, u32 parents, u32 zero, (u64 offset, u64 length)
- *            of the six sections, u32 CRC-32C of each section (the chunks
- *            section's is zero: each chunk has its own), u32 CRC-32C of the
- *            footer so far, "TOCSBLKF"
+ *            u32 symbols, u32 parents, u32 name sets, (u64 offset, u64
+ *            length) of the six sections, u32 CRC-32C of each section (the
+ *            chunks section's is zero: each chunk has its own), u32 CRC-32C
+ *            of the footer so far, "TOCSBLKF"
+ *
+ * An absolute entry: varint name set, varint value symbol per label (in the
+ * name set's order), varint nchunks << 1 | has rollup [varint rollup
+ * length, varint its offset], then per chunk its metadata: varint n << 2 |
+ * irregular << 1 | (dmint follows), [varint dmint: mint - (previous maxt +
+ * 1), the first from the block's mint], for n > 1 varint step (regular: all
+ * deltas, maxt = mint + (n - 1) step) or maxt - mint (irregular), varint
+ * length, u32 CRC-32C of the chunk bytes.
+ *
+ * A relative entry: varint mask (bit 0: the name set changed, 1: has
+ * rollup, 2: its chunks are not one regular chunk of the previous entry's
+ * count and step, 3: its dmint differs, 4 + j: label j's value changed;
+ * labels from 60 on are always coded), [varint name set], per changed label
+ * varint zigzag(symbol - previous symbol), [rollup length and offset], then
+ * with bit 2 varint nchunks and the chunks' metadata as above, else [varint
+ * dmint], varint length, u32 CRC-32C. Scraped series in creation order
+ * differ in a label or two, so an entry costs about nine bytes.
+ *
+ * Version 1 differs: chunks keep their first byte and say their first time
+ * and count (formats 1 and 2 of chunk.h); the symbols have no name sets;
+ * an entry is varint nlabels, (varint name symbol, varint value symbol) per
+ * label, varint rollup record length (0: none) [varint its offset], varint
+ * nchunks, varint offset of the first chunk, then per chunk varint dmint,
+ * varint maxt - mint, varint length, u32 CRC-32C; seroff has the u32 offset
+ * of every entry; the footer's name set count is zero.
  *
  * A rollup record: u8 flags (bit 0: 5 min buckets, bit 1: 1 h buckets),
  * the series' first (non-NaN) value in the block XOR-coded against 0, then
@@ -39,9 +70,6 @@
  * its raw samples are rolled up when read), while compacted blocks of 6 h
  * and more store 1 h buckets for series sampled every 20 s or faster, and 5
  * min buckets for those sampled about every second.
- *
- * Labels cost about a dozen bytes per series through the symbol table, its
- * entry with one chunk's metadata about thirty, and its offset four.
  */
 #include "tsdb_int.h"
 

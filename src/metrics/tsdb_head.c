@@ -1,9 +1,16 @@
 /*
  * tsdb_head.c - series in memory: creation in the registry, appends to the
- * open chunk, sealing chunks (at TSDB_HEAD_CHUNK_SAMPLES samples or when a
- * sample falls in the next block range, so every head chunk lies inside one
- * block range and persisting never splits a chunk), and copies of head
- * chunks for queries.
+ * open chunk, sealing chunks (as soon as one holds TSDB_HEAD_CHUNK_SAMPLES
+ * samples, or when a sample falls in the next block range, so every head
+ * chunk lies inside one block range and persisting never splits a chunk),
+ * and copies of head chunks for queries.
+ *
+ * Memory per series, which the head is about: the series struct (112 bytes
+ * plus 8 per label: labels are pointers to their postings lists), the open
+ * chunk's encoder (128 bytes and its buffer, allocated only while a chunk is
+ * open; pending samples wait compactly in the buffer), sealed chunks in the
+ * dense format 3 with a 32-byte header, and the index (postings, the hash
+ * map and the id table, 30 to 80 bytes).
  */
 #include "tsdb_int.h"
 

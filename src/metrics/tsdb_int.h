@@ -40,7 +40,12 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Samples per head chunk before it is sealed (Prometheus uses 120). */
+/*
+ * Samples per head chunk before it is sealed (Prometheus uses 120). A sealed
+ * chunk is re-encoded densely (format 3) and loses the open encoder's
+ * slack, so fewer, larger chunks keep the head small: two hours at 10 s fit
+ * one, and a multiple of 16 ends on a group boundary of the open encoder.
+ */
 #define TSDB_HEAD_CHUNK_SAMPLES 720
 /* Samples per chunk in a block: few large chunks compress best. */
 #define TSDB_BLOCK_CHUNK_SAMPLES 4096
