@@ -773,7 +773,8 @@ static int query_in_range(struct query *q, struct tsdb *db, const struct matcher
     if (query_match(q, db, m, nm, err, errlen) != 0)
         return -1;
     if (tsdb_blocks_acquire(db, &q->blocks, &q->nb) != 0 ||
-        !(q->cursor = calloc(q->nb ? q->nb : 1, sizeof(*q->cursor)))) {
+        !(q->cursor = calloc(q->nb ? q->nb : 1, sizeof(*q->cursor))) ||
+        !(q->bcur = calloc(q->nb ? q->nb : 1, sizeof(*q->bcur)))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

@@ -708,6 +708,8 @@ static void test_block_entries(void **state)
     char dir[64], name[32], inst[32];
     tdir_make(dir, sizeof(dir));
     struct tsdb *db = db_open(dir);
+    /* An earlier block first, so the one under test is not the first of the list. */
+    fill(db, "early", T0 - 2 * HOUR, MIN_MS, 10, 0);
     for (int k = 0; k < 70; k++) {
         struct tsdb_appender *a = tsdb_appender_new(db, "test");
         snprintf(name, sizeof(name), "shape_%d", k);
@@ -727,10 +729,10 @@ static void test_block_entries(void **state)
     struct tsdb_block **bl;
     size_t nb;
     assert_int_equal(tsdb_blocks_acquire(db, &bl, &nb), 0);
-    assert_int_equal(nb, 1);
-    assert_int_equal(bl[0]->info.version, 2);
-    assert_int_equal(bl[0]->info.nseries, 70);
-    assert_int_equal(bl[0]->info.nnamesets, 3);
+    assert_int_equal(nb, 2);
+    assert_int_equal(bl[1]->info.version, 2);
+    assert_int_equal(bl[1]->info.nseries, 70);
+    assert_int_equal(bl[1]->info.nnamesets, 3);
     tsdb_blocks_release(bl, nb);
     for (int k = 69; k >= 0; k--) /* backwards: each entry from its checkpoint */
         shape_check(db, k);
@@ -744,6 +746,17 @@ static void test_block_entries(void **state)
                      0);
     assert_int_equal(n, 70);
     tsdb_series_free(all, n);
+    /* Listings over part of the block read each entry's chunk ranges. */
+    struct labelset *ls;
+    size_t want = 0;
+    for (int k = 0; k < 70; k++)
+        want += shape_t(k, 0) <= T0 + 4100 * SEC && shape_t(k, shape_n(k) - 1) >= T0 + 4000 * SEC;
+    assert_int_equal(tsdb_series_labels(db, &m, 1, T0 + 4000 * SEC, T0 + 4100 * SEC, 0, &ls, &n,
+                                        err, sizeof(err)),
+                     0);
+    assert_true(want > 10);
+    assert_int_equal(n, want);
+    tsdb_labelsets_free(ls, n);
     matcher_free(&m);
     tsdb_close(db);
 
