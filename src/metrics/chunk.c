@@ -2536,18 +2536,22 @@ bool chunk_times_regular(const int64_t *t, uint32_t n, uint64_t *step)
     return true;
 }
 
-int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
+int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen, uint64_t *step)
 {
+    *step = 0;
     if (e->n < 2 || e->n > CHUNK_RC_MAX)
         return chunk_enc_snapshot(e, out, outlen);
     int64_t *t = malloc((size_t)e->n * sizeof(*t));
     double *v = malloc((size_t)e->n * sizeof(*v));
     int rc = -1;
     /* The encoder's value coding holds for all its samples. */
-    if (t && v && enc_collect(e, t, v) == 0)
+    if (t && v && enc_collect(e, t, v) == 0) {
+        if (!chunk_times_regular(t, e->n, step))
+            *step = 0;
         rc = e->mode == MODE_NONE
-                 ? chunk_encode(t, v, e->n, out, outlen)
-                 : f3_encode(t, v, e->n, e->mode == MODE_DEC, e->scale, false, out, outlen);
+                 ? chunk_encode_meta(t, v, e->n, out, outlen)
+                 : f3_encode(t, v, e->n, e->mode == MODE_DEC, e->scale, true, out, outlen);
+    }
     free(t);
     free(v);
     return rc == 0 ? 0 : chunk_enc_snapshot(e, out, outlen);

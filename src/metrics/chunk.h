@@ -101,12 +101,15 @@ size_t chunk_enc_memory(const struct chunk_enc *e);
 int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen);
 
 /*
- * Encodes everything appended so far with chunk_encode (format 3): what a
- * full head chunk keeps once no sample will be added to it. Falls back to a
- * snapshot when chunk_encode cannot take it. *out is malloc'd and owned by
- * the caller. Returns 0, or -1 when out of memory.
+ * Encodes everything appended so far with chunk_encode_meta (format 3
+ * without the first time, count and step, which the encoder's owner keeps):
+ * what a full head chunk keeps once no sample will be added to it. *step is
+ * the step of its times when regular, else 0; read it with
+ * chunk_iter_init_meta(mint, count, *step). Falls back to a snapshot (which
+ * says it all) when chunk_encode cannot take it. *out is malloc'd and owned
+ * by the caller. Returns 0, or -1 when out of memory.
  */
-int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen);
+int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen, uint64_t *step);
 
 /*
  * chunk_encode for a caller that stores the chunk's first time, its sample

@@ -164,9 +164,10 @@ int tsdb_head_seal(struct tsdb *db, struct mseries *s)
     if (n == 0)
         return 0;
     /* No sample goes into a sealed chunk: it is worth the dense encoding. */
-    if (chunk_enc_finish(s->open, &buf, &len) != 0)
+    uint64_t step;
+    if (chunk_enc_finish(s->open, &buf, &len, &step) != 0)
         return -1;
-    struct hchunk *c = malloc(sizeof(*c) + len);
+    struct hchunk *c = malloc(TSDB_HCHUNK_SIZE(len));
     if (!c) {
         free(buf);
         return -1;
@@ -176,6 +177,7 @@ int tsdb_head_seal(struct tsdb *db, struct mseries *s)
     c->maxt = s->last_t;
     c->n = n;
     c->len = (uint32_t)len;
+    c->regular = step != 0;
     memcpy(c->data, buf, len);
     free(buf);
     if (s->chunks_tail)
@@ -184,7 +186,7 @@ int tsdb_head_seal(struct tsdb *db, struct mseries *s)
         s->chunks = c;
     s->chunks_tail = c;
     s->nchunks++;
-    int64_t delta = (int64_t)(sizeof(*c) + len) -
+    int64_t delta = (int64_t)TSDB_HCHUNK_SIZE(len) -
                     (int64_t)(chunk_enc_memory(s->open) + sizeof(struct chunk_enc));
     chunk_enc_free(s->open);
     free(s->open);
@@ -261,15 +263,17 @@ bool tsdb_head_range(const struct mseries *s, int64_t *mint, int64_t *maxt)
     return true;
 }
 
+/* n and step: what chunk_iter_init_meta needs (0: the chunk says). */
 static int push_copy(struct tbuf *arena, const uint8_t *data, size_t len, int64_t mint,
-                     int64_t maxt, struct cref **cr, size_t *ncr, size_t *capcr)
+                     int64_t maxt, uint32_t n, uint64_t step, struct cref **cr, size_t *ncr,
+                     size_t *capcr)
 {
     if (*ncr == *capcr) {
         size_t nc = *capcr ? *capcr * 2 : 64;
-        struct cref *n = realloc(*cr, nc * sizeof(*n));
-        if (!n)
+        struct cref *ncr2 = realloc(*cr, nc * sizeof(*ncr2));
+        if (!ncr2)
             return -1;
-        *cr = n;
+        *cr = ncr2;
         *capcr = nc;
     }
     if (tbuf_reserve(arena, len) != 0)
@@ -280,6 +284,8 @@ static int push_copy(struct tbuf *arena, const uint8_t *data, size_t len, int64_
     c->len = len;
     c->mint = mint;
     c->maxt = maxt;
+    c->n = n;
+    c->step = step;
     tbuf_bytes(arena, data, len);
     return 0;
 }
@@ -291,7 +297,7 @@ static int push_open(struct mseries *s, struct tbuf *arena, struct cref **cr, si
     size_t len;
     if (chunk_enc_snapshot(s->open, &buf, &len) != 0)
         return -1;
-    int rc = push_copy(arena, buf, len, s->open->mint, s->last_t, cr, ncr, capcr);
+    int rc = push_copy(arena, buf, len, s->open->mint, s->last_t, 0, 0, cr, ncr, capcr);
     free(buf);
     return rc;
 }
@@ -312,11 +318,12 @@ int tsdb_head_copy(struct tsdb *db, struct mseries *s, int64_t lo, int64_t hi, b
     if (want_before && open_before)
         rc = push_open(s, arena, cr, ncr, capcr);
     else if (want_before && before)
-        rc =
-            push_copy(arena, before->data, before->len, before->mint, before->maxt, cr, ncr, capcr);
+        rc = push_copy(arena, before->data, before->len, before->mint, before->maxt, before->n,
+                       tsdb_hchunk_step(before), cr, ncr, capcr);
     for (const struct hchunk *c = s->chunks; c && c->mint <= hi && rc == 0; c = c->next)
         if (c->maxt >= lo)
-            rc = push_copy(arena, c->data, c->len, c->mint, c->maxt, cr, ncr, capcr);
+            rc = push_copy(arena, c->data, c->len, c->mint, c->maxt, c->n, tsdb_hchunk_step(c), cr,
+                           ncr, capcr);
     if (rc == 0 && open && !open_before && s->open->mint <= hi)
         rc = push_open(s, arena, cr, ncr, capcr);
     pthread_mutex_unlock(mu);

@@ -218,8 +218,18 @@ struct hchunk {
     struct hchunk *next;
     int64_t mint, maxt;
     uint32_t n, len;
-    uint8_t data[];
+    uint8_t regular; /* times evenly spaced: the step is (maxt - mint) / (n - 1) */
+    uint8_t data[];  /* chunk_enc_finish: read with tsdb_hchunk_iter */
 };
+
+/* Bytes of a sealed chunk of len bytes. */
+#define TSDB_HCHUNK_SIZE(len) (offsetof(struct hchunk, data) + (size_t)(len))
+
+/* The step chunk_iter_init_meta wants for a sealed chunk. */
+static inline uint64_t tsdb_hchunk_step(const struct hchunk *c)
+{
+    return c->regular && c->n > 1 ? (uint64_t)(c->maxt - c->mint) / (c->n - 1) : 0;
+}
 
 /*
  * A series in the registry. Its labels are interned: lp[i] is the postings

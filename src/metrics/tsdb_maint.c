@@ -200,7 +200,8 @@ int tsdb_persist_head(struct tsdb *db, int64_t boundary, bool *persisted, char *
             while (p->cur < p->n &&
                    tsdb_floor_div(pc[p->first + p->cur]->mint, db->block_ms) == ranges[r]) {
                 const struct hchunk *c = pc[p->first + p->cur];
-                if (decode_into(c->data, c->len, c->mint, c->n, 0, false, &buf) != 0) {
+                if (decode_into(c->data, c->len, c->mint, c->n, tsdb_hchunk_step(c), false, &buf) !=
+                    0) {
                     snprintf(err, errlen, "a head chunk does not decode (out of memory?)");
                     rc = -1;
                     break;
@@ -245,7 +246,7 @@ int tsdb_persist_head(struct tsdb *db, int64_t boundary, bool *persisted, char *
         pthread_mutex_unlock(tsdb_stripe(db, s));
         for (size_t k = 0; k < m; k++) {
             dropped += pc[p->first + k]->n;
-            freed += sizeof(struct hchunk) + pc[p->first + k]->len;
+            freed += TSDB_HCHUNK_SIZE(pc[p->first + k]->len);
             free(pc[p->first + k]);
         }
         *persisted = true;

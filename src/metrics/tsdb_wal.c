@@ -614,7 +614,8 @@ static int ckpt_series(struct tsdb *db, struct ckpt *c, struct mseries *s, uint3
         struct chunk_iter it;
         int64_t t;
         double v;
-        if (chunk_iter_init(&it, arena->p + (*cr)[i].off, (*cr)[i].len) != 0)
+        const struct cref *x = &(*cr)[i];
+        if (tsdb_chunk_iter(&it, arena->p + x->off, x->len, x->mint, x->n, x->step, x->bare) != 0)
             continue;
         while (chunk_iter_next(&it, &t, &v) == 1 && t <= horizon) {
             if (tbuf_reserve(&c->samples, 30) != 0)
