@@ -1856,20 +1856,22 @@ static int it_group2(struct chunk_iter *it)
  * bits its probability calls for (a counter growing by 0 to 400 costs
  * log2(401) bits, a value repeated seven times in ten about 1.2 bits).
  *
- *   byte 0     0xF3
- *   uvarint    n (at most CHUNK_RC_MAX)
+ *   byte 0     0xF3 (self-contained), or 0xF4 (chunk_encode_meta: no n, no
+ *              t0 and for regular times no D: the caller has them)
+ *   uvarint    n (at most CHUNK_RC_MAX; 0xF3 only)
  *   if n >= 1:
- *     uvarint  zigzag(t0)
+ *     uvarint  zigzag(t0) (0xF3 only)
  *     byte     flags: F3_DEC decimal (else float), F3_TGEN irregular times,
  *              F3_DOD residuals are differences of deltas, F3_UNI uniform
  *              (else buckets), F3_ZZ zigzag buckets (else raw), F3_SPEC
  *              min/max symbols, F3_EXC exceptions, F3_GCD g follows
+ *              (decimal) or F3_ESH (float)
  *     decimal: uvarint zigzag(m0) << 4 | k, [uvarint g], [uvarint e, then e
  *              exceptions as in format 2]
  *     float:   v0 as top bytes (a byte c, then the c high bytes of the IEEE
- *              bits, the rest zero), byte sh
- *     if n >= 2: times: regular: uvarint D (every delta); irregular: uvarint
- *              D (the first delta), byte tbmin, byte tbmax
+ *              bits, the rest zero), byte sh, [uvarint E - exponent of v0]
+ *     if n >= 2: times: regular: uvarint D (every delta; 0xF3 only);
+ *              irregular: uvarint D (the first delta), byte tbmin, byte tbmax
  *     values:  uniform: uvarint zigzag(lo), uvarint hi - lo; buckets: byte
  *              bmin, byte bmax; with F3_SPEC the minimum and the maximum
  *              (decimal: uvarint zigzag(m), float: top bytes)

@@ -10,8 +10,10 @@
  *
  * An encoder (struct chunk_enc) lives in the head and takes samples one at
  * a time; a snapshot of it is a self-contained byte string that the
- * iterator reads. Encoded chunks are what blocks store on disk, so the format
- * is versioned by its first byte.
+ * iterator reads. A chunk that is complete (sealed in the head, or written to
+ * a block) is encoded once more at once by chunk_encode (format 3): one
+ * coding for the whole chunk, range coded, a few percent smaller. Chunks are
+ * stored on disk, so the format is versioned by its first byte.
  *
  * NaN payloads are kept bit for bit (Prometheus's staleness marker is a NaN).
  */
