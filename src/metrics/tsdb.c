@@ -330,8 +330,7 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
     } else {
         struct mseries *prev = a->last_e ? a->ents[a->last_e - 1].s : NULL;
         pthread_rwlock_rdlock(&db->lock);
-        uint32_t gen = (uint32_t)__atomic_load_n(&db->gc_gen, __ATOMIC_RELAXED);
-        if (prev && __atomic_load_n(&prev->hint_gen, __ATOMIC_RELAXED) == gen) {
+        if (prev) {
             struct mseries *hint = __atomic_load_n(&prev->next_hint, __ATOMIC_RELAXED);
             if (hint && tsdb_series_key_eq(hint, key, klen))
                 s = hint;
@@ -339,10 +338,8 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
         if (!s) {
             h = tsdb_labels_hash(db->hash_seed, key, klen);
             s = smap_find(&db->map, h, key, klen);
-            if (s && prev) {
+            if (s && prev)
                 __atomic_store_n(&prev->next_hint, s, __ATOMIC_RELAXED);
-                __atomic_store_n(&prev->hint_gen, gen, __ATOMIC_RELAXED);
-            }
         }
         if (s && s->in_head && !(e = app_find(a, s))) {
             tsdb_pin(s);
@@ -691,6 +688,7 @@ int tsdb_open(const struct tsdb_options *opt, struct tsdb **out, char *err, size
     if (getrandom(&db->hash_seed, sizeof(db->hash_seed), 0) != sizeof(db->hash_seed))
         db->hash_seed = (uint64_t)clock_mono_us() ^ ((uint64_t)getpid() << 32);
     pthread_rwlock_init(&db->lock, NULL);
+    db->map.ids = &db->ids;
     pthread_mutex_init(&db->wal.mu, NULL);
     pthread_mutex_init(&db->blocks_mu, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);

@@ -180,12 +180,10 @@ int tsdb_head_seal(struct tsdb *db, struct mseries *s)
     c->regular = step != 0;
     memcpy(c->data, buf, len);
     free(buf);
-    if (s->chunks_tail)
-        s->chunks_tail->next = c;
-    else
-        s->chunks = c;
-    s->chunks_tail = c;
-    s->nchunks++;
+    struct hchunk **tail = &s->chunks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = c;
     int64_t delta = (int64_t)TSDB_HCHUNK_SIZE(len) -
                     (int64_t)(chunk_enc_memory(s->open) + sizeof(struct chunk_enc));
     chunk_enc_free(s->open);
@@ -259,7 +257,10 @@ bool tsdb_head_range(const struct mseries *s, int64_t *mint, int64_t *maxt)
     if (!s->chunks && !open)
         return false;
     *mint = s->chunks ? s->chunks->mint : s->open->mint;
-    *maxt = open ? s->last_t : s->chunks_tail->maxt;
+    const struct hchunk *last = s->chunks;
+    while (last && last->next)
+        last = last->next;
+    *maxt = open ? s->last_t : last->maxt;
     return true;
 }
 

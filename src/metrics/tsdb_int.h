@@ -252,18 +252,14 @@ struct mseries {
      * and read under the registry read lock with relaxed atomics). Scrapes
      * and writers send series in the same order every time, so the appender
      * checks the hint before the hash map and saves the map's cache miss.
-     * It is valid while hint_gen equals the low 32 bits of db->gc_gen: only
-     * the GC frees series, and it bumps gc_gen (under the write lock) first;
-     * it runs once per maintenance pass, so the 32 bits never wrap back to
-     * an old value while a hint lives.
+     * Only the GC frees series, and it clears the hints to them (under the
+     * write lock) first.
      */
     struct mseries *next_hint;
-    uint32_t hint_gen;
     uint32_t block_refs;   /* blocks holding the series; registry write lock */
     uint32_t pins;         /* atomic */
     uint32_t logged_epoch; /* the log epoch that holds its series record; wal.mu */
     uint32_t hz_epoch;     /* checkpoint horizon capture; stripe lock */
-    uint32_t nchunks;
     int64_t hz_t;
     int64_t last_t;  /* newest sample (head or blocks); written under the stripe lock */
     uint64_t last_v; /* its value bits; read with relaxed atomics by appenders */
@@ -271,7 +267,7 @@ struct mseries {
      * encoder is on the heap only while a chunk is open, so a series whose
      * chunk was just sealed or that went quiet holds 8 bytes, not 128. */
     struct chunk_enc *open;
-    struct hchunk *chunks, *chunks_tail; /* sealed, oldest first; stripe lock */
+    struct hchunk *chunks; /* sealed, oldest first (a few); stripe lock */
     uint16_t nlab;
     uint8_t in_head;
     uint8_t last_v_known; /* false when last_t came from a block's metadata */
@@ -299,14 +295,22 @@ const char *tsdb_series_get(const struct mseries *s, const char *name);
 
 /* ---- registry and postings (tsdb_index.c) ---- */
 
+/*
+ * The hash map from labels to series holds 8 bytes a slot: the series id
+ * (plus one; 0 is empty) and the hash's high half, to skip most lookups of
+ * other series; the series itself is found through the id table.
+ */
 struct smap_slot {
-    uint64_t hash; /* 0: empty */
-    struct mseries *s;
+    uint32_t idp1; /* id + 1, 0: empty */
+    uint32_t tag;  /* hash >> 32 */
 };
+
+struct idtab;
 
 struct smap {
     struct smap_slot *slots;
     size_t cap, len;
+    const struct idtab *ids; /* borrowed: the series' id table */
 };
 
 #define TSDB_IDPAGE_BITS 12
@@ -643,7 +647,6 @@ struct tsdb {
 
     /* Counters, atomic. */
     uint64_t samples_appended, samples_rejected, series_limit_hits, head_samples;
-    uint64_t gc_gen;              /* bumped (under the write lock) before series are freed */
     uint64_t stored_rollup_reads; /* rollup records used by queries (tests check it) */
     uint64_t chunk_bytes;
     int64_t head_mint, head_maxt;

@@ -239,9 +239,6 @@ int tsdb_persist_head(struct tsdb *db, int64_t boundary, bool *persisted, char *
             if (c != pc[p->first + k])
                 break; /* cannot happen: only maintenance removes chunks */
             s->chunks = c->next;
-            if (!s->chunks)
-                s->chunks_tail = NULL;
-            s->nchunks--;
         }
         pthread_mutex_unlock(tsdb_stripe(db, s));
         for (size_t k = 0; k < m; k++) {
@@ -592,6 +589,12 @@ void tsdb_gc_series(struct tsdb *db)
         pthread_rwlock_unlock(&db->lock);
         return;
     }
+    struct mseries **dead = malloc((n ? n : 1) * sizeof(*dead));
+    if (!dead) {
+        pthread_rwlock_unlock(&db->lock);
+        free(all);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         struct mseries *s = all[i];
         /* Unpinned under the write lock: no appender or query can reach s. */
@@ -613,15 +616,21 @@ void tsdb_gc_series(struct tsdb *db)
         if (!s->in_head && s->block_refs == 0) {
             smap_remove(&db->map, s);
             idtab_clear(&db->ids, s->id);
-            all[ndead++] = s;
+            dead[ndead++] = s;
         }
     }
     if (ndead > 0) {
-        __atomic_fetch_add(&db->gc_gen, 1, __ATOMIC_RELEASE);
+        /* Hints to the dead go: a dead series is no longer in the id table. */
+        for (size_t i = 0; i < n; i++) {
+            struct mseries *h = all[i]->next_hint;
+            if (h && idtab_get(&db->ids, h->id) != h)
+                all[i]->next_hint = NULL;
+        }
         pindex_remove(&db->ix, id_dead, db);
     }
     for (size_t i = 0; i < ndead; i++)
-        tsdb_mseries_free(db, all[i]);
+        tsdb_mseries_free(db, dead[i]);
+    free(dead);
     pthread_rwlock_unlock(&db->lock);
     free(all);
 }

@@ -90,7 +90,8 @@ static char *packed_of(const struct mseries *s)
 static void test_series_map(void **state)
 {
     (void)state;
-    struct smap m = {0};
+    struct idtab ids = {0};
+    struct smap m = {.ids = &ids};
     struct pindex ix = {0};
     struct mseries *s[40];
     char *key[40];
@@ -102,6 +103,7 @@ static void test_series_map(void **state)
         key[i] = packed_of(s[i]);
         /* Four hashes only, all landing in neighbouring slots. */
         s[i]->hash = 1000 + (uint64_t)(i % 4);
+        assert_int_equal(idtab_set(&ids, s[i]->id, s[i]), 0);
         assert_int_equal(smap_insert(&m, s[i]), 0);
     }
     for (int round = 0; round < 2; round++) {
@@ -120,6 +122,7 @@ static void test_series_map(void **state)
     assert_null(smap_find(&m, s[0]->hash, key[0], s[0]->lablen));
     assert_int_equal(m.len, 26);
     smap_free(&m);
+    idtab_free(&ids);
     for (int i = 0; i < 40; i++) {
         free(key[i]);
         free(s[i]);
