@@ -339,7 +339,8 @@ static int ids_push(uint32_t **ids, uint32_t *n, uint32_t *cap, uint32_t id, siz
     }
     if (*n == *cap) {
     grow:;
-        uint32_t ncap = *cap < 4 ? *cap + 1 : *cap + *cap / 2;
+        /* A quarter more: a list per label value, so slack adds up per series. */
+        uint32_t ncap = *cap < 4 ? *cap + 1 : *cap + *cap / 4;
         uint32_t *np = realloc(*ids, (size_t)ncap * sizeof(uint32_t));
         if (!np)
             return -1;
@@ -399,7 +400,7 @@ int pindex_add(struct pindex *ix, struct mseries *s, const char *packed)
             return -1;
     }
     if (ix->nall == ix->capall) {
-        size_t ncap = ix->capall ? ix->capall * 2 : 1024;
+        size_t ncap = ix->capall ? ix->capall + ix->capall / 4 : 1024;
         uint32_t *np = realloc(ix->all, ncap * sizeof(*np));
         if (!np)
             return -1;
