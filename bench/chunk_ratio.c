@@ -1,4 +1,5 @@
-/* cc -O2 -Isrc bench/chunk_ratio.c src/metrics/chunk.c -lm -o /tmp/cr && /tmp/cr FILE.om [N] */
+/* cc -O2 -Isrc bench/chunk_ratio.c src/metrics/chunk.c -lm -o /tmp/cr && /tmp/cr [-3] FILE.om [N]
+ */
 /*
  * chunk_ratio.c - bytes per sample and speed of the sample codec on an
  * OpenMetrics / Prometheus text file (lines `name{labels} value timestamp`,
@@ -8,7 +9,11 @@
  * decoded and compared bit for bit with the input. Bytes are grouped by the
  * metric kinds of the generator (bench_icounter, bench_fcounter, bench_fgauge,
  * bench_bytes, bench_temp; anything else is "other"). N is the samples per
- * chunk, 720 unless given. Times are CPU time of the thread.
+ * chunk, 720 unless given. Times are CPU time of the thread. With -3 the
+ * chunks are written by chunk_encode (format 3, what blocks store) instead of
+ * the streaming encoder the head uses; with -4 by chunk_encode_meta (what
+ * blocks store: format 3 without the first time, the count and the step,
+ * which block metadata holds).
  */
 #define _POSIX_C_SOURCE 200809L /* getline, strdup, clock_gettime */
 
@@ -31,6 +36,7 @@ struct stats {
 static struct stats per[NKINDS];
 static double enc_s, dec_s, snap_s;
 static uint64_t snaps, mismatches, enc_mem, enc_mem_n;
+static int dense;
 
 /* CPU time of this thread: the figures hold on a machine shared with other work. */
 static double now_s(void)
@@ -61,14 +67,22 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
         size_t clen = 0;
         double t0 = now_s();
         chunk_enc_init(&e);
-        for (size_t i = 0; i < m; i++) {
-            if (chunk_enc_append(&e, t[s + i], v[s + i]) != 0) {
-                fprintf(stderr, "append failed\n");
+        if (dense) {
+            if ((dense == 4 ? chunk_encode_meta : chunk_encode)(t + s, v + s, (uint32_t)m, &c,
+                                                                &clen) != 0) {
+                fprintf(stderr, "chunk_encode failed\n");
                 exit(1);
+            }
+        } else {
+            for (size_t i = 0; i < m; i++) {
+                if (chunk_enc_append(&e, t[s + i], v[s + i]) != 0) {
+                    fprintf(stderr, "append failed\n");
+                    exit(1);
+                }
             }
         }
         double t1 = now_s();
-        if (chunk_enc_snapshot(&e, &c, &clen) != 0) {
+        if (!dense && chunk_enc_snapshot(&e, &c, &clen) != 0) {
             fprintf(stderr, "snapshot failed\n");
             exit(1);
         }
@@ -84,8 +98,11 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
         int64_t tt;
         double vv;
         size_t got = 0;
+        uint64_t step;
+        if (!chunk_times_regular(t + s, (uint32_t)m, &step))
+            step = 0;
         double t3 = now_s();
-        if (chunk_iter_init(&it, c, clen) != 0) {
+        if (chunk_iter_init_meta(&it, c, clen, t[s], (uint32_t)m, step) != 0) {
             fprintf(stderr, "iter_init failed\n");
             exit(1);
         }
@@ -101,7 +118,7 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
         (void)tsum;
 
         /* The check is outside the timed loop. */
-        chunk_iter_init(&it, c, clen);
+        chunk_iter_init_meta(&it, c, clen, t[s], (uint32_t)m, step);
         for (size_t i = 0; i < m; i++) {
             if (chunk_iter_next(&it, &tt, &vv) != 1 || tt != t[s + i] ||
                 memcmp(&vv, &v[s + i], sizeof(vv)) != 0) {
@@ -109,7 +126,7 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
                 break;
             }
         }
-        if (got != m || chunk_count(c, clen) != m)
+        if (got != m || (dense != 4 && chunk_count(c, clen) != m))
             mismatches++;
         per[kind].samples += m;
         per[kind].bytes += clen;
@@ -120,8 +137,13 @@ static void run_series(int kind, const int64_t *t, const double *v, size_t n, si
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (strcmp(argv[1], "-3") == 0 || strcmp(argv[1], "-4") == 0)) {
+        dense = argv[1][1] - '0';
+        argv++;
+        argc--;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: %s FILE [SAMPLES_PER_CHUNK]\n", argv[0]);
+        fprintf(stderr, "usage: %s [-3|-4] FILE [SAMPLES_PER_CHUNK]\n", argv[0]);
         return 2;
     }
     size_t cn = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 720;
@@ -175,7 +197,10 @@ int main(int argc, char **argv)
     fclose(f);
 
     uint64_t ts_ = 0, tb = 0;
-    printf("chunk size %zu samples, %zu series\n", cn, nseries);
+    printf("chunk size %zu samples, %zu series, format %s\n", cn, nseries,
+           dense == 4 ? "3 (block)"
+           : dense    ? "3"
+                      : "2");
     for (int k = 0; k < NKINDS; k++) {
         if (!per[k].samples)
             continue;

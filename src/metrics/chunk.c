@@ -2,11 +2,14 @@
  * chunk.c - the sample codec.
  *
  * A chunk is a header of whole bytes and then a bit stream (most significant
- * bit first) of groups of CHUNK_GROUP samples, the last one maybe shorter.
+ * bit first) of groups of samples. In format 2 (what the encoder writes) the
+ * first group holds samples 1 to 15 and every later one 16, so a chunk of
+ * 16 k samples ends on a group boundary; format 1 (still read) has groups of
+ * 16 from sample 1.
  *
- *   byte 0      format: 0xF1 float values, or 0x80 | k << 2 | flags for
- *               decimal values (m / 10^k for integers m); flag 2: g follows,
- *               flag 1: exceptions follow
+ *   byte 0      format: float values 0xF2 (format 1: 0xF1), or decimal values
+ *               (m / 10^k for integers m) 0x40 | k << 2 | flags (format 1:
+ *               0x80 | ...); flag 2: g follows, flag 1: exceptions follow
  *   uvarint     n, the number of samples
  *   if n >= 1:
  *     uvarint   zigzag(t0)
@@ -23,15 +26,20 @@
  *           smallest time delta of the group; each sample stores delta - D in
  *           wt bits, so regular timestamps cost nothing)
  *   float:  a bit, 0 = integer deltas of the IEEE bits, 1 = XOR
- *   unless XOR: the value coding and width (width code with 4 coding bits:
- *           1 zigzag, 2 Rice, 4 zero flags, 8 differences), and for floats
- *           the shift: '0' same or '1' + 6 bits
- * Then each sample: its time field, then its value field:
+ *   unless XOR: the value coding and width (width code with 5 coding bits,
+ *           format 1: 4: 1 zigzag, 2 Rice, 4 zero flags, 8 differences, 16
+ *           uniform), for uniform the bits of uv below its top bit (uv has w
+ *           bits), and for floats the shift: '0' same or '1' + 6 bits
+ * Format 2 then has the time fields of all samples, then the value fields;
+ * format 1 has each sample's time field followed by its value field.
  *   decimal: q = (m - previous m) / g; float: q = (bits - previous bits) >> sh;
  *            with "differences" the field is q - previous q; the field is
- *            raw or zigzag, in w bits or Rice coded with parameter w (unary
- *            quotient, RICE_LIMIT ones escape to 64 raw bits), and with
- *            "zero flags" preceded by a bit that is 0 for a zero field
+ *            raw or zigzag; in w bits, Rice coded with parameter w (unary
+ *            quotient, RICE_LIMIT ones escape to 64 raw bits), or (format 2)
+ *            uniform in 0 .. uv (see uni_put); with "zero flags" a bit per
+ *            sample that is 0 for a zero field comes first (format 2: all
+ *            flags before the fields, and a non-zero field is coded minus 1;
+ *            format 1: each flag before its field)
  *   XOR:     '0' same value; '10' + the bits inside the previous window; '11'
  *            + 6 bits leading zeros + 6 bits (length - 1) + the bits
  * Width code: '0' same, '10' + a bit (one down, one up), '11' + the coding
@@ -52,7 +60,9 @@
  * happens a bounded number of times per chunk (k only grows, g only shrinks,
  * float mode is final), so appending stays cheap, and a snapshot is a header,
  * a copy of the packed bytes and the pending samples packed as a last group.
- * Each group's coding is the cheapest of those above, counted exactly.
+ * Each group's coding is the cheapest of those above, counted exactly (a
+ * change of coding is weighed at half its header bits, since it usually
+ * holds for the groups that follow).
  */
 #include "chunk.h"
 
@@ -62,11 +72,19 @@
 #include <string.h>
 
 #define G CHUNK_GROUP
-/* Decimal: 0x80 | k << 2 | FMT_GCD (g > 1 follows) | FMT_EXC (exceptions follow). */
+/*
+ * Decimal: FMT_DEC | k << 2 | FMT_GCD (g > 1 follows) | FMT_EXC (exceptions
+ * follow). Format 1 (0x80.., 0xF1) is still read; the encoder writes format 2
+ * (0x40.., 0xF2).
+ */
 #define FMT_DEC   0x80
+#define FMT_DEC2  0x40
 #define FMT_GCD   0x02
 #define FMT_EXC   0x01
 #define FMT_FLT   0xF1
+#define FMT_FLT2  0xF2
+#define FMT_RC    0xF3 /* format 3, range coded (see chunk_encode) */
+#define FMT_RCM   0xF4 /* format 3 without t0, n and a regular delta (chunk_encode_meta) */
 #define SCALE_MAX 15
 /* Integers of decimal mode stay within +-2^53, exact in a double. */
 #define M_LIMIT 9007199254740992.0
@@ -74,8 +92,8 @@
 enum { MODE_NONE = 0, MODE_DEC = 1, MODE_FLT = 2 };
 enum { PREP_OK, PREP_REBUILD, PREP_FLOAT };
 
-/* The most bits one group can take: headers plus 16 * (64 + 20 + 64). */
-#define GROUP_MAX_BITS (160 + G * 148)
+/* The most bits one group can take: headers plus 16 * (64 + 1 + 20 + 64). */
+#define GROUP_MAX_BITS (192 + G * 150)
 /* Rice codes of values >= this many times 2^k escape to 64 raw bits. */
 #define RICE_LIMIT 20
 
@@ -331,6 +349,7 @@ static int uv_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 struct gstate {
     uint64_t tsd;
     uint64_t lastd; /* the last delta: decimal q, float the IEEE bits' delta */
+    uint64_t uv;    /* uniform coding: the largest field it can hold */
     uint8_t wt, wv, sv, sh, kind;
 };
 
@@ -340,6 +359,7 @@ struct grp {
     uint64_t dt[G];  /* time deltas */
     uint64_t val[G]; /* decimal: integer delta / g (two's complement); float: IEEE bits */
     uint64_t gcd, last;
+    uint64_t lastbits; /* IEEE bits of the group's last value */
     int64_t lastt;
     unsigned nexc;
     struct chunk_exc exc[G];
@@ -351,7 +371,9 @@ struct plan {
     uint64_t bits;    /* bits the group takes */
     uint64_t tsz;     /* zigzag of the change of D */
     uint8_t same;     /* every header as in the previous group */
-    uint64_t f[G];    /* the value fields (unless XOR) */
+    uint8_t m;        /* value fields in f */
+    uint16_t nz;      /* zero flags: bit j set when sample j's field is not zero */
+    uint64_t f[G];    /* the value fields written (unless XOR) */
 };
 
 static unsigned svar_cost(uint64_t z)
@@ -545,47 +567,147 @@ static unsigned rice_best(const uint64_t *z, unsigned cnt, unsigned *cost)
 }
 
 /* Value field codings: bits of the coding code. */
-#define VC_ZIGZAG 1 /* zigzag, else raw (all >= 0) */
-#define VC_RICE   2 /* Rice code with parameter w, else w bits */
-#define VC_FLAGS  4 /* a bit per sample: 0 is a zero field, not written */
-#define VC_DOD    8 /* fields are differences of the deltas (steady rates) */
-#define VC_BITS   4
+#define VC_ZIGZAG 1  /* zigzag, else raw (all >= 0) */
+#define VC_RICE   2  /* Rice code with parameter w, else w bits */
+#define VC_FLAGS  4  /* a bit per sample: 0 is a zero field, not written */
+#define VC_DOD    8  /* fields are differences of the deltas (steady rates) */
+#define VC_BITS1  4  /* coding bits in format 1 */
+#define VC_UNI    16 /* format 2: uniform over 0 .. uv, packed in mixed radix */
+#define VC_BITS   5
+
+/*
+ * Uniform coding: m fields in 0 .. uv cost m * log2(uv + 1) bits, which is
+ * what counters that grow by a random amount in a fixed range need (fixed
+ * width pays up to a bit more per sample, Rice more). A field is split into
+ * a high digit below rh = (uv >> s) + 1 <= 256, with s the bits of uv beyond
+ * eight, and s low bits; up to eight high digits form one number below
+ * rh^8 < 2^64 (the first digit lowest), written in as many bits as its
+ * largest value needs, and the low bits follow all of them. A power of two rh
+ * is plain fixed width.
+ */
+static inline unsigned uni_shift(uint64_t uv)
+{
+    unsigned w = bitlen(uv);
+    return w > 8 ? w - 8 : 0;
+}
+
+static uint64_t uni_bits(uint64_t uv, unsigned m)
+{
+    if (m == 0 || uv == 0)
+        return 0;
+    unsigned s = uni_shift(uv);
+    uint64_t rh = (uv >> s) + 1, bits = (uint64_t)m * s, p = 1;
+    if ((rh & (rh - 1)) == 0)
+        return (uint64_t)m * bitlen(uv);
+    for (unsigned j = 0, k = 0; j < m; j++) {
+        p *= rh;
+        if (++k == 8 || j + 1 == m) {
+            bits += bitlen(p - 1);
+            p = 1;
+            k = 0;
+        }
+    }
+    return bits;
+}
+
+static void uni_put(struct bw *w, const uint64_t *f, unsigned m, uint64_t uv)
+{
+    if (m == 0 || uv == 0)
+        return;
+    unsigned s = uni_shift(uv);
+    uint64_t rh = (uv >> s) + 1;
+    if ((rh & (rh - 1)) == 0) {
+        for (unsigned j = 0; j < m; j++)
+            bw_put(w, f[j], bitlen(uv));
+        return;
+    }
+    for (unsigned j0 = 0; j0 < m; j0 += 8) {
+        unsigned k = m - j0 < 8 ? m - j0 : 8;
+        uint64_t x = 0, p = 1;
+        for (unsigned j = k; j-- > 0;) {
+            x = x * rh + (f[j0 + j] >> s);
+            p *= rh;
+        }
+        bw_put(w, x, bitlen(p - 1));
+    }
+    if (s)
+        for (unsigned j = 0; j < m; j++)
+            bw_put(w, f[j], s);
+}
 
 struct fchoice {
-    unsigned cost;
+    uint64_t score, cost, uv;
     uint8_t c, w;
 };
 
-/* Tries z[0..n) at a fixed width and Rice coded; base: bits of flags. */
-static void try_fields(const struct gstate *ps, const uint64_t *z, unsigned n, unsigned base,
-                       unsigned c, struct fchoice *b)
+#ifndef HDR_AMORT
+#define HDR_AMORT 2
+#endif
+
+/* What a group's header costs beside its value coding code. */
+struct hctx {
+    unsigned base; /* bits of a header that is not "same", without the coding code */
+    bool can_same; /* every other header is as in the previous group */
+};
+
+/* Bits of a value coding code: the width code, and uv's bits below its top one. */
+static inline unsigned ccode_cost(const struct gstate *ps, unsigned c, unsigned w)
 {
-    uint64_t all = 0;
-    for (unsigned j = 0; j < n; j++)
-        all |= z[j];
-    unsigned w = bitlen(all);
-    unsigned cost = wcode_cost(ps->wv, ps->sv, w, c, VC_BITS) + base + n * w;
-    if (cost < b->cost) {
-        b->cost = cost;
+    return wcode_cost(ps->wv, ps->sv, w, c, VC_BITS) + ((c & VC_UNI) && w >= 2 ? w - 1 : 0);
+}
+
+/* Considers coding c with width w (and uv) whose fields take fbits. */
+static void cand(const struct gstate *ps, const struct hctx *h, unsigned c, unsigned w, uint64_t uv,
+                 uint64_t fbits, struct fchoice *b)
+{
+    bool same = h->can_same && c == ps->sv && w == ps->wv && (!(c & VC_UNI) || uv == ps->uv);
+    uint64_t hdr = same ? 1 : h->base + ccode_cost(ps, c, w);
+    uint64_t score = fbits * HDR_AMORT + (same ? HDR_AMORT : hdr);
+    if (score < b->score) {
+        b->score = score;
+        b->cost = fbits + hdr;
         b->c = (uint8_t)c;
         b->w = (uint8_t)w;
-    }
-    /* Rice pays when the values spread unevenly below the largest. */
-    if (w >= 2) {
-        unsigned rc;
-        unsigned k = rice_best(z, n, &rc);
-        rc += wcode_cost(ps->wv, ps->sv, k, c | VC_RICE, VC_BITS) + base;
-        if (rc < b->cost) {
-            b->cost = rc;
-            b->c = (uint8_t)(c | VC_RICE);
-            b->w = (uint8_t)k;
-        }
+        b->uv = uv;
     }
 }
 
+/*
+ * Tries the fields z[0..n) (fl: bits of zero flags before them) at a fixed
+ * width, Rice coded and uniform, each also with the previous group's
+ * parameter when that keeps the header "same".
+ */
+static void try_fields(const struct gstate *ps, const struct hctx *h, const uint64_t *z, unsigned n,
+                       unsigned fl, unsigned c, struct fchoice *b)
+{
+    uint64_t all = 0, mx = 0;
+    for (unsigned j = 0; j < n; j++) {
+        all |= z[j];
+        mx = z[j] > mx ? z[j] : mx;
+    }
+    unsigned w = bitlen(all);
+    cand(ps, h, c, w, 0, fl + (uint64_t)n * w, b);
+    if (ps->sv == c && ps->wv > w)
+        cand(ps, h, c, ps->wv, 0, fl + (uint64_t)n * ps->wv, b);
+    if (w >= 2) {
+        unsigned rc;
+        unsigned k = rice_best(z, n, &rc);
+        cand(ps, h, c | VC_RICE, k, 0, fl + rc, b);
+        cand(ps, h, c | VC_UNI, w, mx, fl + uni_bits(mx, n), b);
+    }
+    if (ps->sv == (c | VC_RICE) && ps->wv != 0 && ps->wv < 64) {
+        uint64_t rc = fl;
+        for (unsigned j = 0; j < n; j++)
+            rc += rice_cost(z[j], ps->wv);
+        cand(ps, h, c | VC_RICE, ps->wv, 0, rc, b);
+    }
+    if (ps->sv == (c | VC_UNI) && ps->uv > mx)
+        cand(ps, h, c | VC_UNI, ps->wv, ps->uv, fl + uni_bits(ps->uv, n), b);
+}
+
 /* Tries the signed fields x[0..cnt) raw, zigzag, and either behind flags. */
-static void try_seq(const struct gstate *ps, const int64_t *x, unsigned cnt, unsigned dod,
-                    struct fchoice *b)
+static void try_seq(const struct gstate *ps, const struct hctx *h, const int64_t *x, unsigned cnt,
+                    unsigned dod, struct fchoice *b)
 {
     uint64_t z[2][G], nzv[2][G];
     unsigned nz = 0;
@@ -595,29 +717,31 @@ static void try_seq(const struct gstate *ps, const int64_t *x, unsigned cnt, uns
         z[0][j] = (uint64_t)x[j];
         z[1][j] = zz(x[j]);
         if (x[j]) {
-            nzv[0][nz] = z[0][j];
-            nzv[1][nz] = z[1][j];
+            /* Behind a flag a field is not zero: it is coded minus one. */
+            nzv[0][nz] = z[0][j] - 1;
+            nzv[1][nz] = z[1][j] - 1;
             nz++;
         }
     }
     for (unsigned s = neg; s < 2; s++) {
-        try_fields(ps, z[s], cnt, 0, dod | s, b);
+        try_fields(ps, h, z[s], cnt, 0, dod | s, b);
         /* Flags pay only for zeros among wider fields. */
         if (nz < cnt && nz > 0)
-            try_fields(ps, nzv[s], nz, cnt, dod | s | VC_FLAGS, b);
+            try_fields(ps, h, nzv[s], nz, cnt, dod | s | VC_FLAGS, b);
     }
 }
 
 /*
  * Chooses the cheapest coding for the fields q[] (ref: the delta before
- * them, for VC_DOD): raw (all >= 0) or zigzag, at a fixed width or Rice
- * coded, for every sample or behind flags that mark zeros (repeated values),
- * of q or of its differences. Fills f[] with the fields.
+ * them, for VC_DOD): raw (all >= 0) or zigzag, at a fixed width, Rice coded
+ * or uniform, for every sample or behind flags that mark zeros (repeated
+ * values), of q or of its differences. Fills pl's coding, fields and flags
+ * and returns the group's bits beside its times.
  */
-static unsigned plan_fields(const struct gstate *ps, const int64_t *q, int64_t ref, unsigned cnt,
-                            uint8_t *c_out, uint8_t *w_out, uint64_t *f, unsigned *hcost)
+static uint64_t plan_fields(const struct gstate *ps, const struct hctx *h, const int64_t *q,
+                            int64_t ref, unsigned cnt, struct plan *pl)
 {
-    struct fchoice b = {UINT32_MAX, 0, 0};
+    struct fchoice b = {UINT64_MAX, UINT64_MAX, 0, 0, 0};
     int64_t dq[G];
     uint64_t oq = 0, od = 0;
     unsigned zq = 0, zd = 0;
@@ -628,16 +752,26 @@ static unsigned plan_fields(const struct gstate *ps, const int64_t *q, int64_t r
         zq += q[j] == 0;
         zd += dq[j] == 0;
     }
-    try_seq(ps, q, cnt, 0, &b);
+    try_seq(ps, h, q, cnt, 0, &b);
     /* Differences pay for steady rates: narrower, or more often zero. */
     if (bitlen(od) < bitlen(oq) || zd > zq)
-        try_seq(ps, dq, cnt, VC_DOD, &b);
+        try_seq(ps, h, dq, cnt, VC_DOD, &b);
     const int64_t *x = b.c & VC_DOD ? dq : q;
-    for (unsigned j = 0; j < cnt; j++)
-        f[j] = b.c & VC_ZIGZAG ? zz(x[j]) : (uint64_t)x[j];
-    *c_out = b.c;
-    *w_out = b.w;
-    *hcost = wcode_cost(ps->wv, ps->sv, b.w, b.c, VC_BITS);
+    pl->m = 0;
+    pl->nz = 0;
+    for (unsigned j = 0; j < cnt; j++) {
+        uint64_t f = b.c & VC_ZIGZAG ? zz(x[j]) : (uint64_t)x[j];
+        if (!(b.c & VC_FLAGS))
+            pl->f[pl->m++] = f;
+        else if (f) {
+            pl->nz |= (uint16_t)(1u << j);
+            pl->f[pl->m++] = f - 1;
+        }
+    }
+    pl->st.sv = b.c;
+    pl->st.wv = b.w;
+    pl->st.uv = b.uv;
+    pl->same = h->can_same && b.c == ps->sv && b.w == ps->wv && (!(b.c & VC_UNI) || b.uv == ps->uv);
     return b.cost;
 }
 
@@ -666,15 +800,13 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
     unsigned th = tsame ? 1 : 1 + svar_cost(pl->tsz) + wcode_cost(ps->wt, 0, pl->st.wt, 0, 0);
     uint64_t tbits = (uint64_t)cnt * pl->st.wt;
     int64_t q[G] = {0};
-    unsigned hc, fc;
 
     if (mode == MODE_DEC) {
+        struct hctx h = {1 + th, tsame};
         for (unsigned j = 0; j < cnt; j++)
             q[j] = (int64_t)gp->val[j];
-        fc = plan_fields(ps, q, (int64_t)ps->lastd, cnt, &pl->st.sv, &pl->st.wv, pl->f, &hc) - hc;
+        pl->bits = tbits + plan_fields(ps, &h, q, (int64_t)ps->lastd, cnt, pl);
         pl->st.lastd = (uint64_t)q[cnt - 1];
-        pl->same = tsame && pl->st.sv == ps->sv && pl->st.wv == ps->wv;
-        pl->bits = tbits + fc + (pl->same ? 1 : 1 + th + hc);
         return;
     }
 
@@ -686,14 +818,13 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
         q[j] = (int64_t)dd;
         prev = gp->val[j];
     }
-    pl->st.lastd = (uint64_t)q[cnt - 1];
+    uint64_t lastd = (uint64_t)q[cnt - 1];
     unsigned sh = all ? (unsigned)__builtin_ctzll(all) : ps->sh;
     for (unsigned j = 0; j < cnt; j++)
         q[j] = asr(q[j], sh);
-    uint8_t sv, wv;
-    fc = plan_fields(ps, q, asr((int64_t)ps->lastd, sh), cnt, &sv, &wv, pl->f, &hc) - hc;
-    bool isame = tsame && ps->kind == 0 && sv == ps->sv && wv == ps->wv && sh == ps->sh;
-    uint64_t cint = fc + (isame ? 1 : 1 + th + 1 + hc + (sh == ps->sh ? 1 : 7));
+    struct hctx h = {1 + th + 1 + (sh == ps->sh ? 1 : 7), tsame && ps->kind == 0 && sh == ps->sh};
+    struct plan pi = *pl;
+    uint64_t cint = plan_fields(ps, &h, q, asr((int64_t)ps->lastd, sh), cnt, &pi);
 
     unsigned wlz = 0, wlen = 0, fx = 0;
     prev = prevv;
@@ -705,17 +836,18 @@ static void plan_group(const struct gstate *ps, const struct grp *gp, int mode, 
     uint64_t cxor = fx + (xsame ? 1 : 1 + th + 1);
     if (cxor < cint) {
         pl->st.kind = 1;
+        pl->st.lastd = lastd;
         pl->same = xsame;
         pl->bits = tbits + cxor;
         return;
     }
-    pl->st.sv = sv;
-    pl->st.wv = wv;
+    *pl = pi;
     pl->st.sh = (uint8_t)sh;
-    pl->same = isame;
+    pl->st.lastd = lastd;
     pl->bits = tbits + cint;
 }
 
+/* Writes a group in format 2: headers, the time fields, then the value fields. */
 static void write_group(struct bw *w, const struct gstate *ps, const struct grp *gp, int mode,
                         uint64_t prevv, const struct plan *pl)
 {
@@ -734,6 +866,8 @@ static void write_group(struct bw *w, const struct gstate *ps, const struct grp 
             bw_put(w, kind, 1);
         if (kind == 0) {
             wcode_put(w, ps->wv, ps->sv, pl->st.wv, pl->st.sv, VC_BITS);
+            if ((pl->st.sv & VC_UNI) && pl->st.wv >= 2)
+                bw_put(w, pl->st.uv, pl->st.wv - 1u);
             if (mode == MODE_FLT) {
                 if (pl->st.sh == ps->sh) {
                     bw_put(w, 0, 1);
@@ -744,38 +878,89 @@ static void write_group(struct bw *w, const struct gstate *ps, const struct grp 
             }
         }
     }
+    for (unsigned j = 0; j < cnt; j++)
+        bw_put(w, gp->dt[j] - d, wt);
     if (kind == 1) {
         unsigned wlz = 0, wlen = 0;
         uint64_t prev = prevv;
         for (unsigned j = 0; j < cnt; j++) {
-            bw_put(w, gp->dt[j] - d, wt);
             xor_put(w, gp->val[j] ^ prev, &wlz, &wlen);
             prev = gp->val[j];
         }
         return;
     }
-    unsigned wv = pl->st.wv;
-    bool rice = pl->st.sv & VC_RICE, flags = pl->st.sv & VC_FLAGS;
-    for (unsigned j = 0; j < cnt; j++) {
-        bw_put(w, gp->dt[j] - d, wt);
-        if (flags) {
-            bw_put(w, pl->f[j] != 0, 1);
-            if (pl->f[j] == 0)
-                continue;
-        }
-        if (rice)
+    unsigned sv = pl->st.sv, wv = pl->st.wv;
+    if (sv & VC_FLAGS)
+        for (unsigned j = 0; j < cnt; j++)
+            bw_put(w, pl->nz >> j & 1, 1);
+    if (sv & VC_UNI)
+        uni_put(w, pl->f, pl->m, pl->st.uv);
+    else if (sv & VC_RICE)
+        for (unsigned j = 0; j < pl->m; j++)
             rice_put(w, pl->f[j], wv);
-        else
+    else
+        for (unsigned j = 0; j < pl->m; j++)
             bw_put(w, pl->f[j], wv);
-    }
 }
 
 /* ---- encoder ---- */
 
-/* The time delta of pending sample j. */
-static inline uint64_t pend_delta(const struct chunk_enc *e, unsigned j)
+/*
+ * Pending samples wait at buf + len, plen bytes, each as uvarint
+ * zigzag(time delta - tsd) (regular scrapes: one byte), then its value's IEEE
+ * bits XOR pbase (the last packed value): a byte (number of zero low bytes)
+ * << 4 | (number of bytes kept), 0 for no change, and the kept bytes, low
+ * first. A counter's sample takes three or four bytes instead of twelve.
+ */
+/* Bytes pend_put writes for these. */
+static size_t pend_size(uint64_t z, uint64_t x)
 {
-    return e->pend_dt[j] != UINT32_MAX ? e->pend_dt[j] : e->pend_wide[j];
+    size_t n = 2;
+    while (z >= 0x80) {
+        z >>= 7;
+        n++;
+    }
+    if (x)
+        n += 8 - (unsigned)__builtin_ctzll(x) / 8 - (unsigned)__builtin_clzll(x) / 8;
+    return n;
+}
+
+static size_t pend_put(uint8_t *p, uint64_t z, uint64_t x)
+{
+    size_t o = uv_put(p, z);
+    if (x == 0) {
+        p[o++] = 0;
+        return o;
+    }
+    unsigned tzb = (unsigned)__builtin_ctzll(x) / 8, lzb = (unsigned)__builtin_clzll(x) / 8;
+    unsigned nb = 8 - tzb - lzb;
+    p[o++] = (uint8_t)(tzb << 4 | nb);
+    x >>= 8 * tzb;
+    for (unsigned i = 0; i < nb; i++, x >>= 8)
+        p[o++] = (uint8_t)x;
+    return o;
+}
+
+/* Decodes the pending samples' time deltas and value bits. */
+static void pend_load(const struct chunk_enc *e, uint64_t *dt, uint64_t *bits)
+{
+    const uint8_t *p = e->buf + e->len;
+    for (unsigned j = 0; j < e->npend; j++) {
+        uint64_t z = 0, x = 0;
+        for (unsigned s = 0;; s += 7) {
+            uint8_t b = *p++;
+            z |= (uint64_t)(b & 0x7f) << s;
+            if (!(b & 0x80))
+                break;
+        }
+        dt[j] = e->tsd + (uint64_t)unzz(z);
+        uint8_t h = *p++;
+        unsigned tzb = h >> 4, nb = h & 15;
+        for (unsigned i = 0; i < nb; i++)
+            x |= (uint64_t)p[i] << (8 * i);
+        p += nb;
+        bits[j] = e->pbase ^ (nb ? x << (8 * tzb) : 0);
+    }
 }
 
 static void enc_state(const struct chunk_enc *e, struct gstate *s)
@@ -787,6 +972,7 @@ static void enc_state(const struct chunk_enc *e, struct gstate *s)
     s->sh = e->sh;
     s->kind = e->kind;
     s->lastd = e->lastd;
+    s->uv = e->uv;
 }
 
 /*
@@ -797,15 +983,16 @@ static void enc_state(const struct chunk_enc *e, struct gstate *s)
 static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
 {
     unsigned cnt = e->npend;
+    uint64_t pv[G];
     gp->cnt = cnt;
     gp->nexc = 0;
     gp->gcd = e->gcd;
-    for (unsigned j = 0; j < cnt; j++)
-        gp->dt[j] = pend_delta(e, j);
+    pend_load(e, gp->dt, pv);
     gp->lastt = e->maxt;
+    gp->lastbits = pv[cnt - 1];
     if (e->mode != MODE_DEC) {
-        memcpy(gp->val, e->pend_v, cnt * sizeof(uint64_t));
-        gp->last = e->pend_v[cnt - 1];
+        memcpy(gp->val, pv, cnt * sizeof(uint64_t));
+        gp->last = pv[cnt - 1];
         return PREP_OK;
     }
 
@@ -813,7 +1000,7 @@ static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
     uint64_t g = e->gcd;
     uint32_t base = e->n - cnt;
     for (unsigned j = 0; j < cnt; j++) {
-        double v = bitsd(e->pend_v[j]);
+        double v = bitsd(pv[j]);
         bool ok = dec_rep(v, e->scale, &m);
         if (!ok && !e->locked && (need = dec_need(v, &m)) > (int)e->scale)
             return PREP_REBUILD;
@@ -829,7 +1016,7 @@ static int grp_prepare(const struct chunk_enc *e, struct grp *gp)
             }
         }
         if (!ok) {
-            gp->exc[gp->nexc].bits = e->pend_v[j];
+            gp->exc[gp->nexc].bits = pv[j];
             gp->exc[gp->nexc].idx = base + j;
             gp->nexc++;
             m = prev;
@@ -855,8 +1042,8 @@ static size_t hdr_put(uint8_t *p, const struct chunk_enc *e, uint32_t n, uint64_
     bool dec = e->mode == MODE_DEC && n > 0;
     if (p)
         p[0] =
-            dec ? (uint8_t)(FMT_DEC | e->scale << 2 | (gcd > 1 ? FMT_GCD : 0) | (ne ? FMT_EXC : 0))
-                : FMT_FLT;
+            dec ? (uint8_t)(FMT_DEC2 | e->scale << 2 | (gcd > 1 ? FMT_GCD : 0) | (ne ? FMT_EXC : 0))
+                : FMT_FLT2;
     o += uv_put(p ? p + o : NULL, n);
     if (n == 0)
         return o;
@@ -933,27 +1120,39 @@ void chunk_enc_free(struct chunk_enc *e)
 {
     free(e->buf);
     free(e->exc);
-    free(e->pend_wide);
     memset(e, 0, sizeof(*e));
 }
 
-/* Makes room for a bit stream of `bits` bits plus the writer's 8 spare bytes. */
-static int enc_reserve(struct chunk_enc *e, uint64_t bits)
+/*
+ * Makes buf at least need bytes. It grows by steps of 32 bytes or a
+ * sixty-fourth, rounded to what malloc hands out anyway (16 n + 8 bytes):
+ * the head holds an open chunk per series, so slack counts more than the
+ * occasional copy (realloc mostly extends in place).
+ */
+static int enc_grow(struct chunk_enc *e, size_t need)
 {
-    size_t need = (size_t)((bits + 7) / 8) + 8;
     if (need <= e->cap)
         return 0;
-    /* An eighth more: few reallocations, and little slack in every series. */
-    size_t cap = e->cap + e->cap / 8 + 32;
+    if (need > (size_t)1 << 31)
+        return -1;
+    size_t step = e->cap / 64 > 32 ? e->cap / 64 : 32;
+    size_t cap = e->cap + step;
     if (cap < need)
         cap = need;
+    cap = ((cap + 8 + 15) & ~(size_t)15) - 8;
     uint8_t *nb = realloc(e->buf, cap);
     if (!nb)
         return -1;
     memset(nb + e->cap, 0, cap - e->cap);
     e->buf = nb;
-    e->cap = cap;
+    e->cap = (uint32_t)cap;
     return 0;
+}
+
+/* Makes room for a bit stream of `bits` bits plus the writer's 8 spare bytes. */
+static int enc_reserve(struct chunk_enc *e, uint64_t bits)
+{
+    return enc_grow(e, (size_t)((bits + 7) / 8) + 8);
 }
 
 /* Decodes every sample the encoder holds into t[] and v[] (e->n of each). */
@@ -977,11 +1176,12 @@ static int enc_collect(const struct chunk_enc *e, int64_t *t, double *v)
         if (r != 0 || k != e->n - e->npend)
             return -1;
     }
-    uint64_t pt = (uint64_t)e->lastt;
+    uint64_t pt = (uint64_t)e->lastt, dt[G], pv[G];
+    pend_load(e, dt, pv);
     for (unsigned j = 0; j < e->npend; j++, k++) {
-        pt += pend_delta(e, j);
+        pt += dt[j];
         t[k] = (int64_t)pt;
-        v[k] = bitsd(e->pend_v[j]);
+        v[k] = bitsd(pv[j]);
     }
     return 0;
 }
@@ -1086,10 +1286,14 @@ static int enc_flush(struct chunk_enc *e)
         memcpy(x + e->nexc, gp.exc, gp.nexc * sizeof(*x));
         e->nexc += gp.nexc;
     }
+    /* The pending samples are in gp now; the writer needs zeros after the packed bits. */
+    memset(e->buf + e->len, 0, e->cap - e->len);
     struct bw w = {e->buf, e->nbits};
     write_group(&w, &st, &gp, e->mode, e->lastv, &pl);
-    e->nbits = w.pos;
-    e->len = (size_t)((e->nbits + 7) / 8);
+    e->nbits = (uint32_t)w.pos;
+    e->len = (e->nbits + 7) / 8;
+    e->plen = 0;
+    e->pbase = gp.lastbits;
     e->tsd = pl.st.tsd;
     e->wt = pl.st.wt;
     e->wv = pl.st.wv;
@@ -1097,6 +1301,7 @@ static int enc_flush(struct chunk_enc *e)
     e->sh = pl.st.sh;
     e->kind = pl.st.kind;
     e->lastd = pl.st.lastd;
+    e->uv = pl.st.uv;
     e->gcd = gp.gcd;
     e->lastv = gp.last;
     e->lastt = gp.lastt;
@@ -1107,7 +1312,7 @@ static int enc_flush(struct chunk_enc *e)
 int chunk_enc_append(struct chunk_enc *e, int64_t t, double v)
 {
     uint64_t bits = dbits(v);
-    if (e->n == UINT32_MAX)
+    if (e->n >= CHUNK_MAX_SAMPLES)
         return -1;
     if (e->n == 0) {
         uint64_t first = bits;
@@ -1127,26 +1332,26 @@ int chunk_enc_append(struct chunk_enc *e, int64_t t, double v)
             }
         }
         e->first = e->lastv = first;
+        e->pbase = bits;
         e->mint = e->maxt = e->lastt = t;
         e->n = 1;
         return 0;
     }
-    int64_t oldmax = e->maxt;
+    /* Times going back wrap around here and come back in the decoder. */
     uint64_t dt = (uint64_t)t - (uint64_t)e->maxt;
-    if (dt < UINT32_MAX) {
-        e->pend_dt[e->npend] = (uint32_t)dt;
-    } else {
-        /* Gaps of 49 days and more, and times going back, are rare: keep them aside. */
-        if (!e->pend_wide && !(e->pend_wide = malloc(G * sizeof(uint64_t))))
-            return -1;
-        e->pend_dt[e->npend] = UINT32_MAX;
-        e->pend_wide[e->npend] = dt;
-    }
-    e->pend_v[e->npend] = bits;
+    uint64_t z = zz((int64_t)(dt - e->tsd)), x = bits ^ e->pbase;
+    if (enc_grow(e, (size_t)e->len + e->plen + pend_size(z, x)) != 0)
+        return -1;
+    uint16_t oldplen = e->plen;
+    int64_t oldmax = e->maxt;
+    e->plen = (uint16_t)(e->plen + pend_put(e->buf + e->len + e->plen, z, x));
     e->npend++;
     e->n++;
     e->maxt = t;
-    if (e->npend == G && enc_flush(e) != 0) {
+    /* The first group holds samples 1 to 15, the others 16: a chunk of 16 k
+     * samples ends on a group boundary, with nothing pending. */
+    if (e->n % G == 0 && enc_flush(e) != 0) {
+        e->plen = oldplen;
         e->npend--;
         e->n--;
         e->maxt = oldmax;
@@ -1170,7 +1375,7 @@ int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
         uint8_t *b = malloc(2);
         if (!b)
             return -1;
-        b[0] = FMT_FLT;
+        b[0] = FMT_FLT2;
         b[1] = 0;
         *out = b;
         *outlen = 2;
@@ -1204,21 +1409,73 @@ int chunk_enc_snapshot(const struct chunk_enc *e, uint8_t **out, size_t *outlen)
 
 size_t chunk_enc_memory(const struct chunk_enc *e)
 {
-    return e->cap + (size_t)e->nexc * sizeof(struct chunk_exc) +
-           (e->pend_wide ? G * sizeof(uint64_t) : 0);
+    return e->cap + (size_t)e->nexc * sizeof(struct chunk_exc);
 }
 
 /* ---- decoder ---- */
+
+static int it_init3(struct chunk_iter *it, size_t off, bool meta);
+
+/* A format 3 meta chunk whose flags byte is at data + off. */
+static int iter_init_rcm(struct chunk_iter *it, const uint8_t *data, size_t len, size_t off,
+                         int64_t mint, uint32_t n, uint64_t step)
+{
+    memset(it, 0, sizeof(*it));
+    it->err = 1;
+    if (!data || n == 0 || n > CHUNK_RC_MAX)
+        return -1;
+    it->data = data;
+    it->len = len;
+    it->n = n;
+    it->t0 = mint;
+    it->tsd = n > 1 ? step : 0;
+    it->excidx = UINT32_MAX;
+    if (it_init3(it, off, true) != 0)
+        return -1;
+    it->err = 0;
+    return 0;
+}
+
+int chunk_iter_init_bare(struct chunk_iter *it, const uint8_t *data, size_t len, int64_t mint,
+                         uint32_t n, uint64_t step)
+{
+    return iter_init_rcm(it, data, len, 0, mint, n, step);
+}
+
+int chunk_iter_init_meta(struct chunk_iter *it, const uint8_t *data, size_t len, int64_t mint,
+                         uint32_t n, uint64_t step)
+{
+    if (!data || len < 1 || data[0] != FMT_RCM) {
+        /* A chunk that says it all: what the caller knows must agree. */
+        if (chunk_iter_init(it, data, len) != 0)
+            return -1;
+        if ((n && it->n != n) || (it->n && it->t0 != mint)) {
+            it->err = 1;
+            return -1;
+        }
+        return 0;
+    }
+    return iter_init_rcm(it, data, len, 1, mint, n, step);
+}
 
 /* Parses the header up to the sample count. */
 static int hdr_count(const uint8_t *data, size_t len, size_t *off, uint32_t *n)
 {
     uint64_t x;
-    if (!data || len < 2 || (data[0] != FMT_FLT && (data[0] & 0xC0) != FMT_DEC))
+    if (!data || len < 2 ||
+        (data[0] != FMT_FLT && data[0] != FMT_FLT2 && data[0] != FMT_RC &&
+         (data[0] & 0xC0) != FMT_DEC && (data[0] & 0xC0) != FMT_DEC2))
         return -1;
     *off = 1;
     if (uv_get(data, len, off, &x) != 0 || x > UINT32_MAX)
         return -1;
+    if (data[0] == FMT_RC) {
+        /* A range coded sample can take less than a bit: only the cap bounds n. */
+        if (x > CHUNK_RC_MAX)
+            return -1;
+        *n = (uint32_t)x;
+        return 0;
+    }
     /* Every group takes at least a bit: refuse counts the data cannot hold. */
     if (x > 1 && (x - 1 + G - 1) / G > (uint64_t)(len - *off) * 8)
         return -1;
@@ -1246,8 +1503,15 @@ int chunk_iter_init(struct chunk_iter *it, const uint8_t *data, size_t len)
     it->data = data;
     it->len = len;
     it->n = n;
-    it->mode = data[0] == FMT_FLT ? MODE_FLT : MODE_DEC;
+    it->mode = data[0] == FMT_FLT || data[0] == FMT_FLT2 ? MODE_FLT : MODE_DEC;
+    it->ver = data[0] == FMT_FLT || (data[0] & 0xC0) == FMT_DEC ? 1 : 2;
     it->excidx = UINT32_MAX;
+    if (data[0] == FMT_RC) {
+        if (it_init3(it, off, false) != 0)
+            return -1;
+        it->err = 0;
+        return 0;
+    }
     if (n > 0) {
         if (uv_get(data, len, &off, &x) != 0)
             return -1;
@@ -1313,8 +1577,14 @@ static int it_header(struct chunk_iter *it, struct br *r)
         it->kind = (uint8_t)b;
     }
     if (it->kind == 0) {
-        if (wcode_get(r, &it->wv, &it->sv, VC_BITS) != 0 || ((it->sv & VC_RICE) && it->wv > 63))
+        if (wcode_get(r, &it->wv, &it->sv, it->ver == 1 ? VC_BITS1 : VC_BITS) != 0 ||
+            ((it->sv & VC_RICE) && it->wv > 63) || (it->sv & VC_RICE && it->sv & VC_UNI))
             return -1;
+        if (it->sv & VC_UNI) {
+            if (br_get(r, it->wv >= 2 ? it->wv - 1u : 0, &z) != 0)
+                return -1;
+            it->uv = it->wv >= 2 ? UINT64_C(1) << (it->wv - 1) | z : it->wv;
+        }
         if (it->mode == MODE_FLT) {
             if (br_get(r, 1, &b) != 0)
                 return -1;
@@ -1361,8 +1631,11 @@ static inline uint64_t it_field(struct br *r, unsigned sv, unsigned wv)
     return (uint64_t)u << wv | br_any(r, wv);
 }
 
-/* Decodes the next group into bt[], bv[]. */
-static int it_group(struct chunk_iter *it)
+static int it_group_end(struct chunk_iter *it, const struct br *r, unsigned cnt, uint64_t t,
+                        uint64_t prev, uint64_t lastd);
+
+/* Decodes the next group of format 1 into bt[], bv[]. */
+static int it_group1(struct chunk_iter *it)
 {
     struct br r = {it->data, it->len, it->pos, it->end};
     uint32_t rest = it->n - it->i;
@@ -1422,27 +1695,1118 @@ static int it_group(struct chunk_iter *it)
     }
     if (r.pos > r.end)
         return -1;
-    /* Exceptions in this group replace the decoded values. */
-    while (it->excidx < it->i + cnt) {
-        size_t off = it->excpos + 8;
-        uint64_t gap;
-        it->bv[it->excidx - it->i] = load_le64(it->data + it->excpos);
-        if (--it->nexc == 0) {
-            it->excidx = UINT32_MAX;
-            break;
-        }
-        if (uv_get(it->data, it->len, &off, &gap) != 0)
-            return -1;
-        it->excidx += (uint32_t)gap + 1;
-        it->excpos = off;
+    return it_group_end(it, &r, cnt, t, prev, lastd);
+}
+
+/* Finishes a decoded group: exceptions, then the state for the next one. */
+/* The bits of the current exception; moves to the next one. */
+static int it_exc_take(struct chunk_iter *it, uint64_t *bits)
+{
+    size_t off = it->excpos + 8;
+    uint64_t gap;
+    *bits = load_le64(it->data + it->excpos);
+    if (--it->nexc == 0) {
+        it->excidx = UINT32_MAX;
+        return 0;
     }
-    it->pos = r.pos;
+    if (uv_get(it->data, it->len, &off, &gap) != 0)
+        return -1;
+    it->excidx += (uint32_t)gap + 1;
+    it->excpos = off;
+    return 0;
+}
+
+static int it_group_end(struct chunk_iter *it, const struct br *r, unsigned cnt, uint64_t t,
+                        uint64_t prev, uint64_t lastd)
+{
+    /* Exceptions in this group replace the decoded values. */
+    while (it->excidx < it->i + cnt)
+        if (it_exc_take(it, &it->bv[it->excidx - it->i]) != 0)
+            return -1;
+    it->pos = r->pos;
     it->tlast = (int64_t)t;
     it->prev = prev;
     it->lastd = lastd;
     it->bn = (uint8_t)cnt;
     it->bi = 0;
     return 0;
+}
+
+/* Reads the uniform coded fields f[0..m) below uv + 1 (see uni_put). */
+static int uni_get(struct br *r, uint64_t *f, unsigned m, uint64_t uv)
+{
+    if (uv == 0) {
+        memset(f, 0, m * sizeof(*f));
+        return 0;
+    }
+    unsigned s = uni_shift(uv);
+    uint64_t rh = (uv >> s) + 1;
+    if ((rh & (rh - 1)) == 0) {
+        for (unsigned j = 0; j < m; j++)
+            f[j] = br_any(r, bitlen(uv));
+        return 0;
+    }
+    for (unsigned j0 = 0; j0 < m; j0 += 8) {
+        unsigned k = m - j0 < 8 ? m - j0 : 8;
+        uint64_t p = 1;
+        for (unsigned j = 0; j < k; j++)
+            p *= rh;
+        uint64_t x = br_any(r, bitlen(p - 1));
+        if (x >= p)
+            return -1;
+        for (unsigned j = 0; j < k; j++) {
+            f[j0 + j] = (x % rh) << s;
+            x /= rh;
+        }
+    }
+    if (s)
+        for (unsigned j = 0; j < m; j++)
+            f[j] |= br_any(r, s);
+    return 0;
+}
+
+/* Decodes the next group of format 2 (times, then values) into bt[], bv[]. */
+static int it_group2(struct chunk_iter *it)
+{
+    struct br r = {it->data, it->len, it->pos, it->end};
+    uint32_t rest = it->n - it->i;
+    /* The first group holds samples 1 to 15, the others 16. */
+    unsigned cnt = G - it->i % G;
+    uint64_t t = (uint64_t)it->tlast, prev = it->prev;
+
+    if (rest < cnt)
+        cnt = rest;
+    if (it_header(it, &r) != 0)
+        return -1;
+    unsigned wt = it->wt, wv = it->wv, sv = it->sv;
+    uint64_t tsd = it->tsd, lastd = it->lastd;
+    for (unsigned j = 0; j < cnt; j++) {
+        t += tsd + br_any(&r, wt);
+        it->bt[j] = (int64_t)t;
+    }
+    if (it->kind == 1) {
+        unsigned wlz = 0, wlen = 0;
+        for (unsigned j = 0; j < cnt; j++) {
+            lastd = prev;
+            if (br_take(&r, 1)) {
+                if (br_take(&r, 1)) {
+                    wlz = (unsigned)br_take(&r, 6);
+                    wlen = (unsigned)br_take(&r, 6) + 1;
+                    if (wlz + wlen > 64)
+                        return -1;
+                } else if (wlen == 0) {
+                    return -1;
+                }
+                prev ^= br_any(&r, wlen) << (64 - wlz - wlen);
+            }
+            lastd = prev - lastd;
+            it->bv[j] = prev;
+        }
+    } else {
+        uint64_t f[G];
+        unsigned m = cnt, nz = (1u << cnt) - 1;
+        if (sv & VC_FLAGS) {
+            nz = 0;
+            for (unsigned j = 0; j < cnt; j++)
+                nz |= (unsigned)br_take(&r, 1) << j;
+            m = (unsigned)__builtin_popcount(nz);
+        }
+        if (sv & VC_UNI) {
+            if (uni_get(&r, f, m, it->uv) != 0)
+                return -1;
+        } else {
+            for (unsigned j = 0; j < m; j++)
+                f[j] = it_field(&r, sv & ~(unsigned)VC_FLAGS, wv);
+        }
+        uint64_t q;
+        unsigned sh = it->sh, k = 0;
+        if (it->mode == MODE_DEC)
+            q = lastd;
+        else
+            q = (uint64_t)asr((int64_t)lastd, sh);
+        for (unsigned j = 0; j < cnt; j++) {
+            uint64_t x = 0;
+            if (nz >> j & 1)
+                x = f[k++] + ((sv & VC_FLAGS) ? 1 : 0);
+            x = sv & VC_ZIGZAG ? (uint64_t)unzz(x) : x;
+            q = sv & VC_DOD ? q + x : x;
+            if (it->mode == MODE_DEC) {
+                prev += q * it->gcd;
+                it->bv[j] = dbits(dec_value(prev, it->scale));
+            } else {
+                lastd = q << sh;
+                prev += lastd;
+                it->bv[j] = prev;
+            }
+        }
+        if (it->mode == MODE_DEC)
+            lastd = q;
+    }
+    if (r.pos > r.end)
+        return -1;
+    return it_group_end(it, &r, cnt, t, prev, lastd);
+}
+
+/* ---- format 3: a whole chunk, range coded ---- */
+
+/*
+ * Format 3 is what blocks store: the encoder sees all of a chunk's samples
+ * at once, so it chooses one coding for the whole chunk and spends no bits on
+ * per-group headers, and a range coder gives every residual the fraction of
+ * bits its probability calls for (a counter growing by 0 to 400 costs
+ * log2(401) bits, a value repeated seven times in ten about 1.2 bits).
+ *
+ *   byte 0     0xF3 (self-contained), or 0xF4 (chunk_encode_meta: no n, no
+ *              t0 and for regular times no D: the caller has them)
+ *   uvarint    n (at most CHUNK_RC_MAX; 0xF3 only)
+ *   if n >= 1:
+ *     uvarint  zigzag(t0) (0xF3 only)
+ *     byte     flags: F3_DEC decimal (else float), F3_TGEN irregular times,
+ *              F3_DOD residuals are differences of deltas, F3_UNI uniform
+ *              (else buckets), F3_ZZ zigzag buckets (else raw), F3_SPEC
+ *              min/max symbols, F3_EXC exceptions, F3_GCD g follows
+ *              (decimal) or F3_ESH (float)
+ *     decimal: uvarint zigzag(m0) << 4 | k, [uvarint g], [uvarint e, then e
+ *              exceptions as in format 2]
+ *     float:   v0 as top bytes (a byte c, then the c high bytes of the IEEE
+ *              bits, the rest zero), byte sh, [uvarint E - exponent of v0]
+ *     if n >= 2: times: regular: uvarint D (every delta; 0xF3 only);
+ *              irregular: uvarint D (the first delta), byte tbmin, byte tbmax
+ *     values:  uniform: uvarint zigzag(lo), uvarint hi - lo; buckets: byte
+ *              bmin, byte bmax; with F3_SPEC the minimum and the maximum
+ *              (decimal: uvarint zigzag(m), float: top bytes)
+ *   the range coded body to the end of the chunk (trailing zero bytes are
+ *   left out: the decoder reads zeros past the end)
+ *
+ * Per sample from the second: (irregular) the change of its time delta as a
+ * bucket residual with raw mantissa, then (unless an exception) its value:
+ * the special symbols say "the minimum" or "the maximum" (the predictor keeps
+ * the last other value, so a gauge that touches its bounds does not pay for
+ * jumping there and back); else a residual r, the delta to the last value
+ * (divided by g, or shifted right by sh for floats), or with F3_DOD that
+ * delta minus the previous one. Uniform: r - lo, in hi - lo + 1 equally
+ * likely values. Buckets: z (zigzag(r), or r) as its bit length b (adaptive
+ * frequencies over bmin .. bmax and the specials, counts starting at 1 and
+ * growing by 2: the Krichevsky-Trofimov estimator), then for b >= 2 the bit
+ * below the leading one (an adaptive binary model per b) and the b - 2 bits
+ * under it raw. With F3_ESH (floats) the bucket symbol is b - s + ESH_MAX,
+ * s = min(E - e, ESH_MAX) with e the exponent of the predicted value and E
+ * the largest exponent of the chunk (a uvarint after the float header): a
+ * gauge's noise is the same in absolute terms whatever its binade, which is
+ * 2^s times more IEEE units in a binade s below, so the shift lets one set of
+ * frequencies serve them all. The encoder tries deltas and their
+ * differences, with and without specials and the shift, and estimates each
+ * coding's size from its histogram; the cheapest is written.
+ */
+#define F3_DEC    0x01
+#define F3_TGEN   0x02
+#define F3_DOD    0x04
+#define F3_UNI    0x08
+#define F3_ZZ     0x10
+#define F3_SPEC   0x20
+#define F3_EXC    0x40
+#define F3_GCD    0x80 /* decimal */
+#define F3_ESH    0x80 /* float: buckets shifted by the predictor's exponent */
+#define ESH_MAX   16
+#define RC_TOP    (UINT32_C(1) << 24)
+#define FM_INC    2
+#define FM_LIMIT  60000
+#define RC_MAXPAD 8
+
+/* Adaptive frequencies (struct chunk_fm in chunk.h). */
+static void fm_init(struct chunk_fm *m, unsigned k)
+{
+    m->k = (uint8_t)k;
+    m->total = k;
+    for (unsigned i = 0; i < k; i++)
+        m->f[i] = 1;
+}
+
+static void fm_update(struct chunk_fm *m, unsigned s)
+{
+    m->f[s] = (uint16_t)(m->f[s] + FM_INC);
+    m->total += FM_INC;
+    if (m->total > FM_LIMIT) {
+        m->total = 0;
+        for (unsigned i = 0; i < m->k; i++) {
+            m->f[i] = (uint16_t)((m->f[i] + 1) / 2);
+            m->total += m->f[i];
+        }
+    }
+}
+
+/* The encoder: LZMA's carry handling, without its leading zero byte. */
+struct rce {
+    uint8_t *p;
+    size_t len, cap;
+    uint64_t low, csize;
+    uint32_t range;
+    uint8_t cache;
+    bool skip, oom;
+};
+
+static void rce_init(struct rce *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->range = UINT32_MAX;
+    e->csize = 1;
+    e->skip = true;
+}
+
+static void rce_out(struct rce *e, uint8_t b)
+{
+    if (e->skip) {
+        e->skip = false;
+        return;
+    }
+    if (e->len == e->cap) {
+        size_t nc = e->cap ? e->cap * 2 : 256;
+        uint8_t *np = realloc(e->p, nc);
+        if (!np) {
+            e->oom = true;
+            return;
+        }
+        e->p = np;
+        e->cap = nc;
+    }
+    e->p[e->len++] = b;
+}
+
+static void rce_shift(struct rce *e)
+{
+    if ((uint32_t)e->low < 0xFF000000u || (e->low >> 32) != 0) {
+        uint8_t carry = (uint8_t)(e->low >> 32), b = e->cache;
+        do {
+            rce_out(e, (uint8_t)(b + carry));
+            b = 0xFF;
+        } while (--e->csize != 0);
+        e->cache = (uint8_t)(e->low >> 24);
+    }
+    e->csize++;
+    e->low = (e->low & 0x00FFFFFFu) << 8;
+}
+
+static void rce_code(struct rce *e, uint32_t cum, uint32_t freq, uint32_t total)
+{
+    uint32_t r = e->range / total;
+    e->low += (uint64_t)r * cum;
+    e->range = r * freq;
+    while (e->range < RC_TOP) {
+        e->range <<= 8;
+        rce_shift(e);
+    }
+}
+
+/* n raw bits (any n up to 64), high pieces first. */
+static void rce_bits(struct rce *e, uint64_t v, unsigned n)
+{
+    while (n > 0) {
+        unsigned k = n > 16 ? 16 : n;
+        n -= k;
+        uint32_t r = e->range >> k;
+        e->low += (uint64_t)r * (uint32_t)((v >> n) & ((UINT64_C(1) << k) - 1));
+        e->range = r;
+        while (e->range < RC_TOP) {
+            e->range <<= 8;
+            rce_shift(e);
+        }
+    }
+}
+
+static void rce_sym(struct rce *e, struct chunk_fm *m, unsigned s)
+{
+    uint32_t cum = 0;
+    for (unsigned i = 0; i < s; i++)
+        cum += m->f[i];
+    rce_code(e, cum, m->f[s], m->total);
+    fm_update(m, s);
+}
+
+static void rce_bit(struct rce *e, uint16_t *bm, unsigned bit)
+{
+    rce_code(e, bit ? bm[0] : 0, bm[bit], (uint32_t)bm[0] + bm[1]);
+    bm[bit] = (uint16_t)(bm[bit] + FM_INC);
+    if ((uint32_t)bm[0] + bm[1] > FM_LIMIT) {
+        bm[0] = (uint16_t)((bm[0] + 1) / 2);
+        bm[1] = (uint16_t)((bm[1] + 1) / 2);
+    }
+}
+
+/* x in 0 .. rm1, all equally likely. */
+static void rce_uni(struct rce *e, uint64_t x, uint64_t rm1)
+{
+    unsigned s = bitlen(rm1) > 16 ? bitlen(rm1) - 16 : 0;
+    rce_code(e, (uint32_t)(x >> s), 1, (uint32_t)(rm1 >> s) + 1);
+    rce_bits(e, x, s);
+}
+
+/* Ends the stream on the value in range with the most trailing zero bits. */
+static void rce_finish(struct rce *e)
+{
+    uint64_t hi = e->low + e->range - 1;
+    for (int j = 40; j >= 0; j--) {
+        uint64_t m = (UINT64_C(1) << j) - 1, v = (e->low + m) & ~m;
+        if (v >= e->low && v <= hi) {
+            e->low = v;
+            break;
+        }
+    }
+    for (int i = 0; i < 5; i++)
+        rce_shift(e);
+    while (e->len > 0 && e->p[e->len - 1] == 0)
+        e->len--;
+}
+
+/* A bucket residual: its bit length, then the mantissa (see above). */
+static void rce_bucket(struct rce *e, struct chunk_fm *m, uint16_t (*mb)[2], unsigned bmin,
+                       unsigned off, uint64_t z)
+{
+    unsigned b = bitlen(z);
+    rce_sym(e, m, b + off - bmin);
+    if (b < 2)
+        return;
+    if (mb)
+        rce_bit(e, mb[b + off], (unsigned)(z >> (b - 2)) & 1);
+    else
+        rce_bits(e, z >> (b - 2), 1);
+    rce_bits(e, z, b - 2);
+}
+
+/* Writes (p != NULL) or measures a float as its top bytes. */
+static size_t top_put(uint8_t *p, uint64_t bits)
+{
+    unsigned c = bits ? 8 - (unsigned)__builtin_ctzll(bits) / 8 : 0;
+    if (p) {
+        p[0] = (uint8_t)c;
+        for (unsigned i = 0; i < c; i++)
+            p[1 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    }
+    return 1 + c;
+}
+
+static int top_get(const uint8_t *d, size_t len, size_t *off, uint64_t *bits)
+{
+    if (*off >= len || d[*off] > 8 || len - *off - 1 < d[*off])
+        return -1;
+    unsigned c = d[(*off)++];
+    *bits = 0;
+    for (unsigned i = 0; i < c; i++)
+        *bits |= (uint64_t)d[(*off)++] << (56 - 8 * i);
+    return 0;
+}
+
+/* One way to code a chunk's values, and what it is estimated to cost. */
+struct f3cfg {
+    uint8_t flags;
+    unsigned sh, bmin, bmax, emax;
+    uint64_t g, smin, smax;
+    int64_t lo, hi;
+    double bits;
+};
+
+static double log2_or0(double x)
+{
+    return x > 0 ? log2(x) : 0;
+}
+
+static inline unsigned fexp(uint64_t bits)
+{
+    return (unsigned)(bits >> 52) & 0x7FF;
+}
+
+/* The bucket shift for a residual predicted from px (see F3_ESH). */
+static inline unsigned esh_of(unsigned emax, uint64_t px)
+{
+    unsigned e = fexp(px);
+    return e >= emax ? 0 : emax - e > ESH_MAX ? ESH_MAX : emax - e;
+}
+
+/*
+ * The deltas of xs (values as integers: decimal m or IEEE bits; exc marks
+ * exceptions, which are not coded) with or without specials: for each coded
+ * sample q[] the delta in units (g for decimals, 2^sh for floats), sp[] its
+ * special symbol (0 none, 1 min, 2 max) and pe[] the exponent of the value it
+ * is predicted from. Sets *unit (g or sh). Returns the number coded.
+ */
+static uint32_t f3_deltas(const uint64_t *xs, const uint8_t *exc, uint32_t n, bool dec, bool spec,
+                          uint64_t smin, uint64_t smax, uint64_t *q, uint8_t *sp, uint16_t *pe,
+                          uint64_t *unit)
+{
+    uint64_t px = xs[0], all = 0;
+    uint32_t m = 0;
+    for (uint32_t i = 1; i < n; i++) {
+        if (exc[i])
+            continue;
+        if (spec && (xs[i] == smin || xs[i] == smax)) {
+            sp[m] = xs[i] == smin ? 1 : 2;
+            pe[m] = 0;
+            q[m++] = 0;
+            continue;
+        }
+        uint64_t d = xs[i] - px;
+        /* The unit: g of the decimal deltas (1 stops the search), or the
+         * trailing zeros all float deltas share. */
+        if (!dec)
+            all |= d;
+        else if (all != 1)
+            all = gcd64(all, (int64_t)d < 0 ? 0 - d : d);
+        sp[m] = 0;
+        pe[m] = (uint16_t)fexp(px);
+        q[m++] = d;
+        px = xs[i];
+    }
+    *unit = dec ? (all ? all : 1) : all ? (uint64_t)__builtin_ctzll(all) : 0;
+    for (uint32_t j = 0; j < m; j++)
+        if (!sp[j])
+            q[j] = dec ? (uint64_t)((int64_t)q[j] / (int64_t)*unit)
+                       : (uint64_t)asr((int64_t)q[j], (unsigned)*unit);
+    return m;
+}
+
+/* The residuals of q for F3_DOD or not, and the bucket offsets es of F3_ESH. */
+static void f3_residuals(const uint64_t *q, const uint8_t *sp, const uint16_t *pe, uint32_t m,
+                         const struct f3cfg *c, int64_t *r, uint8_t *es)
+{
+    uint64_t pq = 0;
+    bool dod = c->flags & F3_DOD, esh = c->flags & F3_ESH;
+    for (uint32_t j = 0; j < m; j++) {
+        if (sp[j]) {
+            r[j] = 0;
+            es[j] = 0;
+            continue;
+        }
+        r[j] = (int64_t)(dod ? q[j] - pq : q[j]);
+        pq = q[j];
+        if (esh) {
+            unsigned sft = pe[j] >= c->emax ? 0 : c->emax - pe[j];
+            es[j] = (uint8_t)(ESH_MAX - (sft > ESH_MAX ? ESH_MAX : sft));
+        } else {
+            es[j] = 0;
+        }
+    }
+}
+
+/* Estimates the bucket coding of r (zigzag or raw) with the specials. */
+static void f3_estimate_buckets(const int64_t *r, const uint8_t *sp, const uint8_t *es, uint32_t m,
+                                bool zzc, struct f3cfg *c)
+{
+    uint32_t sym[65 + ESH_MAX] = {0}, cnt[65 + ESH_MAX] = {0}, one[65 + ESH_MAX] = {0};
+    uint32_t nsp[3] = {0};
+    double bits = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        if (sp[i]) {
+            nsp[sp[i]]++;
+            continue;
+        }
+        uint64_t z = zzc ? zz(r[i]) : (uint64_t)r[i];
+        unsigned b = bitlen(z);
+        sym[b + es[i]]++;
+        if (b >= 2) {
+            cnt[b + es[i]]++;
+            one[b + es[i]] += (unsigned)(z >> (b - 2)) & 1;
+            bits += b - 2;
+        }
+    }
+    unsigned bmin = 64 + ESH_MAX, bmax = 0;
+    for (unsigned b = 0; b <= 64 + ESH_MAX; b++) {
+        if (!sym[b])
+            continue;
+        bmin = b < bmin ? b : bmin;
+        bmax = b;
+    }
+    if (bmin > bmax)
+        bmin = bmax = ESH_MAX;
+    unsigned k = bmax - bmin + 1 + ((c->flags & F3_SPEC) ? 2 : 0);
+    double tot = (double)m;
+    for (unsigned b = bmin; b <= bmax; b++)
+        bits += sym[b] * (log2_or0(tot) - log2_or0(sym[b]));
+    for (unsigned b = 0; b < 65 + ESH_MAX; b++) {
+        if (!cnt[b])
+            continue;
+        double n1 = one[b], n0 = cnt[b] - one[b];
+        bits += cnt[b] * log2(cnt[b]) - (n1 ? n1 * log2(n1) : 0) - (n0 ? n0 * log2(n0) : 0) +
+                0.5 * log2(cnt[b]) + 1;
+    }
+    for (int s = 1; s <= 2; s++)
+        bits += nsp[s] * (log2_or0(tot) - log2_or0(nsp[s]));
+    /* What the adaptive counts cost beyond the histogram's entropy. */
+    bits += (k - 1) * 0.5 * log2_or0(tot) + k;
+    c->bmin = bmin;
+    c->bmax = bmax;
+    c->bits = bits + 16;
+}
+
+/* Chooses the value coding for residuals r, sp: uniform or buckets. */
+static void f3_choose_model(const int64_t *r, const uint8_t *sp, const uint8_t *es, uint32_t m,
+                            struct f3cfg *c)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    bool neg = false;
+    for (uint32_t i = 0; i < m; i++) {
+        if (sp[i])
+            continue;
+        lo = r[i] < lo ? r[i] : lo;
+        hi = r[i] > hi ? r[i] : hi;
+        neg |= r[i] < 0;
+    }
+    struct f3cfg best = *c, t = *c;
+    best.bits = INFINITY;
+    if (!(c->flags & (F3_SPEC | F3_ESH)) && m > 0 && lo <= hi &&
+        (uint64_t)hi - (uint64_t)lo < (UINT64_C(1) << 62)) {
+        t.flags |= F3_UNI;
+        t.lo = lo;
+        t.hi = hi;
+        t.bits = m * log2((double)((uint64_t)hi - (uint64_t)lo) + 1) + 24;
+        best = t;
+    }
+    for (int z = neg; z < 2; z++) {
+        t = *c;
+        if (z)
+            t.flags |= F3_ZZ;
+        f3_estimate_buckets(r, sp, es, m, z, &t);
+        if (t.bits < best.bits)
+            best = t;
+    }
+    *c = best;
+}
+
+/* chunk_encode with the value coding known: dec (with k digits) or float. */
+static int f3_encode(const int64_t *t, const double *v, uint32_t n, bool dec, unsigned k, bool meta,
+                     uint8_t **out, size_t *outlen)
+{
+    uint64_t *xs = NULL, *q = NULL;
+    uint8_t *exc = NULL, *sp = NULL, *es = NULL, *hdr = NULL;
+    uint16_t *pe = NULL;
+    int64_t *r = NULL;
+    struct rce e;
+    int rc = -1;
+
+    *out = NULL;
+    rce_init(&e);
+    if (n > CHUNK_RC_MAX)
+        return -1;
+    if (n == 0) {
+        uint8_t *b = malloc(2);
+        if (!b)
+            return -1;
+        b[0] = meta ? FMT_RCM : FMT_RC;
+        b[1] = 0;
+        *out = b;
+        *outlen = meta ? 1 : 2;
+        return 0;
+    }
+    xs = malloc(n * sizeof(*xs));
+    q = malloc(n * sizeof(*q));
+    pe = malloc(n * sizeof(*pe));
+    exc = calloc(n, 1);
+    sp = malloc(n);
+    es = malloc(n);
+    r = malloc(n * sizeof(*r));
+    hdr = malloc(128 + (size_t)n * 18);
+    if (!xs || !q || !pe || !exc || !sp || !es || !r || !hdr)
+        goto out;
+
+    uint32_t nexc = 0, nmin = 0, nmax = 0;
+    uint64_t smin = 0, smax = 0;
+    unsigned emax = 0;
+    bool have = false;
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t mi;
+        if (dec && !dec_rep(v[i], k, &mi)) {
+            exc[i] = 1;
+            nexc++;
+            xs[i] = i ? xs[i - 1] : 0;
+            continue;
+        }
+        xs[i] = dec ? (uint64_t)mi : dbits(v[i]);
+        emax = !dec && fexp(xs[i]) > emax ? fexp(xs[i]) : emax;
+        /* Bounds by value (floats: not NaN), compared as numbers. */
+        if (!dec && v[i] != v[i])
+            continue;
+        bool lt = dec ? (int64_t)xs[i] < (int64_t)smin : v[i] < bitsd(smin);
+        bool gt = dec ? (int64_t)xs[i] > (int64_t)smax : v[i] > bitsd(smax);
+        if (!have || lt) {
+            smin = xs[i];
+            nmin = 0;
+        }
+        if (!have || gt) {
+            smax = xs[i];
+            nmax = 0;
+        }
+        nmin += xs[i] == smin;
+        nmax += xs[i] == smax;
+        have = true;
+    }
+
+    /*
+     * The cheapest of deltas or their differences, with or without specials
+     * (worth trying when the bounds recur) and (floats) the exponent shift.
+     */
+    struct f3cfg best = {0};
+    best.bits = INFINITY;
+    for (int spec = 0; spec < 2; spec++) {
+        if (spec && (!have || n < 16 || smin == smax || nmin + nmax < 4))
+            continue;
+        uint64_t unit;
+        uint32_t m = f3_deltas(xs, exc, n, dec, spec, smin, smax, q, sp, pe, &unit);
+        for (int cfg = 0; cfg < 4; cfg++) {
+            bool dod = cfg & 1, esh = cfg & 2;
+            if (esh && dec)
+                continue;
+            struct f3cfg c = {0};
+            c.flags = (uint8_t)((dod ? F3_DOD : 0) | (spec ? F3_SPEC : 0) | (esh ? F3_ESH : 0));
+            c.smin = smin;
+            c.smax = smax;
+            c.emax = emax;
+            c.g = dec ? unit : 1;
+            c.sh = dec ? 0 : (unsigned)unit;
+            f3_residuals(q, sp, pe, m, &c, r, es);
+            f3_choose_model(r, sp, es, m, &c);
+            if (spec)
+                c.bits +=
+                    8.0 * (dec ? uv_put(NULL, zz((int64_t)smin)) + uv_put(NULL, zz((int64_t)smax))
+                               : top_put(NULL, smin) + top_put(NULL, smax));
+            if (c.bits < best.bits)
+                best = c;
+        }
+    }
+    uint64_t unit;
+    uint32_t m = f3_deltas(xs, exc, n, dec, best.flags & F3_SPEC, smin, smax, q, sp, pe, &unit);
+    f3_residuals(q, sp, pe, m, &best, r, es);
+
+    /* Times: one delta for all, or its changes as bucket residuals. */
+    uint64_t d0 = n > 1 ? (uint64_t)t[1] - (uint64_t)t[0] : 0;
+    unsigned tbmin = 64, tbmax = 0;
+    bool tgen = false;
+    for (uint32_t i = 2; i < n; i++) {
+        uint64_t z = zz((int64_t)(((uint64_t)t[i] - (uint64_t)t[i - 1]) -
+                                  ((uint64_t)t[i - 1] - (uint64_t)t[i - 2])));
+        tgen |= z != 0;
+        unsigned b = bitlen(z);
+        tbmin = b < tbmin ? b : tbmin;
+        tbmax = b > tbmax ? b : tbmax;
+    }
+
+    /* The header. */
+    size_t o = 0;
+    uint8_t flags = (uint8_t)(best.flags | (dec ? F3_DEC : 0) | (tgen ? F3_TGEN : 0) |
+                              (nexc ? F3_EXC : 0) | (dec && best.g > 1 ? F3_GCD : 0));
+    hdr[o++] = meta ? FMT_RCM : FMT_RC;
+    if (!meta) {
+        o += uv_put(hdr + o, n);
+        o += uv_put(hdr + o, zz(t[0]));
+    }
+    hdr[o++] = flags;
+    if (dec) {
+        /* m0 is within 2^53, so its zigzag has room for k beside it. */
+        o += uv_put(hdr + o, zz((int64_t)xs[0]) << 4 | k);
+        if (flags & F3_GCD)
+            o += uv_put(hdr + o, best.g);
+        if (nexc) {
+            o += uv_put(hdr + o, nexc);
+            uint32_t prev = 0, j = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                if (!exc[i])
+                    continue;
+                o += uv_put(hdr + o, j ? i - prev - 1 : i);
+                store_le64(hdr + o, dbits(v[i]));
+                o += 8;
+                prev = i;
+                j++;
+            }
+        }
+    } else {
+        o += top_put(hdr + o, xs[0]);
+        hdr[o++] = (uint8_t)best.sh;
+        if (flags & F3_ESH)
+            o += uv_put(hdr + o, emax - fexp(xs[0]));
+    }
+    if (n > 1) {
+        if (!meta || tgen)
+            o += uv_put(hdr + o, d0);
+        if (tgen) {
+            hdr[o++] = (uint8_t)tbmin;
+            hdr[o++] = (uint8_t)tbmax;
+        }
+        if (flags & F3_UNI) {
+            o += uv_put(hdr + o, zz(best.lo));
+            o += uv_put(hdr + o, (uint64_t)best.hi - (uint64_t)best.lo);
+        } else {
+            hdr[o++] = (uint8_t)best.bmin;
+            hdr[o++] = (uint8_t)best.bmax;
+        }
+        if (flags & F3_SPEC) {
+            if (dec) {
+                o += uv_put(hdr + o, zz((int64_t)best.smin));
+                o += uv_put(hdr + o, zz((int64_t)best.smax));
+            } else {
+                o += top_put(hdr + o, best.smin);
+                o += top_put(hdr + o, best.smax);
+            }
+        }
+    }
+
+    /* The body. */
+    if (n > 1) {
+        struct chunk_fm *vm = malloc(sizeof(*vm)), *tm = malloc(sizeof(*tm));
+        uint16_t(*mb)[2] = malloc((65 + ESH_MAX) * sizeof(*mb));
+        if (!vm || !tm || !mb) {
+            free(vm);
+            free(tm);
+            free(mb);
+            goto out;
+        }
+        unsigned kb = best.bmax - best.bmin + 1;
+        fm_init(vm, kb + ((flags & F3_SPEC) ? 2 : 0));
+        fm_init(tm, tbmax >= tbmin ? tbmax - tbmin + 1 : 1);
+        for (unsigned b = 0; b < 65 + ESH_MAX; b++)
+            mb[b][0] = mb[b][1] = 1;
+        uint64_t rm1 = (uint64_t)best.hi - (uint64_t)best.lo;
+        for (uint32_t i = 1, j = 0; i < n; i++) {
+            if (tgen && i >= 2)
+                rce_bucket(&e, tm, NULL, tbmin, 0,
+                           zz((int64_t)(((uint64_t)t[i] - (uint64_t)t[i - 1]) -
+                                        ((uint64_t)t[i - 1] - (uint64_t)t[i - 2]))));
+            if (exc[i])
+                continue;
+            if (sp[j]) {
+                rce_sym(&e, vm, kb + sp[j] - 1);
+            } else if (flags & F3_UNI) {
+                rce_uni(&e, (uint64_t)r[j] - (uint64_t)best.lo, rm1);
+            } else {
+                uint64_t z = (flags & F3_ZZ) ? zz(r[j]) : (uint64_t)r[j];
+                rce_bucket(&e, vm, mb, best.bmin, es[j], z);
+            }
+            j++;
+        }
+        free(vm);
+        free(tm);
+        free(mb);
+        rce_finish(&e);
+        if (e.oom)
+            goto out;
+    }
+    uint8_t *b = malloc(o + e.len ? o + e.len : 1);
+    if (!b)
+        goto out;
+    memcpy(b, hdr, o);
+    if (e.len)
+        memcpy(b + o, e.p, e.len);
+    *out = b;
+    *outlen = o + e.len;
+    rc = 0;
+out:
+    free(e.p);
+    free(xs);
+    free(q);
+    free(pe);
+    free(exc);
+    free(sp);
+    free(es);
+    free(r);
+    free(hdr);
+    return rc;
+}
+
+int chunk_encode(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen)
+{
+    if (n > CHUNK_RC_MAX)
+        return -1;
+    /* Decimal or float, as the streaming encoder decides. */
+    struct chunk_enc pe;
+    chunk_enc_init(&pe);
+    enc_choose(&pe, v, n, true);
+    return f3_encode(t, v, n, pe.mode == MODE_DEC, pe.scale, false, out, outlen);
+}
+
+int chunk_encode_meta(const int64_t *t, const double *v, uint32_t n, uint8_t **out, size_t *outlen)
+{
+    if (n > CHUNK_RC_MAX)
+        return -1;
+    struct chunk_enc pe;
+    chunk_enc_init(&pe);
+    enc_choose(&pe, v, n, true);
+    return f3_encode(t, v, n, pe.mode == MODE_DEC, pe.scale, true, out, outlen);
+}
+
+bool chunk_times_regular(const int64_t *t, uint32_t n, uint64_t *step)
+{
+    *step = n > 1 ? (uint64_t)t[1] - (uint64_t)t[0] : 0;
+    for (uint32_t i = 2; i < n; i++)
+        if ((uint64_t)t[i] - (uint64_t)t[i - 1] != *step)
+            return false;
+    return true;
+}
+
+int chunk_enc_finish(const struct chunk_enc *e, uint8_t **out, size_t *outlen, uint64_t *step)
+{
+    *step = 0;
+    if (e->n < 2 || e->n > CHUNK_RC_MAX)
+        return chunk_enc_snapshot(e, out, outlen);
+    int64_t *t = malloc((size_t)e->n * sizeof(*t));
+    double *v = malloc((size_t)e->n * sizeof(*v));
+    int rc = -1;
+    /* The encoder's value coding holds for all its samples. */
+    if (t && v && enc_collect(e, t, v) == 0) {
+        if (!chunk_times_regular(t, e->n, step))
+            *step = 0;
+        rc = e->mode == MODE_NONE
+                 ? chunk_encode_meta(t, v, e->n, out, outlen)
+                 : f3_encode(t, v, e->n, e->mode == MODE_DEC, e->scale, true, out, outlen);
+    }
+    free(t);
+    free(v);
+    return rc == 0 ? 0 : chunk_enc_snapshot(e, out, outlen);
+}
+
+/* ---- format 3 decoding ---- */
+
+static inline uint8_t rcd_byte(struct chunk_iter *it)
+{
+    if (it->rc_pos < it->len)
+        return it->data[it->rc_pos++];
+    it->rc_pad++;
+    return 0;
+}
+
+static inline void rcd_norm(struct chunk_iter *it)
+{
+    while (it->rc_range < RC_TOP) {
+        it->rc_code = it->rc_code << 8 | rcd_byte(it);
+        it->rc_range <<= 8;
+    }
+}
+
+static unsigned rcd_sym(struct chunk_iter *it, struct chunk_fm *m)
+{
+    uint32_t r = it->rc_range / m->total, v = it->rc_code / r, cum = 0;
+    unsigned s = 0;
+    if (v >= m->total)
+        v = m->total - 1;
+    while (s + 1 < m->k && cum + m->f[s] <= v)
+        cum += m->f[s++];
+    it->rc_code -= r * cum;
+    it->rc_range = r * m->f[s];
+    rcd_norm(it);
+    fm_update(m, s);
+    return s;
+}
+
+static unsigned rcd_bit(struct chunk_iter *it, uint16_t *bm)
+{
+    uint32_t total = (uint32_t)bm[0] + bm[1], r = it->rc_range / total;
+    unsigned bit = it->rc_code / r >= bm[0];
+    it->rc_code -= bit ? r * bm[0] : 0;
+    it->rc_range = r * bm[bit];
+    rcd_norm(it);
+    bm[bit] = (uint16_t)(bm[bit] + FM_INC);
+    if ((uint32_t)bm[0] + bm[1] > FM_LIMIT) {
+        bm[0] = (uint16_t)((bm[0] + 1) / 2);
+        bm[1] = (uint16_t)((bm[1] + 1) / 2);
+    }
+    return bit;
+}
+
+static uint64_t rcd_bits(struct chunk_iter *it, unsigned n)
+{
+    uint64_t x = 0;
+    while (n > 0) {
+        unsigned k = n > 16 ? 16 : n;
+        n -= k;
+        uint32_t r = it->rc_range >> k, v = it->rc_code / r;
+        if (v >> k)
+            v = (UINT32_C(1) << k) - 1;
+        it->rc_code -= r * v;
+        it->rc_range = r;
+        rcd_norm(it);
+        x = x << k | v;
+    }
+    return x;
+}
+
+static uint64_t rcd_uni(struct chunk_iter *it, uint64_t rm1)
+{
+    unsigned s = bitlen(rm1) > 16 ? bitlen(rm1) - 16 : 0;
+    uint32_t total = (uint32_t)(rm1 >> s) + 1, r = it->rc_range / total, v = it->rc_code / r;
+    if (v >= total)
+        v = total - 1;
+    it->rc_code -= r * v;
+    it->rc_range = r;
+    rcd_norm(it);
+    return (uint64_t)v << s | rcd_bits(it, s);
+}
+
+/* The rest of a bucket residual of bit length b; ctx: its symbol (the mantissa model). */
+static uint64_t rcd_bucket_rest(struct chunk_iter *it, uint16_t (*mb)[2], unsigned b, unsigned ctx)
+{
+    if (b < 2)
+        return b;
+    uint64_t m1 = mb ? rcd_bit(it, mb[ctx]) : rcd_bits(it, 1);
+    return (UINT64_C(1) << (b - 1)) | m1 << (b - 2) | rcd_bits(it, b - 2);
+}
+
+/* Parses a format 3 header after the sample count (off is past it). */
+static int it_init3(struct chunk_iter *it, size_t off, bool meta)
+{
+    const uint8_t *d = it->data;
+    size_t len = it->len;
+    uint64_t x;
+    it->ver = 3;
+    if (it->n == 0)
+        return 0;
+    if (it->n > CHUNK_RC_MAX)
+        return -1;
+    if (!meta) {
+        if (uv_get(d, len, &off, &x) != 0)
+            return -1;
+        it->t0 = unzz(x);
+    }
+    if (off >= len)
+        return -1;
+    uint8_t f = it->f3 = d[off++];
+    /* Irregular times carry their first delta; regular ones have it from the caller. */
+    if (meta && it->n > 1 && !(f & F3_TGEN) != (it->tsd != 0))
+        return -1;
+    it->mode = f & F3_DEC ? MODE_DEC : MODE_FLT;
+    it->gcd = 1;
+    if (f & F3_DEC) {
+        if (uv_get(d, len, &off, &x) != 0)
+            return -1;
+        it->scale = (uint8_t)(x & 15);
+        it->v0 = (uint64_t)unzz(x >> 4);
+        if ((f & F3_GCD) && (uv_get(d, len, &off, &it->gcd) != 0 || it->gcd < 2))
+            return -1;
+        if (f & F3_EXC) {
+            uint64_t ne, gap, idx = 0;
+            if (uv_get(d, len, &off, &ne) != 0 || ne == 0 || ne > it->n)
+                return -1;
+            it->nexc = (uint32_t)ne;
+            for (uint64_t i = 0; i < ne; i++) {
+                if (uv_get(d, len, &off, &gap) != 0 || gap >= it->n)
+                    return -1;
+                idx = i ? idx + 1 + gap : gap;
+                if (idx >= it->n || len - off < 8)
+                    return -1;
+                if (i == 0) {
+                    it->excidx = (uint32_t)idx;
+                    it->excpos = off;
+                }
+                off += 8;
+            }
+        }
+    } else {
+        if (f & F3_EXC || top_get(d, len, &off, &it->v0) != 0 || off >= len || d[off] > 63)
+            return -1;
+        it->sh = d[off++];
+        if ((f & F3_ESH) && (uv_get(d, len, &off, &x) != 0 || x > 0x7FF - fexp(it->v0)))
+            return -1;
+        it->emax = (f & F3_ESH) ? (uint16_t)(fexp(it->v0) + x) : 0;
+    }
+    if (it->n == 1)
+        return 0;
+    if ((!meta || (f & F3_TGEN)) && uv_get(d, len, &off, &it->tsd) != 0)
+        return -1;
+    if (f & F3_TGEN) {
+        if (len - off < 2 || d[off] > d[off + 1] || d[off + 1] > 64)
+            return -1;
+        it->tbmin = d[off];
+        fm_init(&it->tm, d[off + 1] - d[off] + 1u);
+        off += 2;
+    }
+    if (f & F3_UNI) {
+        if (f & F3_SPEC || uv_get(d, len, &off, &x) != 0 || uv_get(d, len, &off, &it->uv) != 0)
+            return -1;
+        it->ulo = (uint64_t)unzz(x);
+    } else {
+        if (len - off < 2 || d[off] > d[off + 1] || d[off + 1] > 64 + ESH_MAX)
+            return -1;
+        it->bmin = d[off];
+        it->nb = (uint8_t)(d[off + 1] - d[off] + 1);
+        fm_init(&it->vm, it->nb + ((f & F3_SPEC) ? 2u : 0u));
+        off += 2;
+        for (unsigned b = 0; b < 65 + ESH_MAX; b++)
+            it->mb[b][0] = it->mb[b][1] = 1;
+    }
+    if (f & F3_SPEC) {
+        if (f & F3_DEC) {
+            if (uv_get(d, len, &off, &x) != 0)
+                return -1;
+            it->smin = (uint64_t)unzz(x);
+            if (uv_get(d, len, &off, &x) != 0)
+                return -1;
+            it->smax = (uint64_t)unzz(x);
+        } else if (top_get(d, len, &off, &it->smin) != 0 || top_get(d, len, &off, &it->smax) != 0) {
+            return -1;
+        }
+    }
+    it->rc_pos = off;
+    it->rc_range = UINT32_MAX;
+    for (int i = 0; i < 4; i++)
+        it->rc_code = it->rc_code << 8 | rcd_byte(it);
+    it->rc_pad = 0;
+    return 0;
+}
+
+/* Decodes the next (up to) 16 samples of a format 3 chunk. */
+static int it_group3(struct chunk_iter *it)
+{
+    uint32_t rest = it->n - it->i;
+    unsigned cnt = rest < G ? rest : G;
+    uint8_t f = it->f3;
+    uint64_t t = (uint64_t)it->tlast, px = it->prev, pq = it->lastq, dt = it->dt;
+    for (unsigned j = 0; j < cnt; j++) {
+        uint32_t idx = it->i + j;
+        if (idx == 1)
+            dt = it->tsd;
+        else if (f & F3_TGEN)
+            dt += (uint64_t)unzz(rcd_bucket_rest(it, NULL, it->tbmin + rcd_sym(it, &it->tm), 0));
+        t += dt;
+        it->bt[j] = (int64_t)t;
+        if (idx == it->excidx) {
+            if (it_exc_take(it, &it->bv[j]) != 0)
+                return -1;
+            continue;
+        }
+        uint64_t x;
+        if (f & F3_UNI) {
+            int64_t r = (int64_t)(rcd_uni(it, it->uv) + it->ulo);
+            uint64_t q = f & F3_DOD ? pq + (uint64_t)r : (uint64_t)r;
+            x = px + (f & F3_DEC ? q * it->gcd : q << it->sh);
+            px = x;
+            pq = q;
+        } else {
+            unsigned s = rcd_sym(it, &it->vm);
+            if (s >= it->nb) {
+                x = s == it->nb ? it->smin : it->smax;
+            } else {
+                unsigned b = it->bmin + s;
+                unsigned o = (f & F3_ESH && !(f & F3_DEC)) ? ESH_MAX - esh_of(it->emax, px) : 0;
+                if (b < o || b - o > 64)
+                    return -1;
+                uint64_t z = rcd_bucket_rest(it, it->mb, b - o, b);
+                uint64_t r = f & F3_ZZ ? (uint64_t)unzz(z) : z;
+                uint64_t q = f & F3_DOD ? pq + r : r;
+                x = px + (f & F3_DEC ? q * it->gcd : q << it->sh);
+                px = x;
+                pq = q;
+            }
+        }
+        it->bv[j] = f & F3_DEC ? dbits(dec_value(x, it->scale)) : x;
+    }
+    if (it->rc_pad > RC_MAXPAD)
+        return -1;
+    it->lastq = pq;
+    it->dt = dt;
+    it->tlast = (int64_t)t;
+    it->prev = px;
+    it->bn = (uint8_t)cnt;
+    it->bi = 0;
+    return 0;
+}
+
+static int it_group(struct chunk_iter *it)
+{
+    return it->ver == 1 ? it_group1(it) : it->ver == 2 ? it_group2(it) : it_group3(it);
 }
 
 int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)

@@ -72,49 +72,52 @@ const char *tsdb_strerror(int status)
 
 /* ---- the appender ---- */
 
-struct app_sample {
-    struct mseries *s;
-    int64_t t;
-    double v;
-    uint32_t id; /* s->id, so encoding the log record does not touch s */
-};
-
 /* One series the appender touched: pinned until commit or rollback. */
 struct app_ent {
     struct mseries *s;
     int64_t t; /* newest buffered sample, when has */
     uint64_t v;
+    uint32_t id; /* s->id, so finding an entry by id does not touch s */
     bool has;
 };
 
+/*
+ * The accepted samples are kept only as the samples part of the log record
+ * (enc): per sample zigzag varints of the series id and the time minus the
+ * previous sample's, and 8 bytes of value bits. That is about 11 bytes a
+ * sample where a decoded array took 32 plus the record; commit decodes it
+ * again to apply the samples to the head.
+ */
 struct tsdb_appender {
     struct tsdb *db;
     struct tsdb_source *src;
-    struct app_sample *smp;
-    size_t n, cap;
+    size_t n;        /* samples in enc */
+    int64_t pid, pt; /* id and time of the last sample in enc */
     struct app_ent *ents;
     size_t nents, capents;
     uint32_t *slots; /* open addressing over ents: index + 1, 0 empty */
     size_t nslots;
     struct tbuf ser, enc, key;
+    struct tbuf prevkey; /* the packed labels of the series of last_e */
     uint64_t rejected, limit_hits;
     size_t last_e; /* index + 1 of the previous sample's entry, 0: none */
 };
 
-static bool key_eq(const struct mseries *s, const char *key, size_t len)
-{
-    return s->lablen == len && memcmp(s->lab, key, len) == 0;
-}
-
-static struct app_ent *app_find(struct tsdb_appender *a, const struct mseries *s)
+/* The entry of the series with this id, or NULL. */
+static struct app_ent *app_find_id(struct tsdb_appender *a, uint32_t id)
 {
     if (a->nslots == 0)
         return NULL;
     size_t mask = a->nslots - 1;
-    for (size_t i = (s->id * 0x9e3779b9u) & mask; a->slots[i]; i = (i + 1) & mask)
-        if (a->ents[a->slots[i] - 1].s == s)
+    for (size_t i = (id * 0x9e3779b9u) & mask; a->slots[i]; i = (i + 1) & mask)
+        if (a->ents[a->slots[i] - 1].id == id)
             return &a->ents[a->slots[i] - 1];
     return NULL;
+}
+
+static struct app_ent *app_find(struct tsdb_appender *a, const struct mseries *s)
+{
+    return app_find_id(a, s->id);
 }
 
 static struct app_ent *app_insert(struct tsdb_appender *a, struct mseries *s)
@@ -147,6 +150,7 @@ static struct app_ent *app_insert(struct tsdb_appender *a, struct mseries *s)
         i = (i + 1) & mask;
     struct app_ent *e = &a->ents[a->nents];
     e->s = s;
+    e->id = s->id;
     e->has = false;
     a->slots[i] = (uint32_t)++a->nents;
     return e;
@@ -154,12 +158,12 @@ static struct app_ent *app_insert(struct tsdb_appender *a, struct mseries *s)
 
 static void app_destroy(struct tsdb_appender *a)
 {
-    free(a->smp);
     free(a->ents);
     free(a->slots);
     tbuf_free(&a->ser);
     tbuf_free(&a->enc);
     tbuf_free(&a->key);
+    tbuf_free(&a->prevkey);
     free(a);
 }
 
@@ -210,20 +214,20 @@ static void app_finish(struct tsdb_appender *a)
     if (a->nslots)
         memset(a->slots, 0, a->nslots * sizeof(*a->slots));
     a->n = a->nents = 0;
+    a->pid = a->pt = 0;
     a->rejected = a->limit_hits = 0;
     a->ser.len = a->enc.len = 0;
     /* A huge batch's buffers are not worth keeping around. */
-    if (a->cap > (1u << 20) || a->nslots > (1u << 21)) {
-        free(a->smp);
+    if (a->enc.cap > (1u << 24) || a->nslots > (1u << 21)) {
         free(a->ents);
         free(a->slots);
         tbuf_free(&a->ser);
         tbuf_free(&a->enc);
         tbuf_free(&a->key);
-        a->smp = NULL;
+        tbuf_free(&a->prevkey);
         a->ents = NULL;
         a->slots = NULL;
-        a->cap = a->capents = a->nslots = 0;
+        a->capents = a->nslots = 0;
     }
     pthread_mutex_lock(&db->pool_mu);
     if (db->npool < sizeof(db->pool) / sizeof(db->pool[0])) {
@@ -318,7 +322,7 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
     uint64_t h = 0;
     struct app_ent *e = NULL;
     struct mseries *s = NULL;
-    if (a->last_e && key_eq(a->ents[a->last_e - 1].s, key, klen)) {
+    if (a->last_e && a->prevkey.len == klen && memcmp(a->prevkey.p, key, klen) == 0) {
         /* The same series as the previous sample (a backfill): pinned by
          * this appender already, so no lock is needed. */
         e = &a->ents[a->last_e - 1];
@@ -326,19 +330,16 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
     } else {
         struct mseries *prev = a->last_e ? a->ents[a->last_e - 1].s : NULL;
         pthread_rwlock_rdlock(&db->lock);
-        uint64_t gen = __atomic_load_n(&db->gc_gen, __ATOMIC_RELAXED);
-        if (prev && __atomic_load_n(&prev->hint_gen, __ATOMIC_RELAXED) == gen) {
+        if (prev) {
             struct mseries *hint = __atomic_load_n(&prev->next_hint, __ATOMIC_RELAXED);
-            if (hint && key_eq(hint, key, klen))
+            if (hint && tsdb_series_key_eq(hint, key, klen))
                 s = hint;
         }
         if (!s) {
             h = tsdb_labels_hash(db->hash_seed, key, klen);
             s = smap_find(&db->map, h, key, klen);
-            if (s && prev) {
+            if (s && prev)
                 __atomic_store_n(&prev->next_hint, s, __ATOMIC_RELAXED);
-                __atomic_store_n(&prev->hint_gen, gen, __ATOMIC_RELAXED);
-            }
         }
         if (s && s->in_head && !(e = app_find(a, s))) {
             tsdb_pin(s);
@@ -431,15 +432,22 @@ int tsdb_append(struct tsdb_appender *a, struct tsdb_label *labels, size_t n, in
                       "series but a different value",
                       t_ms);
     }
-    if (a->n == a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 1024;
-        struct app_sample *ns = realloc(a->smp, nc * sizeof(*ns));
-        if (!ns)
-            return reject(a, TSDB_ENOMEM, lv, k, err, errlen, "out of memory");
-        a->smp = ns;
-        a->cap = nc;
+    if (tbuf_reserve(&a->enc, 28) != 0)
+        return reject(a, TSDB_ENOMEM, lv, k, err, errlen, "out of memory");
+    tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)e->id - a->pid));
+    tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)((uint64_t)t_ms - (uint64_t)a->pt)));
+    tsdb_put_u64(a->enc.p + a->enc.len, bits);
+    a->enc.len += 8;
+    a->pid = e->id;
+    a->pt = t_ms;
+    a->n++;
+    if (a->last_e != (size_t)(e - a->ents) + 1) {
+        /* Keep this sample's labels to spot the next sample of the series
+         * with a memcmp: swap the buffers, the next key is packed anew. */
+        struct tbuf tmp = a->prevkey;
+        a->prevkey = a->key;
+        a->key = tmp;
     }
-    a->smp[a->n++] = (struct app_sample){s, t_ms, v, s->id};
     a->last_e = (size_t)(e - a->ents) + 1;
     e->has = true;
     e->t = t_ms;
@@ -460,25 +468,8 @@ int tsdb_commit(struct tsdb_appender *a, char *err, size_t errlen)
         app_finish(a);
         return TSDB_OK;
     }
-    /* The samples part of the record is built before taking the log lock. */
-    if (tbuf_reserve(&a->enc, a->n * 28) != 0) {
-        snprintf(err, errlen, "out of memory");
-        a->rejected += a->n;
-        app_finish(a);
-        return TSDB_ENOMEM;
-    }
-    a->enc.len = 0;
+    /* The samples part of the record was built by tsdb_append. */
     ml = tsdb_put_uvarint(mid, a->n);
-    int64_t pref = 0, pt = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        const struct app_sample *x = &a->smp[i];
-        tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)x->id - pref));
-        tbuf_uvarint(&a->enc, tsdb_zigzag((int64_t)((uint64_t)x->t - (uint64_t)pt)));
-        tsdb_put_u64(a->enc.p + a->enc.len, tsdb_dbits(x->v));
-        a->enc.len += 8;
-        pref = x->id;
-        pt = x->t;
-    }
 
     pthread_mutex_lock(&db->wal.mu);
     uint32_t epoch = db->wal.epoch;
@@ -516,16 +507,23 @@ int tsdb_commit(struct tsdb_appender *a, char *err, size_t errlen)
             a->ents[i].s->logged_epoch = epoch;
     /* Applying under the log lock keeps the head in the log's order, so a
      * replay rebuilds exactly this head. */
+    struct rd r = {a->enc.p, a->enc.p + a->enc.len, false};
+    int64_t id = 0, t = 0;
+    struct app_ent *e = NULL;
     for (size_t i = 0; i < a->n; i++) {
-        const struct app_sample *x = &a->smp[i];
-        int r = tsdb_head_append(db, x->s, x->t, x->v, epoch);
-        if (r == HEAD_APPLIED) {
+        id += tsdb_unzigzag(rd_uvarint(&r));
+        t = (int64_t)((uint64_t)t + (uint64_t)tsdb_unzigzag(rd_uvarint(&r)));
+        double v = tsdb_bitsd(rd_u64(&r));
+        if (!e || e->id != (uint32_t)id)
+            e = app_find_id(a, (uint32_t)id); /* always there: the appender wrote it */
+        int hr = tsdb_head_append(db, e->s, t, v, epoch);
+        if (hr == HEAD_APPLIED) {
             applied++;
-            if (x->t < mint)
-                mint = x->t;
-            if (x->t > maxt)
-                maxt = x->t;
-        } else if (r != HEAD_IGNORED) {
+            if (t < mint)
+                mint = t;
+            if (t > maxt)
+                maxt = t;
+        } else if (hr != HEAD_IGNORED) {
             rejected++; /* a concurrent appender got there first */
         }
     }
@@ -690,6 +688,7 @@ int tsdb_open(const struct tsdb_options *opt, struct tsdb **out, char *err, size
     if (getrandom(&db->hash_seed, sizeof(db->hash_seed), 0) != sizeof(db->hash_seed))
         db->hash_seed = (uint64_t)clock_mono_us() ^ ((uint64_t)getpid() << 32);
     pthread_rwlock_init(&db->lock, NULL);
+    db->map.ids = &db->ids;
     pthread_mutex_init(&db->wal.mu, NULL);
     pthread_mutex_init(&db->blocks_mu, NULL);
     pthread_mutex_init(&db->maint_mu, NULL);

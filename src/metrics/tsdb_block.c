@@ -1,25 +1,56 @@
 /*
  * tsdb_block.c - the block file: one immutable file per block,
  * DIR/blocks/<mint>-<maxt>-<seq>.blk, written to <seq>.tmp, fsync'ed and
- * renamed. Integers are little-endian; varints are LEB128.
+ * renamed. Integers are little-endian; varints are LEB128. The writer makes
+ * version 2; version 1 (below the version 2 layout) is still read, and
+ * compaction rewrites it as version 2.
  *
- *   header   "TOCSBLK1", u32 version (1), u32 zero
- *   chunks   the series' encoded chunks, back to back (chunk.h format)
+ *   header   "TOCSBLK1", u32 version (2), u32 zero
+ *   chunks   the series' chunks back to back, each a chunk_encode_meta
+ *            chunk without its first byte (format 3: its first time, count
+ *            and step are in the entry)
  *   rollups  per-series rollup records (see below)
- *   symbols  every label name and value once: varint length, bytes, NUL
- *   series   per series: varint nlabels, (varint name symbol, varint value
- *            symbol) per label in name order, varint rollup record length
- *            (0: none) [varint its offset], varint nchunks, varint offset
- *            of the first chunk, then per chunk: varint mint - (previous
- *            maxt + 1) (the first from the block's mint), varint maxt -
- *            mint, varint length, u32 CRC-32C of the chunk
- *   seroff   u32 offset of each series entry, for access by index
+ *   symbols  every label name and value once, numbered by how many series
+ *            use them (most first, so they get one-byte varints): varint
+ *            length, bytes, NUL; then the label name sets (as many as the
+ *            footer says): varint count, varint name symbol per label
+ *   series   per series, in the order of their chunks, an entry: absolute
+ *            for every TSDB_BLOCK_CP-th series, else coded against the entry
+ *            before it
+ *   seroff   per TSDB_BLOCK_CP series: u32 offset of the first one's entry,
+ *            u64 offset of its first chunk (a series is read from there,
+ *            with bcursor to keep reading in order cheap)
  *   parents  varint sequence numbers of the blocks this one replaces
  *   footer   i64 mint, i64 maxt, u64 seq, u64 samples, u32 series,
- *            u32 symbols, u32 parents, u32 zero, (u64 offset, u64 length)
- *            of the six sections, u32 CRC-32C of each section (the chunks
- *            section's is zero: each chunk has its own), u32 CRC-32C of the
- *            footer so far, "TOCSBLKF"
+ *            u32 symbols, u32 parents, u32 name sets, (u64 offset, u64
+ *            length) of the six sections, u32 CRC-32C of each section (the
+ *            chunks section's is zero: each chunk has its own), u32 CRC-32C
+ *            of the footer so far, "TOCSBLKF"
+ *
+ * An absolute entry: varint name set, varint value symbol per label (in the
+ * name set's order), varint nchunks << 1 | has rollup [varint rollup
+ * length, varint its offset], then per chunk its metadata: varint n << 2 |
+ * irregular << 1 | (dmint follows), [varint dmint: mint - (previous maxt +
+ * 1), the first from the block's mint], for n > 1 varint step (regular: all
+ * deltas, maxt = mint + (n - 1) step) or maxt - mint (irregular), varint
+ * length, u32 CRC-32C of the chunk bytes.
+ *
+ * A relative entry: varint mask (bit 0: the name set changed, 1: has
+ * rollup, 2: its chunks are not one regular chunk of the previous entry's
+ * count and step, 3: its dmint differs, 4 + j: label j's value changed;
+ * labels from 60 on are always coded), [varint name set], per changed label
+ * varint zigzag(symbol - previous symbol), [rollup length and offset], then
+ * with bit 2 varint nchunks and the chunks' metadata as above, else [varint
+ * dmint], varint length, u32 CRC-32C. Scraped series in creation order
+ * differ in a label or two, so an entry costs about nine bytes.
+ *
+ * Version 1 differs: chunks keep their first byte and say their first time
+ * and count (formats 1 and 2 of chunk.h); the symbols have no name sets;
+ * an entry is varint nlabels, (varint name symbol, varint value symbol) per
+ * label, varint rollup record length (0: none) [varint its offset], varint
+ * nchunks, varint offset of the first chunk, then per chunk varint dmint,
+ * varint maxt - mint, varint length, u32 CRC-32C; seroff has the u32 offset
+ * of every entry; the footer's name set count is zero.
  *
  * A rollup record: u8 flags (bit 0: 5 min buckets, bit 1: 1 h buckets),
  * the series' first (non-NaN) value in the block XOR-coded against 0, then
@@ -39,9 +70,6 @@
  * its raw samples are rolled up when read), while compacted blocks of 6 h
  * and more store 1 h buckets for series sampled every 20 s or faster, and 5
  * min buckets for those sampled about every second.
- *
- * Labels cost about a dozen bytes per series through the symbol table, its
- * entry with one chunk's metadata about thirty, and its offset four.
  */
 #include "tsdb_int.h"
 
@@ -59,7 +87,7 @@
 
 #define BLOCK_HDR     16
 #define BLOCK_FTR     180
-#define BLOCK_VERSION 1
+#define BLOCK_VERSION 2 /* written; version 1 is still read */
 
 const int64_t tsdb_rollup_res[TSDB_NRES] = {TSDB_ROLLUP_5M, TSDB_ROLLUP_1H};
 
@@ -70,9 +98,36 @@ int tsdb_bseries_next_chunk(const uint8_t *data, const struct block_info *info, 
 {
     if (bs->left == 0)
         return 0;
-    uint64_t dmint = rd_uvarint(&bs->meta), dur = rd_uvarint(&bs->meta);
-    uint64_t len = rd_uvarint(&bs->meta);
-    uint32_t crc = rd_u32(&bs->meta);
+    uint64_t dmint, dur, len, n = 0, step = 0;
+    uint32_t crc;
+    if (info->version == 1) {
+        dmint = rd_uvarint(&bs->meta);
+        dur = rd_uvarint(&bs->meta);
+    } else if (bs->shape) {
+        n = bs->sn;
+        dmint = bs->sdmint;
+        step = n > 1 ? bs->sstep : 0;
+        if (n == 0 || n > CHUNK_RC_MAX || (n > 1 && step == 0) ||
+            (step && (n - 1) > (uint64_t)INT64_MAX / step))
+            return -1;
+        dur = (n - 1) * step;
+    } else {
+        /* n << 2 | irregular << 1 | (dmint follows), then the step or the duration. */
+        uint64_t y = rd_uvarint(&bs->meta);
+        n = y >> 2;
+        dmint = (y & 1) ? rd_uvarint(&bs->meta) : 0;
+        dur = n > 1 ? rd_uvarint(&bs->meta) : 0;
+        if (n == 0 || n > CHUNK_RC_MAX || ((y & 2) && n < 3))
+            return -1;
+        if (!(y & 2) && n > 1) {
+            step = dur;
+            if (step == 0 || (n - 1) > (uint64_t)INT64_MAX / step)
+                return -1;
+            dur = (n - 1) * step;
+        }
+    }
+    len = rd_uvarint(&bs->meta);
+    crc = rd_u32(&bs->meta);
     if (bs->meta.bad)
         return -1;
     int64_t base = bs->prev_maxt + 1;
@@ -89,6 +144,9 @@ int tsdb_bseries_next_chunk(const uint8_t *data, const struct block_info *info, 
     c->crc = crc;
     c->mint = mint;
     c->maxt = mint + (int64_t)dur;
+    c->n = (uint32_t)n;
+    c->step = step;
+    c->bare = info->version >= 2;
     bs->next_off += len;
     bs->prev_maxt = c->maxt;
     bs->left--;
@@ -107,61 +165,207 @@ static void sym_view(const uint8_t *data, const struct block_info *info, const u
     *len = (uint32_t)strlen(*s);
 }
 
-int tsdb_block_series(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
-                      uint32_t local, struct bseries *out)
+/* Version 2: the label count of name set k and a reader at its name symbols. */
+static int nameset_get(const uint8_t *data, const struct block_info *info, uint64_t k,
+                       uint32_t *nlab, struct rd *names)
 {
-    if (local >= info->nseries)
+    const uint8_t *sec = data + info->off[BSEC_SYMBOLS];
+    struct rd r = {sec + info->nsoff, sec + info->len[BSEC_SYMBOLS], false};
+    if (k >= info->nnamesets)
         return -1;
-    uint32_t off = tsdb_get_u32(data + info->off[BSEC_SEROFF] + 4 * (uint64_t)local);
-    if (off >= info->len[BSEC_SERIES])
+    for (uint64_t i = 0;; i++) {
+        uint64_t n = rd_uvarint(&r);
+        if (r.bad || n == 0 || n > LABELS_MAX_PAIRS)
+            return -1;
+        if (i == k) {
+            *nlab = (uint32_t)n;
+            *names = r;
+            return 0;
+        }
+        for (uint64_t j = 0; j < n; j++)
+            rd_uvarint(&r);
+    }
+}
+
+/* The offset of a rollup record of roll_len bytes (after its length). */
+static int parse_roll(const uint8_t *data, const struct block_info *info, struct rd *r,
+                      uint64_t roll_len, struct bseries *out)
+{
+    uint64_t roll_off = rd_uvarint(r);
+    uint64_t rl = info->len[BSEC_ROLLUPS];
+    if (r->bad || roll_len > rl || roll_off > rl - roll_len || roll_len > UINT32_MAX)
         return -1;
-    const uint8_t *sec = data + info->off[BSEC_SERIES];
-    struct rd r = {sec + off, sec + info->len[BSEC_SERIES], false};
-    uint64_t nlab = rd_uvarint(&r);
-    if (r.bad || nlab == 0 || nlab > LABELS_MAX_PAIRS)
-        return -1;
+    out->roll = data + info->off[BSEC_ROLLUPS] + roll_off;
+    out->roll_len = (uint32_t)roll_len;
+    return 0;
+}
+
+/*
+ * Parses the series entry at r (advancing it), whose chunks start at *choff
+ * in the chunks section (advanced past them), with its labels when symoff is
+ * given; walks its chunk list once to validate it and learn the data's range.
+ * Version 2 entries are absolute at checkpoints (abs), else coded against pv,
+ * the entry before, which this updates.
+ */
+static int entry_parse(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
+                       struct rd *r, uint64_t *choff, struct bseries *out, struct bprev *pv,
+                       bool abs)
+{
+    struct rd names = {0};
+    uint64_t nlab, nchunks = 0, roll_len = 0, mask = 0;
+    out->shape = 0;
+    out->roll = NULL;
+    out->roll_len = 0;
+    if (info->version == 1) {
+        nlab = rd_uvarint(r);
+        if (r->bad || nlab == 0 || nlab > LABELS_MAX_PAIRS)
+            return -1;
+    } else {
+        if (!abs)
+            mask = rd_uvarint(r);
+        uint64_t k = abs || (mask & 1) ? rd_uvarint(r) : pv->ns;
+        uint32_t n32;
+        if (r->bad || nameset_get(data, info, k, &n32, &names) != 0)
+            return -1;
+        nlab = n32;
+        pv->ns = (uint32_t)k;
+    }
     out->nlab = (uint32_t)nlab;
     for (uint32_t i = 0; i < nlab; i++) {
-        uint64_t ns = rd_uvarint(&r), vs = rd_uvarint(&r);
-        if (r.bad || ns >= info->nsymbols || vs >= info->nsymbols)
+        uint64_t ns = info->version == 1 ? rd_uvarint(r) : rd_uvarint(&names);
+        uint64_t vs;
+        if (info->version == 1 || abs) {
+            vs = rd_uvarint(r);
+        } else {
+            uint64_t pvs = i < pv->nlab ? pv->vals[i] : 0;
+            bool coded = i >= 60 || (mask >> (4 + i) & 1);
+            vs = coded ? pvs + (uint64_t)tsdb_unzigzag(rd_uvarint(r)) : pvs;
+        }
+        if (r->bad || names.bad || ns >= info->nsymbols || vs >= info->nsymbols)
             return -1;
+        if (info->version >= 2)
+            pv->vals[i] = (uint32_t)vs;
         if (symoff) {
             sym_view(data, info, symoff, ns, &out->lv[i].name, &out->lv[i].nlen);
             sym_view(data, info, symoff, vs, &out->lv[i].value, &out->lv[i].vlen);
         }
     }
-    uint64_t roll_len = rd_uvarint(&r);
-    out->roll = NULL;
-    out->roll_len = 0;
-    if (roll_len > 0) {
-        uint64_t roll_off = rd_uvarint(&r);
-        uint64_t rl = info->len[BSEC_ROLLUPS];
-        if (r.bad || roll_len > rl || roll_off > rl - roll_len || roll_len > UINT32_MAX)
+    if (info->version >= 2) {
+        pv->nlab = (uint32_t)nlab;
+        if (abs) {
+            uint64_t x = rd_uvarint(r);
+            nchunks = x >> 1;
+            mask = (x & 1) << 1 | 4;
+        }
+        if (mask & 2) {
+            roll_len = rd_uvarint(r);
+            if (r->bad || roll_len == 0 || parse_roll(data, info, r, roll_len, out) != 0)
+                return -1;
+        }
+        if (!abs && (mask & 4)) {
+            nchunks = rd_uvarint(r);
+        } else if (!abs) {
+            /* One chunk shaped like the previous entry's. */
+            if (!pv->shape)
+                return -1;
+            nchunks = 1;
+            out->shape = 1;
+            out->sn = pv->n;
+            out->sstep = pv->step;
+            out->sdmint = (mask & 8) ? rd_uvarint(r) : pv->dmint;
+        }
+    } else {
+        roll_len = rd_uvarint(r);
+        if (roll_len > 0 && parse_roll(data, info, r, roll_len, out) != 0)
             return -1;
-        out->roll = data + info->off[BSEC_ROLLUPS] + roll_off;
-        out->roll_len = (uint32_t)roll_len;
     }
-    uint64_t nchunks = rd_uvarint(&r), chunk_off = rd_uvarint(&r);
-    /* Each chunk's metadata takes at least 7 bytes. */
-    if (r.bad || nchunks == 0 || nchunks > (uint64_t)(r.end - r.p) / 7)
+    if (info->version == 1) {
+        nchunks = rd_uvarint(r);
+        *choff = rd_uvarint(r);
+    }
+    /* Each chunk's metadata takes at least 5 bytes. */
+    if (r->bad || nchunks == 0 || nchunks > (uint64_t)(r->end - r->p) / 5)
         return -1;
     out->nchunks = (uint32_t)nchunks;
-    out->meta = r;
+    out->meta = *r;
     out->left = (uint32_t)nchunks;
     out->prev_maxt = info->mint - 1;
-    out->next_off = chunk_off;
-    /* Walk the chunk list once to validate it and learn the data's range. */
+    out->next_off = *choff;
     struct bseries walk = *out;
     struct bchunk c;
     int rc;
     bool first = true;
     while ((rc = tsdb_bseries_next_chunk(data, info, &walk, &c)) == 1) {
-        if (first)
+        if (first) {
             out->mint = c.mint;
+            /* What the next entry may take as its shape. */
+            pv->shape = nchunks == 1 && (c.n == 1 || c.step != 0);
+            pv->n = c.n;
+            pv->step = c.step;
+            pv->dmint = (uint64_t)(c.mint - info->mint);
+        }
         first = false;
         out->maxt = c.maxt;
     }
-    return rc == 0 ? 0 : -1;
+    if (rc != 0)
+        return -1;
+    *r = walk.meta;
+    *choff = walk.next_off;
+    return 0;
+}
+
+/* Version 2: checkpoint k (entry offset, chunk offset of series 16 k). */
+static void block_checkpoint(const uint8_t *data, const struct block_info *info, uint32_t k,
+                             uint64_t *eoff, uint64_t *choff)
+{
+    const uint8_t *p = data + info->off[BSEC_SEROFF] + 12 * (uint64_t)k;
+    *eoff = tsdb_get_u32(p);
+    *choff = tsdb_get_u64(p + 4);
+}
+
+int tsdb_block_series_at(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
+                         uint32_t local, struct bseries *out, struct bcursor *cur)
+{
+    if (local >= info->nseries)
+        return -1;
+    const uint8_t *sec = data + info->off[BSEC_SERIES];
+    uint64_t eoff, choff = 0;
+    uint32_t i = local;
+    struct bprev pv0, *pv = &pv0;
+    if (info->version == 1) {
+        eoff = tsdb_get_u32(data + info->off[BSEC_SEROFF] + 4 * (uint64_t)local);
+    } else if (cur && cur->data == data && cur->seq == info->seq && cur->next == local) {
+        eoff = cur->eoff;
+        choff = cur->choff;
+        pv = &cur->prev;
+    } else {
+        i = local - local % TSDB_BLOCK_CP;
+        block_checkpoint(data, info, local / TSDB_BLOCK_CP, &eoff, &choff);
+        if (cur)
+            pv = &cur->prev;
+    }
+    if (eoff >= info->len[BSEC_SERIES])
+        return -1;
+    struct rd r = {sec + eoff, sec + info->len[BSEC_SERIES], false};
+    for (; i < local; i++)
+        if (entry_parse(data, info, NULL, &r, &choff, out, pv, i % TSDB_BLOCK_CP == 0) != 0)
+            return -1;
+    if (entry_parse(data, info, symoff, &r, &choff, out, pv, local % TSDB_BLOCK_CP == 0) != 0)
+        return -1;
+    if (cur) {
+        cur->data = data;
+        cur->seq = info->seq;
+        cur->next = local + 1;
+        cur->eoff = (uint64_t)(r.p - sec);
+        cur->choff = choff;
+    }
+    return 0;
+}
+
+int tsdb_block_series(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
+                      uint32_t local, struct bseries *out)
+{
+    return tsdb_block_series_at(data, info, symoff, local, out, NULL);
 }
 
 /* Validates the whole image; on success *symoff_out (when asked) holds the
@@ -180,8 +384,9 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
         snprintf(err, errlen, "too short for a block (%zu bytes)", len);
         return -1;
     }
-    if (memcmp(data, "TOCSBLK1", 8) != 0 || tsdb_get_u32(data + 8) != BLOCK_VERSION) {
-        snprintf(err, errlen, "not a block of version %d (bad header)", BLOCK_VERSION);
+    info->version = len >= 12 ? tsdb_get_u32(data + 8) : 0;
+    if (memcmp(data, "TOCSBLK1", 8) != 0 || info->version < 1 || info->version > BLOCK_VERSION) {
+        snprintf(err, errlen, "not a block of version 1 to %d (bad header)", BLOCK_VERSION);
         return -1;
     }
     const uint8_t *f = data + len - BLOCK_FTR;
@@ -197,6 +402,11 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
     info->nseries = tsdb_get_u32(f + 32);
     info->nsymbols = tsdb_get_u32(f + 36);
     info->nparents = tsdb_get_u32(f + 40);
+    info->nnamesets = tsdb_get_u32(f + 44);
+    if (info->version == 1 && info->nnamesets != 0) {
+        snprintf(err, errlen, "the footer is damaged (reserved field)");
+        return -1;
+    }
     uint64_t expect = BLOCK_HDR, end = len - BLOCK_FTR;
     for (int i = 0; i < BSEC_N; i++) {
         info->off[i] = tsdb_get_u64(f + 48 + 16 * i);
@@ -224,8 +434,11 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
             }
         }
     }
-    if (info->len[BSEC_SEROFF] != 4 * (uint64_t)info->nseries ||
-        info->len[BSEC_SERIES] > UINT32_MAX || info->len[BSEC_SYMBOLS] > UINT32_MAX) {
+    uint64_t seroff_len =
+        info->version == 1 ? 4 * (uint64_t)info->nseries
+                           : 12 * (((uint64_t)info->nseries + TSDB_BLOCK_CP - 1) / TSDB_BLOCK_CP);
+    if (info->len[BSEC_SEROFF] != seroff_len || info->len[BSEC_SERIES] > UINT32_MAX ||
+        info->len[BSEC_SYMBOLS] > UINT32_MAX) {
         snprintf(err, errlen, "the series tables are inconsistent");
         return -1;
     }
@@ -250,6 +463,24 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
         }
         symoff[i] = (uint32_t)(p - sym);
     }
+    /* Version 2: the label name sets, each a count and its name symbols. */
+    info->nsoff = (uint64_t)(r.p - sym);
+    if (info->nnamesets > info->len[BSEC_SYMBOLS] / 2) {
+        snprintf(err, errlen, "bad name set count %u", info->nnamesets);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < info->nnamesets; i++) {
+        uint64_t nl = rd_uvarint(&r);
+        if (r.bad || nl == 0 || nl > LABELS_MAX_PAIRS) {
+            snprintf(err, errlen, "name set %u is damaged", i);
+            goto fail;
+        }
+        for (uint64_t j = 0; j < nl; j++)
+            if (rd_uvarint(&r) >= info->nsymbols || r.bad) {
+                snprintf(err, errlen, "name set %u is damaged", i);
+                goto fail;
+            }
+    }
     if (r.p != r.end) {
         snprintf(err, errlen, "trailing bytes after the symbols");
         goto fail;
@@ -269,9 +500,19 @@ static int block_parse(const uint8_t *data, size_t len, bool verify_crc, struct 
     }
     info->dmint = info->maxt;
     info->dmaxt = info->mint;
+    /* Every entry in order; version 2's checkpoints must agree with the walk. */
+    struct bcursor cur = {0};
     for (uint32_t i = 0; i < info->nseries; i++) {
         char lerr[160];
-        if (tsdb_block_series(data, info, symoff, i, bs) != 0) {
+        if (info->version >= 2 && i % TSDB_BLOCK_CP == 0) {
+            uint64_t eoff, choff;
+            block_checkpoint(data, info, i / TSDB_BLOCK_CP, &eoff, &choff);
+            if (i > 0 && (eoff != cur.eoff || choff != cur.choff)) {
+                snprintf(err, errlen, "series offsets %u are damaged", i / TSDB_BLOCK_CP);
+                goto fail;
+            }
+        }
+        if (tsdb_block_series_at(data, info, symoff, i, bs, &cur) != 0) {
             snprintf(err, errlen, "series %u is damaged", i);
             goto fail;
         }
@@ -470,8 +711,9 @@ int tsdb_block_load(struct tsdb *db, const char *path, uint32_t *gids, struct ts
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
+        struct bcursor cur = {0};
         for (uint32_t i = 0; i < n; i++) {
-            if (tsdb_block_series(b->map, &b->info, symoff, i, bs) != 0) {
+            if (tsdb_block_series_at(b->map, &b->info, symoff, i, bs, &cur) != 0) {
                 snprintf(err, errlen, "%s: series %u is damaged", path, i);
                 goto fail;
             }
@@ -567,15 +809,31 @@ int64_t tsdb_block_find(const struct tsdb_block *b, uint32_t gid, size_t *cursor
 
 /* ---- writing ---- */
 
+/*
+ * The writer keeps each series entry in a fixed-width form (pre) until the
+ * end, when it numbers symbols and name sets by how often they are used (the
+ * most used get one-byte varints) and writes the final entries, each coded
+ * against the one before. A pre-entry: u32 name set, u32 value symbol per
+ * label, u32 bytes of chunks, u32 rollup length, u64 rollup offset, u32
+ * chunks, then per chunk PRE_CHUNK bytes: u32 samples, u32 length, u32 CRC,
+ * u32 irregular, u64 step, u64 distance from the previous chunk (dmint), u64
+ * duration.
+ */
+#define PRE_CHUNK 40
 struct tsdb_bwriter {
     char *dir, *tmp;
     FILE *f;
     int64_t mint, maxt;
     uint64_t seq, nsamples, chunk_bytes;
-    struct tbuf rollups, series, seroff, parents;
+    struct tbuf rollups, pre, parents;
     struct strmap symmap; /* text -> index + 1 */
     char **syms;
+    uint32_t *symcnt; /* uses of each symbol */
     uint32_t nsyms, capsyms;
+    struct strmap nsmap; /* name set key -> index + 1 */
+    char **nskeys;       /* owned keys: name symbols as decimal text, ',' separated */
+    uint32_t *nscnt;
+    uint32_t nns, capns;
     uint32_t *gids;
     uint32_t nseries, capgids;
     struct tbuf enc; /* scratch for one rollup resolution */
@@ -622,14 +880,20 @@ oom:
 static int64_t bw_symbol(struct tsdb_bwriter *w, const char *s)
 {
     void *v = strmap_get(&w->symmap, s);
-    if (v)
+    if (v) {
+        w->symcnt[(uintptr_t)v - 1]++;
         return (int64_t)((uintptr_t)v - 1);
+    }
     if (w->nsyms == w->capsyms) {
         uint32_t nc = w->capsyms ? w->capsyms * 2 : 256;
         char **ns = realloc(w->syms, nc * sizeof(*ns));
         if (!ns)
             return -1;
         w->syms = ns;
+        uint32_t *nn = realloc(w->symcnt, nc * sizeof(*nn));
+        if (!nn)
+            return -1;
+        w->symcnt = nn;
         w->capsyms = nc;
     }
     char *copy = strdup(s);
@@ -638,7 +902,42 @@ static int64_t bw_symbol(struct tsdb_bwriter *w, const char *s)
         return -1;
     }
     w->syms[w->nsyms] = copy;
+    w->symcnt[w->nsyms] = 1;
     return w->nsyms++;
+}
+
+/* The name set of these name symbols (made if new), counted; -1 when out of memory. */
+static int64_t bw_nameset(struct tsdb_bwriter *w, const uint32_t *names, uint32_t n)
+{
+    char key[LABELS_MAX_PAIRS * 11 + 1];
+    size_t o = 0;
+    for (uint32_t i = 0; i < n; i++)
+        o += (size_t)snprintf(key + o, sizeof(key) - o, "%s%u", i ? "," : "", names[i]);
+    void *v = strmap_get(&w->nsmap, key);
+    if (v) {
+        w->nscnt[(uintptr_t)v - 1]++;
+        return (int64_t)((uintptr_t)v - 1);
+    }
+    if (w->nns == w->capns) {
+        uint32_t nc = w->capns ? w->capns * 2 : 16;
+        char **nk = realloc(w->nskeys, nc * sizeof(*nk));
+        if (!nk)
+            return -1;
+        w->nskeys = nk;
+        uint32_t *nn = realloc(w->nscnt, nc * sizeof(*nn));
+        if (!nn)
+            return -1;
+        w->nscnt = nn;
+        w->capns = nc;
+    }
+    char *copy = strdup(key);
+    if (!copy || strmap_put(&w->nsmap, copy, (void *)(uintptr_t)(w->nns + 1)) != 0) {
+        free(copy);
+        return -1;
+    }
+    w->nskeys[w->nns] = copy;
+    w->nscnt[w->nns] = 1;
+    return w->nns++;
 }
 
 /* Encodes the buckets of one resolution into w->enc. */
@@ -729,8 +1028,8 @@ int tsdb_bw_add(struct tsdb_bwriter *w, uint32_t gid, const struct mseries *s, c
                 const double *v, size_t n, char *err, size_t errlen)
 {
     struct lview lv[LABELS_MAX_PAIRS];
+    uint32_t names[LABELS_MAX_PAIRS];
     size_t nchunks, roll_len = 0, roll_off = w->rollups.len;
-    uint64_t first_off = w->chunk_bytes;
 
     if (n == 0)
         return 0;
@@ -751,65 +1050,66 @@ int tsdb_bw_add(struct tsdb_bwriter *w, uint32_t gid, const struct mseries *s, c
     }
     /* Even chunks: 5000 samples become two of 2500, not 4096 and 904. */
     nchunks = (n + TSDB_BLOCK_CHUNK_SAMPLES - 1) / TSDB_BLOCK_CHUNK_SAMPLES;
-    if (tbuf_reserve(&w->series, 40 + (size_t)s->nlab * 10 + nchunks * 40) != 0 ||
-        tbuf_reserve(&w->seroff, 4) != 0)
+    if (tbuf_reserve(&w->pre, 32 + (size_t)s->nlab * 4 + nchunks * PRE_CHUNK) != 0)
         goto oom;
-    if (w->series.len > UINT32_MAX) {
-        snprintf(err, errlen, "too many series for one block");
-        return -1;
-    }
-    tsdb_put_u32(w->seroff.p + w->seroff.len, (uint32_t)w->series.len);
-    size_t entry_start = w->series.len;
-    tbuf_uvarint(&w->series, s->nlab);
+    /* The pre-entry (see struct pre_chunk and bw_tables). */
+    size_t entry_start = w->pre.len;
     for (uint32_t i = 0; i < s->nlab; i++) {
         int64_t ns = bw_symbol(w, lv[i].name);
         int64_t vs = ns < 0 ? -1 : bw_symbol(w, lv[i].value);
         if (vs < 0)
             goto oom_entry;
-        tbuf_uvarint(&w->series, (uint64_t)ns);
-        tbuf_uvarint(&w->series, (uint64_t)vs);
+        names[i] = (uint32_t)ns;
+        tsdb_put_u32(w->pre.p + w->pre.len + 4 + 4 * i, (uint32_t)vs);
     }
-    tbuf_uvarint(&w->series, roll_len);
-    if (roll_len)
-        tbuf_uvarint(&w->series, roll_off);
-    tbuf_uvarint(&w->series, nchunks);
-    tbuf_uvarint(&w->series, first_off);
+    int64_t nsid = bw_nameset(w, names, s->nlab);
+    if (nsid < 0)
+        goto oom_entry;
+    tsdb_put_u32(w->pre.p + w->pre.len, (uint32_t)nsid);
+    uint8_t *hd = w->pre.p + w->pre.len + 4 + 4 * (size_t)s->nlab;
+    tsdb_put_u32(hd + 4, (uint32_t)roll_len);
+    tsdb_put_u64(hd + 8, roll_off);
+    tsdb_put_u32(hd + 16, (uint32_t)nchunks);
+    w->pre.len += 4 + 4 * (size_t)s->nlab + 20;
     int64_t prev_maxt = w->mint - 1;
+    uint64_t chbytes = 0;
     for (size_t c = 0, i = 0; c < nchunks; c++) {
         size_t take = (n - i) / (nchunks - c);
-        struct chunk_enc e;
         uint8_t *buf;
         size_t len;
-        chunk_enc_init(&e);
-        for (size_t k = 0; k < take; k++) {
-            if (chunk_enc_append(&e, t[i + k], v[i + k]) != 0) {
-                chunk_enc_free(&e);
-                goto oom_entry;
-            }
-        }
-        int src = chunk_enc_snapshot(&e, &buf, &len);
-        chunk_enc_free(&e);
-        if (src != 0)
+        uint64_t step;
+        bool regular = chunk_times_regular(t + i, (uint32_t)take, &step);
+        if (chunk_encode_meta(t + i, v + i, (uint32_t)take, &buf, &len) != 0)
             goto oom_entry;
-        fwrite(buf, 1, len, w->f);
-        uint32_t crc = tsdb_crc32c(0, buf, len);
+        /* Every chunk here is a meta chunk: its first byte says nothing. */
+        len--;
+        fwrite(buf + 1, 1, len, w->f);
+        uint8_t *pc = w->pre.p + w->pre.len;
+        tsdb_put_u32(pc, (uint32_t)take);
+        tsdb_put_u32(pc + 4, (uint32_t)len);
+        tsdb_put_u32(pc + 8, tsdb_crc32c(0, buf + 1, len));
+        tsdb_put_u32(pc + 12, regular ? 0 : 1);
+        tsdb_put_u64(pc + 16, regular ? step : 0);
+        tsdb_put_u64(pc + 24, (uint64_t)(t[i] - prev_maxt - 1));
+        tsdb_put_u64(pc + 32, (uint64_t)(t[i + take - 1] - t[i]));
+        w->pre.len += PRE_CHUNK;
         free(buf);
-        int64_t cmint = t[i], cmaxt = t[i + take - 1];
-        tbuf_uvarint(&w->series, (uint64_t)(cmint - prev_maxt - 1));
-        tbuf_uvarint(&w->series, (uint64_t)(cmaxt - cmint));
-        tbuf_uvarint(&w->series, len);
-        tsdb_put_u32(w->series.p + w->series.len, crc);
-        w->series.len += 4;
         w->chunk_bytes += len;
-        prev_maxt = cmaxt;
+        chbytes += len;
+        prev_maxt = t[i + take - 1];
         i += take;
     }
-    w->seroff.len += 4;
+    if (chbytes > UINT32_MAX) {
+        snprintf(err, errlen, "a series' chunks are too large for one block");
+        w->pre.len = entry_start;
+        return -1;
+    }
+    tsdb_put_u32(hd, (uint32_t)chbytes);
     w->gids[w->nseries++] = gid;
     w->nsamples += n;
     return 0;
 oom_entry:
-    w->series.len = entry_start;
+    w->pre.len = entry_start;
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
@@ -820,24 +1120,185 @@ uint32_t tsdb_bw_count(const struct tsdb_bwriter *w)
     return w->nseries;
 }
 
+struct byuse {
+    uint32_t cnt, idx;
+};
+
+/* Most used first, then in order of first use. */
+static int cmp_byuse(const void *a, const void *b)
+{
+    const struct byuse *x = a, *y = b;
+    if (x->cnt != y->cnt)
+        return x->cnt > y->cnt ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Numbers by use: *order (the old numbers, most used first) and *renum (old -> new). */
+static int by_use(const uint32_t *cnt, uint32_t n, uint32_t **order, uint32_t **renum)
+{
+    struct byuse *b = malloc((n ? n : 1) * sizeof(*b));
+    *order = malloc((n ? n : 1) * sizeof(**order));
+    *renum = malloc((n ? n : 1) * sizeof(**renum));
+    if (!b || !*order || !*renum) {
+        free(b);
+        return -1;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        b[i] = (struct byuse){cnt[i], i};
+    qsort(b, n, sizeof(*b), cmp_byuse);
+    for (uint32_t i = 0; i < n; i++) {
+        (*order)[i] = b[i].idx;
+        (*renum)[b[i].idx] = i;
+    }
+    free(b);
+    return 0;
+}
+
+/*
+ * The symbols section (symbols, then name sets) and the series entries with
+ * their checkpoints, numbered by use.
+ */
+static int bw_tables(struct tsdb_bwriter *w, struct tbuf *sym, struct tbuf *series,
+                     struct tbuf *cps)
+{
+    uint32_t *sord = NULL, *snew = NULL, *nord = NULL, *nnew = NULL;
+    int rc = -1;
+    if (by_use(w->symcnt, w->nsyms, &sord, &snew) != 0 ||
+        by_use(w->nscnt, w->nns, &nord, &nnew) != 0)
+        goto out;
+    for (uint32_t i = 0; i < w->nsyms; i++) {
+        const char *t = w->syms[sord[i]];
+        size_t l = strlen(t);
+        if (tbuf_reserve(sym, l + 12) != 0)
+            goto out;
+        tbuf_uvarint(sym, l);
+        tbuf_bytes(sym, t, l + 1);
+    }
+    uint32_t *nlab = malloc((w->nns ? w->nns : 1) * sizeof(*nlab));
+    if (!nlab)
+        goto out;
+    for (uint32_t i = 0; i < w->nns; i++) {
+        const char *k = w->nskeys[nord[i]];
+        uint32_t nl = 1;
+        for (const char *c = k; *c; c++)
+            nl += *c == ',';
+        nlab[nord[i]] = nl;
+        if (tbuf_reserve(sym, 10 + (size_t)nl * 10) != 0) {
+            free(nlab);
+            goto out;
+        }
+        tbuf_uvarint(sym, nl);
+        for (char *e; *k; k = *e ? e + 1 : e)
+            tbuf_uvarint(sym, snew[strtoul(k, &e, 10)]);
+    }
+    /* The entries, from the pre-entries. */
+    const uint8_t *p = w->pre.p;
+    uint64_t choff = 0;
+    struct bprev pv = {0};
+    for (uint32_t i = 0; i < w->nseries; i++) {
+        uint32_t ns = tsdb_get_u32(p), nl = nlab[ns], vals[LABELS_MAX_PAIRS];
+        const uint8_t *hd = p + 4 + 4 * (size_t)nl, *pc = hd + 20;
+        uint32_t chlen = tsdb_get_u32(hd), roll_len = tsdb_get_u32(hd + 4);
+        uint64_t roll_off = tsdb_get_u64(hd + 8);
+        uint32_t nch = tsdb_get_u32(hd + 16);
+        if (tbuf_reserve(series, 40 + (size_t)nl * 10 + (size_t)nch * 50) != 0 ||
+            tbuf_reserve(cps, 12) != 0) {
+            free(nlab);
+            goto out;
+        }
+        for (uint32_t j = 0; j < nl; j++)
+            vals[j] = snew[tsdb_get_u32(p + 4 + 4 * j)];
+        uint32_t n0 = tsdb_get_u32(pc);
+        uint64_t step0 = tsdb_get_u64(pc + 16), dmint0 = tsdb_get_u64(pc + 24);
+        bool regular0 = tsdb_get_u32(pc + 12) == 0;
+        bool abs = i % TSDB_BLOCK_CP == 0;
+        bool same =
+            !abs && nch == 1 && regular0 && pv.shape && n0 == pv.n && (n0 <= 1 || step0 == pv.step);
+        if (abs) {
+            if (series->len > UINT32_MAX) {
+                free(nlab);
+                goto out;
+            }
+            tsdb_put_u32(cps->p + cps->len, (uint32_t)series->len);
+            tsdb_put_u64(cps->p + cps->len + 4, choff);
+            cps->len += 12;
+            tbuf_uvarint(series, nnew[ns]);
+            for (uint32_t j = 0; j < nl; j++)
+                tbuf_uvarint(series, vals[j]);
+            tbuf_uvarint(series, (uint64_t)nch << 1 | (roll_len ? 1 : 0));
+        } else {
+            uint64_t mask = (nnew[ns] != pv.ns ? 1 : 0) | (roll_len ? 2 : 0) | (same ? 0 : 4) |
+                            (same && dmint0 != pv.dmint ? 8 : 0);
+            for (uint32_t j = 0; j < nl && j < 60; j++)
+                if (vals[j] != (j < pv.nlab ? pv.vals[j] : 0))
+                    mask |= UINT64_C(1) << (4 + j);
+            tbuf_uvarint(series, mask);
+            if (mask & 1)
+                tbuf_uvarint(series, nnew[ns]);
+            for (uint32_t j = 0; j < nl; j++) {
+                uint32_t pvs = j < pv.nlab ? pv.vals[j] : 0;
+                if (j >= 60 || (mask >> (4 + j) & 1))
+                    tbuf_uvarint(series, tsdb_zigzag((int64_t)vals[j] - (int64_t)pvs));
+            }
+        }
+        if (roll_len) {
+            tbuf_uvarint(series, roll_len);
+            tbuf_uvarint(series, roll_off);
+        }
+        if (!abs && !same)
+            tbuf_uvarint(series, nch);
+        for (uint32_t c = 0; c < nch; c++, pc += PRE_CHUNK) {
+            uint32_t cn = tsdb_get_u32(pc), clen = tsdb_get_u32(pc + 4), crc = tsdb_get_u32(pc + 8);
+            bool irr = tsdb_get_u32(pc + 12) != 0;
+            uint64_t step = tsdb_get_u64(pc + 16), dmint = tsdb_get_u64(pc + 24);
+            uint64_t dur = tsdb_get_u64(pc + 32);
+            if (same) {
+                if (dmint != pv.dmint)
+                    tbuf_uvarint(series, dmint);
+            } else {
+                tbuf_uvarint(series, (uint64_t)cn << 2 | (irr ? 2 : 0) | (dmint ? 1 : 0));
+                if (dmint)
+                    tbuf_uvarint(series, dmint);
+                if (cn > 1)
+                    tbuf_uvarint(series, irr ? dur : step);
+            }
+            tbuf_uvarint(series, clen);
+            tsdb_put_u32(series->p + series->len, crc);
+            series->len += 4;
+        }
+        pv.ns = nnew[ns];
+        pv.nlab = nl;
+        memcpy(pv.vals, vals, nl * sizeof(*vals));
+        pv.shape = nch == 1 && (n0 == 1 || regular0);
+        pv.n = n0;
+        pv.step = regular0 ? step0 : 0;
+        pv.dmint = dmint0;
+        choff += chlen;
+        p = hd + 20 + (size_t)nch * PRE_CHUNK;
+    }
+    free(nlab);
+    rc = 0;
+out:
+    free(sord);
+    free(snew);
+    free(nord);
+    free(nnew);
+    return rc;
+}
+
 int tsdb_bw_finish(struct tsdb_bwriter *w, char **path_out, uint32_t **gids_out, char *err,
                    size_t errlen)
 {
-    struct tbuf sym = {0};
+    struct tbuf sym = {0}, series = {0}, cps = {0};
     uint8_t ftr[BLOCK_FTR];
     char *path = NULL;
-    const struct tbuf *sec[BSEC_N] = {NULL, &w->rollups, &sym, &w->series, &w->seroff, &w->parents};
+    const struct tbuf *sec[BSEC_N] = {NULL, &w->rollups, &sym, &series, &cps, &w->parents};
 
     *path_out = NULL;
     *gids_out = NULL;
-    for (uint32_t i = 0; i < w->nsyms; i++) {
-        size_t l = strlen(w->syms[i]);
-        if (tbuf_reserve(&sym, l + 12) != 0) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-        tbuf_uvarint(&sym, l);
-        tbuf_bytes(&sym, w->syms[i], l + 1);
+    if (bw_tables(w, &sym, &series, &cps) != 0) {
+        snprintf(err, errlen, "out of memory (or a block over 4 GB of series entries)");
+        goto fail;
     }
     memset(ftr, 0, sizeof(ftr));
     tsdb_put_u64(ftr, (uint64_t)w->mint);
@@ -846,6 +1307,7 @@ int tsdb_bw_finish(struct tsdb_bwriter *w, char **path_out, uint32_t **gids_out,
     tsdb_put_u64(ftr + 24, w->nsamples);
     tsdb_put_u32(ftr + 32, w->nseries);
     tsdb_put_u32(ftr + 36, w->nsyms);
+    tsdb_put_u32(ftr + 44, w->nns);
     uint64_t off = BLOCK_HDR;
     for (int i = 0; i < BSEC_N; i++) {
         uint64_t len = i == BSEC_CHUNKS ? w->chunk_bytes : sec[i]->len;
@@ -896,11 +1358,15 @@ int tsdb_bw_finish(struct tsdb_bwriter *w, char **path_out, uint32_t **gids_out,
     *gids_out = w->gids;
     w->gids = NULL;
     tbuf_free(&sym);
+    tbuf_free(&series);
+    tbuf_free(&cps);
     tsdb_bw_abort(w);
     return 0;
 fail:
     free(path);
     tbuf_free(&sym);
+    tbuf_free(&series);
+    tbuf_free(&cps);
     tsdb_bw_abort(w);
     return -1;
 }
@@ -918,10 +1384,15 @@ void tsdb_bw_abort(struct tsdb_bwriter *w)
     for (uint32_t i = 0; i < w->nsyms; i++)
         free(w->syms[i]);
     free(w->syms);
+    free(w->symcnt);
     strmap_free(&w->symmap);
+    for (uint32_t i = 0; i < w->nns; i++)
+        free(w->nskeys[i]);
+    free(w->nskeys);
+    free(w->nscnt);
+    strmap_free(&w->nsmap);
     tbuf_free(&w->rollups);
-    tbuf_free(&w->series);
-    tbuf_free(&w->seroff);
+    tbuf_free(&w->pre);
     tbuf_free(&w->parents);
     tbuf_free(&w->enc);
     free(w->gids);

@@ -1,9 +1,16 @@
 /*
  * tsdb_head.c - series in memory: creation in the registry, appends to the
- * open chunk, sealing chunks (at TSDB_HEAD_CHUNK_SAMPLES samples or when a
- * sample falls in the next block range, so every head chunk lies inside one
- * block range and persisting never splits a chunk), and copies of head
- * chunks for queries.
+ * open chunk, sealing chunks (as soon as one holds TSDB_HEAD_CHUNK_SAMPLES
+ * samples, or when a sample falls in the next block range, so every head
+ * chunk lies inside one block range and persisting never splits a chunk),
+ * and copies of head chunks for queries.
+ *
+ * Memory per series, which the head is about: the series struct (112 bytes
+ * plus 8 per label: labels are pointers to their postings lists), the open
+ * chunk's encoder (128 bytes and its buffer, allocated only while a chunk is
+ * open; pending samples wait compactly in the buffer), sealed chunks in the
+ * dense format 3 with a 32-byte header, and the index (postings, the hash
+ * map and the id table, 30 to 80 bytes).
  */
 #include "tsdb_int.h"
 
@@ -12,26 +19,34 @@
 
 void tsdb_series_views(const struct mseries *s, struct lview *lv)
 {
-    const char *q = s->lab;
     for (uint32_t i = 0; i < s->nlab; i++) {
-        lv[i].name = q;
-        lv[i].nlen = (uint32_t)strlen(q);
-        q += lv[i].nlen + 1;
-        lv[i].value = q;
-        lv[i].vlen = (uint32_t)strlen(q);
-        q += lv[i].vlen + 1;
+        const struct postings *p = s->lp[i];
+        lv[i] = (struct lview){p->ln->name, p->value, p->ln->nlen, p->vlen};
     }
+}
+
+bool tsdb_series_key_eq(const struct mseries *s, const char *packed, size_t len)
+{
+    if (s->lablen != len)
+        return false;
+    const char *q = packed;
+    for (uint32_t i = 0; i < s->nlab; i++) {
+        const struct postings *p = s->lp[i];
+        if (memcmp(q, p->ln->name, p->ln->nlen + 1) != 0)
+            return false;
+        q += p->ln->nlen + 1;
+        if (memcmp(q, p->value, p->vlen + 1) != 0)
+            return false;
+        q += p->vlen + 1;
+    }
+    return true;
 }
 
 const char *tsdb_series_get(const struct mseries *s, const char *name)
 {
-    const char *q = s->lab;
-    for (uint32_t i = 0; i < s->nlab; i++) {
-        const char *value = q + strlen(q) + 1;
-        if (strcmp(q, name) == 0)
-            return value;
-        q = value + strlen(value) + 1;
-    }
+    for (uint32_t i = 0; i < s->nlab; i++)
+        if (strcmp(s->lp[i]->ln->name, name) == 0)
+            return s->lp[i]->value;
     return NULL;
 }
 
@@ -41,17 +56,14 @@ int tsdb_series_labelset(const struct mseries *s, struct labelset *out)
     out->v = calloc(s->nlab ? s->nlab : 1, sizeof(*out->v));
     if (!out->v)
         return -1;
-    const char *q = s->lab;
     for (uint32_t i = 0; i < s->nlab; i++) {
-        const char *value = q + strlen(q) + 1;
-        out->v[i].name = strdup(q);
-        out->v[i].value = strdup(value);
+        out->v[i].name = strdup(s->lp[i]->ln->name);
+        out->v[i].value = strdup(s->lp[i]->value);
         out->n = i + 1;
         if (!out->v[i].name || !out->v[i].value) {
             labels_free(out);
             return -1;
         }
-        q = value + strlen(value) + 1;
     }
     return 0;
 }
@@ -64,10 +76,9 @@ struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size
         return s;
     if (db->ids.next_id == UINT32_MAX)
         return NULL;
-    s = calloc(1, sizeof(*s) + lablen);
+    s = calloc(1, TSDB_MSERIES_SIZE(nlab));
     if (!s)
         return NULL;
-    memcpy(s->lab, packed, lablen);
     s->hash = hash;
     s->nlab = (uint16_t)nlab;
     s->lablen = (uint32_t)lablen;
@@ -75,7 +86,6 @@ struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size
     s->last_t = TSDB_NO_TIME;
     s->hz_t = TSDB_NO_TIME;
     s->last_v_known = 1;
-    chunk_enc_init(&s->open);
     if (idtab_set(&db->ids, s->id, s) != 0) {
         free(s);
         return NULL;
@@ -88,13 +98,13 @@ struct mseries *tsdb_reg_get_or_create(struct tsdb *db, const char *packed, size
         free(s);
         return NULL;
     }
-    if (pindex_add(&db->ix, s) != 0) {
+    if (pindex_add(&db->ix, s, packed) != 0) {
         smap_remove(&db->map, s);
         idtab_clear(&db->ids, s->id);
         free(s);
         return NULL;
     }
-    db->registry_bytes += sizeof(*s) + lablen;
+    db->registry_bytes += TSDB_MSERIES_SIZE(nlab);
     return s;
 }
 
@@ -138,41 +148,47 @@ void tsdb_mseries_free(struct tsdb *db, struct mseries *s)
         free(c);
         c = next;
     }
-    chunk_enc_free(&s->open);
-    db->registry_bytes -= sizeof(*s) + s->lablen;
+    if (s->open) {
+        chunk_enc_free(s->open);
+        free(s->open);
+    }
+    db->registry_bytes -= TSDB_MSERIES_SIZE(s->nlab);
     free(s);
 }
 
 int tsdb_head_seal(struct tsdb *db, struct mseries *s)
 {
-    uint32_t n = chunk_enc_count(&s->open);
+    uint32_t n = tsdb_open_count(s);
     uint8_t *buf;
     size_t len;
     if (n == 0)
         return 0;
-    if (chunk_enc_snapshot(&s->open, &buf, &len) != 0)
+    /* No sample goes into a sealed chunk: it is worth the dense encoding. */
+    uint64_t step;
+    if (chunk_enc_finish(s->open, &buf, &len, &step) != 0)
         return -1;
-    struct hchunk *c = malloc(sizeof(*c) + len);
+    struct hchunk *c = malloc(TSDB_HCHUNK_SIZE(len));
     if (!c) {
         free(buf);
         return -1;
     }
     c->next = NULL;
-    c->mint = s->open_mint;
+    c->mint = s->open->mint;
     c->maxt = s->last_t;
     c->n = n;
     c->len = (uint32_t)len;
+    c->regular = step != 0;
     memcpy(c->data, buf, len);
     free(buf);
-    if (s->chunks_tail)
-        s->chunks_tail->next = c;
-    else
-        s->chunks = c;
-    s->chunks_tail = c;
-    s->nchunks++;
-    int64_t delta = (int64_t)(sizeof(*c) + len) - (int64_t)chunk_enc_memory(&s->open);
-    chunk_enc_free(&s->open);
-    chunk_enc_init(&s->open);
+    struct hchunk **tail = &s->chunks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = c;
+    int64_t delta = (int64_t)TSDB_HCHUNK_SIZE(len) -
+                    (int64_t)(chunk_enc_memory(s->open) + sizeof(struct chunk_enc));
+    chunk_enc_free(s->open);
+    free(s->open);
+    s->open = NULL;
     __atomic_fetch_add(&db->chunk_bytes, (uint64_t)delta, __ATOMIC_RELAXED);
     return 0;
 }
@@ -198,8 +214,8 @@ int tsdb_head_append(struct tsdb *db, struct mseries *s, int64_t t, double v, ui
             rc = TSDB_EDUP;
         goto out;
     }
-    uint32_t cnt = chunk_enc_count(&s->open);
-    if (cnt > 0 && (cnt >= TSDB_HEAD_CHUNK_SAMPLES || tsdb_floor_div(s->open_mint, db->block_ms) !=
+    uint32_t cnt = tsdb_open_count(s);
+    if (cnt > 0 && (cnt >= TSDB_HEAD_CHUNK_SAMPLES || tsdb_floor_div(s->open->mint, db->block_ms) !=
                                                           tsdb_floor_div(t, db->block_ms))) {
         if (tsdb_head_seal(db, s) != 0) {
             rc = TSDB_ENOMEM;
@@ -207,19 +223,29 @@ int tsdb_head_append(struct tsdb *db, struct mseries *s, int64_t t, double v, ui
         }
         cnt = 0;
     }
-    size_t before = chunk_enc_memory(&s->open);
-    if (chunk_enc_append(&s->open, t, v) != 0) {
+    if (!s->open) {
+        if (!(s->open = malloc(sizeof(*s->open)))) {
+            rc = TSDB_ENOMEM;
+            goto out;
+        }
+        chunk_enc_init(s->open);
+        __atomic_fetch_add(&db->chunk_bytes, sizeof(*s->open), __ATOMIC_RELAXED);
+    }
+    size_t before = chunk_enc_memory(s->open);
+    if (chunk_enc_append(s->open, t, v) != 0) {
         rc = TSDB_ENOMEM;
         goto out;
     }
-    if (cnt == 0)
-        s->open_mint = t;
     __atomic_store_n(&s->last_t, t, __ATOMIC_RELAXED);
     __atomic_store_n(&s->last_v, tsdb_dbits(v), __ATOMIC_RELAXED);
     __atomic_store_n(&s->last_v_known, 1, __ATOMIC_RELAXED);
-    size_t after = chunk_enc_memory(&s->open);
+    size_t after = chunk_enc_memory(s->open);
     if (after != before)
         __atomic_fetch_add(&db->chunk_bytes, (uint64_t)(after - before), __ATOMIC_RELAXED);
+    /* A full chunk is sealed at once rather than at the next sample: the
+     * head keeps it densely encoded and without the encoder's slack. */
+    if (tsdb_open_count(s) >= TSDB_HEAD_CHUNK_SAMPLES)
+        (void)tsdb_head_seal(db, s); /* when out of memory, the next sample tries again */
 out:
     pthread_mutex_unlock(mu);
     return rc;
@@ -227,23 +253,28 @@ out:
 
 bool tsdb_head_range(const struct mseries *s, int64_t *mint, int64_t *maxt)
 {
-    bool open = chunk_enc_count(&s->open) > 0;
+    bool open = tsdb_open_count(s) > 0;
     if (!s->chunks && !open)
         return false;
-    *mint = s->chunks ? s->chunks->mint : s->open_mint;
-    *maxt = open ? s->last_t : s->chunks_tail->maxt;
+    *mint = s->chunks ? s->chunks->mint : s->open->mint;
+    const struct hchunk *last = s->chunks;
+    while (last && last->next)
+        last = last->next;
+    *maxt = open ? s->last_t : last->maxt;
     return true;
 }
 
+/* n and step: what chunk_iter_init_meta needs (0: the chunk says). */
 static int push_copy(struct tbuf *arena, const uint8_t *data, size_t len, int64_t mint,
-                     int64_t maxt, struct cref **cr, size_t *ncr, size_t *capcr)
+                     int64_t maxt, uint32_t n, uint64_t step, struct cref **cr, size_t *ncr,
+                     size_t *capcr)
 {
     if (*ncr == *capcr) {
         size_t nc = *capcr ? *capcr * 2 : 64;
-        struct cref *n = realloc(*cr, nc * sizeof(*n));
-        if (!n)
+        struct cref *ncr2 = realloc(*cr, nc * sizeof(*ncr2));
+        if (!ncr2)
             return -1;
-        *cr = n;
+        *cr = ncr2;
         *capcr = nc;
     }
     if (tbuf_reserve(arena, len) != 0)
@@ -254,6 +285,8 @@ static int push_copy(struct tbuf *arena, const uint8_t *data, size_t len, int64_
     c->len = len;
     c->mint = mint;
     c->maxt = maxt;
+    c->n = n;
+    c->step = step;
     tbuf_bytes(arena, data, len);
     return 0;
 }
@@ -263,9 +296,9 @@ static int push_open(struct mseries *s, struct tbuf *arena, struct cref **cr, si
 {
     uint8_t *buf;
     size_t len;
-    if (chunk_enc_snapshot(&s->open, &buf, &len) != 0)
+    if (chunk_enc_snapshot(s->open, &buf, &len) != 0)
         return -1;
-    int rc = push_copy(arena, buf, len, s->open_mint, s->last_t, cr, ncr, capcr);
+    int rc = push_copy(arena, buf, len, s->open->mint, s->last_t, 0, 0, cr, ncr, capcr);
     free(buf);
     return rc;
 }
@@ -279,19 +312,20 @@ int tsdb_head_copy(struct tsdb *db, struct mseries *s, int64_t lo, int64_t hi, b
     const struct hchunk *before = NULL;
     for (const struct hchunk *c = s->chunks; c && c->maxt < lo; c = c->next)
         before = c;
-    bool open = chunk_enc_count(&s->open) > 0;
+    bool open = tsdb_open_count(s) > 0;
     bool open_before = open && s->last_t < lo;
     /* The chunk just before lo first (the open one when even it ends before
      * lo), then those overlapping [lo, hi], all in time order. */
     if (want_before && open_before)
         rc = push_open(s, arena, cr, ncr, capcr);
     else if (want_before && before)
-        rc =
-            push_copy(arena, before->data, before->len, before->mint, before->maxt, cr, ncr, capcr);
+        rc = push_copy(arena, before->data, before->len, before->mint, before->maxt, before->n,
+                       tsdb_hchunk_step(before), cr, ncr, capcr);
     for (const struct hchunk *c = s->chunks; c && c->mint <= hi && rc == 0; c = c->next)
         if (c->maxt >= lo)
-            rc = push_copy(arena, c->data, c->len, c->mint, c->maxt, cr, ncr, capcr);
-    if (rc == 0 && open && !open_before && s->open_mint <= hi)
+            rc = push_copy(arena, c->data, c->len, c->mint, c->maxt, c->n, tsdb_hchunk_step(c), cr,
+                           ncr, capcr);
+    if (rc == 0 && open && !open_before && s->open->mint <= hi)
         rc = push_open(s, arena, cr, ncr, capcr);
     pthread_mutex_unlock(mu);
     return rc;
@@ -389,7 +423,7 @@ int tsdb_blocks_value_at(struct tsdb *db, const struct mseries *s, int64_t t, do
             struct chunk_iter it;
             int64_t ct;
             double cv;
-            if (chunk_iter_init(&it, c.data, c.len) != 0)
+            if (tsdb_bchunk_iter(&it, &c) != 0)
                 break;
             while (chunk_iter_next(&it, &ct, &cv) == 1) {
                 if (ct == t) {

@@ -24,15 +24,23 @@
 
 /* ---- smap ---- */
 
+static inline struct mseries *slot_series(const struct smap *m, const struct smap_slot *x)
+{
+    return idtab_get(m->ids, x->idp1 - 1);
+}
+
 struct mseries *smap_find(const struct smap *m, uint64_t hash, const char *packed, size_t len)
 {
     if (m->len == 0)
         return NULL;
     size_t mask = m->cap - 1;
-    for (size_t i = (size_t)hash & mask; m->slots[i].hash; i = (i + 1) & mask) {
-        const struct mseries *s = m->slots[i].s;
-        if (m->slots[i].hash == hash && s->lablen == len && memcmp(s->lab, packed, len) == 0)
-            return m->slots[i].s;
+    uint32_t tag = (uint32_t)(hash >> 32);
+    for (size_t i = (size_t)hash & mask; m->slots[i].idp1; i = (i + 1) & mask) {
+        if (m->slots[i].tag != tag)
+            continue;
+        struct mseries *s = slot_series(m, &m->slots[i]);
+        if (s && s->hash == hash && tsdb_series_key_eq(s, packed, len))
+            return s;
     }
     return NULL;
 }
@@ -44,10 +52,10 @@ static int smap_grow(struct smap *m)
     if (!ns)
         return -1;
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slots[i].hash)
+        if (!m->slots[i].idp1)
             continue;
-        size_t j = (size_t)m->slots[i].hash & (ncap - 1);
-        while (ns[j].hash)
+        size_t j = (size_t)slot_series(m, &m->slots[i])->hash & (ncap - 1);
+        while (ns[j].idp1)
             j = (j + 1) & (ncap - 1);
         ns[j] = m->slots[i];
     }
@@ -62,10 +70,10 @@ int smap_insert(struct smap *m, struct mseries *s)
     if ((m->len + 1) * 4 > m->cap * 3 && smap_grow(m) != 0)
         return -1;
     size_t mask = m->cap - 1, i = (size_t)s->hash & mask;
-    while (m->slots[i].hash)
+    while (m->slots[i].idp1)
         i = (i + 1) & mask;
-    m->slots[i].hash = s->hash;
-    m->slots[i].s = s;
+    m->slots[i].idp1 = s->id + 1;
+    m->slots[i].tag = (uint32_t)(s->hash >> 32);
     m->len++;
     return 0;
 }
@@ -75,17 +83,18 @@ void smap_remove(struct smap *m, struct mseries *s)
     if (m->len == 0)
         return;
     size_t mask = m->cap - 1, i = (size_t)s->hash & mask;
-    while (m->slots[i].hash && m->slots[i].s != s)
+    while (m->slots[i].idp1 && m->slots[i].idp1 != s->id + 1)
         i = (i + 1) & mask;
-    if (!m->slots[i].hash)
+    if (!m->slots[i].idp1)
         return;
-    /* Backward-shift deletion, as in strmap.c: no tombstones. */
+    /* Backward-shift deletion, as in strmap.c: no tombstones. The series of
+     * the other slots are still in the id table. */
     size_t hole = i, j = i;
     for (;;) {
         j = (j + 1) & mask;
-        if (!m->slots[j].hash)
+        if (!m->slots[j].idp1)
             break;
-        size_t home = (size_t)m->slots[j].hash & mask;
+        size_t home = (size_t)slot_series(m, &m->slots[j])->hash & mask;
         if ((j > hole && (home <= hole || home > j)) || (j < hole && (home <= hole && home > j))) {
             m->slots[hole] = m->slots[j];
             hole = j;
@@ -98,7 +107,8 @@ void smap_remove(struct smap *m, struct mseries *s)
 void smap_free(struct smap *m)
 {
     free(m->slots);
-    memset(m, 0, sizeof(*m));
+    m->slots = NULL;
+    m->cap = m->len = 0;
 }
 
 /* ---- idtab ---- */
@@ -329,7 +339,8 @@ static int ids_push(uint32_t **ids, uint32_t *n, uint32_t *cap, uint32_t id, siz
     }
     if (*n == *cap) {
     grow:;
-        uint32_t ncap = *cap < 4 ? *cap + 1 : *cap + *cap / 2;
+        /* A quarter more: a list per label value, so slack adds up per series. */
+        uint32_t ncap = *cap < 4 ? *cap + 1 : *cap + *cap / 4;
         uint32_t *np = realloc(*ids, (size_t)ncap * sizeof(uint32_t));
         if (!np)
             return -1;
@@ -342,18 +353,20 @@ static int ids_push(uint32_t **ids, uint32_t *n, uint32_t *cap, uint32_t id, siz
     return 0;
 }
 
-static int pindex_add_pair(struct pindex *ix, const char *name, const char *value, uint32_t id)
+static struct postings *pindex_add_pair(struct pindex *ix, const char *name, const char *value,
+                                        uint32_t id)
 {
     struct lname *ln = strmap_get(&ix->names, name);
     if (!ln) {
         size_t len = strlen(name);
         ln = calloc(1, sizeof(*ln) + len + 1);
         if (!ln)
-            return -1;
+            return NULL;
         memcpy(ln->name, name, len + 1);
+        ln->nlen = (uint32_t)len;
         if (strmap_put(&ix->names, ln->name, ln) != 0) {
             free(ln);
-            return -1;
+            return NULL;
         }
         ix->bytes += sizeof(*ln) + len + 1;
     }
@@ -362,30 +375,32 @@ static int pindex_add_pair(struct pindex *ix, const char *name, const char *valu
         size_t len = strlen(value);
         p = calloc(1, sizeof(*p) + len + 1);
         if (!p)
-            return -1;
+            return NULL;
         memcpy(p->value, value, len + 1);
+        p->ln = ln;
+        p->vlen = (uint32_t)len;
         size_t before = strmap_bytes(&ln->values);
         if (strmap_put(&ln->values, p->value, p) != 0) {
             free(p);
-            return -1;
+            return NULL;
         }
         ix->bytes += sizeof(*p) + len + 1 + strmap_bytes(&ln->values) - before;
     }
-    return ids_push(&p->ids, &p->n, &p->cap, id, &ix->bytes);
+    return ids_push(&p->ids, &p->n, &p->cap, id, &ix->bytes) == 0 ? p : NULL;
 }
 
-int pindex_add(struct pindex *ix, const struct mseries *s)
+int pindex_add(struct pindex *ix, struct mseries *s, const char *packed)
 {
-    const char *q = s->lab;
+    const char *q = packed;
     for (uint32_t i = 0; i < s->nlab; i++) {
         const char *name = q;
         const char *value = name + strlen(name) + 1;
         q = value + strlen(value) + 1;
-        if (pindex_add_pair(ix, name, value, s->id) != 0)
+        if (!(s->lp[i] = pindex_add_pair(ix, name, value, s->id)))
             return -1;
     }
     if (ix->nall == ix->capall) {
-        size_t ncap = ix->capall ? ix->capall * 2 : 1024;
+        size_t ncap = ix->capall ? ix->capall + ix->capall / 4 : 1024;
         uint32_t *np = realloc(ix->all, ncap * sizeof(*np));
         if (!np)
             return -1;

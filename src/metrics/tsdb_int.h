@@ -40,8 +40,13 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Samples per head chunk before it is sealed (Prometheus uses 120). */
-#define TSDB_HEAD_CHUNK_SAMPLES 240
+/*
+ * Samples per head chunk before it is sealed (Prometheus uses 120). A sealed
+ * chunk is re-encoded densely (format 3) and loses the open encoder's
+ * slack, so fewer, larger chunks keep the head small: two hours at 10 s fit
+ * one, and a multiple of 16 ends on a group boundary of the open encoder.
+ */
+#define TSDB_HEAD_CHUNK_SAMPLES 720
 /* Samples per chunk in a block: few large chunks compress best. */
 #define TSDB_BLOCK_CHUNK_SAMPLES 4096
 /* Per-series lock stripes (a power of two). */
@@ -213,18 +218,33 @@ struct hchunk {
     struct hchunk *next;
     int64_t mint, maxt;
     uint32_t n, len;
-    uint8_t data[];
+    uint8_t regular; /* times evenly spaced: the step is (maxt - mint) / (n - 1) */
+    uint8_t data[];  /* chunk_enc_finish: read with tsdb_hchunk_iter */
 };
 
+/* Bytes of a sealed chunk of len bytes. */
+#define TSDB_HCHUNK_SIZE(len) (offsetof(struct hchunk, data) + (size_t)(len))
+
+/* The step chunk_iter_init_meta wants for a sealed chunk. */
+static inline uint64_t tsdb_hchunk_step(const struct hchunk *c)
+{
+    return c->regular && c->n > 1 ? (uint64_t)(c->maxt - c->mint) / (c->n - 1) : 0;
+}
+
 /*
- * A series in the registry. Labels live in the same allocation, packed as
- * name\0value\0... in name order. A series is "in the head" when it may take
+ * A series in the registry. Its labels are interned: lp[i] is the postings
+ * list of its i-th label pair (in name order), which holds the value text and
+ * points to the name's; a list lives as long as a series holds the pair, so
+ * the pointers stay valid while the series does. That costs 8 bytes a label
+ * instead of the text (about 17). A series is "in the head" when it may take
  * appends and counts toward the series limits; series that only exist in
  * blocks stay in the registry (with empty head data) so the index covers them.
  */
+struct postings;
+
 struct mseries {
     uint64_t hash;
-    uint32_t lablen; /* first: what a lookup compares, beside the hash */
+    uint32_t lablen; /* bytes of the packed labels: a lookup compares it first */
     uint32_t id;
     struct tsdb_source *src; /* who created it (stable pointer) */
     /*
@@ -232,11 +252,10 @@ struct mseries {
      * and read under the registry read lock with relaxed atomics). Scrapes
      * and writers send series in the same order every time, so the appender
      * checks the hint before the hash map and saves the map's cache miss.
-     * It is valid while hint_gen equals db->gc_gen: only the GC frees
-     * series, and it bumps gc_gen (under the write lock) first.
+     * Only the GC frees series, and it clears the hints to them (under the
+     * write lock) first.
      */
     struct mseries *next_hint;
-    uint64_t hint_gen;
     uint32_t block_refs;   /* blocks holding the series; registry write lock */
     uint32_t pins;         /* atomic */
     uint32_t logged_epoch; /* the log epoch that holds its series record; wal.mu */
@@ -244,34 +263,54 @@ struct mseries {
     int64_t hz_t;
     int64_t last_t;  /* newest sample (head or blocks); written under the stripe lock */
     uint64_t last_v; /* its value bits; read with relaxed atomics by appenders */
-    int64_t open_mint;
-    struct chunk_enc open;
-    struct hchunk *chunks, *chunks_tail; /* sealed, oldest first; stripe lock */
-    uint32_t nchunks;
+    /* The open chunk (open->mint is its first sample's time), or NULL: the
+     * encoder is on the heap only while a chunk is open, so a series whose
+     * chunk was just sealed or that went quiet holds 8 bytes, not 128. */
+    struct chunk_enc *open;
+    struct hchunk *chunks; /* sealed, oldest first (a few); stripe lock */
     uint16_t nlab;
     uint8_t in_head;
     uint8_t last_v_known; /* false when last_t came from a block's metadata */
-    char lab[];
+    struct postings *lp[];
 };
+
+/* Bytes of a series with nlab labels (no tail padding). */
+#define TSDB_MSERIES_SIZE(nlab) (offsetof(struct mseries, lp) + (size_t)(nlab) * sizeof(void *))
 
 #define TSDB_NO_TIME INT64_MIN
 
-/* Fills lv (room for s->nlab) from the packed labels. */
+/* Samples in the open chunk of s (stripe lock held). */
+static inline uint32_t tsdb_open_count(const struct mseries *s)
+{
+    return s->open ? chunk_enc_count(s->open) : 0;
+}
+
+/* Fills lv (room for s->nlab) from the interned labels. */
 void tsdb_series_views(const struct mseries *s, struct lview *lv);
+/* True when the packed label set (len bytes) is the series' own. */
+bool tsdb_series_key_eq(const struct mseries *s, const char *packed, size_t len);
 /* An owned labelset copy; -1 when out of memory. */
 int tsdb_series_labelset(const struct mseries *s, struct labelset *out);
 const char *tsdb_series_get(const struct mseries *s, const char *name);
 
 /* ---- registry and postings (tsdb_index.c) ---- */
 
+/*
+ * The hash map from labels to series holds 8 bytes a slot: the series id
+ * (plus one; 0 is empty) and the hash's high half, to skip most lookups of
+ * other series; the series itself is found through the id table.
+ */
 struct smap_slot {
-    uint64_t hash; /* 0: empty */
-    struct mseries *s;
+    uint32_t idp1; /* id + 1, 0: empty */
+    uint32_t tag;  /* hash >> 32 */
 };
+
+struct idtab;
 
 struct smap {
     struct smap_slot *slots;
     size_t cap, len;
+    const struct idtab *ids; /* borrowed: the series' id table */
 };
 
 #define TSDB_IDPAGE_BITS 12
@@ -284,14 +323,19 @@ struct idtab {
     uint32_t next_id;
 };
 
+struct lname;
+
 struct postings {
     uint32_t n, cap;
-    uint32_t *ids; /* sorted ascending */
+    uint32_t *ids;          /* sorted ascending */
+    const struct lname *ln; /* the label name */
+    uint32_t vlen;          /* strlen(value) */
     char value[];
 };
 
 struct lname {
     struct strmap values; /* value -> struct postings */
+    uint32_t nlen;        /* strlen(name) */
     char name[];
 };
 
@@ -315,7 +359,9 @@ void idtab_free(struct idtab *t);
  * malloc'd. The caller holds the registry lock. -1 when out of memory. */
 int idtab_list(const struct idtab *t, bool head_only, struct mseries ***out, size_t *n);
 
-int pindex_add(struct pindex *ix, const struct mseries *s);
+/* Indexes s under the nlab pairs of its packed labels and interns them into
+ * s->lp. Returns 0 or -1 when out of memory. */
+int pindex_add(struct pindex *ix, struct mseries *s, const char *packed);
 /* Drops every id for which dead(id) is true. */
 void pindex_remove(struct pindex *ix, bool (*dead)(void *ctx, uint32_t id), void *ctx);
 /*
@@ -344,16 +390,59 @@ struct block_info {
     int64_t mint, maxt;   /* the block's range */
     int64_t dmint, dmaxt; /* of its data (set by a full parse) */
     uint64_t seq;
+    uint32_t version; /* of the file format, 1 or 2 */
     uint32_t nseries, nsymbols, nparents;
+    uint32_t nnamesets; /* version 2: label name sets after the symbols */
+    uint64_t nsoff;     /* their offset in the symbols section */
     uint64_t nsamples;
     uint64_t off[BSEC_N], len[BSEC_N];
 };
+
+/* Version 2 blocks keep the offsets of every TSDB_BLOCK_CP-th series only. */
+#define TSDB_BLOCK_CP 16
 
 /* One chunk of a series in a block (data borrowed from the mapping). */
 struct bchunk {
     const uint8_t *data;
     uint32_t len, crc;
     int64_t mint, maxt;
+    uint32_t n;    /* samples (version 2; 0: the chunk says) */
+    uint64_t step; /* version 2: the step of regular times, 0 when irregular */
+    uint8_t bare;  /* version 2: a chunk_encode_meta chunk without its first byte */
+};
+
+/* Decodes a chunk with what its metadata says (n 0: the chunk says it all). */
+static inline int tsdb_chunk_iter(struct chunk_iter *it, const uint8_t *data, size_t len,
+                                  int64_t mint, uint32_t n, uint64_t step, bool bare)
+{
+    return bare ? chunk_iter_init_bare(it, data, len, mint, n, step)
+                : chunk_iter_init_meta(it, data, len, mint, n, step);
+}
+
+static inline int tsdb_bchunk_iter(struct chunk_iter *it, const struct bchunk *c)
+{
+    return tsdb_chunk_iter(it, c->data, c->len, c->mint, c->n, c->step, c->bare);
+}
+
+/* Where the next series entry of a block starts, for reading entries in order. */
+/*
+ * Version 2 codes a series entry against the one before it (see
+ * tsdb_block.c): what a reader keeps of the last entry.
+ */
+struct bprev {
+    uint32_t ns, nlab;
+    uint32_t vals[LABELS_MAX_PAIRS]; /* value symbols */
+    bool shape;                      /* one regular chunk: */
+    uint32_t n;                      /* its samples, */
+    uint64_t step, dmint;            /* step and distance from the block's start */
+};
+
+struct bcursor {
+    const uint8_t *data; /* the block it belongs to (with seq); NULL: none */
+    uint64_t seq;
+    uint32_t next; /* the series it is at */
+    uint64_t eoff, choff;
+    struct bprev prev; /* the entry before it */
 };
 
 /* A series entry of a block, parsed. */
@@ -369,6 +458,11 @@ struct bseries {
     uint32_t left;
     int64_t prev_maxt;
     uint64_t next_off;
+    /* version 2: a single chunk shaped like the previous entry's (only its
+     * length and CRC are in meta) */
+    uint8_t shape;
+    uint32_t sn;
+    uint64_t sstep, sdmint;
 };
 
 struct tsdb_block {
@@ -396,6 +490,9 @@ int tsdb_block_parse(const uint8_t *data, size_t len, bool verify_crc, struct bl
  */
 int tsdb_block_series(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
                       uint32_t local, struct bseries *out);
+/* The same, faster for series read in order with a cursor (zeroed at first). */
+int tsdb_block_series_at(const uint8_t *data, const struct block_info *info, const uint32_t *symoff,
+                         uint32_t local, struct bseries *out, struct bcursor *cur);
 /* Next chunk of a parsed series entry: 1, 0 at the end, -1 when corrupt. */
 int tsdb_bseries_next_chunk(const uint8_t *data, const struct block_info *info, struct bseries *bs,
                             struct bchunk *c);
@@ -550,7 +647,6 @@ struct tsdb {
 
     /* Counters, atomic. */
     uint64_t samples_appended, samples_rejected, series_limit_hits, head_samples;
-    uint64_t gc_gen;              /* bumped (under the write lock) before series are freed */
     uint64_t stored_rollup_reads; /* rollup records used by queries (tests check it) */
     uint64_t chunk_bytes;
     int64_t head_mint, head_maxt;
@@ -608,6 +704,9 @@ struct cref {
     int64_t mint, maxt;
     uint32_t crc;
     uint8_t check_crc;
+    uint32_t n;    /* samples when the metadata says (struct bchunk), else 0 */
+    uint64_t step; /* ditto, the step of regular times */
+    uint8_t bare;  /* ditto, see struct bchunk */
 };
 
 /*

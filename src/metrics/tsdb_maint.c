@@ -64,16 +64,18 @@ static void samples_free(struct samples *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Decodes a chunk onto the end of out. -1 when corrupt or out of memory. */
-static int decode_into(const uint8_t *data, size_t len, struct samples *out)
+/* Decodes a chunk (with what its metadata says, see chunk_iter_init_meta)
+ * onto the end of out. -1 when corrupt or out of memory. */
+static int decode_into(const uint8_t *data, size_t len, int64_t mint, uint32_t mn, uint64_t step,
+                       bool bare, struct samples *out)
 {
     struct chunk_iter it;
     int64_t t;
     double v;
     int rc;
-    if (chunk_iter_init(&it, data, len) != 0)
+    if (tsdb_chunk_iter(&it, data, len, mint, mn, step, bare) != 0)
         return -1;
-    uint32_t n = chunk_count(data, len);
+    uint32_t n = it.n;
     if (samples_reserve(out, n ? n : 1) != 0)
         return -1;
     while ((rc = chunk_iter_next(&it, &t, &v)) == 1) {
@@ -146,7 +148,7 @@ int tsdb_persist_head(struct tsdb *db, int64_t boundary, bool *persisted, char *
         size_t first = npc;
         pthread_mutex_lock(tsdb_stripe(db, s));
         int src = 0;
-        if (chunk_enc_count(&s->open) > 0 && s->last_t < boundary)
+        if (tsdb_open_count(s) > 0 && s->last_t < boundary)
             src = tsdb_head_seal(db, s);
         for (struct hchunk *c = s->chunks; c && c->maxt < boundary && src == 0; c = c->next) {
             if (npc == cappc) {
@@ -198,7 +200,8 @@ int tsdb_persist_head(struct tsdb *db, int64_t boundary, bool *persisted, char *
             while (p->cur < p->n &&
                    tsdb_floor_div(pc[p->first + p->cur]->mint, db->block_ms) == ranges[r]) {
                 const struct hchunk *c = pc[p->first + p->cur];
-                if (decode_into(c->data, c->len, &buf) != 0) {
+                if (decode_into(c->data, c->len, c->mint, c->n, tsdb_hchunk_step(c), false, &buf) !=
+                    0) {
                     snprintf(err, errlen, "a head chunk does not decode (out of memory?)");
                     rc = -1;
                     break;
@@ -236,14 +239,11 @@ int tsdb_persist_head(struct tsdb *db, int64_t boundary, bool *persisted, char *
             if (c != pc[p->first + k])
                 break; /* cannot happen: only maintenance removes chunks */
             s->chunks = c->next;
-            if (!s->chunks)
-                s->chunks_tail = NULL;
-            s->nchunks--;
         }
         pthread_mutex_unlock(tsdb_stripe(db, s));
         for (size_t k = 0; k < m; k++) {
             dropped += pc[p->first + k]->n;
-            freed += sizeof(struct hchunk) + pc[p->first + k]->len;
+            freed += TSDB_HCHUNK_SIZE(pc[p->first + k]->len);
             free(pc[p->first + k]);
         }
         *persisted = true;
@@ -352,6 +352,7 @@ static int compact_group(struct tsdb *db, struct tsdb_block **g, size_t ng, int6
 {
     uint64_t *parents = malloc(ng * sizeof(*parents));
     size_t *cur = calloc(ng, sizeof(*cur));
+    struct bcursor *bcur = calloc(ng, sizeof(*bcur));
     struct bseries *bs = malloc(sizeof(*bs));
     uint32_t *ids = NULL;
     size_t nids = 0;
@@ -360,7 +361,7 @@ static int compact_group(struct tsdb *db, struct tsdb_block **g, size_t ng, int6
     struct tsdb_block *nb;
     int rc = -1;
 
-    if (!parents || !cur || !bs) {
+    if (!parents || !cur || !bcur || !bs) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -396,10 +397,12 @@ static int compact_group(struct tsdb *db, struct tsdb_block **g, size_t ng, int6
                 continue;
             struct bchunk c;
             int crc;
-            if (tsdb_block_series(g[i]->map, &g[i]->info, NULL, (uint32_t)local, bs) != 0)
+            if (tsdb_block_series_at(g[i]->map, &g[i]->info, NULL, (uint32_t)local, bs, &bcur[i]) !=
+                0)
                 goto corrupt;
             while ((crc = tsdb_bseries_next_chunk(g[i]->map, &g[i]->info, bs, &c)) == 1)
-                if (!tsdb_bchunk_ok(&c) || decode_into(c.data, c.len, &buf) != 0)
+                if (!tsdb_bchunk_ok(&c) ||
+                    decode_into(c.data, c.len, c.mint, c.n, c.step, c.bare, &buf) != 0)
                     goto corrupt;
             if (crc != 0)
                 goto corrupt;
@@ -441,6 +444,7 @@ out:
     free(ids);
     free(bs);
     free(cur);
+    free(bcur);
     free(parents);
     return rc;
 }
@@ -585,33 +589,48 @@ void tsdb_gc_series(struct tsdb *db)
         pthread_rwlock_unlock(&db->lock);
         return;
     }
+    struct mseries **dead = malloc((n ? n : 1) * sizeof(*dead));
+    if (!dead) {
+        pthread_rwlock_unlock(&db->lock);
+        free(all);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         struct mseries *s = all[i];
         /* Unpinned under the write lock: no appender or query can reach s. */
         if (__atomic_load_n(&s->pins, __ATOMIC_ACQUIRE) != 0)
             continue;
-        if (s->in_head && !s->chunks && chunk_enc_count(&s->open) == 0) {
+        if (s->in_head && !s->chunks && tsdb_open_count(s) == 0) {
             s->in_head = 0;
             db->head_series--;
             if (s->src && s->src->nseries > 0)
                 s->src->nseries--;
-            int64_t mem = (int64_t)chunk_enc_memory(&s->open);
-            chunk_enc_free(&s->open);
-            chunk_enc_init(&s->open);
-            __atomic_fetch_sub(&db->chunk_bytes, (uint64_t)mem, __ATOMIC_RELAXED);
+            if (s->open) {
+                size_t mem = chunk_enc_memory(s->open) + sizeof(*s->open);
+                chunk_enc_free(s->open);
+                free(s->open);
+                s->open = NULL;
+                __atomic_fetch_sub(&db->chunk_bytes, (uint64_t)mem, __ATOMIC_RELAXED);
+            }
         }
         if (!s->in_head && s->block_refs == 0) {
             smap_remove(&db->map, s);
             idtab_clear(&db->ids, s->id);
-            all[ndead++] = s;
+            dead[ndead++] = s;
         }
     }
     if (ndead > 0) {
-        __atomic_fetch_add(&db->gc_gen, 1, __ATOMIC_RELEASE);
+        /* Hints to the dead go: a dead series is no longer in the id table. */
+        for (size_t i = 0; i < n; i++) {
+            struct mseries *h = all[i]->next_hint;
+            if (h && idtab_get(&db->ids, h->id) != h)
+                all[i]->next_hint = NULL;
+        }
         pindex_remove(&db->ix, id_dead, db);
     }
     for (size_t i = 0; i < ndead; i++)
-        tsdb_mseries_free(db, all[i]);
+        tsdb_mseries_free(db, dead[i]);
+    free(dead);
     pthread_rwlock_unlock(&db->lock);
     free(all);
 }

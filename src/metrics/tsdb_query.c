@@ -24,7 +24,8 @@ struct query {
     size_t n;
     struct tsdb_block **blocks; /* referenced, sorted by mint */
     size_t nb;
-    size_t *cursor; /* per block, for tsdb_block_find */
+    size_t *cursor;       /* per block, for tsdb_block_find */
+    struct bcursor *bcur; /* per block, for reading its series entries in order */
     struct tbuf arena;
     struct cref *cr; /* head copies, then per-series scratch */
     size_t ncr, capcr;
@@ -47,6 +48,7 @@ static void query_free(struct query *q)
     if (q->blocks || q->nb)
         tsdb_blocks_release(q->blocks, q->nb);
     free(q->cursor);
+    free(q->bcur);
     tbuf_free(&q->arena);
     free(q->cr);
     free(q->hfirst);
@@ -114,7 +116,8 @@ static int query_collect(struct query *q, int64_t lo, int64_t hi, bool want_befo
     if (tsdb_blocks_acquire(q->db, &q->blocks, &q->nb) != 0)
         goto oom;
     q->cursor = calloc(q->nb ? q->nb : 1, sizeof(*q->cursor));
-    if (!q->cursor)
+    q->bcur = calloc(q->nb ? q->nb : 1, sizeof(*q->bcur));
+    if (!q->cursor || !q->bcur)
         goto oom;
     return 0;
 oom:
@@ -143,19 +146,30 @@ static int push_cref(struct query *q, const struct bchunk *c)
                                     .mint = c->mint,
                                     .maxt = c->maxt,
                                     .crc = c->crc,
-                                    .check_crc = 1};
+                                    .check_crc = 1,
+                                    .n = c->n,
+                                    .step = c->step,
+                                    .bare = c->bare};
     return 0;
+}
+
+/* Series local of block bi into q->bs, reading the block's entries in order. */
+static int q_series(struct query *q, size_t bi, uint32_t local)
+{
+    const struct tsdb_block *b = q->blocks[bi];
+    return tsdb_block_series_at(b->map, &b->info, NULL, local, q->bs, &q->bcur[bi]);
 }
 
 /* Adds the chunks of series local of block b overlapping [lo, hi] (and the
  * last one before lo when want_before). */
-static int block_crefs(struct query *q, const struct tsdb_block *b, uint32_t local, int64_t lo,
-                       int64_t hi, bool want_before)
+static int block_crefs(struct query *q, size_t bi, uint32_t local, int64_t lo, int64_t hi,
+                       bool want_before)
 {
     struct bchunk c, before = {0};
     bool have_before = false;
     int rc;
-    if (tsdb_block_series(b->map, &b->info, NULL, local, q->bs) != 0)
+    const struct tsdb_block *b = q->blocks[bi];
+    if (q_series(q, bi, local) != 0)
         return -1;
     while ((rc = tsdb_bseries_next_chunk(b->map, &b->info, q->bs, &c)) == 1) {
         if (c.maxt < lo) {
@@ -218,7 +232,7 @@ static int decode_crefs(struct query *q, struct cref *cr, size_t n, int64_t lo, 
     if (n > 1)
         qsort(cr, n, sizeof(*cr), cmp_cref);
     for (size_t i = 0; i < n; i++)
-        total += chunk_count(cref_data(q, &cr[i]), cr[i].len);
+        total += cr[i].n ? cr[i].n : chunk_count(cref_data(q, &cr[i]), cr[i].len);
     if (total > out->cap) {
         int64_t *nt = realloc(out->t, total * sizeof(*nt));
         if (!nt)
@@ -237,7 +251,7 @@ static int decode_crefs(struct query *q, struct cref *cr, size_t n, int64_t lo, 
         double v;
         int rc;
         if ((cr[i].check_crc && tsdb_crc32c(0, d, cr[i].len) != cr[i].crc) ||
-            chunk_iter_init(&it, d, cr[i].len) != 0) {
+            tsdb_chunk_iter(&it, d, cr[i].len, cr[i].mint, cr[i].n, cr[i].step, cr[i].bare) != 0) {
             log_error("tsdb: a block chunk fails its checksum; its samples are skipped");
             continue;
         }
@@ -306,7 +320,7 @@ static int series_crefs(struct query *q, size_t i, size_t scratch, int64_t lo, i
         int64_t local = tsdb_block_find(bl, q->ser[i]->id, &q->cursor[b]);
         if (local < 0 || bl->info.mint > hi || (!want_before && bl->info.maxt < lo))
             continue;
-        if (block_crefs(q, bl, (uint32_t)local, lo, hi, want_before) != 0)
+        if (block_crefs(q, b, (uint32_t)local, lo, hi, want_before) != 0)
             log_error("tsdb: block %s: series %lld is damaged; skipped", bl->path,
                       (long long)local);
     }
@@ -444,13 +458,13 @@ void tsdb_rollup_series_free(struct tsdb_rollup_series *s, size_t n)
 
 /* The last non-NaN value of series local in b: from its stored rollups when
  * it has any, else from its chunks. */
-static bool block_last_value(struct query *q, const struct tsdb_block *b, uint32_t local,
-                             double *out)
+static bool block_last_value(struct query *q, size_t bi, uint32_t local, double *out)
 {
+    const struct tsdb_block *b = q->blocks[bi];
     struct bchunk c;
     struct rollup_rec rec;
     bool found = false;
-    if (tsdb_block_series(b->map, &b->info, NULL, local, q->bs) != 0)
+    if (q_series(q, bi, local) != 0)
         return false;
     if (q->bs->roll && tsdb_rollup_rec_parse(q->bs->roll, q->bs->roll_len, &b->info, &rec) == 0) {
         for (int ri = TSDB_NRES - 1; ri >= 0; ri--) {
@@ -469,7 +483,7 @@ static bool block_last_value(struct query *q, const struct tsdb_block *b, uint32
         struct chunk_iter it;
         int64_t t;
         double v;
-        if (!tsdb_bchunk_ok(&c) || chunk_iter_init(&it, c.data, c.len) != 0)
+        if (!tsdb_bchunk_ok(&c) || tsdb_bchunk_iter(&it, &c) != 0)
             return found;
         while (chunk_iter_next(&it, &t, &v) == 1) {
             if (v == v) {
@@ -568,7 +582,7 @@ static int rollup_series(struct query *q, size_t i, int ri, int64_t t0, int64_t 
             return -1;
         for (size_t k = 0; k < ns; k++)
             if (segs[k].block >= 0 &&
-                block_crefs(q, q->blocks[segs[k].block], segs[k].local, lo, hi, true) != 0)
+                block_crefs(q, (size_t)segs[k].block, segs[k].local, lo, hi, true) != 0)
                 log_error("tsdb: a block series is damaged; skipped");
         if (decode_crefs(q, q->cr + scratch, q->ncr - scratch, INT64_MIN, hi, buf) != 0)
             return -1;
@@ -578,7 +592,7 @@ static int rollup_series(struct query *q, size_t i, int ri, int64_t t0, int64_t 
     }
 
     double pv = 0;
-    if (prev.block >= 0 && block_last_value(q, q->blocks[prev.block], prev.local, &pv)) {
+    if (prev.block >= 0 && block_last_value(q, (size_t)prev.block, prev.local, &pv)) {
         acc->prev = pv;
         acc->have_prev = true;
     } else if (prev.block == -1) {
@@ -594,7 +608,7 @@ static int rollup_series(struct query *q, size_t i, int ri, int64_t t0, int64_t 
             const struct tsdb_block *bl = q->blocks[sg->block];
             struct tsdb_bucket *bk = NULL;
             size_t nb = 0;
-            if (tsdb_block_series(bl->map, &bl->info, NULL, sg->local, q->bs) == 0 && q->bs->roll &&
+            if (q_series(q, (size_t)sg->block, sg->local) == 0 && q->bs->roll &&
                 tsdb_rollup_rec_parse(q->bs->roll, q->bs->roll_len, &bl->info, &rec) == 0 &&
                 rec.has[ri] && tsdb_rollup_rec_buckets(&rec, ri, &bk, &nb) == 0) {
                 __atomic_fetch_add(&q->db->stored_rollup_reads, 1, __ATOMIC_RELAXED);
@@ -612,7 +626,7 @@ static int rollup_series(struct query *q, size_t i, int ri, int64_t t0, int64_t 
                 continue;
             }
             q->ncr = scratch;
-            if (block_crefs(q, bl, sg->local, lo, hi, true) != 0) {
+            if (block_crefs(q, (size_t)sg->block, sg->local, lo, hi, true) != 0) {
                 log_error("tsdb: block %s: a series is damaged; skipped", bl->path);
                 continue;
             }
@@ -731,8 +745,8 @@ static bool has_data(struct query *q, size_t i, int64_t mint, int64_t maxt)
     pthread_mutex_lock(tsdb_stripe(q->db, s));
     for (const struct hchunk *c = s->chunks; c && !found; c = c->next)
         found = c->mint <= maxt && c->maxt >= mint;
-    if (!found && chunk_enc_count(&s->open) > 0)
-        found = s->open_mint <= maxt && s->last_t >= mint;
+    if (!found && tsdb_open_count(s) > 0)
+        found = s->open->mint <= maxt && s->last_t >= mint;
     pthread_mutex_unlock(tsdb_stripe(q->db, s));
     for (size_t b = 0; b < q->nb && !found; b++) {
         const struct tsdb_block *bl = q->blocks[b];
@@ -744,7 +758,7 @@ static bool has_data(struct query *q, size_t i, int64_t mint, int64_t maxt)
             break;
         }
         struct bchunk c;
-        if (tsdb_block_series(bl->map, &bl->info, NULL, (uint32_t)local, q->bs) != 0)
+        if (q_series(q, b, (uint32_t)local) != 0)
             continue;
         while (!found && tsdb_bseries_next_chunk(bl->map, &bl->info, q->bs, &c) == 1)
             found = c.mint <= maxt && c.maxt >= mint;
@@ -759,7 +773,8 @@ static int query_in_range(struct query *q, struct tsdb *db, const struct matcher
     if (query_match(q, db, m, nm, err, errlen) != 0)
         return -1;
     if (tsdb_blocks_acquire(db, &q->blocks, &q->nb) != 0 ||
-        !(q->cursor = calloc(q->nb ? q->nb : 1, sizeof(*q->cursor)))) {
+        !(q->cursor = calloc(q->nb ? q->nb : 1, sizeof(*q->cursor))) ||
+        !(q->bcur = calloc(q->nb ? q->nb : 1, sizeof(*q->bcur)))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -904,14 +919,12 @@ int tsdb_label_values(struct tsdb *db, const char *name, const struct matcher *m
             goto out;
         for (size_t i = 0; i < q.n; i++) {
             const struct mseries *s = q.ser[i];
-            const char *p = s->lab;
             for (uint32_t k = 0; k < s->nlab; k++) {
-                const char *val = p + strlen(p) + 1;
-                if (!name && set_add(&set, &v, &n, &cap, p) != 0)
+                const char *lname = s->lp[k]->ln->name, *val = s->lp[k]->value;
+                if (!name && set_add(&set, &v, &n, &cap, lname) != 0)
                     goto oom;
-                if (name && strcmp(p, name) == 0 && set_add(&set, &v, &n, &cap, val) != 0)
+                if (name && strcmp(lname, name) == 0 && set_add(&set, &v, &n, &cap, val) != 0)
                     goto oom;
-                p = val + strlen(val) + 1;
             }
         }
     }

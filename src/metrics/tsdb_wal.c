@@ -75,12 +75,12 @@ int tsdb_wal_series_entry(struct tbuf *b, const struct mseries *s)
     tbuf_uvarint(b, sl);
     tbuf_bytes(b, src, sl);
     tbuf_uvarint(b, s->nlab);
-    const char *q = s->lab;
-    for (uint32_t i = 0; i < 2 * s->nlab; i++) {
-        size_t l = strlen(q);
-        tbuf_uvarint(b, l);
-        tbuf_bytes(b, q, l);
-        q += l + 1;
+    for (uint32_t i = 0; i < s->nlab; i++) {
+        const struct postings *p = s->lp[i];
+        tbuf_uvarint(b, p->ln->nlen);
+        tbuf_bytes(b, p->ln->name, p->ln->nlen);
+        tbuf_uvarint(b, p->vlen);
+        tbuf_bytes(b, p->value, p->vlen);
     }
     return 0;
 }
@@ -614,7 +614,8 @@ static int ckpt_series(struct tsdb *db, struct ckpt *c, struct mseries *s, uint3
         struct chunk_iter it;
         int64_t t;
         double v;
-        if (chunk_iter_init(&it, arena->p + (*cr)[i].off, (*cr)[i].len) != 0)
+        const struct cref *x = &(*cr)[i];
+        if (tsdb_chunk_iter(&it, arena->p + x->off, x->len, x->mint, x->n, x->step, x->bare) != 0)
             continue;
         while (chunk_iter_next(&it, &t, &v) == 1 && t <= horizon) {
             if (tbuf_reserve(&c->samples, 30) != 0)

@@ -96,12 +96,48 @@ static void check_decode(const uint8_t *c, size_t len, const int64_t *t, const d
     free(copy);
 }
 
-/* Round trip of the whole series; returns the encoded size. */
+/* check_decode for a chunk that needs its first time, count and step. */
+static void check_decode_meta(const uint8_t *c, size_t len, const int64_t *t, const double *v,
+                              size_t n, uint64_t step)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    struct chunk_iter it;
+    int64_t tt;
+    double vv;
+    assert_non_null(copy);
+    memcpy(copy, c, len);
+    assert_int_equal(chunk_iter_init_meta(&it, copy, len, n ? t[0] : 0, (uint32_t)n, step), 0);
+    for (size_t i = 0; i < n; i++) {
+        int r = chunk_iter_next(&it, &tt, &vv);
+        if (r != 1 || tt != t[i] || double_to_bits(vv) != double_to_bits(v[i]))
+            fail_msg("meta sample %zu of %zu: r=%d t=%lld want %lld", i, n, r, (long long)tt,
+                     (long long)t[i]);
+    }
+    assert_int_equal(chunk_iter_next(&it, &tt, &vv), 0);
+    free(copy);
+}
+
+/* Encodes t[0..n), v[0..n) at once in format 3 (caller frees). */
+static uint8_t *encode3(const int64_t *t, const double *v, size_t n, size_t *len)
+{
+    uint8_t *out = NULL;
+    assert_int_equal(chunk_encode(t, v, (uint32_t)n, &out, len), 0);
+    assert_non_null(out);
+    assert_int_equal(out[0], 0xF3);
+    return out;
+}
+
+static size_t last_len3; /* format 3 size of the last roundtrip() */
+
+/* Round trip of the whole series in formats 2 and 3; returns the format 2 size. */
 static size_t roundtrip(const int64_t *t, const double *v, size_t n)
 {
     size_t len;
     uint8_t *c = encode(t, v, n, &len);
     check_decode(c, len, t, v, n);
+    free(c);
+    c = encode3(t, v, n, &last_len3);
+    check_decode(c, last_len3, t, v, n);
     free(c);
     return len;
 }
@@ -125,14 +161,25 @@ static void roundtrip_prefixes(const int64_t *t, const double *v, size_t n)
             free(c);
         }
     }
+    /* What a sealed head chunk keeps decodes to the same samples. */
+    uint8_t *c;
+    size_t len;
+    uint64_t step, want_step;
+    assert_int_equal(chunk_enc_finish(&e, &c, &len, &step), 0);
+    if (n < 2 || !chunk_times_regular(t, (uint32_t)n, &want_step))
+        want_step = 0;
+    assert_int_equal(step, want_step);
+    check_decode_meta(c, len, t, v, n, step);
+    free(c);
     /*
-     * Up to a group of samples wait inside the struct (time deltas of 2^32 ms
-     * and more aside, on the heap); packed ones are on the heap.
+     * Everything but the first sample is on the heap: up to a group of
+     * pending samples at most 19 bytes each, behind the packed ones, with a
+     * growth step of slack.
      */
-    if (n > CHUNK_GROUP)
+    if (n > 1)
         assert_true(chunk_enc_memory(&e) > 0);
-    else
-        assert_true(chunk_enc_memory(&e) <= CHUNK_GROUP * sizeof(uint64_t));
+    if (n <= CHUNK_GROUP)
+        assert_true(chunk_enc_memory(&e) <= n * 19 + 64);
     chunk_enc_free(&e);
     assert_int_equal(chunk_enc_memory(&e), 0);
 }
@@ -177,27 +224,27 @@ static void test_exact_bytes(void **state)
 {
     (void)state;
     /*
-     * One integer sample: format byte 0x80 (decimal, k 0, g 1, no
+     * One integer sample: format byte 0x40 (format 2, decimal, k 0, g 1, no
      * exceptions), n 1, zigzag(1000) = 2000 and zigzag(m0 = 5) as varints.
      */
     int64_t t[2] = {1000, 11000};
     double v[2] = {5.0, 7.0};
     size_t len;
     uint8_t *c = encode(t, v, 1, &len);
-    const uint8_t one[] = {0x80, 0x01, 0xD0, 0x0F, 0x0A};
+    const uint8_t one[] = {0x40, 0x01, 0xD0, 0x0F, 0x0A};
     assert_int_equal(len, sizeof(one));
     assert_memory_equal(c, one, sizeof(one));
     free(c);
 
     /*
-     * Two samples: the header now says g follows (0x82) and gives it (2).
+     * Two samples: the header now says g follows (0x42) and gives it (2).
      * One group of 31 bits: '1' (new headers), time header '1',
      * svar(zigzag(10000) = 20000) as '1110' + 20 bits, width code '0'
-     * (still 0); value coding '10' + '1' (width one up, raw); then a 0-bit
+     * (still 0); value coding '10' + '1' (width one up, raw); then the 0-bit
      * time field and the 1-bit value field 1 ((7 - 5) / 2).
      */
     c = encode(t, v, 2, &len);
-    const uint8_t two[] = {0x82, 0x02, 0xD0, 0x0F, 0x0A, 0x02, 0xF8, 0x13, 0x88, 0x16};
+    const uint8_t two[] = {0x42, 0x02, 0xD0, 0x0F, 0x0A, 0x02, 0xF8, 0x13, 0x88, 0x16};
     assert_int_equal(len, sizeof(two));
     assert_memory_equal(c, two, sizeof(two));
     check_decode(c, len, t, v, 2);
@@ -206,7 +253,7 @@ static void test_exact_bytes(void **state)
     /* Decimal scale: 0.25 is 25 / 10^2, k 2 in bits 2-5 of the format byte. */
     v[0] = 0.25;
     c = encode(t, v, 1, &len);
-    assert_int_equal(c[0], 0x80 | 2 << 2);
+    assert_int_equal(c[0], 0x40 | 2 << 2);
     check_decode(c, len, t, v, 1);
     free(c);
 
@@ -214,12 +261,77 @@ static void test_exact_bytes(void **state)
     double f = 0.1 + 0.2;
     c = encode(t, &f, 1, &len);
     assert_int_equal(len, 1 + 1 + 2 + 8);
-    assert_int_equal(c[0], 0xF1);
+    assert_int_equal(c[0], 0xF2);
     uint64_t b = 0;
     for (int i = 7; i >= 0; i--)
         b = b << 8 | c[4 + i];
     assert_int_equal(b, double_to_bits(f));
     free(c);
+}
+
+/*
+ * Chunks written by the format 1 encoder (before the first group was aligned
+ * to 16 samples and before uniform coding): blocks on disk hold them, so they
+ * must keep decoding bit for bit. The values are those v1_value gives.
+ */
+static const uint8_t v1_chunk0[] = {0x82, 0x28, 0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62, 0xE8, 0x0F,
+                                    0x06, 0xF8, 0x1D, 0x4C, 0x1E, 0x83, 0x9C, 0x33, 0xF0, 0xCF,
+                                    0xC3, 0x3D, 0x86, 0x7E, 0x19, 0xF8, 0x67, 0xE0, 0xCF, 0xC0};
+static const uint8_t v1_chunk1[] = {
+    0xF1, 0x25, 0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xF8, 0x1D, 0x4C, 0x0C, 0xDC, 0xBF, 0xFF, 0xFE, 0x03, 0xDF, 0x62, 0xD4, 0x39, 0xD4, 0x54, 0xA0,
+    0x1C, 0x39, 0x39, 0xC8, 0x50, 0xBE, 0xCA, 0x03, 0xA1, 0x1E, 0x46, 0xFA, 0x05, 0xC1, 0x00, 0x3E,
+    0x01, 0xEB, 0x8B, 0xC6, 0x89, 0x80, 0x05, 0x4C, 0x78, 0x3C, 0xD1, 0x74, 0xF4, 0x07, 0x8C, 0xC8,
+    0x87, 0x1E, 0x86, 0xAD, 0x05, 0x40, 0x73, 0x2D, 0xC3, 0x7C, 0x0F, 0x43, 0x02, 0xCD, 0x34, 0xE0,
+    0xF8, 0xCD, 0x5F, 0xFF, 0xFF, 0xFF, 0xFF, 0x59, 0x69, 0x27, 0x68, 0x9C, 0xA3, 0x0B, 0xE7, 0x7E,
+    0x6C, 0xFC, 0x3C, 0xFA, 0x01, 0x4E, 0x06, 0x84, 0x42, 0x94, 0x94, 0x20, 0x1D, 0xED, 0xB9, 0xA5,
+    0x3A, 0xC7, 0x80, 0x01, 0x3A, 0x75, 0x4C, 0x79, 0x5F, 0x10, 0x00, 0xFD, 0xFB, 0x07, 0xC7, 0xEA,
+    0x90, 0xC0, 0xEF, 0x76, 0x33, 0xE3, 0xDE, 0x19, 0x90, 0x74, 0xAE, 0x0B, 0x30, 0x78, 0xCF, 0x67,
+    0x60, 0xD4, 0x3F, 0xFF, 0xFF, 0xFD, 0x88, 0xA6, 0xB4, 0x9F, 0xE9, 0x1B, 0x30, 0x0A, 0x13, 0x6F,
+    0xE4, 0x3A, 0xF5, 0x7A, 0x20, 0x06, 0xD1, 0xBF, 0x10, 0xB7, 0xE7, 0xF9, 0x00, 0x0E, 0x11, 0xC4,
+    0x26, 0xA4, 0xC8, 0x3C, 0xE0, 0x0F, 0x21, 0x16, 0x3B, 0xDB, 0x66, 0xC8, 0x00, 0x16, 0xBC, 0x2C,
+    0x1B, 0x89, 0x8C, 0x10, 0x01, 0xE7, 0x9B, 0x35, 0x7B, 0xEC, 0x1B, 0xC0, 0x15, 0x22, 0xF1, 0x2A,
+    0x79, 0xE6, 0x47, 0x00, 0xC2, 0xEF, 0x6D, 0xF0, 0x3F, 0x50, 0xDC, 0x7F, 0xFF, 0xFF, 0xFF, 0xF0,
+    0x62, 0x0E, 0x08, 0x0E, 0x74, 0x98, 0x05, 0xE1, 0xEA, 0x73, 0x89, 0x58, 0x64, 0x80, 0x0A, 0x5F,
+    0x62, 0x1B, 0xB6, 0x7F, 0xB4, 0x00, 0x0E, 0xD4, 0xBE, 0x76, 0x90, 0xA8, 0x98, 0x00, 0x09, 0x0E,
+    0x46, 0x24, 0xA3, 0x28, 0xE0, 0x00, 0x81, 0xF5, 0xAF, 0x35, 0xEE, 0xD4, 0xE0, 0x07, 0xB5, 0x40,
+    0xDC, 0xF0, 0x9A, 0x92, 0xEC, 0x03, 0x37, 0xA0, 0x07, 0x87, 0x75, 0x60, 0x35, 0x4D, 0x0A, 0x7F,
+    0xBF, 0x07, 0xB5, 0x96, 0xDB, 0xF3, 0xB9, 0x74, 0x04, 0x17, 0x34, 0x2B, 0x8C, 0x18, 0x62, 0xB0,
+    0x03, 0x4A, 0x99, 0x81, 0x23, 0x54, 0xE1, 0xC0};
+static const uint8_t v1_chunk2[] = {0x85, 0x15, 0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62, 0x90,
+                                    0x03, 0x01, 0x09, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                    0xF0, 0x7F, 0xF8, 0x1D, 0x4C, 0x1E, 0x84, 0x90, 0x3B,
+                                    0xE8, 0xD2, 0x27, 0x7C, 0xB8, 0x00};
+
+static void v1_value(int kind, int i, int64_t *t, double *v)
+{
+    *t = 1700000000000LL + (int64_t)i * 15000 + (kind == 1 && i > 20 ? 7 : 0);
+    switch (kind) {
+    case 0: /* a decimal counter with a common step of 6 */
+        *v = (double)(1000 + i * 6 + (i % 5 == 0 ? 12 : 0));
+        break;
+    case 1: /* full-precision floats, one irregular timestamp */
+        *v = sin(i * 0.37) * 1234.5678 + i / 3.0;
+        break;
+    default: /* tenths with a staleness marker (an exception) */
+        *v = i == 9 ? bits_to_double(0x7ff0000000000002ULL) : 20.0 + (i % 7) / 10.0;
+    }
+}
+
+static void test_format1_reads(void **state)
+{
+    (void)state;
+    const uint8_t *chunks[3] = {v1_chunk0, v1_chunk1, v1_chunk2};
+    const size_t lens[3] = {sizeof(v1_chunk0), sizeof(v1_chunk1), sizeof(v1_chunk2)};
+    const uint32_t counts[3] = {40, 37, 21};
+    for (int k = 0; k < 3; k++) {
+        int64_t t[40];
+        double v[40];
+        for (uint32_t i = 0; i < counts[k]; i++)
+            v1_value(k, (int)i, &t[i], &v[i]);
+        assert_int_equal(chunk_count(chunks[k], lens[k]), counts[k]);
+        check_decode(chunks[k], lens[k], t, v, counts[k]);
+    }
 }
 
 static void test_small_counts(void **state)
@@ -436,7 +548,7 @@ static void test_stale_marker_keeps_decimal_mode(void **state)
     v[719] = bits_to_double(STALE_NAN);
     size_t len;
     uint8_t *c = encode(t, v, 720, &len);
-    assert_int_equal(c[0], 0x83); /* decimal, g (3) and exceptions follow */
+    assert_int_equal(c[0], 0x43); /* decimal, g (3) and exceptions follow */
     /* The counter's deltas take 2 bits; the marker its 8 bytes and an index. */
     assert_true(len < 14 + 720 * 2 / 8 + 12 + 20);
     check_decode(c, len, t, v, 720);
@@ -535,7 +647,7 @@ static void test_rebuilds(void **state)
         v[i] = i < 100 ? (double)i : (double)i / 3.0;
     size_t len;
     uint8_t *c = encode(t, v, 720, &len);
-    assert_int_equal(c[0], 0xF1);
+    assert_int_equal(c[0], 0xF2);
     check_decode(c, len, t, v, 720);
     free(c);
     roundtrip_prefixes(t, v, 720);
@@ -631,6 +743,33 @@ static void test_truncated_and_corrupt(void **state)
             free(p);
         }
         free(c);
+
+        /*
+         * Format 3 reads zeros past its end (its trailing zero bytes are
+         * left out), so a cut chunk may decode to wrong values; blocks catch
+         * that with their CRCs. Cut or flipped, it must still never crash,
+         * read outside or loop, and never give more samples than it says.
+         */
+        c = encode3(t, v, 200, &len);
+        for (size_t cut = 0; cut <= len; cut++) {
+            for (size_t bit = 0; bit < (cut == len ? len * 8 : 1); bit++) {
+                uint8_t *p = malloc(cut ? cut : 1);
+                struct chunk_iter it;
+                int64_t tt;
+                double vv;
+                size_t got = 0;
+                memcpy(p, c, cut);
+                if (cut == len)
+                    p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                if (chunk_iter_init(&it, p, cut) == 0) {
+                    while (chunk_iter_next(&it, &tt, &vv) == 1)
+                        got++;
+                    assert_true(got <= it.n && it.n == chunk_count(p, cut));
+                }
+                free(p);
+            }
+        }
+        free(c);
     }
 
     /* Random garbage behind a valid format byte. */
@@ -639,7 +778,21 @@ static void test_truncated_and_corrupt(void **state)
         size_t len = 1 + rng_below(sizeof(buf) - 1);
         for (size_t i = 0; i < len; i++)
             buf[i] = (uint8_t)rng();
-        buf[0] = rng_below(2) ? (uint8_t)(0x80 | rng_below(64)) : 0xF1;
+        switch (rng_below(5)) {
+        case 0:
+            buf[0] = (uint8_t)(0x80 | rng_below(64));
+            break;
+        case 1:
+            buf[0] = (uint8_t)(0x40 | rng_below(64));
+            break;
+        case 2:
+            buf[0] = 0xF3;
+            if (len > 1)
+                buf[1] &= 0x7f; /* a small count */
+            break;
+        default:
+            buf[0] = rng_below(2) ? 0xF1 : 0xF2;
+        }
         uint8_t *p = malloc(len);
         memcpy(p, buf, len);
         struct chunk_iter it;
@@ -659,6 +812,84 @@ static void test_truncated_and_corrupt(void **state)
     assert_int_equal(chunk_count(huge, sizeof(huge)), 0);
     struct chunk_iter it;
     assert_int_equal(chunk_iter_init(&it, huge, sizeof(huge)), -1);
+}
+
+/*
+ * Format 3 on what blocks hold: the sizes come close to the information in
+ * the data (a counter growing by 0 to 2r costs log2(2r + 1) bits a sample),
+ * bounds that recur cost a symbol, and every corner round-trips.
+ */
+static void test_format3(void **state)
+{
+    (void)state;
+    static int64_t t[4096];
+    static double v[4096];
+    size_t len;
+    uint8_t *c;
+    rng_seed(53);
+    fill_regular(t, 4096, 1700000000000LL, 10000);
+
+    /* Empty, one sample, and more than a chunk may hold. */
+    c = encode3(t, v, 0, &len);
+    assert_int_equal(len, 2);
+    check_decode(c, len, t, v, 0);
+    free(c);
+    v[0] = 42.5;
+    c = encode3(t, v, 1, &len);
+    check_decode(c, len, t, v, 1);
+    free(c);
+    assert_int_equal(chunk_encode(t, v, CHUNK_RC_MAX + 1, &c, &len), -1);
+
+    /* Uniform counters: within 4 percent plus a 24-byte header of log2(2r + 1). */
+    static const unsigned rates[] = {1, 5, 20, 100, 200};
+    for (size_t k = 0; k < 5; k++) {
+        double x = 1e6;
+        for (size_t i = 0; i < 720; i++) {
+            x += (double)rng_below(2 * rates[k] + 1);
+            v[i] = x;
+        }
+        roundtrip(t, v, 720);
+        double ideal = 719 * log2(2 * rates[k] + 1) / 8;
+        assert_true((double)last_len3 <= ideal * 1.04 + 24);
+    }
+
+    /* A constant: the header and nearly nothing. */
+    for (size_t i = 0; i < 720; i++)
+        v[i] = 7;
+    roundtrip(t, v, 720);
+    assert_true(last_len3 <= 16);
+
+    /* A gauge clamped to [0, 1] most of the time: its bounds are symbols. */
+    double x = 0.5;
+    for (size_t i = 0; i < 720; i++) {
+        x += ((double)rng_below(1000) - 499.5) / 2000.0;
+        x = x < 0 ? 0 : x > 1 ? 1 : x;
+        v[i] = x;
+    }
+    roundtrip(t, v, 720);
+    roundtrip_prefixes(t, v, 720);
+
+    /* Irregular times, exceptions, -0.0, infinities and NaN payloads. */
+    for (size_t i = 0; i < 4096; i++) {
+        t[i] = 1700000000000LL + (int64_t)i * 10000 + (int64_t)rng_below(i % 7 ? 3 : 900);
+        v[i] = i % 97 == 5 ? bits_to_double(STALE_NAN) : (double)(i / 3) / 10.0;
+    }
+    v[100] = -0.0;
+    v[101] = INFINITY;
+    v[102] = -INFINITY;
+    v[103] = bits_to_double(0x7ff8000000000123ULL);
+    roundtrip(t, v, 4096);
+    roundtrip(t, v, 17);
+
+    /* Floats of every binade, and values beyond 2^53. */
+    for (size_t i = 0; i < 1000; i++) {
+        t[i] = (int64_t)i * 15000;
+        v[i] = ldexp(1.0 + (double)rng_below(1000) / 1000.0, (int)rng_below(80) - 40);
+    }
+    roundtrip(t, v, 1000);
+    for (size_t i = 0; i < 1000; i++)
+        v[i] = 1e17 + (double)i * 1024.0;
+    roundtrip(t, v, 1000);
 }
 
 /* Property loop: random mixes of everything, random lengths, random snapshots. */
@@ -713,6 +944,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_exact_bytes),
+        cmocka_unit_test(test_format1_reads),
+        cmocka_unit_test(test_format3),
         cmocka_unit_test(test_small_counts),
         cmocka_unit_test(test_integer_counters),
         cmocka_unit_test(test_constant_and_regular_is_tiny),

@@ -53,22 +53,36 @@ static void test_id_sets(void **state)
     free(big);
 }
 
-static struct mseries *fake(uint32_t id, const char *const *kv, size_t n)
+/* A series with the labels kv (n pairs), interned into ix. */
+static struct mseries *fake(struct pindex *ix, uint32_t id, const char *const *kv, size_t n)
 {
     size_t len = 0;
     for (size_t i = 0; i < 2 * n; i++)
         len += strlen(kv[i]) + 1;
-    struct mseries *s = calloc(1, sizeof(*s) + len);
-    char *q = s->lab;
+    char *packed = malloc(len), *q = packed;
     for (size_t i = 0; i < 2 * n; i++) {
         size_t l = strlen(kv[i]);
         memcpy(q, kv[i], l + 1);
         q += l + 1;
     }
+    struct mseries *s = calloc(1, TSDB_MSERIES_SIZE(n));
     s->id = id;
     s->nlab = (uint16_t)n;
     s->lablen = (uint32_t)len;
+    assert_int_equal(pindex_add(ix, s, packed), 0);
+    free(packed);
     return s;
+}
+
+/* The packed labels of s, as a lookup key (caller frees). */
+static char *packed_of(const struct mseries *s)
+{
+    struct lview lv[LABELS_MAX_PAIRS];
+    struct tbuf b = {0};
+    tsdb_series_views(s, lv);
+    assert_int_equal(tsdb_pack_labels(&b, lv, s->nlab), 0);
+    assert_int_equal(b.len, s->lablen);
+    return (char *)b.p;
 }
 
 /* Series whose hashes collide are told apart by their labels, and removing
@@ -76,35 +90,44 @@ static struct mseries *fake(uint32_t id, const char *const *kv, size_t n)
 static void test_series_map(void **state)
 {
     (void)state;
-    struct smap m = {0};
+    struct idtab ids = {0};
+    struct smap m = {.ids = &ids};
+    struct pindex ix = {0};
     struct mseries *s[40];
+    char *key[40];
     char name[8];
     for (int i = 0; i < 40; i++) {
         snprintf(name, sizeof(name), "m%d", i);
         const char *kv[] = {"__name__", name};
-        s[i] = fake((uint32_t)i, kv, 1);
+        s[i] = fake(&ix, (uint32_t)i, kv, 1);
+        key[i] = packed_of(s[i]);
         /* Four hashes only, all landing in neighbouring slots. */
         s[i]->hash = 1000 + (uint64_t)(i % 4);
+        assert_int_equal(idtab_set(&ids, s[i]->id, s[i]), 0);
         assert_int_equal(smap_insert(&m, s[i]), 0);
     }
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < 40; i++) {
             if (round == 1 && i % 3 == 0)
                 continue;
-            assert_ptr_equal(smap_find(&m, s[i]->hash, s[i]->lab, s[i]->lablen), s[i]);
+            assert_ptr_equal(smap_find(&m, s[i]->hash, key[i], s[i]->lablen), s[i]);
             /* Same hash, other labels: not found by this key. */
             assert_ptr_not_equal(
-                smap_find(&m, s[i]->hash, s[(i + 4) % 40]->lab, s[(i + 4) % 40]->lablen), s[i]);
+                smap_find(&m, s[i]->hash, key[(i + 4) % 40], s[(i + 4) % 40]->lablen), s[i]);
         }
         if (round == 0)
             for (int i = 0; i < 40; i += 3)
                 smap_remove(&m, s[i]);
     }
-    assert_null(smap_find(&m, s[0]->hash, s[0]->lab, s[0]->lablen));
+    assert_null(smap_find(&m, s[0]->hash, key[0], s[0]->lablen));
     assert_int_equal(m.len, 26);
     smap_free(&m);
-    for (int i = 0; i < 40; i++)
+    idtab_free(&ids);
+    for (int i = 0; i < 40; i++) {
+        free(key[i]);
         free(s[i]);
+    }
+    pindex_free(&ix);
 }
 
 #define NSER 1000000
@@ -171,11 +194,10 @@ static void test_million(void **state)
         /* A third of the series have no env label. */
         if (i % 3 == 2) {
             const char *kv2[] = {"__name__", name, "instance", inst, "job", job};
-            w.s[i] = fake(i, kv2, 3);
+            w.s[i] = fake(&w.ix, i, kv2, 3);
         } else {
-            w.s[i] = fake(i, kv, 4);
+            w.s[i] = fake(&w.ix, i, kv, 4);
         }
-        assert_int_equal(pindex_add(&w.ix, w.s[i]), 0);
     }
     printf("# indexed %d series in %.0f ms, index %.1f MiB\n", NSER,
            (double)(clock_mono_us() - t0) / 1000, (double)w.ix.bytes / (1 << 20));
