@@ -1912,6 +1912,9 @@ static int it_group2(struct chunk_iter *it)
 #define FM_INC    2
 #define FM_LIMIT  60000
 #define RC_MAXPAD 8
+/* The decoder reads exactly the bytes the encoder produced before trimming,
+ * so it pads as many zeros as were trimmed. */
+#define RC_MAXTRIM RC_MAXPAD
 
 /* Adaptive frequencies (struct chunk_fm in chunk.h). */
 static void fm_init(struct chunk_fm *m, unsigned k)
@@ -2053,7 +2056,14 @@ static void rce_finish(struct rce *e)
     }
     for (int i = 0; i < 5; i++)
         rce_shift(e);
-    while (e->len > 0 && e->p[e->len - 1] == 0)
+    /*
+     * Trailing zero bytes are left out, as the decoder reads zeros past the
+     * end, but no more than RC_MAXTRIM of them: the decoder takes reading
+     * further past the end for damage, and a chunk may end in more genuine
+     * zeros than that (a uniform residual at its lowest is dozens of zero
+     * bits).
+     */
+    for (int i = 0; i < RC_MAXTRIM && e->len > 0 && e->p[e->len - 1] == 0; i++)
         e->len--;
 }
 

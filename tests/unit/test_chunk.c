@@ -892,6 +892,39 @@ static void test_format3(void **state)
     roundtrip(t, v, 1000);
 }
 
+/*
+ * Noisy gauges (a level times 1 + 1% noise, full double precision) in short
+ * chunks. The encoder takes them as decimals with exceptions and a uniform
+ * model whose lowest residual is dozens of zero bits, so a chunk can end in
+ * many zero bytes; the encoder must not trim more of them than the decoder
+ * pads (once found by the seasonal rules test as "a head chunk does not
+ * decode").
+ */
+static void test_trailing_zero_bytes(void **state)
+{
+    (void)state;
+    static int64_t t[720];
+    static double v[720];
+    static const double seen[] = {351.26440968311186, 343.01530505733797, 351.08144299115241,
+                                  348.29248201194201, 337.33311171980768, 319.35156134151498};
+    fill_regular(t, 720, 1793000000000LL, 300000);
+    memcpy(v, seen, sizeof(seen));
+    roundtrip(t, v, 6);
+    roundtrip_prefixes(t, v, 6);
+    rng_seed(77);
+    for (int round = 0; round < 3000; round++) {
+        size_t n = 2 + rng_below(round % 10 ? 100 : 720);
+        double level = 100 + (double)rng_below(1500);
+        for (size_t i = 0; i < n; i++) {
+            double u = ((double)rng_below(1u << 20) / (1u << 20) - 0.5) * 0.04;
+            v[i] = level * (1 + u) * (1 + u * u);
+        }
+        roundtrip(t, v, n);
+        if (round % 50 == 0)
+            roundtrip_prefixes(t, v, n);
+    }
+}
+
 /* Property loop: random mixes of everything, random lengths, random snapshots. */
 static void test_property(void **state)
 {
@@ -959,6 +992,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_then_append),
         cmocka_unit_test(test_truncated_and_corrupt),
         cmocka_unit_test(test_property),
+        cmocka_unit_test(test_trailing_zero_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
