@@ -944,6 +944,8 @@ static size_t pend_put(uint8_t *p, uint64_t z, uint64_t x)
 /* Decodes the pending samples' time deltas and value bits. */
 static void pend_load(const struct chunk_enc *e, uint64_t *dt, uint64_t *bits)
 {
+    if (e->npend == 0)
+        return; /* the buffer may not exist yet */
     const uint8_t *p = e->buf + e->len;
     for (unsigned j = 0; j < e->npend; j++) {
         uint64_t z = 0, x = 0;

@@ -3,9 +3,11 @@
  * block file image. It is validated twice, with and without the section
  * checksums (without them the fuzzer gets past the CRCs to the structure),
  * and when accepted every series entry, chunk and rollup record is read the
- * way queries read them. Besides memory errors it checks what the reader
- * promises: chunk ranges lie inside the block, in order, and decoded rollup
- * buckets are in increasing time inside the block's range.
+ * way queries read them (version 2 chunks with the first time, count and
+ * step of their entry, bare or not). Besides memory errors it checks what
+ * the reader promises: chunk ranges lie inside the block, in order, a chunk
+ * gives no more samples than its entry says, and decoded rollup buckets are
+ * in increasing time inside the block's range.
  */
 #include "fuzz_check.h"
 #include "metrics/chunk.h"
@@ -34,9 +36,14 @@ static void walk(const uint8_t *data, const struct block_info *info)
             struct chunk_iter it;
             int64_t t;
             double v;
-            if (chunk_iter_init(&it, c.data, c.len) == 0)
-                for (int k = 0; k < 100000 && chunk_iter_next(&it, &t, &v) == 1; k++)
-                    ;
+            /* As queries read it: version 2 chunks need their metadata. */
+            if (tsdb_bchunk_iter(&it, &c) == 0) {
+                uint32_t got = 0;
+                int r;
+                while (got < 100000 && (r = chunk_iter_next(&it, &t, &v)) == 1)
+                    got++;
+                fuzz_check(c.n == 0 || got <= c.n);
+            }
         }
         fuzz_check(rc == 0);
         struct rollup_rec rec;

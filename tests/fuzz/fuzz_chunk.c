@@ -4,16 +4,22 @@
  *   even: an encoded chunk, as read from a block on disk. Decoding must never
  *         read outside the bytes (the input is copied to an exact-size buffer),
  *         must end, and must not return more samples than chunk_count says.
+ *         The same bytes are also read the way version 2 blocks read them
+ *         (chunk_iter_init_meta and chunk_iter_init_bare), with a first time,
+ *         count and step taken from the input's first 13 bytes.
  *   odd:  a script of samples to encode. Each step is a control byte: bit 7
  *         means 8 raw bytes of timestamp follow (else the time moves by a
  *         small regular step), bits 5-6 pick the value (a small integer step,
  *         a one-decimal step, 8 raw bytes, the previous value again), bit 4
  *         takes a snapshot there. Every snapshot must decode bit for bit to
- *         the samples appended until then.
+ *         the samples appended until then, and so must the whole series in
+ *         the dense format 3 (chunk_encode; chunk_encode_meta read with its
+ *         metadata, with and without its first byte; chunk_enc_finish).
  */
 #include "fuzz_check.h"
 #include "metrics/chunk.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,6 +51,81 @@ static void decode_only(const uint8_t *data, size_t size)
         fuzz_check(chunk_iter_next(&it, &t, &v) == r); /* the end (or the error) stays */
     }
     free(copy);
+}
+
+/* The count of a metadata read is bounded by what the caller says it is. */
+static void decode_meta(const uint8_t *data, size_t size)
+{
+    if (size < 13)
+        return;
+    int64_t mint = 0;
+    uint32_t n = (uint32_t)data[8] << 8 | data[9];
+    uint64_t step = (uint64_t)data[10] << 8 | data[11];
+    for (int i = 0; i < 8; i++)
+        mint = (int64_t)((uint64_t)mint << 8 | data[i]);
+    bool bare = data[12] & 1;
+    size_t len = size - 13;
+    uint8_t *copy = malloc(len ? len : 1);
+    struct chunk_iter it;
+    int64_t t;
+    double v;
+    if (!copy)
+        return;
+    memcpy(copy, data + 13, len);
+    int rc = bare ? chunk_iter_init_bare(&it, copy, len, mint, n, step)
+                  : chunk_iter_init_meta(&it, copy, len, mint, n, step);
+    if (rc == 0) {
+        uint32_t got = 0;
+        int r;
+        while ((r = chunk_iter_next(&it, &t, &v)) == 1)
+            got++;
+        fuzz_check(n == 0 || got <= n);
+        fuzz_check(chunk_iter_next(&it, &t, &v) == r);
+    }
+    free(copy);
+}
+
+/* it decodes bit for bit to the first n samples of the script. */
+static void check_iter(struct chunk_iter *it, size_t n)
+{
+    int64_t t;
+    double v;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b;
+        fuzz_check(chunk_iter_next(it, &t, &v) == 1);
+        memcpy(&b, &v, 8);
+        fuzz_check(t == ts[i] && b == vs[i]);
+    }
+    fuzz_check(chunk_iter_next(it, &t, &v) == 0);
+}
+
+/* The whole series in format 3, self-contained, with metadata, and bare. */
+static void check_dense(const struct chunk_enc *e, size_t n)
+{
+    static double v[MAX_SAMPLES];
+    uint8_t *c;
+    size_t len;
+    uint64_t step;
+    struct chunk_iter it;
+    memcpy(v, vs, n * sizeof(*v));
+    fuzz_check(chunk_encode(ts, v, (uint32_t)n, &c, &len) == 0);
+    fuzz_check(chunk_count(c, len) == n && chunk_iter_init(&it, c, len) == 0);
+    check_iter(&it, n);
+    free(c);
+    if (n == 0)
+        return;
+    bool regular = chunk_times_regular(ts, (uint32_t)n, &step);
+    fuzz_check(chunk_encode_meta(ts, v, (uint32_t)n, &c, &len) == 0 && len >= 1);
+    fuzz_check(chunk_iter_init_meta(&it, c, len, ts[0], (uint32_t)n, regular ? step : 0) == 0);
+    check_iter(&it, n);
+    fuzz_check(chunk_iter_init_bare(&it, c + 1, len - 1, ts[0], (uint32_t)n, regular ? step : 0) ==
+               0);
+    check_iter(&it, n);
+    free(c);
+    fuzz_check(chunk_enc_finish(e, &c, &len, &step) == 0);
+    fuzz_check(chunk_iter_init_meta(&it, c, len, ts[0], (uint32_t)n, step) == 0);
+    check_iter(&it, n);
+    free(c);
 }
 
 static void check(const struct chunk_enc *e, size_t n)
@@ -115,6 +196,7 @@ static void encode_script(const uint8_t *p, const uint8_t *end)
             check(&e, n);
     }
     check(&e, n);
+    check_dense(&e, n);
     chunk_enc_free(&e);
 }
 
@@ -124,7 +206,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (data[0] & 1)
         encode_script(data + 1, data + size);
-    else
+    else {
         decode_only(data + 1, size - 1);
+        decode_meta(data + 1, size - 1);
+    }
     return 0;
 }
