@@ -1633,6 +1633,27 @@ static inline uint64_t it_field(struct br *r, unsigned sv, unsigned wv)
     return (uint64_t)u << wv | br_any(r, wv);
 }
 
+/*
+ * One XOR-coded value of formats 1 and 2: '0' the same bits, '10' the XOR
+ * within the previous window, '11' a new window (6 bits of leading zeros, 6
+ * bits of length - 1) and the XOR. Returns 0, or -1 when corrupt.
+ */
+static inline int xor_take(struct br *r, unsigned *wlz, unsigned *wlen, uint64_t *prev)
+{
+    if (!br_take(r, 1))
+        return 0;
+    if (br_take(r, 1)) {
+        *wlz = (unsigned)br_take(r, 6);
+        *wlen = (unsigned)br_take(r, 6) + 1;
+        if (*wlz + *wlen > 64)
+            return -1;
+    } else if (*wlen == 0) {
+        return -1;
+    }
+    *prev ^= br_any(r, *wlen) << (64 - *wlz - *wlen);
+    return 0;
+}
+
 static int it_group_end(struct chunk_iter *it, const struct br *r, unsigned cnt, uint64_t t,
                         uint64_t prev, uint64_t lastd);
 
@@ -1654,17 +1675,8 @@ static int it_group1(struct chunk_iter *it)
             t += tsd + br_any(&r, wt);
             it->bt[j] = (int64_t)t;
             lastd = prev;
-            if (br_take(&r, 1)) {
-                if (br_take(&r, 1)) {
-                    wlz = (unsigned)br_take(&r, 6);
-                    wlen = (unsigned)br_take(&r, 6) + 1;
-                    if (wlz + wlen > 64)
-                        return -1;
-                } else if (wlen == 0) {
-                    return -1;
-                }
-                prev ^= br_any(&r, wlen) << (64 - wlz - wlen);
-            }
+            if (xor_take(&r, &wlz, &wlen, &prev) != 0)
+                return -1;
             lastd = prev - lastd;
             it->bv[j] = prev;
         }
@@ -1790,17 +1802,8 @@ static int it_group2(struct chunk_iter *it)
         unsigned wlz = 0, wlen = 0;
         for (unsigned j = 0; j < cnt; j++) {
             lastd = prev;
-            if (br_take(&r, 1)) {
-                if (br_take(&r, 1)) {
-                    wlz = (unsigned)br_take(&r, 6);
-                    wlen = (unsigned)br_take(&r, 6) + 1;
-                    if (wlz + wlen > 64)
-                        return -1;
-                } else if (wlen == 0) {
-                    return -1;
-                }
-                prev ^= br_any(&r, wlen) << (64 - wlz - wlen);
-            }
+            if (xor_take(&r, &wlz, &wlen, &prev) != 0)
+                return -1;
             lastd = prev - lastd;
             it->bv[j] = prev;
         }
