@@ -18,6 +18,33 @@ void event_clear(struct event *ev)
     memset(ev, 0, sizeof(*ev));
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool json_eq(const json_t *a, const json_t *b)
+{
+    return a == b || (a && b && json_equal((json_t *)a, (json_t *)b));
+}
+
+bool event_equal(const struct event *a, const struct event *b)
+{
+    if (a->action != b->action || a->severity != b->severity ||
+        a->timestamp_ms != b->timestamp_ms || a->starts_at_ms != b->starts_at_ms ||
+        a->ends_at_ms != b->ends_at_ms || !str_eq(a->dedup_key, b->dedup_key) ||
+        !str_eq(a->summary, b->summary) || !str_eq(a->source, b->source) ||
+        !str_eq(a->suppressed, b->suppressed) || !str_eq(a->parent_key, b->parent_key) ||
+        !json_eq(a->details, b->details) || !json_eq(a->links, b->links) ||
+        a->labels.n != b->labels.n)
+        return false;
+    for (size_t i = 0; i < a->labels.n; i++)
+        if (strcmp(a->labels.v[i].name, b->labels.v[i].name) != 0 ||
+            strcmp(a->labels.v[i].value, b->labels.v[i].value) != 0)
+            return false;
+    return true;
+}
+
 void change_event_clear(struct change_event *ch)
 {
     free(ch->summary);

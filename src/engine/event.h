@@ -62,6 +62,13 @@ void change_event_clear(struct change_event *ch);
 /* Frees everything an event owns (not the struct itself). */
 void event_clear(struct event *ev);
 
+/*
+ * True when two events say the same in every field (JSON compared by value,
+ * object keys in any order). Tests and fuzz targets compare a fast parser
+ * with the full one by it.
+ */
+bool event_equal(const struct event *a, const struct event *b);
+
 /* "trigger", "acknowledge", "resolve". */
 const char *event_action_name(enum event_action a);
 

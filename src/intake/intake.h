@@ -87,6 +87,23 @@ int intake_parse_am_alerts(const char *body, size_t len, const struct cfg_integr
                            int64_t now_ms, struct intake_batch *out, struct intake_error *err);
 
 /*
+ * intake_parse_am_alerts is this fast path, and the full parser when it
+ * declines. The fast path reads the body in place (base/jscan.h) instead of
+ * building a jansson document, which is most of the cost of a batch; it
+ * takes what Prometheus sends (objects and strings, escapes other than \u)
+ * and declines (returns 1, *out empty) on anything else, including every
+ * error, so that the full parser words it. Returns 0 with *out filled
+ * exactly as the full parser would fill it (the tests and fuzz_intake_am_alerts
+ * compare them).
+ */
+int intake_parse_am_alerts_fast(const char *body, size_t len, const struct cfg_integration *integ,
+                                int64_t now_ms, struct intake_batch *out);
+
+/* The full parser: jansson, every error with its field. */
+int intake_parse_am_alerts_full(const char *body, size_t len, const struct cfg_integration *integ,
+                                int64_t now_ms, struct intake_batch *out, struct intake_error *err);
+
+/*
  * Alertmanager webhook receiver payload, version 4 (POST
  * /api/v1/integrations/alertmanager): one event per alert in `alerts`;
  * status firing -> trigger, resolved -> resolve; dedup key = the alert's

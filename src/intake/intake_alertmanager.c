@@ -6,6 +6,8 @@
  * the wire formats.
  */
 #include "intake_json.h"
+#include "../base/jscan.h"
+#include "../base/timefmt.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -149,67 +151,301 @@ static int fill_event(struct event *ev, struct am_alert *a, const char *dedup,
     return 0;
 }
 
-/* One postable alert of the API v2 body; prefix is "[i]". */
-static int parse_postable(const json_t *obj, const char *prefix,
-                          const struct cfg_integration *integ, int64_t now_ms, struct event *ev,
-                          struct intake_error *err)
+/*
+ * The checks and defaults of a postable alert once its fields are read, and
+ * the event they make. a->labels is moved into ev or freed; a->annotations
+ * stays the caller's (details take their own reference).
+ */
+static int postable_finish(struct am_alert *a, const char *prefix,
+                           const struct cfg_integration *integ, int64_t now_ms, struct event *ev,
+                           struct intake_error *err)
 {
     char path[128];
-    struct am_alert a;
     int64_t timeout = integ ? integ->resolve_timeout_ms : AM_DEFAULT_RESOLVE_TIMEOUT_MS;
 
-    memset(ev, 0, sizeof(*ev));
-    if (parse_alert(obj, prefix, AM_API_BAD, &a, err) != 0)
-        return -1;
-    intake_path(path, sizeof(path), prefix, "labels");
-    for (size_t i = 0; i < a.labels.n; i++) {
-        if (!valid_label_name(a.labels.v[i].name)) {
+    for (size_t i = 0; i < a->labels.n; i++) {
+        if (!valid_label_name(a->labels.v[i].name)) {
             char sub[128];
-            intake_path(sub, sizeof(sub), path, a.labels.v[i].name);
+            intake_path(path, sizeof(path), prefix, "labels");
+            intake_path(sub, sizeof(sub), path, a->labels.v[i].name);
             intake_fail(err, AM_API_BAD, sub,
                         "is not a valid label name (must match [a-zA-Z_][a-zA-Z0-9_]*)");
             goto fail;
         }
     }
-    drop_empty_labels(&a.labels);
-    if (a.labels.n == 0) {
+    drop_empty_labels(&a->labels);
+    if (a->labels.n == 0) {
+        intake_path(path, sizeof(path), prefix, "labels");
         intake_fail(err, AM_API_BAD, path, "must not be empty");
         goto fail;
     }
-    if (!labels_get(&a.labels, "alertname")) {
+    if (!labels_get(&a->labels, "alertname")) {
+        intake_path(path, sizeof(path), prefix, "labels");
         intake_fail(err, AM_API_BAD, path, "must include \"alertname\"");
         goto fail;
     }
     /* Alertmanager's defaults: a start of now (or the end, if only that is given)... */
-    if (!a.has_starts)
-        a.starts_ms = a.has_ends ? a.ends_ms : now_ms;
+    if (!a->has_starts)
+        a->starts_ms = a->has_ends ? a->ends_ms : now_ms;
     /* ...and an end of now + resolve_timeout, refreshed by every re-send. */
-    if (!a.has_ends)
-        a.ends_ms = now_ms + timeout;
-    if (a.ends_ms < a.starts_ms) {
+    if (!a->has_ends)
+        a->ends_ms = now_ms + timeout;
+    if (a->ends_ms < a->starts_ms) {
         intake_path(path, sizeof(path), prefix, "endsAt");
         intake_fail(err, AM_API_BAD, path, "must not be before startsAt");
         goto fail;
     }
-    ev->action = a.ends_ms <= now_ms ? EVENT_RESOLVE : EVENT_TRIGGER;
-    ev->starts_at_ms = a.starts_ms;
-    ev->ends_at_ms = a.ends_ms;
-    ev->timestamp_ms = a.starts_ms;
-    if (fill_event(ev, &a, NULL, integ, err) != 0)
+    ev->action = a->ends_ms <= now_ms ? EVENT_RESOLVE : EVENT_TRIGGER;
+    ev->starts_at_ms = a->starts_ms;
+    ev->ends_at_ms = a->ends_ms;
+    ev->timestamp_ms = a->starts_ms;
+    if (fill_event(ev, a, NULL, integ, err) != 0)
         goto fail;
     ev->details = json_object();
-    intake_set_opt(ev->details, "annotations", a.annotations);
-    intake_set_opt_string(ev->details, "generatorURL", a.generator_url);
+    intake_set_opt(ev->details, "annotations", a->annotations);
+    intake_set_opt_string(ev->details, "generatorURL", a->generator_url);
     ev->details = intake_nonempty(ev->details);
     return 0;
 fail:
-    labels_free(&a.labels);
+    labels_free(&a->labels);
     event_clear(ev);
     return -1;
 }
 
+/* One postable alert of the API v2 body; prefix is "[i]". */
+static int parse_postable(const json_t *obj, const char *prefix,
+                          const struct cfg_integration *integ, int64_t now_ms, struct event *ev,
+                          struct intake_error *err)
+{
+    struct am_alert a;
+
+    memset(ev, 0, sizeof(*ev));
+    if (parse_alert(obj, prefix, AM_API_BAD, &a, err) != 0)
+        return -1;
+    return postable_finish(&a, prefix, integ, now_ms, ev, err);
+}
+
+/* ---- the fast path (see intake.h) ---- */
+
+/* Reads a string into the arena [*ap, end); *out points at it. */
+static int fast_string(struct jscan *s, char **ap, const char *end, const char **out, size_t *len)
+{
+    if (jscan_string(s, *ap, (size_t)(end - *ap), len) != 0)
+        return -1;
+    *out = *ap;
+    *ap += *len + 1;
+    return 0;
+}
+
+/* The labels object, as names and values in the arena. */
+static int fast_labels(struct jscan *s, char **ap, const char *end, const char **names,
+                       const char **values, size_t *n)
+{
+    *n = 0;
+    if (jscan_expect(s, '{') != 0)
+        return -1;
+    if (jscan_accept(s, '}'))
+        return 0;
+    do {
+        const char *k, *v;
+        size_t klen, vlen;
+        if (*n == LABELS_MAX_PAIRS || fast_string(s, ap, end, &k, &klen) != 0 ||
+            jscan_expect(s, ':') != 0 || fast_string(s, ap, end, &v, &vlen) != 0)
+            return -1;
+        if (klen == 0 || klen > LABELS_MAX_NAME || vlen > LABELS_MAX_VALUE)
+            return -1;
+        /* A repeated name: jansson keeps the last; the full parser does that. */
+        for (size_t j = 0; j < *n; j++)
+            if (strcmp(names[j], k) == 0)
+                return -1;
+        names[*n] = k;
+        values[(*n)++] = v;
+    } while (jscan_accept(s, ','));
+    return jscan_expect(s, '}');
+}
+
+/* The annotations object as a new JSON object of strings. */
+static int fast_annotations(struct jscan *s, char **ap, const char *end, json_t **out)
+{
+    json_t *obj = json_object();
+    *out = obj;
+    if (!obj || jscan_expect(s, '{') != 0)
+        return -1;
+    if (jscan_accept(s, '}'))
+        return 0;
+    do {
+        const char *k, *v;
+        size_t klen, vlen;
+        if (fast_string(s, ap, end, &k, &klen) != 0 || jscan_expect(s, ':') != 0 ||
+            fast_string(s, ap, end, &v, &vlen) != 0 || json_object_get(obj, k) ||
+            json_object_set_new(obj, k, json_stringn(v, vlen)) != 0)
+            return -1;
+    } while (jscan_accept(s, ','));
+    return jscan_expect(s, '}');
+}
+
+/* An RFC 3339 time; Go's zero time counts as absent, as in intake_get_time. */
+static int fast_time(struct jscan *s, char **ap, const char *end, int64_t *ms, bool *has,
+                     const char **raw)
+{
+    const char *v;
+    size_t vlen;
+    if (*has || fast_string(s, ap, end, &v, &vlen) != 0 || timefmt_parse_rfc3339(v, vlen, ms) != 0)
+        return -1;
+    *has = *ms != TIMEFMT_GO_ZERO_MS;
+    if (!*has)
+        *ms = 0;
+    if (raw && *has)
+        *raw = v;
+    return 0;
+}
+
+/* Builds a sorted label set from the pairs read (copies them). */
+static int fast_labelset(const char **names, const char **values, size_t n, struct labelset *out)
+{
+    size_t idx[LABELS_MAX_PAIRS];
+    out->n = 0;
+    out->v = NULL;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        while (j > 0 && strcmp(names[idx[j - 1]], names[i]) > 0) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = i;
+    }
+    out->v = calloc(n, sizeof(*out->v));
+    if (!out->v)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        out->v[i].name = strdup(names[idx[i]]);
+        out->v[i].value = strdup(values[idx[i]]);
+        out->n = i + 1;
+        if (!out->v[i].name || !out->v[i].value) {
+            labels_free(out);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One postable alert; the arena holds its strings until the event is made. */
+static int fast_alert(struct jscan *s, char *arena, const char *end,
+                      const struct cfg_integration *integ, int64_t now_ms, struct event *ev)
+{
+    const char *names[LABELS_MAX_PAIRS], *values[LABELS_MAX_PAIRS];
+    size_t nl = 0;
+    bool seen_labels = false;
+    char *ap = arena;
+    struct am_alert a;
+    struct intake_error err;
+    int rc = -1;
+
+    memset(&a, 0, sizeof(a));
+    memset(ev, 0, sizeof(*ev));
+    if (jscan_expect(s, '{') != 0)
+        return -1;
+    if (!jscan_accept(s, '}')) {
+        do {
+            const char *key, *v;
+            size_t klen, vlen;
+            if (fast_string(s, &ap, end, &key, &klen) != 0 || jscan_expect(s, ':') != 0)
+                goto out;
+            if (strcmp(key, "labels") == 0) {
+                if (seen_labels || fast_labels(s, &ap, end, names, values, &nl) != 0)
+                    goto out;
+                seen_labels = true;
+            } else if (strcmp(key, "annotations") == 0) {
+                if (a.annotations || fast_annotations(s, &ap, end, &a.annotations) != 0)
+                    goto out;
+            } else if (strcmp(key, "startsAt") == 0) {
+                if (fast_time(s, &ap, end, &a.starts_ms, &a.has_starts, &a.starts_raw) != 0)
+                    goto out;
+            } else if (strcmp(key, "endsAt") == 0) {
+                if (fast_time(s, &ap, end, &a.ends_ms, &a.has_ends, NULL) != 0)
+                    goto out;
+            } else if (strcmp(key, "generatorURL") == 0) {
+                if (a.generator_url || fast_string(s, &ap, end, &v, &vlen) != 0 ||
+                    vlen > AM_MAX_URL)
+                    goto out;
+                a.generator_url = v;
+            } else if (jscan_skip(s) != 0) {
+                goto out;
+            }
+        } while (jscan_accept(s, ','));
+        if (jscan_expect(s, '}') != 0)
+            goto out;
+    }
+    if (!seen_labels || fast_labelset(names, values, nl, &a.labels) != 0)
+        goto out;
+    intake_error_clear(&err);
+    rc = postable_finish(&a, "", integ, now_ms, ev, &err);
+out:
+    labels_free(&a.labels);
+    json_decref(a.annotations);
+    return rc;
+}
+
+int intake_parse_am_alerts_fast(const char *body, size_t len, const struct cfg_integration *integ,
+                                int64_t now_ms, struct intake_batch *out)
+{
+    struct jscan s;
+    char *arena = NULL;
+    size_t cap = 0;
+
+    out->events = NULL;
+    out->n = 0;
+    if (!body || len == 0)
+        return 1;
+    jscan_init(&s, body, len);
+    if (jscan_expect(&s, '[') != 0)
+        return 1;
+    /* Decoded strings are never longer than their quoted text. */
+    arena = malloc(len + 1);
+    if (!arena)
+        return 1;
+    if (!jscan_accept(&s, ']')) {
+        do {
+            if (out->n == EVENT_MAX_BATCH)
+                goto decline;
+            if (out->n == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                struct event *ne = realloc(out->events, nc * sizeof(*ne));
+                if (!ne)
+                    goto decline;
+                out->events = ne;
+                cap = nc;
+            }
+            if (fast_alert(&s, arena, arena + len + 1, integ, now_ms, &out->events[out->n]) != 0)
+                goto decline;
+            out->n++;
+        } while (jscan_accept(&s, ','));
+        if (jscan_expect(&s, ']') != 0)
+            goto decline;
+    }
+    if (!jscan_at_end(&s))
+        goto decline;
+    free(arena);
+    return 0;
+decline:
+    free(arena);
+    intake_batch_free(out);
+    return 1;
+}
+
 int intake_parse_am_alerts(const char *body, size_t len, const struct cfg_integration *integ,
                            int64_t now_ms, struct intake_batch *out, struct intake_error *err)
+{
+    intake_error_clear(err);
+    if (intake_parse_am_alerts_fast(body, len, integ, now_ms, out) == 0)
+        return 0;
+    return intake_parse_am_alerts_full(body, len, integ, now_ms, out, err);
+}
+
+int intake_parse_am_alerts_full(const char *body, size_t len, const struct cfg_integration *integ,
+                                int64_t now_ms, struct intake_batch *out, struct intake_error *err)
 {
     char prefix[32];
     json_t *root;

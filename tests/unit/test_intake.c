@@ -722,6 +722,112 @@ static void test_am_alerts_errors(void **state)
         expect_fail(intake_parse_am_alerts, cases[i].body, 400, cases[i].field, cases[i].want);
 }
 
+/*
+ * The fast path reads what Prometheus sends without building a jansson
+ * document. It must take the usual shapes (or it saves nothing) and fill
+ * exactly what the full parser fills; everything else it declines.
+ */
+static void am_fast_same(const char *body, const struct cfg_integration *integ)
+{
+    struct intake_batch f, g;
+    struct intake_error e;
+    size_t len = strlen(body);
+    char *copy = malloc(len + 1);
+    assert_non_null(copy);
+    memcpy(copy, body, len + 1);
+    if (intake_parse_am_alerts_fast(copy, len, integ, NOW, &f) != 0)
+        fail_msg("the fast path declined %s", body);
+    assert_int_equal(intake_parse_am_alerts_full(copy, len, integ, NOW, &g, &e), 0);
+    assert_int_equal(f.n, g.n);
+    for (size_t i = 0; i < f.n; i++)
+        if (!event_equal(&f.events[i], &g.events[i]))
+            fail_msg("event %zu differs for %s", i, body);
+    intake_batch_free(&f);
+    intake_batch_free(&g);
+    free(copy);
+}
+
+static void am_fast_declines(const char *body)
+{
+    struct intake_batch f;
+    size_t len = strlen(body);
+    char *copy = malloc(len + 1);
+    assert_non_null(copy);
+    memcpy(copy, body, len + 1);
+    if (intake_parse_am_alerts_fast(copy, len, NULL, NOW, &f) != 1)
+        fail_msg("the fast path took %s", body);
+    assert_int_equal(f.n, 0);
+    assert_null(f.events);
+    free(copy);
+}
+
+static void test_am_alerts_fast_path(void **state)
+{
+    struct cfg_integration integ = {.default_severity = SEV_INFO, .resolve_timeout_ms = 60000};
+    static const char *same[] = {
+        "[]",
+        " [ ] ",
+        "[{\"labels\":{\"alertname\":\"HighLoad\",\"instance\":\"host1:9100\",\"severity\":"
+        "\"critical\",\"job\":\"node\"},\"annotations\":{\"summary\":\"Load is high\","
+        "\"description\":\"d\"},\"startsAt\":\"2025-12-31T23:50:00.123456789Z\",\"endsAt\":"
+        "\"2026-01-01T00:04:00Z\",\"generatorURL\":\"http://prom/graph?g0.expr=up%3D%3D0\"}]",
+        /* Escapes, UTF-8, unknown fields of every shape, white space. */
+        "[\n {\"labels\": {\"alertname\": \"Q\\\"uote\\\\\\/\\n\\t\", \"site\": "
+        "\"Stra\xc3\x9f"
+        "e \xe2\x82\xac \xf0\x9f\x94\xa5\"},\n  \"annotations\": {\"summary\": "
+        "\"line1\\nline2\\r\\b\\f\"}, \"extra\": {\"a\": [true, false, null, \"x\", {}], "
+        "\"b\": []}, \"other\": null}\r\n]\t",
+        /* Resolved, defaults, the Go zero time, empty values, empty annotations, "" URL. */
+        "[{\"labels\":{\"alertname\":\"Gone\",\"severity\":\"P3\"},\"startsAt\":"
+        "\"2025-12-31T23:00:00Z\",\"endsAt\":\"2025-12-31T23:59:00-00:30\"},"
+        "{\"labels\":{\"alertname\":\"Bare\",\"empty\":\"\",\"zz\":\"last\",\"a\":\"first\"},"
+        "\"annotations\":{},\"endsAt\":\"0001-01-01T00:00:00Z\",\"generatorURL\":\"\"},"
+        "{\"labels\":{\"alertname\":\"Only\"},\"annotations\":{\"description\":\"desc\"}}]",
+    };
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        am_fast_same(same[i], &integ);
+        am_fast_same(same[i], NULL);
+    }
+    static const char *declined[] = {
+        "",
+        "{}",
+        "[5]",
+        "[{\"labels\":{\"alertname\":\"A\\u0041\"}}]",
+        "[{\"labels\":{\"alertname\":\"A\"},\"n\":1}]",
+        "[{\"labels\":{\"alertname\":\"A\"},\"annotations\":null}]",
+        "[{\"labels\":{\"alertname\":\"A\",\"alertname\":\"B\"}}]",
+        "[{\"labels\":{\"alertname\":\"A\"},\"annotations\":{\"s\":\"1\",\"s\":\"2\"}}]",
+        "[{\"labels\":{\"alertname\":\"A\"},\"labels\":{\"alertname\":\"B\"}}]",
+        "[{\"labels\":{\"alertname\":\"A\"}}] x",
+        "[{\"labels\":{\"alertname\":\"A\"}},]",
+        "[{\"labels\":{\"alertname\":\"A\xc0\xaf\"}}]",
+        "[{\"labels\":{\"alertname\":\"A\xed\xa0\x80\"}}]",
+        "[{\"labels\":{\"alertname\":\"A\x01\"}}]",
+        "[{\"labels\":{\"alertname\":\"A\"},\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]"
+        "]]]]]]]]]]]]]]]]]]]}]",
+        "[{\"labels\":{}}]",
+        "[{\"labels\":{\"job\":\"x\"}}]",
+        "[{\"labels\":{\"alertname\":\"A\",\"1x\":\"v\"}}]",
+        "[{\"labels\":{\"alertname\":\"A\"},\"startsAt\":\"2026-01-01\"}]",
+        "[{\"labels\":{\"alertname\":\"A\"},\"startsAt\":\"2026-01-01T00:10:00Z\","
+        "\"endsAt\":\"2026-01-01T00:05:00Z\"}]",
+    };
+    for (size_t i = 0; i < sizeof(declined) / sizeof(declined[0]); i++)
+        am_fast_declines(declined[i]);
+    /* What the fast path declines, the full parser still answers. */
+    struct intake_batch b;
+    struct intake_error e;
+    assert_int_equal(
+        run(intake_parse_am_alerts, "[{\"labels\":{\"alertname\":\"A\\u0041\"}}]", NULL, &b, &e),
+        0);
+    assert_string_equal(labels_get(&b.events[0].labels, "alertname"), "AA");
+    intake_batch_free(&b);
+    /* A batch of the most alerts a request may hold takes the fast path. */
+    char *body = repeat_array("{\"labels\":{\"alertname\":\"A\"}}", EVENT_MAX_BATCH);
+    am_fast_same(body, NULL);
+    free(body);
+}
+
 /* ---------------------------------------------------- Alertmanager webhook */
 
 static void test_am_webhook_alertmanager(void **state)
@@ -875,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_am_alerts_prometheus),
         cmocka_unit_test(test_am_alerts_defaults_and_edges),
         cmocka_unit_test(test_am_alerts_errors),
+        cmocka_unit_test(test_am_alerts_fast_path),
         cmocka_unit_test(test_am_webhook_alertmanager),
         cmocka_unit_test(test_am_webhook_grafana),
         cmocka_unit_test(test_am_webhook_errors),
