@@ -58,6 +58,15 @@ void intake_index_path(char *buf, size_t size, const char *prefix, size_t i)
     snprintf(buf, size, "%s[%zu]", prefix, i);
 }
 
+/* intake_fail for prefix.key, the path built only when something failed. */
+static void fail_key(struct intake_error *err, int status, const char *prefix, const char *key,
+                     const char *msg)
+{
+    char path[128];
+    intake_path(path, sizeof(path), prefix, key);
+    intake_fail(err, status, path, "%s", msg);
+}
+
 json_t *intake_load(const char *body, size_t len, struct intake_error *err)
 {
     json_error_t jerr;
@@ -88,25 +97,25 @@ int intake_get_string(const json_t *obj, const char *key, const char *prefix, in
                       bool required, size_t minlen, size_t maxlen, const char **out,
                       struct intake_error *err)
 {
-    char path[128];
     json_t *v = get(obj, key);
     size_t n;
 
     *out = NULL;
-    intake_path(path, sizeof(path), prefix, key);
     if (!v) {
         if (required) {
-            intake_fail(err, status, path, "is required");
+            fail_key(err, status, prefix, key, "is required");
             return -1;
         }
         return 0;
     }
     if (!json_is_string(v)) {
-        intake_fail(err, status, path, "must be a string");
+        fail_key(err, status, prefix, key, "must be a string");
         return -1;
     }
     n = json_string_length(v);
     if (n < minlen || n > maxlen) {
+        char path[128];
+        intake_path(path, sizeof(path), prefix, key);
         if (n == 0)
             intake_fail(err, status, path, "must not be empty");
         else
@@ -120,20 +129,18 @@ int intake_get_string(const json_t *obj, const char *key, const char *prefix, in
 static int get_typed(const json_t *obj, const char *key, const char *prefix, int status,
                      bool required, bool want_array, json_t **out, struct intake_error *err)
 {
-    char path[128];
     json_t *v = get(obj, key);
 
     *out = NULL;
-    intake_path(path, sizeof(path), prefix, key);
     if (!v) {
         if (required) {
-            intake_fail(err, status, path, "is required");
+            fail_key(err, status, prefix, key, "is required");
             return -1;
         }
         return 0;
     }
     if (want_array ? !json_is_array(v) : !json_is_object(v)) {
-        intake_fail(err, status, path, want_array ? "must be an array" : "must be an object");
+        fail_key(err, status, prefix, key, want_array ? "must be an array" : "must be an object");
         return -1;
     }
     *out = v;
@@ -155,22 +162,20 @@ int intake_get_array(const json_t *obj, const char *key, const char *prefix, int
 int intake_get_time(const json_t *obj, const char *key, const char *prefix, int status,
                     int64_t *out_ms, bool *present, struct intake_error *err)
 {
-    char path[128];
     json_t *v = get(obj, key);
     int64_t ms;
 
     *present = false;
     *out_ms = 0;
-    intake_path(path, sizeof(path), prefix, key);
     if (!v)
         return 0;
     if (!json_is_string(v)) {
-        intake_fail(err, status, path, "must be a string holding an RFC 3339 timestamp");
+        fail_key(err, status, prefix, key, "must be a string holding an RFC 3339 timestamp");
         return -1;
     }
     if (timefmt_parse_rfc3339(json_string_value(v), json_string_length(v), &ms) != 0) {
-        intake_fail(err, status, path,
-                    "is not a valid RFC 3339 timestamp (expected e.g. 2026-01-02T15:04:05Z)");
+        fail_key(err, status, prefix, key,
+                 "is not a valid RFC 3339 timestamp (expected e.g. 2026-01-02T15:04:05Z)");
         return -1;
     }
     if (ms == TIMEFMT_GO_ZERO_MS)
@@ -216,14 +221,14 @@ int intake_get_labels(const json_t *obj, const char *key, const char *prefix, in
     out->n = 0;
     out->v = NULL;
     *present = false;
-    intake_path(path, sizeof(path), prefix, key);
     if (!v)
         return 0;
     if (!json_is_object(v)) {
-        intake_fail(err, status, path, "must be an object of string values");
+        fail_key(err, status, prefix, key, "must be an object of string values");
         return -1;
     }
     if (labels_from_json(v, out, msg, sizeof(msg)) != 0) {
+        intake_path(path, sizeof(path), prefix, key);
         /* The count limit concerns the whole object; anything else one label. */
         bad = json_object_size(v) > LABELS_MAX_PAIRS ? NULL : first_bad_label(v, &not_string);
         if (!bad) {
