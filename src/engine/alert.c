@@ -202,6 +202,10 @@ static void fill_result(struct engine_event_result *res, enum engine_outcome o,
 static int flush_alert(struct engine_state *st, struct alert_rec *a)
 {
     const struct event *ev = a->latest;
+    /* An unchanged content (the usual refresh) only moves the repeat fields. */
+    uint64_t h = ev ? event_content_hash(ev) : 0;
+    if (ev && h == a->content_hash)
+        ev = NULL;
     json_t *labels = ev ? labels_to_json(&ev->labels) : NULL;
     struct store_alert sa = {
         .id = a->id,
@@ -218,6 +222,8 @@ static int flush_alert(struct engine_state *st, struct alert_rec *a)
         sa.links = ev->links;
     }
     int rc = store_alert_touch(st->store, &sa, ev != NULL);
+    if (rc == 0 && ev)
+        a->content_hash = h;
     json_decref(labels);
     a->dirty = false;
     a->latest = NULL;
@@ -427,6 +433,7 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
     a->count = 1;
     a->starts_at = ev->starts_at_ms;
     a->ends_at = ev->ends_at_ms;
+    a->content_hash = event_content_hash(ev);
     a->heap_idx = HEAP_NONE;
     a->status = ALERT_FIRING;
     a->severity = (uint8_t)ev->severity;

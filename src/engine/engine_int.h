@@ -30,9 +30,10 @@ struct alert_rec {
     char *key; /* owned; "integration\x1f" "dedup_key"; the map key */
     int64_t incident_ids[ROUTE_MAX_MATCHES];
     int64_t first_seen, last_seen, count;
-    int64_t starts_at; /* sender's start (Alertmanager), 0 if unknown */
-    int64_t ends_at;   /* expiry, 0 = never */
-    uint32_t heap_idx; /* position in the expiry heap, HEAP_NONE if absent */
+    int64_t starts_at;     /* sender's start (Alertmanager), 0 if unknown */
+    int64_t ends_at;       /* expiry, 0 = never */
+    uint64_t content_hash; /* event_content_hash of the stored content, 0 = not known */
+    uint32_t heap_idx;     /* position in the expiry heap, HEAP_NONE if absent */
     uint8_t n_incidents;
     uint8_t status;             /* enum alert_status (never RESOLVED while in the map) */
     uint8_t severity;           /* enum severity */

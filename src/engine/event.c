@@ -45,6 +45,77 @@ bool event_equal(const struct event *a, const struct event *b)
     return true;
 }
 
+/* FNV-1a, 64 bits, over n bytes; a tag byte separates fields. */
+static uint64_t h_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint64_t h_str(uint64_t h, unsigned char tag, const char *s)
+{
+    h = h_bytes(h, &tag, 1);
+    return s ? h_bytes(h, s, strlen(s) + 1) : h;
+}
+
+static uint64_t h_json(uint64_t h, const json_t *v, int depth)
+{
+    unsigned char tag = v ? (unsigned char)(json_typeof(v) + 1) : 0;
+    h = h_bytes(h, &tag, 1);
+    if (!v || depth > 64)
+        return h;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x)
+        {
+            h = h_str(h, 'k', k);
+            h = h_json(h, x, depth + 1);
+        }
+        return h_bytes(h, "}", 1);
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) h = h_json(h, x, depth + 1);
+        return h_bytes(h, "]", 1);
+    }
+    case JSON_STRING: {
+        size_t n = json_string_length(v);
+        h = h_bytes(h, &n, sizeof(n));
+        return h_bytes(h, json_string_value(v), n);
+    }
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        return h_bytes(h, &i, sizeof(i));
+    }
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        return h_bytes(h, &d, sizeof(d));
+    }
+    default:
+        return h;
+    }
+}
+
+uint64_t event_content_hash(const struct event *ev)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = h_str(h, 's', ev->summary);
+    h = h_str(h, 'o', ev->source);
+    for (size_t i = 0; i < ev->labels.n; i++) {
+        h = h_str(h, 'n', ev->labels.v[i].name);
+        h = h_str(h, 'v', ev->labels.v[i].value);
+    }
+    h = h_json(h, ev->details, 0);
+    h = h_json(h, ev->links, 0);
+    /* 0 means "not known" to the engine. */
+    return h ? h : 1;
+}
+
 void change_event_clear(struct change_event *ch)
 {
     free(ch->summary);

@@ -69,6 +69,15 @@ void event_clear(struct event *ev);
  */
 bool event_equal(const struct event *a, const struct event *b);
 
+/*
+ * A 64-bit hash of what the store keeps of an event's content (summary,
+ * source, labels, details, links), never 0. The engine rewrites an alert's
+ * content only when it changes: an Alertmanager re-sends every firing alert
+ * each minute with the same text, and writing it again was most of the cost
+ * of a refresh.
+ */
+uint64_t event_content_hash(const struct event *ev);
+
 /* "trigger", "acknowledge", "resolve". */
 const char *event_action_name(enum event_action a);
 

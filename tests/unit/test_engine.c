@@ -471,6 +471,27 @@ static void test_dedup_same_labels(void **state)
     expect_str(a, "summary", "load 7");
     json_decref(a);
 
+    /* The same content again moves only the repeat fields; a change of the
+     * details alone is written (the engine compares content hashes). */
+    send_tocsin(h, h->scripts, T0 + 2 * MIN,
+                "{'labels':{'alertname':'HighLoad','host':'a'},'summary':'load 7',"
+                "'severity':'warning'}");
+    send_tocsin(h, h->scripts, T0 + 3 * MIN,
+                "{'labels':{'alertname':'HighLoad','host':'a'},'summary':'load 7',"
+                "'severity':'warning','details':{'cpu':3}}");
+    a = alert_json(h, r1.alert_id);
+    assert_int_equal(num(a, "count"), 4);
+    expect_str(a, "summary", "load 7");
+    expect_str(a, "last_seen", iso(T0 + 3 * MIN));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(a, "details"), "cpu")), 3);
+    json_decref(a);
+    send_tocsin(h, h->scripts, T0 + 4 * MIN,
+                "{'labels':{'alertname':'HighLoad','host':'a'},'summary':'load 7',"
+                "'severity':'warning'}");
+    a = alert_json(h, r1.alert_id);
+    assert_null(json_object_get(json_object_get(a, "details"), "cpu"));
+    json_decref(a);
+
     json_t *inc = incident_json(h, r1.incident_ids[0]);
     assert_int_equal(num(inc, "alert_count"), 1);
     assert_int_equal(num(inc, "open_alert_count"), 1);
