@@ -203,7 +203,7 @@ static int flush_alert(struct engine_state *st, struct alert_rec *a)
 {
     const struct event *ev = a->latest;
     /* An unchanged content (the usual refresh) only moves the repeat fields. */
-    uint64_t h = ev ? event_content_hash(ev) : 0;
+    uint64_t h = !ev ? 0 : ev->content_hash ? ev->content_hash : event_content_hash(ev);
     if (ev && h == a->content_hash)
         ev = NULL;
     json_t *labels = ev ? labels_to_json(&ev->labels) : NULL;
@@ -433,7 +433,7 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
     a->count = 1;
     a->starts_at = ev->starts_at_ms;
     a->ends_at = ev->ends_at_ms;
-    a->content_hash = event_content_hash(ev);
+    a->content_hash = ev->content_hash ? ev->content_hash : event_content_hash(ev);
     a->heap_idx = HEAP_NONE;
     a->status = ALERT_FIRING;
     a->severity = (uint8_t)ev->severity;

@@ -43,6 +43,8 @@ struct event {
                                ("parent sw1 down", "flapping"); set by checks, never by senders */
     char *parent_key;       /* owned or NULL: with suppressed, the dedup key (same integration)
                                of the alert whose incidents should show this one */
+    uint64_t content_hash;  /* event_content_hash, or 0 when the engine must compute it;
+                               the HTTP intake sets it, outside the engine thread */
 };
 
 /*

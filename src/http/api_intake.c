@@ -132,6 +132,9 @@ static bool submit_batch(struct http_req *req, enum dialect d, const struct cfg_
         cmd.raw = req->body;
         cmd.raw_len = req->body_len;
     }
+    /* The content hashes cost the engine thread, the one that cannot scale. */
+    for (size_t i = 0; i < b->n; i++)
+        b->events[i].content_hash = event_content_hash(&b->events[i]);
     cmd.events = b->events;
     cmd.n_events = b->n;
     cmd.results = *results;

@@ -370,8 +370,9 @@ struct store *store_open_sqlite(const char *dir, bool sync_full, char *err, size
         goto fail;
     }
     snprintf(s->path, plen, "%s/tocsin.db", dir);
-    if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(s->path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", s->path,
                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
@@ -390,7 +391,8 @@ struct store *store_open_sqlite(const char *dir, bool sync_full, char *err, size
             goto fail;
         }
     }
-    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s for checkpoints", s->path);
         goto fail;
     }
@@ -893,7 +895,8 @@ struct store_reader *store_reader_acquire(struct store *s)
     r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    if (sqlite3_open_v2(s->path, &r->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(s->path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
         log_error("store: cannot open a read connection: %s",
                   r->db ? sqlite3_errmsg(r->db) : "out of memory");
         sqlite3_close(r->db);
