@@ -237,6 +237,15 @@ static int fast_string(struct jscan *s, char **ap, const char *end, const char *
     return 0;
 }
 
+/* One "key": "string" member of an object. */
+static int fast_pair(struct jscan *s, char **ap, const char *end, const char **k, size_t *klen,
+                     const char **v, size_t *vlen)
+{
+    if (fast_string(s, ap, end, k, klen) != 0 || jscan_expect(s, ':') != 0)
+        return -1;
+    return fast_string(s, ap, end, v, vlen);
+}
+
 /* The labels object, as names and values in the arena. */
 static int fast_labels(struct jscan *s, char **ap, const char *end, const char **names,
                        const char **values, size_t *n)
@@ -249,8 +258,7 @@ static int fast_labels(struct jscan *s, char **ap, const char *end, const char *
     do {
         const char *k, *v;
         size_t klen, vlen;
-        if (*n == LABELS_MAX_PAIRS || fast_string(s, ap, end, &k, &klen) != 0 ||
-            jscan_expect(s, ':') != 0 || fast_string(s, ap, end, &v, &vlen) != 0)
+        if (*n == LABELS_MAX_PAIRS || fast_pair(s, ap, end, &k, &klen, &v, &vlen) != 0)
             return -1;
         if (klen == 0 || klen > LABELS_MAX_NAME || vlen > LABELS_MAX_VALUE)
             return -1;
@@ -276,8 +284,7 @@ static int fast_annotations(struct jscan *s, char **ap, const char *end, json_t 
     do {
         const char *k, *v;
         size_t klen, vlen;
-        if (fast_string(s, ap, end, &k, &klen) != 0 || jscan_expect(s, ':') != 0 ||
-            fast_string(s, ap, end, &v, &vlen) != 0 || json_object_get(obj, k) ||
+        if (fast_pair(s, ap, end, &k, &klen, &v, &vlen) != 0 || json_object_get(obj, k) ||
             json_object_set_new(obj, k, json_stringn(v, vlen)) != 0)
             return -1;
     } while (jscan_accept(s, ','));
