@@ -103,6 +103,32 @@ int labels_set(struct labelset *ls, const char *name, const char *value)
     return 0;
 }
 
+static bool name_char(char c, bool first, bool colon)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           (!first && c >= '0' && c <= '9') || (colon && c == ':');
+}
+
+static bool name_valid(const char *s, bool colon)
+{
+    if (!name_char(*s, true, colon))
+        return false;
+    for (s++; *s; s++)
+        if (!name_char(*s, false, colon))
+            return false;
+    return true;
+}
+
+bool labels_name_valid(const char *s)
+{
+    return name_valid(s, false);
+}
+
+bool labels_metric_name_valid(const char *s)
+{
+    return name_valid(s, true);
+}
+
 const char *labels_get(const struct labelset *ls, const char *name)
 {
     for (size_t i = 0; i < ls->n; i++)

@@ -11,6 +11,7 @@
 #define TOCSIN_LABELS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,12 @@ int labels_from_json(const json_t *obj, struct labelset *out, char *err, size_t 
 
 /* Adds or replaces a pair, keeping the set sorted. Copies both strings. */
 int labels_set(struct labelset *ls, const char *name, const char *value);
+
+/* A Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*. */
+bool labels_name_valid(const char *s);
+
+/* A Prometheus metric name: [a-zA-Z_:][a-zA-Z0-9_:]*. */
+bool labels_metric_name_valid(const char *s);
 
 /* Returns the value for name, or NULL. Borrowed pointer. */
 const char *labels_get(const struct labelset *ls, const char *name);

@@ -187,19 +187,6 @@ static void cm_metrics(struct cfg_ctx *c, const json_t *root)
 
 /* ---- scrape ---- */
 
-/* A Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*. */
-static bool cm_label_name_ok(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-        return false;
-    for (s++; *s; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    }
-    return true;
-}
-
 /*
  * HOST:PORT, where HOST is a DNS name or an IPv4 address ([A-Za-z0-9._-]) or
  * a bracketed IPv6 address, and PORT is 1..65535. Returns NULL when valid,
@@ -323,7 +310,7 @@ static void cm_labels(struct cfg_ctx *c, const json_t *item, const char *path,
     }
     json_object_foreach((json_t *)o, name, v)
     {
-        if (!cm_label_name_ok(name) || strlen(name) > LABELS_MAX_NAME) {
+        if (!labels_name_valid(name) || strlen(name) > LABELS_MAX_NAME) {
             cfg_err_field(c, base, name, true,
                           "invalid label name \"%.64s\" (expected [a-zA-Z_][a-zA-Z0-9_]*, at most "
                           "%d characters)",

@@ -18,6 +18,7 @@
  * ("rule.static.below.warning: ...").
  */
 #include "config.h"
+#include "../base/labels.h"
 #include "config_int.h"
 #include "config_yaml.h"
 #include "../base/tz.h"
@@ -107,32 +108,6 @@ static int cr_interval(struct cfg_ctx *c, const json_t *obj, const char *path, i
     return 1;
 }
 
-/* A Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*. */
-static bool cr_label_name_ok(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-        return false;
-    for (s++; *s; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    }
-    return true;
-}
-
-/* A Prometheus metric name: [a-zA-Z_:][a-zA-Z0-9_:]*. */
-static bool cr_metric_name_ok(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_' || *s == ':'))
-        return false;
-    for (s++; *s; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == ':'))
-            return false;
-    }
-    return true;
-}
-
 /* A Tocsin rule name: [A-Za-z_:][A-Za-z0-9_:-]*, 1..128 characters. */
 static bool cr_rule_name_ok(const char *s)
 {
@@ -209,7 +184,7 @@ static void cr_labels(struct cfg_ctx *c, const json_t *obj, const char *path, co
     {
         char num[32];
         const char *text = cr_scalar_text(v, prom, num, sizeof(num));
-        if (!cr_label_name_ok(name) || strlen(name) > LABELS_MAX_NAME) {
+        if (!labels_name_valid(name) || strlen(name) > LABELS_MAX_NAME) {
             cfg_err_field(c, base, name, true,
                           "invalid label name \"%.64s\" (expected [a-zA-Z_][a-zA-Z0-9_]*, at most "
                           "%d characters)",
@@ -270,7 +245,7 @@ static void cr_annotations(struct cfg_ctx *c, const json_t *obj, const char *pat
     {
         char num[32];
         const char *text = cr_scalar_text(v, prom, num, sizeof(num));
-        if (!cr_label_name_ok(name) || strlen(name) > LABELS_MAX_NAME) {
+        if (!labels_name_valid(name) || strlen(name) > LABELS_MAX_NAME) {
             cfg_err_field(c, base, name, true,
                           "invalid annotation name \"%.64s\" (expected [a-zA-Z_][a-zA-Z0-9_]*, at "
                           "most %d characters)",
@@ -885,7 +860,7 @@ static void cr_prom_rule(struct cfg_ctx *c, const json_t *item, const char *path
         else
             r->name = cfg_strdup(c, name);
     } else if (record && cfg_string(c, item, path, "record", true, &name) > 0) {
-        if (!cr_metric_name_ok(name) || strlen(name) > CFG_MAX_NAME)
+        if (!labels_metric_name_valid(name) || strlen(name) > CFG_MAX_NAME)
             cfg_err_field(c, path, "record", false,
                           "record must be a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*, at most %d "
                           "characters)",

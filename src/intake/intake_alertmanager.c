@@ -7,6 +7,7 @@
  */
 #include "intake_json.h"
 #include "../base/jscan.h"
+#include "../base/labels.h"
 #include "../base/timefmt.h"
 
 #include <stdint.h>
@@ -31,18 +32,6 @@ struct am_alert {
     int64_t starts_ms, ends_ms;
     bool has_starts, has_ends;
 };
-
-/* [a-zA-Z_][a-zA-Z0-9_]*, Prometheus's classic label name syntax. */
-static bool valid_label_name(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-        return false;
-    for (s++; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    return true;
-}
 
 /*
  * Alertmanager drops labels with empty values before it fingerprints an
@@ -164,7 +153,7 @@ static int postable_finish(struct am_alert *a, const char *prefix,
     int64_t timeout = integ ? integ->resolve_timeout_ms : AM_DEFAULT_RESOLVE_TIMEOUT_MS;
 
     for (size_t i = 0; i < a->labels.n; i++) {
-        if (!valid_label_name(a->labels.v[i].name)) {
+        if (!labels_name_valid(a->labels.v[i].name)) {
             char sub[128];
             intake_path(path, sizeof(path), prefix, "labels");
             intake_path(sub, sizeof(sub), path, a->labels.v[i].name);

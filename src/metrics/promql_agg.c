@@ -334,7 +334,7 @@ static int aggregate_count_values(struct pq_ctx *c, const struct promql_expr *e,
                                   const struct pq_value *in, const char *label,
                                   struct pq_value *out)
 {
-    if (!pq_label_name_valid(label))
+    if (!labels_name_valid(label))
         return pq_fail(c, PROMQL_EEXEC, "invalid label name \"%.128s\"", label);
     struct pq_names by = e->grouping;
     char **names = NULL;

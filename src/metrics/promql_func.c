@@ -1018,14 +1018,14 @@ static int eval_label_fn(struct pq_ctx *c, const struct promql_expr *e, struct p
             goto done;
         }
     }
-    if (!pq_label_name_valid(dst)) {
+    if (!labels_name_valid(dst)) {
         rc = pq_fail(c, PROMQL_EEXEC, "invalid destination label name in %s(): %s", e->fn->name,
                      dst);
         goto done;
     }
     if (!replace)
         for (size_t i = 3; i < e->na; i++)
-            if (!pq_label_name_valid(unparen(e->a[i])->str)) {
+            if (!labels_name_valid(unparen(e->a[i])->str)) {
                 rc = pq_fail(c, PROMQL_EEXEC, "invalid source label name in label_join(): %s",
                              unparen(e->a[i])->str);
                 goto done;

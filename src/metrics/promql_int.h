@@ -327,7 +327,6 @@ void pq_ls_del(struct labelset *ls, const char *name);
 /* An empty value deletes the label, as in Prometheus's label builder. */
 int pq_ls_set(struct labelset *ls, const char *name, const char *value);
 bool pq_names_has(const struct pq_names *names, const char *name);
-bool pq_label_name_valid(const char *s);
 
 /*
  * An open-addressing map from a 64-bit hash to an int, for label sets kept by

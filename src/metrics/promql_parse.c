@@ -18,6 +18,7 @@
  * like the column of Prometheus's "1:N: parse error".
  */
 #include "promql_int.h"
+#include "../base/labels.h"
 
 #include <errno.h>
 #include <math.h>
@@ -191,17 +192,6 @@ static char *tok_text(struct parser *p)
     if (!s)
         oom(p);
     return s;
-}
-
-bool pq_label_name_valid(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-        return false;
-    for (s++; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_' ||
-              (*s >= '0' && *s <= '9')))
-            return false;
-    return true;
 }
 
 /* Whether the current token is a word that may serve as a label name (keywords may). */
