@@ -73,8 +73,8 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
-/* Reads a string; out may be NULL to only check it. */
-static int read_string(struct jscan *s, char *out, size_t cap, size_t *len)
+/* Reads a string; out may be NULL to only check it (jscan_skip). */
+int jscan_string(struct jscan *s, char *out, size_t cap, size_t *len)
 {
     size_t o = 0;
     if (jscan_expect(s, '"') != 0)
@@ -159,21 +159,6 @@ static int read_string(struct jscan *s, char *out, size_t cap, size_t *len)
     return -1;
 }
 
-int jscan_string(struct jscan *s, char *out, size_t cap, size_t *len)
-{
-    return read_string(s, out, cap, len);
-}
-
-bool jscan_null(struct jscan *s)
-{
-    skip_ws(s);
-    if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
-        s->p += 4;
-        return true;
-    }
-    return false;
-}
-
 static int skip_literal(struct jscan *s, const char *lit, size_t n)
 {
     if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
@@ -189,7 +174,7 @@ static int skip_value(struct jscan *s, int depth)
         return -1;
     switch (*s->p) {
     case '"':
-        return read_string(s, NULL, 0, NULL);
+        return jscan_string(s, NULL, 0, NULL);
     case 't':
         return skip_literal(s, "true", 4);
     case 'f':
@@ -203,7 +188,7 @@ static int skip_value(struct jscan *s, int depth)
         if (jscan_accept(s, '}'))
             return 0;
         do {
-            if (read_string(s, NULL, 0, NULL) != 0 || jscan_expect(s, ':') != 0 ||
+            if (jscan_string(s, NULL, 0, NULL) != 0 || jscan_expect(s, ':') != 0 ||
                 skip_value(s, depth + 1) != 0)
                 return -1;
         } while (jscan_accept(s, ','));

@@ -41,7 +41,7 @@ bool jscan_at_end(struct jscan *s);
 
 /*
  * Reads a string into out (room for cap bytes), NUL-terminated, and its
- * length into *len. Declines on \u escapes, control characters, invalid
+ * length into *len (out NULL: only check it). Declines on \u escapes, control characters, invalid
  * UTF-8 and strings that do not fit.
  */
 int jscan_string(struct jscan *s, char *out, size_t cap, size_t *len);
@@ -52,11 +52,5 @@ int jscan_string(struct jscan *s, char *out, size_t cap, size_t *len);
  * 1e400) and on anything jscan_string declines.
  */
 int jscan_skip(struct jscan *s);
-
-/*
- * Reads "null" when it comes next (true, consumed), else leaves the
- * position alone (false).
- */
-bool jscan_null(struct jscan *s);
 
 #endif
