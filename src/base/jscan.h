@@ -41,8 +41,8 @@ bool jscan_at_end(struct jscan *s);
 
 /*
  * Reads a string into out (room for cap bytes), NUL-terminated, and its
- * length into *len (out NULL: only check it). Declines on \u escapes, control characters, invalid
- * UTF-8 and strings that do not fit.
+ * length into *len; with out NULL it only checks the string. Declines on \u
+ * escapes, control characters, invalid UTF-8 and strings that do not fit.
  */
 int jscan_string(struct jscan *s, char *out, size_t cap, size_t *len);
 
