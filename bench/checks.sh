@@ -214,7 +214,7 @@ run_ceiling() {
     local rep=$1 out
     out=$(timeout 60 "$WD/runner_bench" bare 2 10 2>&1 | tail -1)
     # "bare inflight=2: 3412 runs/s"
-    out=$(echo "$out" | awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) == "runs/s") print $i }')
+    out=$(echo "$out" | awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^runs\/s,?$/) print $i }')
     echo "scenario=ceiling system=bare rep=$rep checks_s=${out:-NA}" >>"$ROWS"
     echo "  bare posix_spawn loop, 2 in flight: ${out:-NA} runs/s"
 }

@@ -2,8 +2,9 @@
  * runner.h - runs Nagios-compatible plugins as child processes.
  *
  * A runner belongs to one thread (the check scheduler) and multiplexes many
- * plugins at once without threads: each child is started with posix_spawn
- * (vfork speed, no copy of our address space) in its own process group, with
+ * plugins at once without threads: each child is started with
+ * clone(CLONE_VM | CLONE_VFORK) (vfork speed, no copy of our address space,
+ * a pidfd from the clone itself) in its own process group, with
  * stdout and stderr on one non-blocking pipe and every other descriptor
  * closed. The runner's epoll descriptor becomes readable when any child has
  * output or has exited (pidfd), so the scheduler can wait on it together with

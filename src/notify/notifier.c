@@ -6,7 +6,7 @@
  * the thread moves them to its own waiting queue and starts them in order
  * while fewer than max_inflight are running. Webhooks and mail are easy
  * handles on one libcurl multi handle; commands are children of one runner
- * (src/checks/runner.c: posix_spawn, own process group, pidfd, output
+ * (src/checks/runner.c: clone with vfork semantics, own process group, pidfd, output
  * bounded, group killed at the timeout). The thread sleeps in
  * curl_multi_poll, which watches curl's sockets and timers and, as extra
  * descriptors, the inbox eventfd and the runner's epoll descriptor, so a new
@@ -603,7 +603,7 @@ static void notifier_start_command(struct notifier *n, struct notifier_job *j, i
     j->command = true;
     int rc = runner_start_stdin(n->runner, argv, env.v, fd, j->timeout_ms, j, notifier_mono_ms());
     int err = errno;
-    /* posix_spawn has exec'd (or failed) by now: the child has its own
+    /* The child has exec'd (or failed) by now: it has its own
      * copies of argv, the environment and the stdin descriptor. */
     close(fd);
     notifier_env_free(&env);

@@ -226,11 +226,18 @@ static void test_spawn_failures(void **state)
     run_argv(r, &c, notdir, 5000);
     assert_int_equal(c.v[3].spawn_errno, ENOTDIR);
 
+    /* A name without a slash is looked up in $PATH, as execvp does. */
+    char *viapath[] = {"sh", "-c", "echo found; exit 1", NULL};
+    run_argv(r, &c, viapath, 5000);
+    assert_int_equal(c.v[4].end, RUNNER_EXITED);
+    assert_int_equal(c.v[4].exit_code, 1);
+    assert_string_equal(c.v[4].output, "found\n");
+
     /* Empty and unbalanced command lines are configuration errors. */
     run_cmd(r, &c, "   ", 5000);
-    assert_int_equal(c.v[4].end, RUNNER_SPAWN_FAILED);
-    run_cmd(r, &c, CHECK_DUMMY " 0 'oops", 5000);
     assert_int_equal(c.v[5].end, RUNNER_SPAWN_FAILED);
+    run_cmd(r, &c, CHECK_DUMMY " 0 'oops", 5000);
+    assert_int_equal(c.v[6].end, RUNNER_SPAWN_FAILED);
 
     /* A failure is not delivered by runner_start itself, and the epoll
      * descriptor announces it. */
