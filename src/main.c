@@ -127,6 +127,10 @@ struct live {
     struct scraper *scraper;
     struct rules *rules;
     atomic_bool perfdata; /* metrics.perfdata of the current configuration */
+    /* Check results gathered for one write (scheduler thread only). */
+    struct tsdb_appender *pd_app; /* owned, or NULL */
+    int64_t pd_since;             /* when its first result came */
+    long pd_samples;
     pthread_mutex_t lock; /* one reload at a time */
     struct config **retired;
     size_t n_retired;
@@ -163,17 +167,50 @@ static void serve_metrics_limits(struct server_ctx *ctx, const struct config *cf
     atomic_store(&ctx->metrics_lookback_ms, cfg->metrics.lookback_ms);
 }
 
+/* Perfdata wait at most this long, or until this many samples, for one write. */
+#define SERVE_PERFDATA_BATCH_MS      250
+#define SERVE_PERFDATA_BATCH_SAMPLES 4096
+
 /* The check result hook: performance data become series (metrics.perfdata). */
 static void serve_perfdata(void *ctx, const struct cfg_check *def, int status, const char *output,
                            size_t len, int64_t now_ms)
 {
     struct live *lv = ctx;
-    char err[256];
     if (!atomic_load(&lv->perfdata))
         return;
-    if (perfdata_store(lv->tsdb, def->host, def->is_host ? NULL : def->name, status, output, len,
-                       now_ms, err, sizeof(err)) < 0)
-        log_warn("perfdata of %s not stored: %s", def->id, err);
+    if (!lv->pd_app) {
+        if (!(lv->pd_app = tsdb_appender_new(lv->tsdb, "checks"))) {
+            log_warn("perfdata of %s not stored: out of memory", def->id);
+            return;
+        }
+        lv->pd_since = now_ms;
+        lv->pd_samples = 0;
+    }
+    long n = perfdata_append(lv->pd_app, def->host, def->is_host ? NULL : def->name, status, output,
+                             len, now_ms);
+    if (n < 0) {
+        log_warn("perfdata of %s not stored: out of memory (%ld samples of other checks lost)",
+                 def->id, lv->pd_samples);
+        tsdb_rollback(lv->pd_app);
+        lv->pd_app = NULL;
+        return;
+    }
+    lv->pd_samples += n;
+}
+
+/* Writes the gathered perfdata once the batch is old or big enough. */
+static void serve_perfdata_flush(void *ctx, int64_t now_ms, bool final)
+{
+    struct live *lv = ctx;
+    char err[256];
+    if (!lv->pd_app)
+        return;
+    if (!final && now_ms - lv->pd_since < SERVE_PERFDATA_BATCH_MS &&
+        lv->pd_samples < SERVE_PERFDATA_BATCH_SAMPLES)
+        return;
+    if (tsdb_commit(lv->pd_app, err, sizeof(err)) != 0)
+        log_warn("perfdata of %ld samples not stored: %s", lv->pd_samples, err);
+    lv->pd_app = NULL;
 }
 
 static int serve_reload(struct server_ctx *ctx, struct cfg_errors *errs)
@@ -472,7 +509,7 @@ static int cmd_serve(int argc, char **argv)
         goto fail;
     live.tsdb = tsdb;
     live.perfdata = cfg->metrics.perfdata;
-    checks_set_result_hook(checks, serve_perfdata, &live);
+    checks_set_result_hook(checks, serve_perfdata, serve_perfdata_flush, &live);
     memset(&oncall, 0, sizeof(oncall));
     if (!(oncall.overrides = overrides_new())) {
         snprintf(err, sizeof(err), "out of memory");

@@ -47,8 +47,17 @@ struct checks *checks_new(const struct config *cfg, struct store *store, char *e
 typedef void (*checks_result_fn)(void *ctx, const struct cfg_check *def, int status,
                                  const char *output, size_t len, int64_t now_ms);
 
-/* Sets the result hook (NULL: none). Call before checks_start. */
-void checks_set_result_hook(struct checks *c, checks_result_fn fn, void *ctx);
+/*
+ * Called on the scheduler thread at the end of every round of its loop (at
+ * least once a second), and a last time with final set when the thread stops,
+ * so that what the result hook gathered can be written in one batch instead of
+ * one write per result.
+ */
+typedef void (*checks_flush_fn)(void *ctx, int64_t now_ms, bool final);
+
+/* Sets the result hook and its flush (NULL: none). Call before checks_start. */
+void checks_set_result_hook(struct checks *c, checks_result_fn fn, checks_flush_fn flush,
+                            void *ctx);
 
 /* Starts the scheduler thread, which reports to engine. 0 or -1. */
 int checks_start(struct checks *c, struct engine *engine);

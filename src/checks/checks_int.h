@@ -41,6 +41,12 @@ struct sched_item {
     uint8_t heap;      /* enum heap_id */
 };
 
+/* A heap entry: the item's due time next to its pointer (see heap_fix). */
+struct heap_ent {
+    int64_t due;
+    struct sched_item *it;
+};
+
 struct dep_group {
     struct check_rt **v; /* borrowed pointers into the scheduler's checks */
     size_t n;
@@ -151,7 +157,7 @@ struct checks {
     struct strmap hb_by_key; /* key -> struct hb_rt */
     struct hb_rt **hbs;
     size_t n_hbs;
-    struct sched_item **heap[N_HEAPS];
+    struct heap_ent *heap[N_HEAPS]; /* owned arrays, ordered by due */
     size_t heap_len[N_HEAPS], heap_cap[N_HEAPS];
 
     struct runner *runner;
@@ -172,6 +178,7 @@ struct checks {
     struct checks_stats stats;
 
     checks_result_fn on_result; /* or NULL; see checks_set_result_hook */
+    checks_flush_fn on_flush;   /* or NULL */
     void *on_result_ctx;
 };
 

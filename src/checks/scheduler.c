@@ -30,34 +30,39 @@ extern char **environ;
 
 /* ---- heaps ---- */
 
-static void heap_swap(struct sched_item **h, size_t i, size_t j)
+/* Puts e at position i and tells its item where it is. */
+static void heap_set(struct heap_ent *h, size_t i, struct heap_ent e)
 {
-    struct sched_item *t = h[i];
-    h[i] = h[j];
-    h[j] = t;
-    h[i]->heap_idx = (uint32_t)i;
-    h[j]->heap_idx = (uint32_t)j;
+    h[i] = e;
+    e.it->heap_idx = (uint32_t)i;
 }
 
+/*
+ * Moves the entry at i up or down to its place. The due times are kept in
+ * the heap array itself, so the comparisons on the way read one array, not
+ * thousands of check records scattered over the heap memory.
+ */
 static void heap_fix(struct checks *c, int which, size_t i)
 {
-    struct sched_item **h = c->heap[which];
+    struct heap_ent *h = c->heap[which];
     size_t n = c->heap_len[which];
-    while (i > 0 && h[(i - 1) / 2]->due > h[i]->due) {
-        heap_swap(h, i, (i - 1) / 2);
+    struct heap_ent e = h[i];
+    while (i > 0 && h[(i - 1) / 2].due > e.due) {
+        heap_set(h, i, h[(i - 1) / 2]);
         i = (i - 1) / 2;
     }
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && h[l]->due < h[m]->due)
-            m = l;
-        if (r < n && h[r]->due < h[m]->due)
+        size_t l = 2 * i + 1, r = l + 1, m = l;
+        if (l >= n)
+            break;
+        if (r < n && h[r].due < h[l].due)
             m = r;
-        if (m == i)
-            return;
-        heap_swap(h, i, m);
+        if (h[m].due >= e.due)
+            break;
+        heap_set(h, i, h[m]);
         i = m;
     }
+    heap_set(h, i, e);
 }
 
 static void heap_remove(struct checks *c, struct sched_item *it)
@@ -68,8 +73,7 @@ static void heap_remove(struct checks *c, struct sched_item *it)
     size_t i = it->heap_idx;
     c->heap_len[which]--;
     if (i != c->heap_len[which]) {
-        c->heap[which][i] = c->heap[which][c->heap_len[which]];
-        c->heap[which][i]->heap_idx = (uint32_t)i;
+        heap_set(c->heap[which], i, c->heap[which][c->heap_len[which]]);
         heap_fix(c, which, i);
     }
     it->heap_idx = UINT32_MAX;
@@ -82,12 +86,13 @@ static int heap_put(struct checks *c, int which, struct sched_item *it, int64_t 
         heap_remove(c, it);
     it->due = due;
     if (it->heap_idx != UINT32_MAX) {
+        c->heap[which][it->heap_idx].due = due;
         heap_fix(c, which, it->heap_idx);
         return 0;
     }
     if (c->heap_len[which] == c->heap_cap[which]) {
         size_t ncap = c->heap_cap[which] ? c->heap_cap[which] * 2 : 256;
-        struct sched_item **nh = realloc(c->heap[which], ncap * sizeof(*nh));
+        struct heap_ent *nh = realloc(c->heap[which], ncap * sizeof(*nh));
         if (!nh)
             return -1;
         c->heap[which] = nh;
@@ -95,14 +100,14 @@ static int heap_put(struct checks *c, int which, struct sched_item *it, int64_t 
     }
     it->heap = (uint8_t)which;
     it->heap_idx = (uint32_t)c->heap_len[which];
-    c->heap[which][c->heap_len[which]++] = it;
+    c->heap[which][c->heap_len[which]++] = (struct heap_ent){.due = due, .it = it};
     heap_fix(c, which, it->heap_idx);
     return 0;
 }
 
 static struct sched_item *heap_top(const struct checks *c, int which)
 {
-    return c->heap_len[which] ? c->heap[which][0] : NULL;
+    return c->heap_len[which] ? c->heap[which][0].it : NULL;
 }
 
 /* ---- building the runtime records ---- */
@@ -1023,11 +1028,15 @@ static void *checks_main(void *arg)
         probe_poll(c->probes, now, checks_probe_done, c);
         if (c->n_orphans)
             checks_free_orphans(c);
+        if (c->on_flush)
+            c->on_flush(c->on_result_ctx, now, false);
     }
     /* Stopping: nothing new starts; what ran is reported. */
     int64_t now = clock_now_ms();
     runner_poll(c->runner, now, checks_runner_done, c);
     probe_poll(c->probes, now, checks_probe_done, c);
+    if (c->on_flush)
+        c->on_flush(c->on_result_ctx, now, true);
     for (int tries = 0; tries < 100 && (c->inflight || (c->pending && c->pending->n)); tries++) {
         now = clock_now_ms();
         checks_batch_finished(c, now);
@@ -1042,9 +1051,10 @@ static void *checks_main(void *arg)
     return NULL;
 }
 
-void checks_set_result_hook(struct checks *c, checks_result_fn fn, void *ctx)
+void checks_set_result_hook(struct checks *c, checks_result_fn fn, checks_flush_fn flush, void *ctx)
 {
     c->on_result = fn;
+    c->on_flush = flush;
     c->on_result_ctx = ctx;
 }
 

@@ -42,23 +42,15 @@ static double perfdata_range_value(const struct range *r)
     return NAN;
 }
 
-long perfdata_store(struct tsdb *db, const char *host, const char *service, int status,
-                    const char *output, size_t len, int64_t now_ms, char *err, size_t errlen)
+long perfdata_append(struct tsdb_appender *a, const char *host, const char *service, int status,
+                     const char *output, size_t len, int64_t now_ms)
 {
     struct plugin_output po;
     long stored = 0;
     int rc = 0;
 
-    if (plugin_output_parse(output ? output : "", output ? len : 0, &po) != 0) {
-        snprintf(err, errlen, "out of memory");
+    if (plugin_output_parse(output ? output : "", output ? len : 0, &po) != 0)
         return -1;
-    }
-    struct tsdb_appender *a = tsdb_appender_new(db, "checks");
-    if (!a) {
-        plugin_output_clear(&po);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     rc = perfdata_put(a, "check_state", host, service, NULL, status, now_ms, &stored);
     for (size_t i = 0; rc == 0 && i < po.n_perf; i++) {
         const struct perf_item *p = &po.perf[i];
@@ -78,12 +70,5 @@ long perfdata_store(struct tsdb *db, const char *host, const char *service, int 
             rc = perfdata_put(a, "check_perf_max", host, service, p, p->max, now_ms, &stored);
     }
     plugin_output_clear(&po);
-    if (rc != 0) {
-        tsdb_rollback(a);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (tsdb_commit(a, err, errlen) != 0)
-        return -1;
-    return stored;
+    return rc != 0 ? -1 : stored;
 }

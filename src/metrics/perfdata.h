@@ -22,11 +22,12 @@
 
 /*
  * Parses the plugin output (len bytes, perfdata after '|' as
- * plugin_output.h describes) and stores the series above at now_ms through
- * one appender of source "checks". Returns the number of samples stored, or
- * -1 with a message (the write-ahead log failed).
+ * plugin_output.h describes) and adds the series above at now_ms to the
+ * appender a (borrowed; source "checks"), which the caller commits, so that
+ * many results can share one write to the log. Returns the number of samples
+ * added, or -1 when out of memory (a must then be rolled back).
  */
-long perfdata_store(struct tsdb *db, const char *host, const char *service, int status,
-                    const char *output, size_t len, int64_t now_ms, char *err, size_t errlen);
+long perfdata_append(struct tsdb_appender *a, const char *host, const char *service, int status,
+                     const char *output, size_t len, int64_t now_ms);
 
 #endif
