@@ -15,11 +15,18 @@
  * plugins rely on, stdin from /dev/null, stdout and stderr on one pipe, and
  * nothing else: every descriptor from 3 up is closed.
  *
- * Exits are noticed through a pidfd per child in the runner's epoll set, next
- * to the output pipe, so there is no SIGCHLD handler and no signal to race
- * with. A child is delivered when its pidfd fires: the pipe is drained without
- * blocking and closed, so a grandchild that inherited the pipe cannot hold a
- * result back. A pipe that reaches end-of-file first just waits for its pidfd.
+ * Exits are noticed through a pidfd per child in the runner's epoll set, so
+ * there is no SIGCHLD handler and no signal to race with. A child is delivered
+ * when its pidfd fires: the pipe is drained without blocking and closed, so a
+ * grandchild that inherited the pipe cannot hold a result back. A pipe that
+ * reaches end-of-file first just waits for its pidfd.
+ *
+ * The output pipe joins the epoll set only when the child is still running
+ * RUNNER_PIPE_ARM_MS after its start. Most plugins print a line and exit
+ * within a few milliseconds, well inside the 64 KiB a pipe buffers, so their
+ * output is read once, at the exit, and the thread wakes once per run instead
+ * of two or three times. A plugin that prints more than the pipe holds blocks
+ * until then, and is read as it writes from that point on.
  *
  * The per-run path is kept free of heap traffic once warm: slots (with their
  * output buffers) are recycled through a free list, split command lines go
@@ -61,6 +68,8 @@ extern char **environ;
 /* Reads after exit: enough for a full pipe, bounded against a grandchild that
  * keeps writing as fast as we read. */
 #define RUNNER_DRAIN_READS 64
+/* How long a child runs before its output pipe is watched (see above). */
+#define RUNNER_PIPE_ARM_MS 20
 /* The stack the child runs on between clone and exec: a few frames and one
  * PATH_MAX buffer for the PATH search. */
 #define RUNNER_STACK (64 * 1024)
@@ -81,6 +90,7 @@ struct runner_slot {
     size_t heap_pos;     /* index in runner.heap, SIZE_MAX when no timeout */
     int64_t started_ms;  /* the caller's clock */
     int64_t deadline_ms; /* the caller's clock */
+    int64_t arm_ms;      /* the caller's clock: when the pipe joins the epoll set */
     int64_t start_ns;    /* CLOCK_MONOTONIC, for exec_ms */
     bool timed_out;      /* we sent the SIGKILL */
     bool truncated;
@@ -117,6 +127,11 @@ struct runner {
     size_t active;
     uint32_t *heap; /* owned; slot indices ordered by deadline, capacity nslots */
     size_t heap_len;
+    /* Children whose pipe is not watched yet, oldest first: a ring of
+     * runner_ev_data values (slot and generation; a slot that has moved on
+     * is skipped). Starts are in clock order, so arm times are too. */
+    uint64_t *arm;
+    size_t arm_head, arm_len, arm_cap;
     struct runner_failure *pending; /* owned queue */
     size_t npending, pending_cap;
     struct runner_words words;
@@ -597,6 +612,63 @@ static void runner_kill_now(pid_t pid)
     }
 }
 
+/* ---- watching pipes late ---- */
+
+/* The slot an arm entry names, or NULL when that run has been delivered. */
+static struct runner_slot *runner_arm_slot(const struct runner *r, uint64_t d)
+{
+    uint32_t idx = (uint32_t)(d & UINT32_MAX) >> 1;
+    struct runner_slot *s = idx < r->nslots ? r->slots[idx] : NULL;
+    if (!s || s->gen != (uint32_t)(d >> 32) || s->pid == 0 || s->pipefd < 0)
+        return NULL;
+    return s;
+}
+
+/*
+ * Adds the slot's pipe to the epoll set. If that fails the output is still
+ * read at the exit; only a plugin that fills the pipe would then wait for its
+ * timeout.
+ */
+static int runner_watch_pipe(struct runner *r, struct runner_slot *s)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = runner_ev_data(s, RUNNER_KIND_PIPE)};
+    return epoll_ctl(r->epfd, EPOLL_CTL_ADD, s->pipefd, &ev);
+}
+
+/* Queues the slot's pipe to be watched at s->arm_ms. -1 when out of memory. */
+static int runner_arm_push(struct runner *r, const struct runner_slot *s)
+{
+    if (r->arm_len == r->arm_cap) {
+        size_t ncap = r->arm_cap ? r->arm_cap * 2 : 64;
+        uint64_t *na = malloc(ncap * sizeof(*na));
+        if (!na)
+            return -1;
+        for (size_t i = 0; i < r->arm_len; i++)
+            na[i] = r->arm[(r->arm_head + i) % r->arm_cap];
+        free(r->arm);
+        r->arm = na;
+        r->arm_cap = ncap;
+        r->arm_head = 0;
+    }
+    r->arm[(r->arm_head + r->arm_len) % r->arm_cap] = runner_ev_data(s, RUNNER_KIND_PIPE);
+    r->arm_len++;
+    return 0;
+}
+
+/* Watches the pipes whose time has come and forgets runs already delivered. */
+static void runner_arm_due(struct runner *r, int64_t now_ms)
+{
+    while (r->arm_len) {
+        struct runner_slot *s = runner_arm_slot(r, r->arm[r->arm_head]);
+        if (s && s->arm_ms > now_ms)
+            return;
+        if (s)
+            runner_watch_pipe(r, s);
+        r->arm_head = (r->arm_head + 1) % r->arm_cap;
+        r->arm_len--;
+    }
+}
+
 /* runner_start and runner_start_stdin; in_fd is -1 for /dev/null, else > 2. */
 static int runner_spawn(struct runner *r, char *const argv[], char *const envp[], int in_fd,
                         int64_t timeout_ms, void *tag, int64_t now_ms)
@@ -639,11 +711,11 @@ static int runner_spawn(struct runner *r, char *const argv[], char *const envp[]
     struct epoll_event ev = {.events = EPOLLIN};
     s->pidfd = pidfd;
     s->pipefd = p[0];
-    ev.data.u64 = runner_ev_data(s, RUNNER_KIND_PIPE);
-    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, p[0], &ev) != 0)
-        goto fail_child;
     ev.data.u64 = runner_ev_data(s, RUNNER_KIND_PIDFD);
     if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, pidfd, &ev) != 0)
+        goto fail_child;
+    s->arm_ms = now_ms + RUNNER_PIPE_ARM_MS;
+    if (runner_arm_push(r, s) != 0 && runner_watch_pipe(r, s) != 0)
         goto fail_child;
 
     s->pid = pid;
@@ -958,6 +1030,7 @@ void runner_free(struct runner *r)
     }
     free(r->slots);
     free(r->heap);
+    free(r->arm);
     free(r->pending);
     runner_words_free(&r->words);
     munmap(r->stack, RUNNER_STACK);
@@ -1012,6 +1085,8 @@ int runner_poll(struct runner *r, int64_t now_ms, runner_done_fn done, void *ctx
             break;
     }
 
+    runner_arm_due(r, now_ms);
+
     /* Kill the groups whose time is up. Their pidfds fire once they are
      * dead, and the next poll delivers them as timed out. */
     while (r->heap_len && r->slots[r->heap[0]]->deadline_ms <= now_ms) {
@@ -1027,8 +1102,18 @@ int64_t runner_next_timeout(const struct runner *r, int64_t now_ms)
 {
     if (r->npending)
         return 0;
-    if (!r->heap_len)
+    int64_t at = INT64_MAX;
+    if (r->heap_len)
+        at = r->slots[r->heap[0]]->deadline_ms;
+    for (size_t i = 0; i < r->arm_len; i++) {
+        const struct runner_slot *s = runner_arm_slot(r, r->arm[(r->arm_head + i) % r->arm_cap]);
+        if (s) {
+            if (s->arm_ms < at)
+                at = s->arm_ms;
+            break;
+        }
+    }
+    if (at == INT64_MAX)
         return -1;
-    int64_t left = r->slots[r->heap[0]]->deadline_ms - now_ms;
-    return left > 0 ? left : 0;
+    return at > now_ms ? at - now_ms : 0;
 }
