@@ -181,10 +181,11 @@ struct cfg_downtime {
 };
 
 struct cfg_scheduler {
-    int max_concurrent; /* plugins running at once; default 2 x CPUs, at least 4 */
-    int max_probes;     /* native probes in flight; default 1000 */
-    size_t max_output;  /* bytes kept of a plugin's output; default 65536 */
-    char *plugin_dir;   /* owned; $USER1$; default /usr/lib/nagios/plugins */
+    int max_concurrent;  /* plugins running at once; default 2 x CPUs, at least 4 */
+    int max_probes;      /* native probes in flight; default 1000 */
+    size_t max_output;   /* bytes kept of a plugin's output; default 65536 */
+    char *plugin_dir;    /* owned; $USER1$; default /usr/lib/nagios/plugins */
+    char *plugin_locale; /* owned; LC_ALL for plugins, "" = the server's own; default "C" */
 };
 
 struct cfg_checks_index; /* config_checks.c */

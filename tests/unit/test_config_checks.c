@@ -364,6 +364,7 @@ static void test_macros(void **state)
     assert_string_equal(env_get(m, "NAGIOS_HOSTNAME"), "web1");
     assert_string_equal(env_get(m, "NAGIOS_HOSTADDRESS"), "192.0.2.1");
     assert_string_equal(env_get(m, "NAGIOS_SERVICEDESC"), "m");
+    assert_string_equal(env_get(m, "LC_ALL"), "C");
 
     const struct cfg_check *ping = check(cfg, "db1");
     assert_true(ping->is_host);
@@ -658,7 +659,23 @@ static void test_scheduler(void **state)
     config_free(cfg);
     cfg = load_ok("scheduler: {max_output: 4096}\n");
     assert_int_equal(cfg->scheduler.max_output, 4096);
+    assert_string_equal(cfg->scheduler.plugin_locale, "C");
     config_free(cfg);
+    /* A locale of the operator's choice, or none: the server's own. */
+    cfg = load_ok("scheduler: {plugin_locale: de_DE.UTF-8@euro}\n"
+                  "hosts: [{name: h, address: 192.0.2.1}]\n"
+                  "checks: [{name: c, host: h, command: /bin/true}]\n");
+    assert_string_equal(env_get(check(cfg, "h!c"), "LC_ALL"), "de_DE.UTF-8@euro");
+    config_free(cfg);
+    cfg = load_ok("scheduler: {plugin_locale: ''}\n"
+                  "hosts: [{name: h, address: 192.0.2.1}]\n"
+                  "checks: [{name: c, host: h, command: /bin/true}]\n");
+    assert_null(env_get(check(cfg, "h!c"), "LC_ALL"));
+    config_free(cfg);
+    expect_errors("scheduler: {plugin_locale: \"C; rm -rf /\"}\n",
+                  "t.yaml:1:28: plugin_locale must be a locale name such as C or de_DE.UTF-8 (at "
+                  "most 64 characters of A-Z a-z 0-9 _ . @ -), or \"\" for the server's own",
+                  NULL);
     expect_errors("scheduler: {max_concurrent: 0, max_output: 12 parsecs, plugin_dir: '', x: 1}\n",
                   "t.yaml:1:29: max_concurrent must be between 1 and 4096",
                   "t.yaml:1:44: max_output must be a size such as \"512MB\" or \"32MiB\" (or a "
