@@ -38,6 +38,9 @@
 #      HTTP_HOSTS=1000 HTTP_PER_HOST=10 HTTP_INTERVAL=500ms HTTP_MAX=1000
 #      CHECK_CMD="/usr/lib/nagios/plugins/check_dummy 0 ok" SYNC=normal
 #      NAGIOS_BIN=nagios4 NAGIOS_WORKERS= (empty: Nagios' default) RESULTS=bench/results
+#      PLUGIN_LOCALE (unset: Tocsin's default, LC_ALL=C for plugins; "" = the
+#      environment's own, as Nagios passes it) NAGIOS_LC_ALL (unset: Nagios and
+#      its plugins get the environment as it is; C: the same locale as Tocsin's)
 #
 # Only 127.0.0.1 is used; every process it starts is stopped by its PID.
 set -uo pipefail
@@ -184,7 +187,7 @@ run_nagios() {
         return
     fi
     # In the foreground (no -d): $! is Nagios itself, its check workers are its children.
-    "$NAGIOS_BIN" "$nd/nagios.cfg" >"$OUT/$tag.stdout" 2>&1 &
+    env ${NAGIOS_LC_ALL:+LC_ALL=$NAGIOS_LC_ALL} "$NAGIOS_BIN" "$nd/nagios.cfg" >"$OUT/$tag.stdout" 2>&1 &
     pid=$!
     PIDS+=("$pid")
     sleep "$NAGIOS_WARMUP"
@@ -224,6 +227,7 @@ run_ceiling() {
     echo "tocsin=$BIN version=$("$BIN" version 2>/dev/null | head -1)"
     [ "$SKIP_NAGIOS" = 1 ] || echo "nagios=$("$NAGIOS_BIN" --version 2>&1 | grep -m1 -i 'nagios core')"
     echo "plugin=$CHECK_CMD"
+    echo "locale: LANG=${LANG:-} tocsin plugin_locale=${PLUGIN_LOCALE-C (default)} nagios LC_ALL=${NAGIOS_LC_ALL:-as inherited}"
     echo "duration=${DURATION}s reps=$REPS warmup=${WARMUP}s nagios_warmup=${NAGIOS_WARMUP}s sync=$SYNC scenarios=$SCENARIOS"
     echo "nominal=${HOSTS}x${PER_HOST}@${NOMINAL_INTERVAL}s conc=$NOMINAL_CONC saturate=@${SAT_INTERVAL}s conc=[$SAT_CONC]"
     echo "tcp=${PROBE_HOSTS}x${PROBE_PER_HOST}@$PROBE_INTERVAL max_probes=$PROBE_MAX http=${HTTP_HOSTS}x${HTTP_PER_HOST}@$HTTP_INTERVAL max_probes=$HTTP_MAX"
