@@ -1074,6 +1074,116 @@ static void ck_deps(struct ck_build *b, struct ck_inst *in)
     free(base);
 }
 
+/* The instance index of an enabled check id, or SIZE_MAX. */
+static size_t ck_inst_of(const struct ck_build *b, const char *id)
+{
+    uintptr_t at = id ? (uintptr_t)strmap_get(&b->ids, id) : 0;
+    return at && !b->insts[at - 1].disable ? (size_t)(at - 1) : SIZE_MAX;
+}
+
+/*
+ * Edge e of instance i in the suppression graph: its depends_on targets
+ * first, then for a service its host's check, for a host check its parents'.
+ * Returns the target instance or SIZE_MAX, and whether the edge is a
+ * depends_on entry.
+ */
+static size_t ck_dep_edge(const struct ck_build *b, size_t i, size_t e, bool *is_dep)
+{
+    const struct ck_inst *in = &b->insts[i];
+    const struct cfg_host *h = &b->cfg->hosts[in->host];
+    *is_dep = e < in->ck.n_deps;
+    if (*is_dep)
+        return ck_inst_of(b, in->ck.deps[e].target);
+    e -= in->ck.n_deps;
+    if (!in->ck.is_host)
+        return e == 0 ? ck_inst_of(b, h->name) : SIZE_MAX;
+    return e < h->n_parents ? ck_inst_of(b, h->parents[e]) : SIZE_MAX;
+}
+
+static size_t ck_dep_edges(const struct ck_build *b, size_t i)
+{
+    const struct ck_inst *in = &b->insts[i];
+    return in->ck.n_deps + (in->ck.is_host ? b->cfg->hosts[in->host].n_parents : 1);
+}
+
+/*
+ * A check suppressed while another is down must never, through depends_on,
+ * its host or the host's parents, come back to itself: every check of such a
+ * cycle could hold back every other's alert, and an outage would page no one.
+ * Cycles of parents alone are reported with the hosts; this reports each
+ * cycle that has a depends_on entry in it, at that entry's check.
+ * Depth-first with an explicit stack, like the parents' check.
+ */
+static void ck_dep_cycles(struct ck_build *b)
+{
+    size_t n = b->n_insts;
+    unsigned char *color = calloc(n + 1, 1); /* 0 new, 1 on the stack, 2 done */
+    size_t *stack = calloc(n + 1, sizeof(*stack)), *next = calloc(n + 1, sizeof(*next));
+    bool *via_dep = calloc(n + 1, sizeof(*via_dep)); /* edge into stack[k] is depends_on */
+    if (!color || !stack || !next || !via_dep) {
+        ck_oom(b->c);
+        goto out;
+    }
+    for (size_t root = 0; root < n; root++) {
+        if (color[root] || b->insts[root].disable)
+            continue;
+        size_t depth = 0;
+        stack[depth++] = root;
+        via_dep[0] = false;
+        next[root] = 0;
+        color[root] = 1;
+        while (depth) {
+            size_t i = stack[depth - 1];
+            if (next[i] >= ck_dep_edges(b, i)) {
+                color[i] = 2;
+                depth--;
+                continue;
+            }
+            bool dep;
+            size_t t = ck_dep_edge(b, i, next[i]++, &dep);
+            if (t == SIZE_MAX)
+                continue;
+            if (color[t] == 0) {
+                color[t] = 1;
+                next[t] = 0;
+                via_dep[depth] = dep;
+                stack[depth++] = t;
+                continue;
+            }
+            if (color[t] != 1)
+                continue;
+            size_t from = 0;
+            while (stack[from] != t)
+                from++;
+            /* The check whose depends_on entry is part of the cycle. */
+            size_t at = dep ? i : SIZE_MAX;
+            for (size_t k = from + 1; at == SIZE_MAX && k < depth; k++) {
+                if (via_dep[k])
+                    at = stack[k - 1];
+            }
+            if (at == SIZE_MAX)
+                continue;
+            char chain[512] = "";
+            for (size_t k = from; k < depth; k++) {
+                strncat(chain, b->insts[stack[k]].ck.id, sizeof(chain) - strlen(chain) - 1);
+                strncat(chain, " -> ", sizeof(chain) - strlen(chain) - 1);
+            }
+            strncat(chain, b->insts[t].ck.id, sizeof(chain) - strlen(chain) - 1);
+            struct ck_inst *in = &b->insts[at];
+            char *path = ck_key_path(in->deps_ctx, in->deps_path, "depends_on");
+            if (path)
+                cfg_err(in->deps_ctx, path, false,
+                        "dependency cycle: %s (each would hold back the others' alerts)", chain);
+            free(path);
+        }
+    }
+out:
+    free(color);
+    free(stack);
+    free(next);
+    free(via_dep);
+}
+
 /* Moves the enabled instances into cfg->checks and indexes them. */
 static void ck_publish(struct ck_build *b)
 {
@@ -1242,6 +1352,7 @@ void cfg_checks_build(struct cfg_ctx *c, const json_t *root)
         if (!b.insts[i].disable && b.insts[i].deps)
             ck_deps(&b, &b.insts[i]);
     }
+    ck_dep_cycles(&b);
     ck_publish(&b);
     ck_heartbeats(c, root, b.ix);
     cfg_downtimes_build(c, root);

@@ -621,6 +621,24 @@ static void test_check_errors(void **state)
                   "t.yaml:4:79: unknown dependency target \"c\" (a host without a check: cannot "
                   "be depended on)",
                   NULL);
+
+    /* Checks that would hold back each other's alerts: directly, and through
+     * a host check and a parent. A chain without a way back is fine. */
+    expect_errors("hosts:\n"
+                  "  - {name: a, check: {type: passive, depends_on: [\"b!y\"]}}\n"
+                  "  - {name: b, parents: [a], check: {type: passive}}\n"
+                  "  - {name: c}\n"
+                  "checks:\n"
+                  "  - {name: x, host: c, type: passive, depends_on: [\"c!y\"]}\n"
+                  "  - {name: y, host: c, type: passive, depends_on: [\"c!x\"]}\n"
+                  "  - {name: y, host: b, type: passive}\n"
+                  "  - {name: z, host: c, type: passive, depends_on: [\"b!y\", \"c!w\"]}\n"
+                  "  - {name: w, host: c, type: passive}\n",
+                  "t.yaml:2:50: dependency cycle: a -> b!y -> b -> a (each would hold back the "
+                  "others' alerts)",
+                  "t.yaml:7:51: dependency cycle: c!x -> c!y -> c!x (each would hold back the "
+                  "others' alerts)",
+                  NULL);
 }
 
 static void test_template_errors(void **state)
