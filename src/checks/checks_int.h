@@ -12,6 +12,7 @@
 #ifndef TOCSIN_CHECKS_INT_H
 #define TOCSIN_CHECKS_INT_H
 
+#include "../base/heap.h"
 #include "../base/strmap.h"
 #include "checks.h"
 #include "probe.h"
@@ -35,16 +36,9 @@ enum heap_id { HEAP_CMD = 0, HEAP_PROBE = 1, HEAP_TIMER = 2, N_HEAPS = 3 };
 
 /* What the heaps hold: the first member of check_rt and hb_rt. */
 struct sched_item {
-    int64_t due;
-    uint32_t heap_idx; /* UINT32_MAX when in no heap */
-    uint8_t kind;      /* enum item_kind */
-    uint8_t heap;      /* enum heap_id */
-};
-
-/* A heap entry: the item's due time next to its pointer (see heap_fix). */
-struct heap_ent {
-    int64_t due;
-    struct sched_item *it;
+    struct heap_node node; /* first: key = when it is due; idx HEAP_NOT_IN in no heap */
+    uint8_t kind;          /* enum item_kind */
+    uint8_t heap;          /* enum heap_id, while node is in a heap */
 };
 
 struct dep_group {
@@ -157,8 +151,7 @@ struct checks {
     struct strmap hb_by_key; /* key -> struct hb_rt */
     struct hb_rt **hbs;
     size_t n_hbs;
-    struct heap_ent *heap[N_HEAPS]; /* owned arrays, ordered by due */
-    size_t heap_len[N_HEAPS], heap_cap[N_HEAPS];
+    struct heap heaps[N_HEAPS]; /* by when due */
 
     struct runner *runner;
     struct probe_set *probes;

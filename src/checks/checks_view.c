@@ -61,7 +61,8 @@ static json_t *checks_rt_json(const struct check_rt *rt, bool full)
     json_object_set_new(o, "output", json_string(po.summary ? po.summary : ""));
     json_object_set_new(o, "is_host_check", json_boolean(def->is_host));
     json_object_set_new(o, "next_check",
-                        rt->item.heap_idx != UINT32_MAX ? checks_ts(rt->item.due) : json_null());
+                        rt->item.node.idx != HEAP_NOT_IN ? checks_ts(rt->item.node.key)
+                                                         : json_null());
     if (full) {
         json_object_set_new(o, "long_output",
                             po.long_output ? json_string(po.long_output) : json_null());

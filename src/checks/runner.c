@@ -30,9 +30,10 @@
  *
  * The per-run path is kept free of heap traffic once warm: slots (with their
  * output buffers) are recycled through a free list, split command lines go
- * into scratch buffers owned by the runner, and epoll events carry the slot index (plus a
- * generation number, so an event for a slot that has since been recycled is recognised) instead of
- * needing a lookup. Timeouts live in a binary min-heap.
+ * into scratch buffers owned by the runner, and epoll events carry the slot
+ * index (plus a generation number, so an event for a slot that has since been
+ * recycled is recognised) instead of needing a lookup. Timeouts live in a
+ * binary min-heap.
  */
 /* CMake defines this; the guard lets bench/runner_bench.c build the file
  * standalone with a bare cc (pipe2, closefrom file actions). */
@@ -464,10 +465,9 @@ static bool runner_resource_error(int err)
 /* What the child needs between clone and exec; it lives on the parent's
  * stack, which the child shares until it execs or exits. */
 struct runner_child {
-    const char *file; /* argv[0] */
     char *const *argv;
     char *const *envp;
-    const char *path; /* $PATH for a file without a slash */
+    const char *path; /* $PATH, for an argv[0] without a slash only */
     int out_fd;       /* the pipe's write end, above 2 */
     int in_fd;        /* stdin, above 2 */
     volatile int err; /* set by the child when it cannot exec */
@@ -484,12 +484,13 @@ static const int runner_default_signals[] = {SIGPIPE, SIGTERM, SIGINT,  SIGHUP, 
  * execvp does. Returns only on failure, with errno set. */
 static void runner_child_exec(const struct runner_child *a)
 {
-    if (strchr(a->file, '/')) {
-        execve(a->file, a->argv, a->envp);
+    const char *file = a->argv[0];
+    if (!a->path) {
+        execve(file, a->argv, a->envp);
         return;
     }
     char buf[PATH_MAX];
-    size_t flen = strlen(a->file);
+    size_t flen = strlen(file);
     bool denied = false;
     for (const char *d = a->path; d;) {
         const char *end = strchr(d, ':');
@@ -499,7 +500,7 @@ static void runner_child_exec(const struct runner_child *a)
         if (n + 1 + flen < sizeof(buf)) {
             memcpy(buf, dlen ? d : ".", n);
             buf[n] = '/';
-            memcpy(buf + n + 1, a->file, flen + 1);
+            memcpy(buf + n + 1, file, flen + 1);
             execve(buf, a->argv, a->envp);
             if (errno == EACCES)
                 denied = true;
@@ -555,16 +556,18 @@ static int runner_clone(struct runner *r, char *const argv[], char *const envp[]
                         int in_fd, pid_t *pid, int *pidfd)
 {
     struct runner_child a = {
-        .file = argv[0],
         .argv = argv,
         .envp = envp,
-        .path = getenv("PATH"),
         .out_fd = out_fd,
         .in_fd = in_fd,
         .err = 0,
     };
-    if (!a.path)
-        a.path = "/usr/local/bin:/bin:/usr/bin";
+    /* Plugins are named by path; only a bare name needs $PATH. */
+    if (!strchr(argv[0], '/')) {
+        a.path = getenv("PATH");
+        if (!a.path)
+            a.path = "/usr/local/bin:/bin:/usr/bin";
+    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

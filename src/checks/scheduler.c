@@ -30,84 +30,25 @@ extern char **environ;
 
 /* ---- heaps ---- */
 
-/* Puts e at position i and tells its item where it is. */
-static void heap_set(struct heap_ent *h, size_t i, struct heap_ent e)
+static void checks_heap_remove(struct checks *c, struct sched_item *it)
 {
-    h[i] = e;
-    e.it->heap_idx = (uint32_t)i;
-}
-
-/*
- * Moves the entry at i up or down to its place. The due times are kept in
- * the heap array itself, so the comparisons on the way read one array, not
- * thousands of check records scattered over the heap memory.
- */
-static void heap_fix(struct checks *c, int which, size_t i)
-{
-    struct heap_ent *h = c->heap[which];
-    size_t n = c->heap_len[which];
-    struct heap_ent e = h[i];
-    while (i > 0 && h[(i - 1) / 2].due > e.due) {
-        heap_set(h, i, h[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = l;
-        if (l >= n)
-            break;
-        if (r < n && h[r].due < h[l].due)
-            m = r;
-        if (h[m].due >= e.due)
-            break;
-        heap_set(h, i, h[m]);
-        i = m;
-    }
-    heap_set(h, i, e);
-}
-
-static void heap_remove(struct checks *c, struct sched_item *it)
-{
-    if (it->heap_idx == UINT32_MAX)
-        return;
-    int which = it->heap;
-    size_t i = it->heap_idx;
-    c->heap_len[which]--;
-    if (i != c->heap_len[which]) {
-        heap_set(c->heap[which], i, c->heap[which][c->heap_len[which]]);
-        heap_fix(c, which, i);
-    }
-    it->heap_idx = UINT32_MAX;
+    if (it->node.idx != HEAP_NOT_IN)
+        heap_remove(&c->heaps[it->heap], &it->node);
 }
 
 /* Puts it into heap `which` at `due` (moving it if it is in one already). */
-static int heap_put(struct checks *c, int which, struct sched_item *it, int64_t due)
+static int checks_heap_put(struct checks *c, int which, struct sched_item *it, int64_t due)
 {
-    if (it->heap_idx != UINT32_MAX && it->heap != which)
-        heap_remove(c, it);
-    it->due = due;
-    if (it->heap_idx != UINT32_MAX) {
-        c->heap[which][it->heap_idx].due = due;
-        heap_fix(c, which, it->heap_idx);
-        return 0;
-    }
-    if (c->heap_len[which] == c->heap_cap[which]) {
-        size_t ncap = c->heap_cap[which] ? c->heap_cap[which] * 2 : 256;
-        struct heap_ent *nh = realloc(c->heap[which], ncap * sizeof(*nh));
-        if (!nh)
-            return -1;
-        c->heap[which] = nh;
-        c->heap_cap[which] = ncap;
-    }
+    if (it->node.idx != HEAP_NOT_IN && it->heap != which)
+        checks_heap_remove(c, it);
     it->heap = (uint8_t)which;
-    it->heap_idx = (uint32_t)c->heap_len[which];
-    c->heap[which][c->heap_len[which]++] = (struct heap_ent){.due = due, .it = it};
-    heap_fix(c, which, it->heap_idx);
-    return 0;
+    return heap_set(&c->heaps[which], &it->node, due);
 }
 
-static struct sched_item *heap_top(const struct checks *c, int which)
+static struct sched_item *checks_heap_top(struct checks *c, int which)
 {
-    return c->heap_len[which] ? c->heap[which][0].it : NULL;
+    /* The node is the item's first member. */
+    return (struct sched_item *)heap_top(&c->heaps[which]);
 }
 
 /* ---- building the runtime records ---- */
@@ -253,7 +194,7 @@ static void checks_schedule_next(struct checks *c, struct check_rt *rt, int64_t 
     int64_t next;
     if (def->type == CHECK_TYPE_PASSIVE) {
         if (def->freshness_ms <= 0) {
-            heap_remove(c, &rt->item);
+            checks_heap_remove(c, &rt->item);
             return;
         }
         next = (rt->last_result_ms ? rt->last_result_ms : now) + def->freshness_ms;
@@ -262,11 +203,11 @@ static void checks_schedule_next(struct checks *c, struct check_rt *rt, int64_t 
     } else {
         /* Stay on the grid the first run chose, so checks stay spread; when
          * saturated, the grid point has passed and the check runs next. */
-        next = rt->item.due + def->interval_ms;
+        next = rt->item.node.key + def->interval_ms;
         if (next < now)
             next = now;
     }
-    heap_put(c, which, &rt->item, next);
+    checks_heap_put(c, which, &rt->item, next);
 }
 
 static void checks_runner_done(void *ctx, const struct runner_result *res)
@@ -384,7 +325,7 @@ static int checks_start_one(struct checks *c, struct check_rt *rt, int64_t now)
     if (rc != 0)
         return -1;
     rt->running = true;
-    rt->last_latency_ms = now > rt->item.due ? now - rt->item.due : 0;
+    rt->last_latency_ms = now > rt->item.node.key ? now - rt->item.node.key : 0;
     checks_observe(c->stats.latency, &c->stats.latency_sum_us, rt->last_latency_ms);
     atomic_fetch_add_explicit(&c->stats.run[def->type], 1, memory_order_relaxed);
     return 0;
@@ -405,7 +346,7 @@ static int64_t checks_early(const struct check_rt *rt)
     if (rt->def->retry_interval_ms > 0 && rt->def->retry_interval_ms < iv)
         iv = rt->def->retry_interval_ms;
     iv /= 64;
-    return iv < CHECKS_EARLY_MS ? (iv > 0 ? iv : 0) : CHECKS_EARLY_MS;
+    return iv < CHECKS_EARLY_MS ? iv : CHECKS_EARLY_MS;
 }
 
 /* Starts what is due in one heap while slots are free. */
@@ -413,16 +354,16 @@ static void checks_run_due(struct checks *c, int which, size_t limit, int64_t no
 {
     struct sched_item *it;
     size_t active = which == HEAP_CMD ? runner_active(c->runner) : probe_active(c->probes);
-    while (active < limit && (it = heap_top(c, which)) &&
-           it->due <= now + checks_early((struct check_rt *)it)) {
+    while (active < limit && (it = checks_heap_top(c, which)) &&
+           it->node.key <= now + checks_early((struct check_rt *)it)) {
         struct check_rt *rt = (struct check_rt *)it;
-        heap_remove(c, it);
+        checks_heap_remove(c, it);
         if (rt->running)
             continue; /* rescheduled when the run ends */
         if (checks_start_one(c, rt, now) != 0) {
             /* Out of descriptors or processes: try again shortly. */
             atomic_fetch_add(&c->stats.spawn_retries, 1);
-            heap_put(c, which, it, now + 100);
+            checks_heap_put(c, which, it, now + 100);
             return;
         }
         active++;
@@ -436,8 +377,8 @@ static void checks_hb_judge(struct checks *c, struct hb_rt *hb, int64_t now, con
 static void checks_run_timers(struct checks *c, int64_t now)
 {
     struct sched_item *it;
-    while ((it = heap_top(c, HEAP_TIMER)) && it->due <= now) {
-        heap_remove(c, it);
+    while ((it = checks_heap_top(c, HEAP_TIMER)) && it->node.key <= now) {
+        checks_heap_remove(c, it);
         pthread_mutex_lock(&c->lock);
         if (it->kind == ITEM_CHECK) {
             struct check_rt *rt = (struct check_rt *)it;
@@ -522,9 +463,9 @@ static void checks_hb_judge(struct checks *c, struct hb_rt *hb, int64_t now, con
         sem_post(&w->done);
     }
     if (next > 0)
-        heap_put(c, HEAP_TIMER, &hb->item, next);
+        checks_heap_put(c, HEAP_TIMER, &hb->item, next);
     else
-        heap_remove(c, &hb->item);
+        checks_heap_remove(c, &hb->item);
 }
 
 /* ---- building and reloading ---- */
@@ -555,7 +496,7 @@ static struct check_rt *checks_rt_new(const struct cfg_check *def, int64_t now)
         free(rt);
         return NULL;
     }
-    rt->item.heap_idx = UINT32_MAX;
+    rt->item.node.idx = HEAP_NOT_IN;
     rt->item.kind = ITEM_CHECK;
     check_state_init(&rt->st, now);
     rt->st.last_check_ms = 0;
@@ -581,7 +522,7 @@ static void checks_first_due(struct checks *c, struct check_rt *rt, int64_t now)
     int64_t due = now - ((now - phase) % iv + iv) % iv + iv; /* next grid point after now */
     if (due - now > iv)
         due -= iv;
-    heap_put(c, checks_heap_of(def), &rt->item, due);
+    checks_heap_put(c, checks_heap_of(def), &rt->item, due);
 }
 
 static struct hb_rt *checks_hb_new(const struct cfg_heartbeat *def, int64_t now)
@@ -590,7 +531,7 @@ static struct hb_rt *checks_hb_new(const struct cfg_heartbeat *def, int64_t now)
     size_t n;
     if (!hb)
         return NULL;
-    hb->item.heap_idx = UINT32_MAX;
+    hb->item.node.idx = HEAP_NOT_IN;
     hb->item.kind = ITEM_HEARTBEAT;
     hb->name = strdup(def->name);
     n = strlen(def->name) + 16;
@@ -637,8 +578,8 @@ static int checks_build(struct checks *c, const struct config *cfg, int64_t now)
             if (checks_rt_define(rt, def))
                 goto oom;
             /* A changed type or interval takes effect from the next run. */
-            if (rt->item.heap_idx != UINT32_MAX && old_heap != checks_heap_of(def)) {
-                heap_remove(c, &rt->item);
+            if (rt->item.node.idx != HEAP_NOT_IN && old_heap != checks_heap_of(def)) {
+                checks_heap_remove(c, &rt->item);
                 fresh[i] = true;
             }
         } else {
@@ -655,7 +596,7 @@ static int checks_build(struct checks *c, const struct config *cfg, int64_t now)
         struct check_rt *rt = c->rts[i];
         if (!rt || strmap_get(&by_id, rt->id) == rt)
             continue;
-        heap_remove(c, &rt->item);
+        checks_heap_remove(c, &rt->item);
         if (rt->running) {
             struct check_rt **no = realloc(c->orphans, (c->n_orphans + 1) * sizeof(*no));
             if (no) {
@@ -690,7 +631,7 @@ static int checks_build(struct checks *c, const struct config *cfg, int64_t now)
     for (size_t k = 0; k < c->n_hbs; k++) {
         if (!c->hbs[k])
             continue;
-        heap_remove(c, &c->hbs[k]->item);
+        checks_heap_remove(c, &c->hbs[k]->item);
         free(c->hbs[k]->name);
         free(c->hbs[k]->dedup_key);
         free(c->hbs[k]);
@@ -829,7 +770,7 @@ struct checks *checks_new(const struct config *cfg, struct store *store, char *e
         checks_judge_reach(c->rts[i]);
     for (size_t i = 0; i < c->n_hbs; i++) {
         /* First judgement a moment after the start, on the thread. */
-        heap_put(c, HEAP_TIMER, &c->hbs[i]->item, now + 1000);
+        checks_heap_put(c, HEAP_TIMER, &c->hbs[i]->item, now + 1000);
     }
     for (size_t i = 0; i < c->n_rts; i++) {
         struct check_rt *rt = c->rts[i];
@@ -960,7 +901,7 @@ static void checks_take_inbox(struct checks *c, int64_t now)
                 in->w.status = rt ? CHECKS_EINVAL : CHECKS_ENOTFOUND;
             } else {
                 if (!rt->running)
-                    heap_put(c, checks_heap_of(rt->def), &rt->item, now);
+                    checks_heap_put(c, checks_heap_of(rt->def), &rt->item, now);
                 in->w.status = CHECKS_OK;
             }
             sem_post(&in->w.done);
@@ -1025,13 +966,13 @@ static void *checks_main(void *arg)
 
         int64_t wait = 1000;
         for (int h = 0; h < N_HEAPS; h++) {
-            struct sched_item *it = heap_top(c, h);
+            struct sched_item *it = checks_heap_top(c, h);
             size_t active = h == HEAP_CMD     ? runner_active(c->runner)
                             : h == HEAP_PROBE ? probe_active(c->probes)
                                               : 0;
             size_t lim = h == HEAP_CMD ? max_cmd : h == HEAP_PROBE ? max_probe : SIZE_MAX;
             if (it && active < lim) {
-                int64_t at = it->due;
+                int64_t at = it->node.key;
                 if (h != HEAP_TIMER)
                     at -= checks_early((struct check_rt *)it);
                 wait = checks_min_wait(wait, at > now ? at - now : 0);
@@ -1159,7 +1100,7 @@ void checks_stop(struct checks *c)
     free(c->orphans);
     checks_free_rts(c);
     for (int h = 0; h < N_HEAPS; h++)
-        free(c->heap[h]);
+        heap_free(&c->heaps[h]);
     if (c->epfd >= 0)
         close(c->epfd);
     if (c->inbox_fd >= 0)
