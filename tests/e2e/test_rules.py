@@ -105,7 +105,11 @@ def test_seasonal_rule_fires_on_anomaly_not_on_normal_value(tocsin_factory):
 """
     t = tocsin_factory(rules_config(rules))
     now = now_ms()
-    start = (now - 4 * WEEK) // (5 * MIN) * (5 * MIN)
+    # Two hours more than four weeks, so that in the oldest season both hourly
+    # slots the expectation is interpolated between are whole: started at
+    # exactly now - 4w, the oldest season counted only when the clock was in
+    # the right half of the hour ("3 of the last 4" at 04:5x).
+    start = (now - 4 * WEEK - 120 * MIN) // (5 * MIN) * (5 * MIN)
     pts = []
     ts = start
     i = 0
