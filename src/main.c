@@ -647,6 +647,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tocsin: libcurl failed to initialise\n");
         return 1;
     }
+    store_global_init();
     if (argc < 2) {
         usage_main(stderr);
         return 2;

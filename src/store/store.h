@@ -77,6 +77,13 @@ struct store_query {
 };
 
 /*
+ * Process-wide settings of the storage libraries. Call once, before any
+ * other thread starts and before the first store_open_sqlite; calling it
+ * later or twice is harmless but has no effect.
+ */
+void store_global_init(void);
+
+/*
  * Opens (creating if needed) the store in directory dir and brings its
  * schema up to date with the versioned migrations. sync_full makes every
  * commit wait for fsync. Returns NULL and writes a message into err on

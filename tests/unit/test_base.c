@@ -1,5 +1,6 @@
 /*
- * test_base.c - unit tests for src/base/timefmt.c and src/base/labels.c.
+ * test_base.c - unit tests for src/base/timefmt.c, src/base/labels.c and
+ * src/base/jtext.c.
  *
  * Fingerprint vectors are not computed by the code under test: they are the
  * values prometheus/common asserts in model/signature_test.go
@@ -18,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "base/jtext.h"
 #include "base/labels.h"
 #include "base/timefmt.h"
 
@@ -265,6 +267,73 @@ static void test_labels_from_json(void **state)
     json_decref(j);
 }
 
+/* jtext_dump must write exactly what json_dumpb writes, byte for byte. */
+static void expect_same_as_jansson(const json_t *v)
+{
+    char mine[4096], theirs[4096];
+    long n = jtext_dump(v, mine, sizeof(mine));
+    size_t m = json_dumpb(v, theirs, sizeof(theirs), JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_true(m > 0 && m <= sizeof(theirs));
+    assert_int_equal(n, (long)m);
+    assert_memory_equal(mine, theirs, m);
+    /* One byte short declines instead of writing a truncated text. */
+    assert_int_equal(jtext_dump(v, mine, m - 1), -1);
+}
+
+static void test_jtext_matches_jansson(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        "{}",
+        "[]",
+        "\"\"",
+        "0",
+        "-9223372036854775808",
+        "9223372036854775807",
+        "[1.5, -0.0, 1e300, 3.0, 0.1]",
+        "[true, false, null]",
+        "{\"b\": 1, \"a\": [2, {\"z\": \"y\", \"c\": {}}], \"\": \"empty key\"}",
+        "{\"s\": \"quote \\\" backslash \\\\ slash / tab \\t nl \\n cr \\r bs \\b ff \\f\"}",
+        "[\"\\u0001\\u001f\\u007f\", \"\\u00e9t\\u00e9 \\u20ac \\ud83d\\ude00\"]",
+        "{\"annotations\":{\"summary\":\"OOMKilled on host-934\",\"description\":\"x\"},"
+        "\"generatorURL\":\"http://127.0.0.1:9090/graph?g0.expr=up%3D%3D0\"}",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        json_error_t err;
+        json_t *v = json_loads(docs[i], JSON_DECODE_ANY, &err);
+        assert_non_null(v);
+        expect_same_as_jansson(v);
+        json_decref(v);
+    }
+    /* A NUL inside a string and inside a key. */
+    json_t *o = json_object();
+    json_object_setn_new_nocheck(o, "k\0ey", 4, json_stringn("a\0b", 3));
+    expect_same_as_jansson(o);
+    json_decref(o);
+    /* Every byte below 0x20 and around it. */
+    char all[40];
+    for (int c = 1; c < 40; c++)
+        all[c - 1] = (char)c;
+    json_t *s = json_stringn(all, 39);
+    expect_same_as_jansson(s);
+    json_decref(s);
+}
+
+static void test_jtext_declines_deep_and_null(void **state)
+{
+    (void)state;
+    char buf[1024];
+    json_t *v = json_array();
+    for (int i = 0; i < JTEXT_MAX_DEPTH + 1; i++) {
+        json_t *outer = json_array();
+        json_array_append_new(outer, v);
+        v = outer;
+    }
+    assert_int_equal(jtext_dump(v, buf, sizeof(buf)), -1);
+    json_decref(v);
+    assert_int_equal(jtext_dump(NULL, buf, sizeof(buf)), -1);
+}
+
 static void test_labels_set_and_to_json(void **state)
 {
     struct labelset ls = {0};
@@ -299,6 +368,8 @@ int main(void)
         cmocka_unit_test(test_fingerprint_separates_names_and_values),
         cmocka_unit_test(test_labels_from_json),
         cmocka_unit_test(test_labels_set_and_to_json),
+        cmocka_unit_test(test_jtext_matches_jansson),
+        cmocka_unit_test(test_jtext_declines_deep_and_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
