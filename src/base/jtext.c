@@ -165,3 +165,121 @@ long jtext_dump(const json_t *v, char *buf, size_t cap)
         return -1;
     return (long)(o.p - buf);
 }
+
+/* True when s[0..n) is valid UTF-8 (RFC 3629), as jansson requires of strings. */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
+        else if (c >= 0xE0 && c <= 0xEF)
+            len = 3;
+        else if (c >= 0xF0 && c <= 0xF4)
+            len = 4;
+        else
+            return false;
+        if (n - i < len)
+            return false;
+        /* The second byte's range excludes overlongs, surrogates and > U+10FFFF. */
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+        else if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return false;
+        for (size_t k = 2; k < len; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
+/* A string that must be checked for UTF-8 first: -1 when invalid or full. */
+static int put_checked(struct out *o, const char *s)
+{
+    size_t n = strlen(s);
+    const unsigned char *u = (const unsigned char *)s;
+    bool ascii = true;
+    for (size_t i = 0; i < n && ascii; i++)
+        ascii = u[i] < 0x80;
+    if (!ascii && !utf8_valid(u, n))
+        return -1;
+    return put_string(o, s, n);
+}
+
+long jtext_labels(const struct labelset *ls, char *buf, size_t cap)
+{
+    struct out o = {buf, buf + cap};
+    if (put_c(&o, '{'))
+        return -1;
+    for (size_t i = 0; i < ls->n; i++)
+        if ((i && put_c(&o, ',')) || put_checked(&o, ls->v[i].name) || put_c(&o, ':') ||
+            put_checked(&o, ls->v[i].value))
+            return -1;
+    if (put_c(&o, '}'))
+        return -1;
+    return (long)(o.p - buf);
+}
+
+void jtext_obj_begin(struct jtext_obj *o, char *buf, size_t cap)
+{
+    o->buf = o->p = buf;
+    o->end = buf + cap;
+    o->first = true;
+    o->full = cap == 0;
+    if (!o->full)
+        *o->p++ = '{';
+}
+
+/* Writes the separator and "key": of the next field. */
+static struct out field(struct jtext_obj *o, const char *key)
+{
+    struct out w = {o->p, o->end};
+    if (o->full || (!o->first && put_c(&w, ',')) || put_string(&w, key, strlen(key)) ||
+        put_c(&w, ':'))
+        o->full = true;
+    o->first = false;
+    return w;
+}
+
+void jtext_obj_str(struct jtext_obj *o, const char *key, const char *value, bool skip_null)
+{
+    if (!value && skip_null)
+        return;
+    struct out w = field(o, key);
+    if (o->full || (value ? put_string(&w, value, strlen(value)) : put(&w, "null", 4)))
+        o->full = true;
+    else
+        o->p = w.p;
+}
+
+void jtext_obj_int(struct jtext_obj *o, const char *key, long long value)
+{
+    struct out w = field(o, key);
+    if (o->full || put_int(&w, (json_int_t)value))
+        o->full = true;
+    else
+        o->p = w.p;
+}
+
+long jtext_obj_end(struct jtext_obj *o)
+{
+    struct out w = {o->p, o->end};
+    if (o->full || put_c(&w, '}'))
+        return -1;
+    o->p = w.p;
+    return (long)(o->p - o->buf);
+}

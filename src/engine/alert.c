@@ -9,6 +9,7 @@
  */
 #include "engine_int.h"
 
+#include "../base/jtext.h"
 #include "../base/log.h"
 
 #include <stdio.h>
@@ -206,7 +207,6 @@ static int flush_alert(struct engine_state *st, struct alert_rec *a)
     uint64_t h = !ev ? 0 : ev->content_hash ? ev->content_hash : event_content_hash(ev);
     if (ev && h == a->content_hash)
         ev = NULL;
-    json_t *labels = ev ? labels_to_json(&ev->labels) : NULL;
     struct store_alert sa = {
         .id = a->id,
         .severity = a->severity,
@@ -217,14 +217,13 @@ static int flush_alert(struct engine_state *st, struct alert_rec *a)
     if (ev) {
         sa.summary = ev->summary;
         sa.source = ev->source;
-        sa.labels = labels;
+        sa.labels = &ev->labels;
         sa.details = ev->details;
         sa.links = ev->links;
     }
     int rc = store_alert_touch(st->store, &sa, ev != NULL);
     if (rc == 0 && ev)
         a->content_hash = h;
-    json_decref(labels);
     a->dirty = false;
     a->latest = NULL;
     return rc;
@@ -372,6 +371,38 @@ static int alert_show_on_parent(struct engine_state *st, const struct cfg_integr
     return rc;
 }
 
+/*
+ * The audit record of a new alert. Written straight as text: under a burst
+ * of new alerts, packing it into a jansson object only to serialise it at
+ * once was a tenth of the engine thread.
+ */
+static int audit_created(struct engine_state *st, const struct cfg_integration *integ,
+                         const struct event *ev, int64_t id, const char *suppressed, int64_t now,
+                         const char *actor)
+{
+    char buf[2048];
+    struct jtext_obj o;
+    jtext_obj_begin(&o, buf, sizeof(buf));
+    jtext_obj_str(&o, "integration", integ->name, false);
+    jtext_obj_str(&o, "dedup_key", ev->dedup_key, false);
+    jtext_obj_str(&o, "summary", ev->summary, true);
+    jtext_obj_str(&o, "severity", severity_name(ev->severity), false);
+    jtext_obj_str(&o, "suppressed", suppressed, true);
+    long n = jtext_obj_end(&o);
+    if (n >= 0 && (size_t)n < sizeof(buf)) {
+        buf[n] = '\0';
+        return store_audit_add_text(st->store, now, actor, "alert.created", "alert", id, NULL, buf);
+    }
+    json_t *after = json_pack("{ss ss ss* ss ss*}", "integration", integ->name, "dedup_key",
+                              ev->dedup_key, "summary", ev->summary, "severity",
+                              severity_name(ev->severity), "suppressed", suppressed);
+    int rc = after
+                 ? store_audit_add(st->store, now, actor, "alert.created", "alert", id, NULL, after)
+                 : -1;
+    json_decref(after);
+    return rc;
+}
+
 static int alert_create(struct engine_state *st, const struct cfg_integration *integ,
                         const struct event *ev, char *key, struct engine_event_result *res,
                         int64_t now, const char *actor)
@@ -380,7 +411,6 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
     int64_t inc_ids[ROUTE_MAX_MATCHES];
     size_t n_incs = 0;
     struct alert_rec *a;
-    json_t *labels, *after;
     int rc;
     char reason[300];
     uint8_t kind = SUPPRESS_NONE;
@@ -400,7 +430,6 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
         return -1;
     }
 
-    labels = labels_to_json(&ev->labels);
     struct store_alert sa = {
         .integration = integ->name,
         .dedup_key = ev->dedup_key,
@@ -408,7 +437,7 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
         .severity = ev->severity,
         .summary = ev->summary,
         .source = ev->source,
-        .labels = labels,
+        .labels = &ev->labels,
         .details = ev->details,
         .links = ev->links,
         .first_seen = now,
@@ -421,7 +450,6 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
         .suppressed = kind ? reason : NULL,
     };
     rc = store_alert_insert(st->store, &sa);
-    json_decref(labels);
     a = rc ? NULL : calloc(1, sizeof(*a));
     if (!a) {
         free(key);
@@ -456,11 +484,7 @@ static int alert_create(struct engine_state *st, const struct cfg_integration *i
     alert_heap_update(st, a);
     stat_add(st, st->stats ? &st->stats->alerts_open : NULL, 1);
 
-    after = json_pack("{ss ss ss* ss ss*}", "integration", integ->name, "dedup_key", ev->dedup_key,
-                      "summary", ev->summary, "severity", severity_name(ev->severity), "suppressed",
-                      kind ? reason : NULL);
-    rc = store_audit_add(st->store, now, actor, "alert.created", "alert", a->id, NULL, after);
-    json_decref(after);
+    rc = audit_created(st, integ, ev, a->id, kind ? reason : NULL, now, actor);
     if (rc == 0)
         rc = alert_join(st, a, ev, incs, n_incs, now, actor);
     if (rc == 0 && kind == SUPPRESS_SENDER && ev->parent_key)

@@ -23,6 +23,8 @@
 #ifndef TOCSIN_STORE_H
 #define TOCSIN_STORE_H
 
+#include "../base/labels.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,13 +38,13 @@ struct store_alert {
     int64_t id;              /* 0 when inserting; filled by store_alert_insert */
     const char *integration; /* integration name */
     const char *dedup_key;
-    const char *status;    /* "firing", "acknowledged", "resolved" */
-    int severity;          /* enum severity */
-    const char *summary;   /* may be NULL */
-    const char *source;    /* may be NULL */
-    const json_t *labels;  /* object; serialised by the store */
-    const json_t *details; /* any JSON or NULL */
-    const json_t *links;   /* array or NULL */
+    const char *status;            /* "firing", "acknowledged", "resolved" */
+    int severity;                  /* enum severity */
+    const char *summary;           /* may be NULL */
+    const char *source;            /* may be NULL */
+    const struct labelset *labels; /* serialised by the store as a JSON object */
+    const json_t *details;         /* any JSON or NULL */
+    const json_t *links;           /* array or NULL */
     int64_t first_seen, last_seen, count;
     int64_t starts_at;           /* ms; 0 = unknown */
     int64_t ends_at;             /* ms; 0 = does not expire */
@@ -145,6 +147,14 @@ int64_t store_timeline_add(struct store *s, int64_t incident_id, int64_t at, con
                            const char *actor, const char *text, const json_t *data);
 
 /* Appends to the audit log; before/after may be NULL. */
+/*
+ * As store_audit_add, with before and after given as JSON texts (NULL = SQL
+ * NULL), for hot paths that write them without building jansson objects.
+ */
+int store_audit_add_text(struct store *s, int64_t at, const char *actor, const char *action,
+                         const char *object_type, int64_t object_id, const char *before,
+                         const char *after);
+
 int store_audit_add(struct store *s, int64_t at, const char *actor, const char *action,
                     const char *object_type, int64_t object_id, const json_t *before,
                     const json_t *after);

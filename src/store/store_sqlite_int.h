@@ -12,6 +12,14 @@
 /* Statement slots that other files of the backend prepare on first use. */
 #define STORE_XSTMT_MAX 48
 
+/*
+ * Brings db's schema up to version target (-1: the newest) with the
+ * versioned migrations, one transaction each, and writes the version it
+ * reached into *version_out. store_open_sqlite calls it; tests call it with
+ * an older target to build a database as an older tocsin left it.
+ */
+int store_sqlite_migrate(sqlite3 *db, int target, int *version_out, char *err, size_t errlen);
+
 /* The engine's write connection. */
 sqlite3 *store_writer_db(struct store *s);
 

@@ -334,6 +334,53 @@ static void test_jtext_declines_deep_and_null(void **state)
     assert_int_equal(jtext_dump(NULL, buf, sizeof(buf)), -1);
 }
 
+static void test_jtext_labels_and_objects(void **state)
+{
+    (void)state;
+    char buf[256];
+    struct labelset ls = {0};
+    assert_int_equal(labels_set(&ls, "zone", "b\"e\\r\nlin"), 0);
+    assert_int_equal(labels_set(&ls, "alertname", "Disk full \xc3\xa9t\xc3\xa9"), 0);
+    json_t *o = labels_to_json(&ls);
+    char theirs[256];
+    size_t m = json_dumpb(o, theirs, sizeof(theirs), JSON_COMPACT);
+    long n = jtext_labels(&ls, buf, sizeof(buf));
+    assert_int_equal(n, (long)m);
+    assert_memory_equal(buf, theirs, m);
+    assert_int_equal(jtext_labels(&ls, buf, m - 1), -1);
+    json_decref(o);
+    /* Invalid UTF-8 (an overlong slash, a lone continuation byte) is declined. */
+    assert_int_equal(labels_set(&ls, "bad", "\xc0\xaf"), 0);
+    assert_int_equal(jtext_labels(&ls, buf, sizeof(buf)), -1);
+    labels_free(&ls);
+    assert_int_equal(labels_set(&ls, "bad", "x\x80"), 0);
+    assert_int_equal(jtext_labels(&ls, buf, sizeof(buf)), -1);
+    labels_free(&ls);
+    assert_int_equal(jtext_labels(&ls, buf, sizeof(buf)), 2);
+    assert_memory_equal(buf, "{}", 2);
+
+    /* The object builder: skipped and null fields, integers, overflow. */
+    struct jtext_obj w;
+    jtext_obj_begin(&w, buf, sizeof(buf));
+    jtext_obj_str(&w, "a", "x\ty", false);
+    jtext_obj_str(&w, "gone", NULL, true);
+    jtext_obj_str(&w, "n", NULL, false);
+    jtext_obj_int(&w, "i", -42);
+    n = jtext_obj_end(&w);
+    assert_int_equal(n, (long)strlen("{\"a\":\"x\\ty\",\"n\":null,\"i\":-42}"));
+    assert_memory_equal(buf, "{\"a\":\"x\\ty\",\"n\":null,\"i\":-42}", (size_t)n);
+    for (size_t cap = 0; cap < (size_t)n; cap++) {
+        jtext_obj_begin(&w, buf, cap);
+        jtext_obj_str(&w, "a", "x\ty", false);
+        jtext_obj_str(&w, "n", NULL, false);
+        jtext_obj_int(&w, "i", -42);
+        assert_int_equal(jtext_obj_end(&w), -1);
+    }
+    jtext_obj_begin(&w, buf, 2);
+    assert_int_equal(jtext_obj_end(&w), 2);
+    assert_memory_equal(buf, "{}", 2);
+}
+
 static void test_labels_set_and_to_json(void **state)
 {
     struct labelset ls = {0};
@@ -370,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_labels_set_and_to_json),
         cmocka_unit_test(test_jtext_matches_jansson),
         cmocka_unit_test(test_jtext_declines_deep_and_null),
+        cmocka_unit_test(test_jtext_labels_and_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
