@@ -1,12 +1,15 @@
 /*
  * fuzz_intake_check.h - the contract every intake parser keeps, checked by
  * each intake fuzz target: a successful parse yields well-formed events, a
- * failed one leaves nothing behind and carries an HTTP status. Any breach
- * aborts, which libFuzzer reports as a finding.
+ * failed one leaves nothing behind and carries an HTTP status, and the
+ * store's own JSON writer (jtext) writes every event's labels, details and
+ * links exactly as jansson would. Any breach aborts, which libFuzzer reports
+ * as a finding.
  */
 #ifndef TOCSIN_FUZZ_INTAKE_CHECK_H
 #define TOCSIN_FUZZ_INTAKE_CHECK_H
 
+#include "base/jtext.h"
 #include "intake/intake.h"
 
 #include <stdint.h>
@@ -14,6 +17,34 @@
 #include <string.h>
 
 #define FUZZ_NOW_MS 1767225600000LL
+
+/* Aborts when jtext's text of v differs from json_dumpb's (NULL: nothing to write). */
+static void check_jtext(const json_t *v)
+{
+    static char mine[1 << 17], theirs[1 << 17];
+    if (!v)
+        return;
+    long n = jtext_dump(v, mine, sizeof(mine));
+    size_t m = json_dumpb(v, theirs, sizeof(theirs), JSON_COMPACT | JSON_ENCODE_ANY);
+    if (m > sizeof(theirs))
+        return; /* too large to compare here; jtext declines or writes it whole */
+    if (n < 0 || (size_t)n != m || memcmp(mine, theirs, m) != 0)
+        abort();
+}
+
+static void check_jtext_labels(const struct labelset *ls)
+{
+    static char mine[1 << 17], theirs[1 << 17];
+    json_t *o = labels_to_json(ls);
+    long n = jtext_labels(ls, mine, sizeof(mine));
+    /* Intake labels are valid UTF-8, so jtext never needs jansson's way. */
+    if (!o || n < 0)
+        abort();
+    size_t m = json_dumpb(o, theirs, sizeof(theirs), JSON_COMPACT);
+    json_decref(o);
+    if ((size_t)n != m || memcmp(mine, theirs, m) != 0)
+        abort();
+}
 
 /* Aborts (a finding) when a successful parse breaks the event contract. */
 static void check_batch(const struct intake_batch *b)
@@ -31,6 +62,9 @@ static void check_batch(const struct intake_batch *b)
             abort();
         if (ev->action == EVENT_TRIGGER && !ev->summary)
             abort();
+        check_jtext(ev->details);
+        check_jtext(ev->links);
+        check_jtext_labels(&ev->labels);
     }
 }
 
