@@ -41,6 +41,10 @@ enum stmt_id {
     ST_INC_ACK,
     ST_INC_RESOLVE,
     ST_INC_LINK,
+    ST_MERGE_LINKS,
+    ST_CLEAR_LINKS,
+    ST_MERGE_TIMELINE,
+    ST_MARK_TIMELINE,
     ST_TIMELINE,
     ST_AUDIT,
     ST_CHANGE,
@@ -77,8 +81,18 @@ static const char *const stmt_sql[ST_COUNT] = {
                    "updated_at=? WHERE id=?",
     [ST_INC_RESOLVE] = "UPDATE incidents SET status=?, resolved_at=?, resolved_by=?, "
                        "updated_at=? WHERE id=?",
-    [ST_INC_LINK] = "INSERT OR IGNORE INTO incident_alerts(incident_id, alert_id, joined_at) "
+    [ST_INC_LINK] = "INSERT INTO incident_links_new(incident_id, alert_id, joined_at) "
                     "VALUES (?,?,?)",
+    [ST_MERGE_LINKS] = "INSERT OR IGNORE INTO incident_alerts(incident_id, alert_id, joined_at) "
+                       "SELECT incident_id, alert_id, joined_at FROM incident_links_new "
+                       "ORDER BY incident_id, alert_id",
+    [ST_CLEAR_LINKS] = "DELETE FROM incident_links_new",
+    [ST_MERGE_TIMELINE] = "INSERT OR IGNORE INTO timeline_idx(incident_id, id) "
+                          "SELECT incident_id, id FROM timeline WHERE id > (SELECT CAST(value AS "
+                          "INTEGER) FROM meta WHERE key = 'timeline_indexed_to') "
+                          "ORDER BY incident_id, id",
+    [ST_MARK_TIMELINE] = "UPDATE meta SET value = (SELECT coalesce(max(id), 0) FROM timeline) "
+                         "WHERE key = 'timeline_indexed_to'",
     [ST_TIMELINE] = "INSERT INTO timeline(incident_id, at, kind, actor, text, data) "
                     "VALUES (?,?,?,?,?,?)",
     [ST_AUDIT] = "INSERT INTO audit(at, actor, action, object_type, object_id, before, after) "
@@ -211,6 +225,23 @@ static const char *const migrations[] = {
     "  r.acknowledged_by AS acknowledged_by, r.resolved_at AS resolved_at,"
     "  r.resolved_by AS resolved_by, r.suppressed AS suppressed"
     "  FROM alert_rows r JOIN alert_seen s ON s.id = r.id;",
+    /* 6: the per-incident orders (an incident's alerts, its timeline) are
+     * built in bulk. Under a storm of new alerts spread over open incidents,
+     * each new link or entry landed on its incident's own leaf page of
+     * incident_alerts and of timeline_incident: two page writes per new
+     * alert and commit, over half of the WAL. New links now go to an
+     * unindexed table and new entries stay unindexed past
+     * meta.timeline_indexed_to; store_commit merges both into the ordered
+     * tables every STORE_MERGE_ROWS rows, touching each incident's leaf once.
+     * Readers add the small unmerged tail. */
+    "CREATE TABLE incident_links_new(incident_id INTEGER NOT NULL,"
+    "  alert_id INTEGER NOT NULL, joined_at INTEGER NOT NULL);"
+    "DROP INDEX timeline_incident;"
+    "CREATE TABLE timeline_idx(incident_id INTEGER NOT NULL, id INTEGER NOT NULL,"
+    "  PRIMARY KEY(incident_id, id)) WITHOUT ROWID;"
+    "INSERT INTO timeline_idx SELECT incident_id, id FROM timeline;"
+    "INSERT OR REPLACE INTO meta(key, value) VALUES ('timeline_indexed_to',"
+    "  (SELECT coalesce(max(id), 0) FROM timeline));",
 };
 
 #define N_MIGRATIONS    ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -252,6 +283,8 @@ struct store {
     pthread_cond_t ckpt_wake;
     int wal_frames; /* frames in the WAL after the last commit */
     bool ckpt_stop;
+
+    long staged; /* rows written unmerged since the last merge (see migration 6) */
 };
 
 static int fail(struct store *s, const char *what)
@@ -568,6 +601,13 @@ int store_begin(struct store *s)
 
 int store_commit(struct store *s)
 {
+    /* Inside the batch's transaction, so a merge is all or nothing. */
+    if (s->staged >= STORE_MERGE_ROWS) {
+        if (step_done(s, ST_MERGE_LINKS) || step_done(s, ST_CLEAR_LINKS) ||
+            step_done(s, ST_MERGE_TIMELINE) || step_done(s, ST_MARK_TIMELINE))
+            return -1;
+        s->staged = 0;
+    }
     return step_done(s, ST_COMMIT);
 }
 
@@ -744,6 +784,7 @@ int store_incident_link_alert(struct store *s, int64_t incident_id, int64_t aler
     sqlite3_bind_int64(st, 1, incident_id);
     sqlite3_bind_int64(st, 2, alert_id);
     sqlite3_bind_int64(st, 3, at);
+    s->staged++;
     return step_done(s, ST_INC_LINK);
 }
 
@@ -760,6 +801,7 @@ int64_t store_timeline_add(struct store *s, int64_t incident_id, int64_t at, con
         return -1;
     if (step_done(s, ST_TIMELINE))
         return -1;
+    s->staged++;
     return sqlite3_last_insert_rowid(s->db);
 }
 

@@ -9,6 +9,11 @@
 
 #include <sqlite3.h>
 
+/* Unmerged links and timeline entries that store_commit lets accumulate
+ * before it merges them (migration 6): readers scan at most about this many
+ * rows besides the indexes, and a merge touches each incident's pages once. */
+#define STORE_MERGE_ROWS 4096
+
 /* Statement slots that other files of the backend prepare on first use. */
 #define STORE_XSTMT_MAX 48
 

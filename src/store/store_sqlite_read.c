@@ -19,6 +19,8 @@
     "incident_ids, first_seen, last_seen, count, starts_at, ends_at, acknowledged_at, "            \
     "acknowledged_by, resolved_at, resolved_by, suppressed"
 
+#define TIMELINE_COLUMNS "id, incident_id, at, kind, actor, text, data"
+
 #define INCIDENT_COLUMNS                                                                           \
     "id, title, service, route, group_key, status, severity, priority, urgency, impact, "          \
     "created_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, "         \
@@ -331,16 +333,22 @@ json_t *store_incident_get(struct store_reader *r, int64_t id)
         return NULL;
     /* Large incidents show their first 1000 alerts here; the alert list API
      * pages through the rest. */
+    /* Both lists join what store_commit has merged into the ordered tables
+     * with the small unmerged tail (see migration 6). */
     json_object_set_new(o, "alerts",
                         get_many(r,
                                  "SELECT " ALERT_COLUMNS " FROM alerts WHERE id IN (SELECT "
-                                 "alert_id FROM incident_alerts WHERE incident_id = ?) ORDER BY "
-                                 "id LIMIT 1000",
+                                 "alert_id FROM incident_alerts WHERE incident_id = ?1 UNION "
+                                 "SELECT alert_id FROM incident_links_new WHERE incident_id = "
+                                 "?1) ORDER BY id LIMIT 1000",
                                  id, alert_row));
     json_object_set_new(o, "timeline",
                         get_many(r,
-                                 "SELECT id, incident_id, at, kind, actor, text, data FROM "
-                                 "timeline WHERE incident_id = ? ORDER BY id",
+                                 "SELECT " TIMELINE_COLUMNS " FROM timeline WHERE id IN "
+                                 "(SELECT id FROM timeline_idx WHERE incident_id = ?1) "
+                                 "UNION ALL SELECT " TIMELINE_COLUMNS " FROM timeline WHERE "
+                                 "id > (SELECT CAST(value AS INTEGER) FROM meta WHERE key = "
+                                 "'timeline_indexed_to') AND incident_id = ?1 ORDER BY 1",
                                  id, timeline_row));
     return o;
 }

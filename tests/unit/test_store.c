@@ -95,6 +95,14 @@ static void test_version4_alerts_survive_migration(void **state)
                 "'{\"x\":1}', NULL, '[1]', 1000, 5000, 7, 900, 65000, NULL, NULL), "
                 "(2, 'am', 'k2', 'resolved', 1, 'cpu', NULL, '{\"a\":\"2\"}', NULL, NULL, "
                 "'[1]', 2000, 3000, 2, NULL, NULL, 4000, 'am')");
+    exec_ok(db, "INSERT INTO incidents(id, title, route, group_key, status, severity, priority, "
+                "urgency, impact, created_at, updated_at, last_alert_at, alert_count, "
+                "open_alert_count) VALUES (1, 'disk', 'root', 'g', 'triggered', 3, 1, 1, 1, "
+                "1000, 1000, 2000, 2, 1);"
+                "INSERT INTO incident_alerts VALUES (1, 1, 1000), (1, 2, 2000);"
+                "INSERT INTO timeline(id, incident_id, at, kind, actor, text) VALUES "
+                "(1, 1, 1000, 'alert_joined', 'am', 'first'), "
+                "(2, 1, 2000, 'alert_joined', 'am', 'second');");
     sqlite3_close(db);
 
     struct store *s = store_open_sqlite(h->dir, false, err, sizeof(err));
@@ -162,7 +170,105 @@ static void test_version4_alerts_survive_migration(void **state)
                "|| incident_ids FROM alerts WHERE id = 3",
                "k3 1 1 99000 [1]");
     labels_free(&labels);
+    /* The incident reads the same: its alerts and timeline from before. */
+    struct store_reader *r = store_reader_acquire(s);
+    assert_non_null(r);
+    json_t *inc = store_incident_get(r, 1);
+    assert_non_null(inc);
+    assert_int_equal(json_array_size(json_object_get(inc, "alerts")), 2);
+    json_t *tl = json_object_get(inc, "timeline");
+    assert_int_equal(json_array_size(tl), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tl, 1), "text")),
+                        "second");
+    json_decref(inc);
+    store_reader_release(s, r);
     expect_one(db, "PRAGMA integrity_check", "ok");
+    store_close(s);
+}
+
+/* Links and timeline entries read the same before and after store_commit
+ * merges them into the ordered tables, and across several merges. */
+static void test_incident_lists_across_merges(void **state)
+{
+    struct h *h = *state;
+    char err[256];
+    const int n = 2 * STORE_MERGE_ROWS + 100;
+    struct store *s = store_open_sqlite(h->dir, false, err, sizeof(err));
+    if (!s)
+        fail_msg("open: %s", err);
+    int64_t inc_ids[2];
+    assert_int_equal(store_begin(s), 0);
+    for (int k = 0; k < 2; k++) {
+        struct store_incident si = {.title = "t",
+                                    .route = "root",
+                                    .group_key = k ? "b" : "a",
+                                    .status = "triggered",
+                                    .severity = 1,
+                                    .priority = 3,
+                                    .urgency = 2,
+                                    .impact = 2,
+                                    .created_at = 1,
+                                    .updated_at = 1,
+                                    .last_alert_at = 1};
+        assert_int_equal(store_incident_insert(s, &si), 0);
+        inc_ids[k] = si.id;
+    }
+    assert_int_equal(store_commit(s), 0);
+    struct labelset ls = {0};
+    /* Small batches, as the engine commits them; every third alert goes to
+     * the second incident. */
+    for (int i = 0; i < n; i += 50) {
+        assert_int_equal(store_begin(s), 0);
+        for (int j = i; j < i + 50 && j < n; j++) {
+            char key[32];
+            snprintf(key, sizeof(key), "k%d", j);
+            int64_t inc = inc_ids[j % 3 == 0];
+            struct store_alert a = {.integration = "am",
+                                    .dedup_key = key,
+                                    .status = "firing",
+                                    .labels = &ls,
+                                    .first_seen = j,
+                                    .last_seen = j,
+                                    .count = 1,
+                                    .incident_ids = &inc,
+                                    .n_incidents = 1};
+            assert_int_equal(store_alert_insert(s, &a), 0);
+            assert_int_equal(store_incident_link_alert(s, inc, a.id, j), 0);
+            /* A link written twice (a re-join) is listed once. */
+            if (j % 1000 == 7)
+                assert_int_equal(store_incident_link_alert(s, inc, a.id, j), 0);
+            assert_true(store_timeline_add(s, inc, j, "alert_joined", "am", key, NULL) > 0);
+        }
+        assert_int_equal(store_commit(s), 0);
+    }
+    /* Some of it was merged, some is still in the tail. */
+    sqlite3 *db = store_writer_db(s);
+    char *tail = one(db, "SELECT count(*) FROM incident_links_new");
+    assert_true(atoi(tail) > 0 && atoi(tail) < n);
+    free(tail);
+
+    struct store_reader *r = store_reader_acquire(s);
+    assert_non_null(r);
+    for (int k = 0; k < 2; k++) {
+        int want = 0;
+        for (int j = 0; j < n; j++)
+            want += (j % 3 == 0) == (k == 1);
+        json_t *inc = store_incident_get(r, inc_ids[k]);
+        assert_non_null(inc);
+        json_t *alerts = json_object_get(inc, "alerts");
+        json_t *tl = json_object_get(inc, "timeline");
+        /* The first 1000 alerts, in order, each once. */
+        assert_int_equal(json_array_size(alerts), want < 1000 ? want : 1000);
+        assert_int_equal(json_array_size(tl), want);
+        for (size_t i = 1; i < json_array_size(alerts); i++)
+            assert_true(json_integer_value(json_object_get(json_array_get(alerts, i), "id")) >
+                        json_integer_value(json_object_get(json_array_get(alerts, i - 1), "id")));
+        for (size_t i = 1; i < json_array_size(tl); i++)
+            assert_true(json_integer_value(json_object_get(json_array_get(tl, i), "id")) >
+                        json_integer_value(json_object_get(json_array_get(tl, i - 1), "id")));
+        json_decref(inc);
+    }
+    store_reader_release(s, r);
     store_close(s);
 }
 
@@ -170,6 +276,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_version4_alerts_survive_migration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incident_lists_across_merges, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
