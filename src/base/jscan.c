@@ -40,8 +40,7 @@ bool jscan_at_end(struct jscan *s)
     return s->p == s->end;
 }
 
-/* Bytes of the UTF-8 sequence at p (RFC 3629, no overlongs or surrogates), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+size_t jscan_utf8_len(const unsigned char *p, const unsigned char *end)
 {
     unsigned char c = p[0];
     size_t n;
@@ -146,7 +145,7 @@ int jscan_string(struct jscan *s, char *out, size_t cap, size_t *len)
             continue;
         }
         if (c >= 0x80 &&
-            (n = utf8_len((const unsigned char *)s->p, (const unsigned char *)s->end)) == 0)
+            (n = jscan_utf8_len((const unsigned char *)s->p, (const unsigned char *)s->end)) == 0)
             return -1;
         if (out) {
             if (o + n >= cap)

@@ -53,4 +53,11 @@ int jscan_string(struct jscan *s, char *out, size_t cap, size_t *len);
  */
 int jscan_skip(struct jscan *s);
 
+/*
+ * Bytes of the UTF-8 sequence starting with the non-ASCII byte at p (RFC
+ * 3629: no overlongs, surrogates or code points past U+10FFFF), 0 if it is
+ * not valid or does not end before end. Shared with jtext.
+ */
+size_t jscan_utf8_len(const unsigned char *p, const unsigned char *end);
+
 #endif

@@ -1,5 +1,6 @@
 /* jtext.c - compact JSON text of a jansson value; see jtext.h. */
 #include "jtext.h"
+#include "jscan.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -169,40 +170,12 @@ long jtext_dump(const json_t *v, char *buf, size_t cap)
 /* True when s[0..n) is valid UTF-8 (RFC 3629), as jansson requires of strings. */
 static bool utf8_valid(const unsigned char *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            len = 2;
-        else if (c >= 0xE0 && c <= 0xEF)
-            len = 3;
-        else if (c >= 0xF0 && c <= 0xF4)
-            len = 4;
-        else
+    const unsigned char *p = s, *end = s + n;
+    while (p < end) {
+        size_t len = *p < 0x80 ? 1 : jscan_utf8_len(p, end);
+        if (len == 0)
             return false;
-        if (n - i < len)
-            return false;
-        /* The second byte's range excludes overlongs, surrogates and > U+10FFFF. */
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-        else if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k < len; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-                return false;
-        i += len;
+        p += len;
     }
     return true;
 }

@@ -805,9 +805,9 @@ int64_t store_timeline_add(struct store *s, int64_t incident_id, int64_t at, con
     return sqlite3_last_insert_rowid(s->db);
 }
 
-int store_audit_add_text(struct store *s, int64_t at, const char *actor, const char *action,
-                         const char *object_type, int64_t object_id, const char *before,
-                         const char *after)
+/* Binds what every audit record has; before and after are bound by the caller. */
+static sqlite3_stmt *audit_head(struct store *s, int64_t at, const char *actor, const char *action,
+                                const char *object_type, int64_t object_id)
 {
     sqlite3_stmt *st = s->stmt[ST_AUDIT];
     sqlite3_bind_int64(st, 1, at);
@@ -815,6 +815,14 @@ int store_audit_add_text(struct store *s, int64_t at, const char *actor, const c
     bind_text(st, 3, action);
     bind_text(st, 4, object_type);
     sqlite3_bind_int64(st, 5, object_id);
+    return st;
+}
+
+int store_audit_add_text(struct store *s, int64_t at, const char *actor, const char *action,
+                         const char *object_type, int64_t object_id, const char *before,
+                         const char *after)
+{
+    sqlite3_stmt *st = audit_head(s, at, actor, action, object_type, object_id);
     bind_text(st, 6, before);
     bind_text(st, 7, after);
     return step_done(s, ST_AUDIT);
@@ -824,14 +832,11 @@ int store_audit_add(struct store *s, int64_t at, const char *actor, const char *
                     const char *object_type, int64_t object_id, const json_t *before,
                     const json_t *after)
 {
-    sqlite3_stmt *st = s->stmt[ST_AUDIT];
-    sqlite3_bind_int64(st, 1, at);
-    bind_text(st, 2, actor);
-    bind_text(st, 3, action);
-    bind_text(st, 4, object_type);
-    sqlite3_bind_int64(st, 5, object_id);
-    if (bind_json(s, st, 6, before) || bind_json(s, st, 7, after))
+    sqlite3_stmt *st = audit_head(s, at, actor, action, object_type, object_id);
+    if (bind_json(s, st, 6, before) || bind_json(s, st, 7, after)) {
+        sqlite3_clear_bindings(st);
         return -1;
+    }
     return step_done(s, ST_AUDIT);
 }
 
